@@ -1,0 +1,26 @@
+"""deepgrad: a deep-learning framework in Python from first principles.
+
+``import deepgrad as dg`` gives PyTorch's tensor API: factories, ops, autograd and grad mode.
+"""
+from .backend import (float16, half, float32, float64, double, int32, int64, long, uint8, int8,
+                      int16, bool_, device, get_default_dtype, set_default_dtype)
+from .backend import bool_ as bool  # noqa: A001  (PyTorch spells it deepgrad.bool)
+from .backend import float32 as float  # noqa: A001
+from .backend import int32 as int  # noqa: A001
+from .tensor import Tensor, Size
+from .random import Generator, manual_seed, seed, initial_seed, get_rng_state, set_rng_state, default_generator
+from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode
+from . import autograd
+from .creation import *  # noqa: F401,F403
+from .ops import *  # noqa: F401,F403
+from .ops._util import shape_arg as _shape_arg  # noqa: F401
+
+__version__ = "0.1.0"
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(t) -> int:
+    return t.numel()

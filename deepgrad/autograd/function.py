@@ -1,0 +1,340 @@
+"""``Function``: the node type of the graph, and the engine that walks it backwards.
+
+An op is a subclass of ``Function`` with
+
+* ``forward(self, *arrays, **attrs)`` on raw arrays (NumPy or CuPy), returning an array or a
+  tuple of arrays. ``self`` is the context: ``self.save_for_backward(*tensors)`` keeps input
+  Tensors (``self.inputs`` holds them during forward), ``save_output = True`` on the class keeps
+  the outputs; anything else backward needs goes on ``self`` as plain attributes.
+* ``backward(self, grad)`` returning one gradient per input (``None`` where there is none).
+
+By default backward receives and returns *Tensors* and is written with deepgrad ops, so that
+running it with grad mode on records a graph of the gradient itself (``create_graph=True``:
+double backward, Hessian-vector products). Fused hot-path ops set ``array_backward = True``:
+their backward takes and returns raw arrays, is first-order only, and says so when asked for
+more. ``self.needs_input_grad[i]`` tells backward which gradients anybody wants.
+
+Graph edges point at ``(node, output_index)`` for non-leaf inputs and at the Tensor itself for
+leaves that require grad, so in-place ops that rebase a tensor never re-route older edges.
+"""
+from __future__ import annotations
+
+from .grad_mode import _enabled
+from .. import backend
+
+_anomaly = [False]  # set by detect_anomaly(); read on the hot path as one index
+
+
+class Function:
+    """Base class of every differentiable op (see the module docstring)."""
+
+    array_backward = False   # True: backward works on raw arrays and is first-order only
+    save_output = False      # True: keep the outputs; backward reads them with self.output(i)
+    is_view = False          # True: the output shares the input's memory and version counter
+
+    # Instance attributes (kept out of __slots__ so subclasses can add their own freely).
+    #   next_edges, needs_input_grad, saved, _out_arrays, _out_versions, _freed, _hooks
+
+    @classmethod
+    def apply(cls, *inputs, **attrs):
+        """Run the op on Tensors ``inputs`` (config in ``attrs``); record it if grad is needed."""
+        node = cls.__new__(cls)
+        node.inputs = inputs
+        record = False
+        if _enabled[0]:
+            for t in inputs:
+                if t.requires_grad:
+                    record = True
+                    break
+        node._record = record
+        try:
+            out = node.forward(*[t.array for t in inputs], **attrs)
+        except (ValueError, IndexError) as e:  # NumPy's own complaint: name the op and the shapes
+            shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
+            raise RuntimeError(f"{cls.__name__.lower()}: invalid input shapes ({shapes}): {e}") from e
+        node.inputs = None
+        return node._wrap_outputs(out, inputs, record)
+
+    def _wrap_outputs(self, out, inputs, record):
+        multi = isinstance(out, tuple)
+        outs = out if multi else (out,)
+        tensors = []
+        for nr, a in enumerate(outs):
+            if type(a) is not _ndarray:
+                a = backend.array_module(a).asarray(a)
+            t = _Tensor._make(a)
+            if self.is_view and nr == 0:
+                t._version = inputs[0]._version
+            tensors.append(t)
+        if _anomaly[0]:
+            _check_finite(type(self).__name__, "forward", outs)
+        if record:
+            self.next_edges = tuple(t._edge() for t in inputs)
+            self.needs_input_grad = tuple(e is not None for e in self.next_edges)
+            self._freed = False
+            self._hooks = None
+            self._n_out = len(outs)
+            if self.save_output:
+                self._out_arrays = outs
+                self._out_versions = tuple((t._version, t._version[0]) for t in tensors)
+            for nr, t in enumerate(tensors):
+                if t.array.dtype.kind in "fc":
+                    t.grad_fn = self
+                    t._out_nr = nr
+                    t.requires_grad = True
+        return tuple(tensors) if multi else tensors[0]
+
+    # ---- context helpers used inside forward/backward ---------------------------------------
+    def save_for_backward(self, *tensors):
+        if self._record:
+            self.saved = tuple((t, t._version[0]) if t is not None else None for t in tensors)
+
+    @property
+    def saved_tensors(self):
+        if self._freed:
+            _raise_freed(self)
+        out = []
+        for item in self.saved:
+            if item is None:
+                out.append(None)
+                continue
+            t, version = item
+            if t._version[0] != version:
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been modified by an "
+                    f"inplace operation: a Tensor of shape {tuple(t.shape)} is at version "
+                    f"{t._version[0]}; expected version {version} instead (saved by "
+                    f"{type(self).__name__}). Use .clone() before modifying it in place.")
+            out.append(t)
+        return tuple(out)
+
+    def output(self, i: int = 0):
+        """Output ``i`` of this node as a Tensor attached to the graph (for backward formulas)."""
+        if self._freed:
+            _raise_freed(self)
+        counter, version = self._out_versions[i]
+        if counter[0] != version:
+            raise RuntimeError(
+                f"an output of {type(self).__name__} needed for gradient computation has been "
+                f"modified by an inplace operation (version {counter[0]}, expected {version}).")
+        t = _Tensor._make(self._out_arrays[i])
+        if _enabled[0]:  # building a graph of the gradient: the output depends on this node
+            t.grad_fn, t._out_nr, t.requires_grad = self, i, True
+        return t
+
+    def register_hook(self, nr, fn):
+        if self._hooks is None:
+            self._hooks = {}
+        self._hooks.setdefault(nr, []).append(fn)
+
+    def name(self) -> str:
+        return type(self).__name__ + "Backward"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+    def forward(self, *arrays, **attrs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, *grads):  # pragma: no cover - abstract
+        raise RuntimeError(f"{type(self).__name__} is not differentiable")
+
+
+def _raise_freed(node):
+    raise RuntimeError(
+        f"Trying to backward through the graph a second time (or to read saved values of "
+        f"{node.name()} after they were freed). Pass retain_graph=True to the first "
+        f"backward() or autograd.grad() call if you need to backward through it again.")
+
+
+def _check_finite(opname, phase, arrays):
+    for a in arrays:
+        if a is None:
+            continue
+        if hasattr(a, "array"):
+            a = a.array
+        if a.dtype.kind in "fc":
+            xp = backend.array_module(a)
+            if not bool(xp.isfinite(a).all()):
+                bad = "NaN" if bool(xp.isnan(a).any()) else "Inf"
+                raise RuntimeError(f"anomaly detected: {opname} {phase} produced {bad} "
+                                   f"(array of shape {tuple(a.shape)})")
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine
+# ---------------------------------------------------------------------------------------------
+
+def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=None,
+                 allow_unused=False, accumulate=True):
+    """Propagate ``grad_roots`` from ``roots`` back through the graph.
+
+    With ``accumulate=True`` (``Tensor.backward``) leaf gradients are added into ``.grad``
+    (only for ``inputs`` when given). With ``accumulate=False`` (``autograd.grad``) the gradients
+    of ``inputs`` are returned and nothing is written to ``.grad``.
+    """
+    prev_mode = _enabled[0]
+    _enabled[0] = bool(create_graph)
+    try:
+        return _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, accumulate)
+    finally:
+        _enabled[0] = prev_mode
+
+
+def _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, accumulate):
+    # Where to capture gradients for autograd.grad / backward(inputs=...)
+    capture_leaf = {}   # id(leaf tensor) -> slot index
+    capture_node = {}   # (node, nr) -> slot index
+    captured = None
+    if inputs is not None:
+        captured = [None] * len(inputs)
+        for i, t in enumerate(inputs):
+            if t.grad_fn is None:
+                if not t.requires_grad:
+                    raise RuntimeError(f"autograd: input {i} (shape {tuple(t.shape)}) does not require grad")
+                capture_leaf[id(t)] = i
+            else:
+                capture_node[(t.grad_fn, t._out_nr)] = i
+
+    # Collect the nodes reachable from the roots and count the edges into each.
+    deps = {}
+    stack = []
+    for r in roots:
+        fn = r.grad_fn
+        if fn is not None and fn not in deps:
+            deps[fn] = 0
+            stack.append(fn)
+    while stack:
+        fn = stack.pop()
+        if fn._freed:
+            _raise_freed(fn)
+        for e in fn.next_edges:
+            if e is None or type(e) is not tuple:
+                continue
+            child = e[0]
+            if child in deps:
+                deps[child] += 1
+            else:
+                deps[child] = 1
+                stack.append(child)
+
+    buffers = {}        # node -> list of accumulated output grads
+    leaf_grads = {}     # id(leaf) -> [leaf, grad]   (summed before writing into .grad)
+
+    def add_to(edge, g):
+        if type(edge) is tuple:
+            node, nr = edge
+            buf = buffers.get(node)
+            if buf is None:
+                buf = buffers[node] = [None] * node._n_out
+            buf[nr] = g if buf[nr] is None else buf[nr] + g
+        else:
+            slot = leaf_grads.get(id(edge))
+            if slot is None:
+                leaf_grads[id(edge)] = [edge, g]
+            else:
+                slot[1] = slot[1] + g
+
+    for r, g in zip(roots, grad_roots):
+        if r.grad_fn is None:
+            if r.requires_grad:
+                add_to(r, g)
+        else:
+            add_to((r.grad_fn, r._out_nr), g)
+
+    ready = [fn for fn in (r.grad_fn for r in roots) if fn is not None and deps.get(fn) == 0]
+    seen_ready = set()
+    while ready:
+        fn = ready.pop()
+        if fn in seen_ready:
+            continue
+        seen_ready.add(fn)
+        grads = buffers.pop(fn, None)
+        if grads is None:
+            grads = [None] * fn._n_out
+        if fn._hooks:
+            for nr, hooks in fn._hooks.items():
+                for h in hooks:
+                    if grads[nr] is not None:
+                        new = h(grads[nr])
+                        if new is not None:
+                            grads[nr] = new
+        if capture_node:
+            for nr in range(fn._n_out):
+                slot = capture_node.get((fn, nr))
+                if slot is not None:
+                    captured[slot] = grads[nr]
+        if all(g is None for g in grads):   # reached only through edges that carried no gradient
+            in_grads = (None,) * len(fn.next_edges)
+        else:
+            in_grads = _call_backward(fn, grads, create_graph)
+        if not retain_graph:
+            fn._freed = True
+            fn.saved = None
+            fn._out_arrays = None
+        for e, g in zip(fn.next_edges, in_grads):
+            if e is None:
+                continue
+            if g is not None:
+                add_to(e, g)
+            if type(e) is tuple:
+                child = e[0]
+                deps[child] -= 1
+                if deps[child] == 0:
+                    ready.append(child)
+
+    # Leaves: hooks, then accumulate (backward) or capture (grad).
+    for key, (leaf, g) in leaf_grads.items():
+        if leaf._hooks:
+            for h in leaf._hooks:
+                new = h(g)
+                if new is not None:
+                    g = new
+        slot = capture_leaf.get(key)
+        if slot is not None:
+            captured[slot] = g
+        if accumulate and (inputs is None or slot is not None):
+            if not create_graph:
+                g = g.detach() if g.grad_fn is not None else g
+            if leaf.grad is None:
+                # Own the memory: a gradient may alias an upstream buffer or a saved array.
+                leaf.grad = g if create_graph else _Tensor._make(g.array.copy())
+            else:
+                leaf.grad = leaf.grad + g if create_graph else _inplace_add(leaf.grad, g)
+    if captured is not None and not accumulate:
+        for i, g in enumerate(captured):
+            if g is None and not allow_unused:
+                raise RuntimeError(
+                    f"autograd.grad: input {i} (shape {tuple(inputs[i].shape)}) was not used in "
+                    f"the graph of the outputs; pass allow_unused=True to get None for it")
+    return captured
+
+
+def _inplace_add(acc, g):
+    acc.array += g.array
+    return acc
+
+
+def _call_backward(fn, grads, create_graph):
+    if fn.array_backward:
+        if create_graph:
+            raise RuntimeError(
+                f"{type(fn).__name__} has a first-order-only backward; it cannot be differentiated "
+                f"twice (create_graph=True)")
+        arrays = [None if g is None else g.array for g in grads]
+        out = fn.backward(*arrays)
+        out = out if isinstance(out, tuple) else (out,)
+        out = tuple(None if a is None else _Tensor._make(a) for a in out)
+    else:
+        out = fn.backward(*grads)
+        out = out if isinstance(out, tuple) else (out,)
+    if len(out) != len(fn.next_edges):
+        raise RuntimeError(f"{fn.name()} returned {len(out)} gradients for {len(fn.next_edges)} inputs")
+    if _anomaly[0]:
+        _check_finite(type(fn).__name__, "backward", out)
+    return out
+
+
+# Set by tensor.py once Tensor exists (it imports this module first).
+_Tensor = None
+_ndarray = None

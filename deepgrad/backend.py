@@ -1,0 +1,152 @@
+"""The array-module seam: NumPy on "cpu", CuPy on "cuda".
+
+Every op asks ``array_module(x)`` for the module that owns its input arrays and calls only that
+module, so the same code runs on either device. Dtypes are NumPy dtype objects; deepgrad exposes
+them under PyTorch's names (``deepgrad.float32`` ...).
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+try:  # CuPy is optional; without it only the CPU device exists.
+    import cupy as _cupy  # type: ignore
+except Exception:  # pragma: no cover - depends on the machine
+    _cupy = None
+
+float16 = half = np.dtype(np.float16)
+float32 = float = np.dtype(np.float32)
+float64 = double = np.dtype(np.float64)
+int32 = int = np.dtype(np.int32)
+int64 = long = np.dtype(np.int64)
+uint8 = np.dtype(np.uint8)
+int8 = np.dtype(np.int8)
+int16 = np.dtype(np.int16)
+bool_ = np.dtype(np.bool_)
+
+_DEFAULT_DTYPE = [float32]
+
+_DTYPE_ALIASES = {
+    "float16": float16, "half": float16, "float32": float32, "float": float32,
+    "float64": float64, "double": float64, "int32": int32, "int": int32,
+    "int64": int64, "long": int64, "uint8": uint8, "int8": int8, "int16": int16,
+    "bool": bool_,
+}
+
+
+def get_default_dtype():
+    return _DEFAULT_DTYPE[0]
+
+
+def set_default_dtype(dtype):
+    dtype = as_dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"set_default_dtype: only floating dtypes are allowed, got {dtype}")
+    _DEFAULT_DTYPE[0] = dtype
+
+
+def as_dtype(dtype):
+    """Normalise anything dtype-like (a NumPy dtype, a type, a name) to a NumPy dtype."""
+    if dtype is None:
+        return get_default_dtype()
+    if isinstance(dtype, str):
+        try:
+            return _DTYPE_ALIASES[dtype]
+        except KeyError:
+            raise TypeError(f"unknown dtype {dtype!r}") from None
+    if dtype is bool:
+        return bool_
+    if dtype is builtins.float:
+        return get_default_dtype()
+    if dtype is builtins.int:
+        return int64
+    return np.dtype(dtype)
+
+
+def is_floating(dtype) -> bool:
+    return dtype.kind == "f"
+
+
+class device:
+    """A device name, ``device("cpu")`` or ``device("cuda")``/``device("cuda:0")``."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, spec="cpu", index=None):
+        if isinstance(spec, device):
+            self.type, self.index = spec.type, spec.index
+            return
+        spec = str(spec)
+        kind, _, idx = spec.partition(":")
+        if kind not in ("cpu", "cuda"):
+            raise ValueError(f"unknown device {spec!r}: expected 'cpu' or 'cuda[:N]'")
+        self.type = kind
+        self.index = builtins.int(idx) if idx else index
+
+    def __eq__(self, other):
+        other = device(other) if isinstance(other, str) else other
+        return isinstance(other, device) and self.type == other.type and (self.index or 0) == (other.index or 0)
+
+    def __hash__(self):
+        return hash((self.type, self.index or 0))
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self):
+        return f"device(type='{self.type}'" + ("" if self.index is None else f", index={self.index}") + ")"
+
+
+CPU = device("cpu")
+
+
+def cuda_available() -> bool:
+    if _cupy is None:
+        return False
+    try:
+        return _cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # pragma: no cover
+        return False
+
+
+def array_module(*arrays):
+    """The module (numpy or cupy) that owns ``arrays``; numpy when none is a CuPy array."""
+    if _cupy is not None:
+        for a in arrays:
+            if isinstance(a, _cupy.ndarray):
+                return _cupy
+    return np
+
+
+def device_of(array) -> device:
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return device("cuda", array.device.id)
+    return CPU
+
+
+def module_for(dev) -> object:
+    dev = device(dev)
+    if dev.type == "cpu":
+        return np
+    if not cuda_available():
+        raise RuntimeError(f"device {dev} requested but CuPy with a CUDA device is not available")
+    return _cupy
+
+
+def to_device(array, dev):
+    """Move a raw array to ``dev`` (a no-op when it is already there)."""
+    dev = device(dev)
+    if dev.type == "cpu":
+        if _cupy is not None and isinstance(array, _cupy.ndarray):
+            return _cupy.asnumpy(array)
+        return array
+    xp = module_for(dev)
+    with xp.cuda.Device(dev.index or 0):
+        return xp.asarray(array)
+
+
+def to_numpy(array):
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return _cupy.asnumpy(array)
+    return array

@@ -1,0 +1,165 @@
+"""Tensor factories with PyTorch's names and defaults."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .random import rng
+from .tensor import Tensor
+
+
+def _shape(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    try:
+        return tuple(int(s) for s in size)
+    except TypeError:
+        raise TypeError(f"expected a shape of ints, got {size!r}") from None
+
+
+def _finish(array, dtype, device, requires_grad):
+    if device is not None and backend.device(device).type != "cpu":
+        array = backend.to_device(array, device)
+    t = Tensor._make(array)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new tensor holding a copy of ``data`` (a number, nested lists, an array or a Tensor)."""
+    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    if isinstance(data, Tensor) and dtype is None and device is None:
+        return data
+    if isinstance(data, np.ndarray) and (dtype is None or backend.as_dtype(dtype) == data.dtype) and device is None:
+        return Tensor._make(data)
+    return Tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(array):
+    """A tensor sharing memory with the NumPy ``array`` (as in PyTorch)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray, got {type(array).__name__}")
+    return Tensor._make(array)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    return _finish(np.zeros(_shape(size), dtype=backend.as_dtype(dtype)), dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    return _finish(np.ones(_shape(size), dtype=backend.as_dtype(dtype)), dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    return _finish(np.empty(_shape(size), dtype=backend.as_dtype(dtype)), dtype, device, requires_grad)
+
+
+def _fill_dtype(fill_value, dtype):
+    if dtype is not None:
+        return backend.as_dtype(dtype)
+    if isinstance(fill_value, bool):
+        return backend.bool_
+    if isinstance(fill_value, int):
+        return backend.int64
+    return backend.get_default_dtype()
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    size = (size,) if isinstance(size, int) else tuple(size)
+    return _finish(np.full(size, fill_value, dtype=_fill_dtype(fill_value, dtype)), dtype, device, requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    return _finish(np.eye(n, m, dtype=backend.as_dtype(dtype)), dtype, device, requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = backend.int64 if is_int else backend.get_default_dtype()
+    return _finish(np.arange(start, end, step, dtype=np.float64 if backend.as_dtype(dtype).kind == "f" else None)
+                   .astype(backend.as_dtype(dtype)), dtype, device, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    return _finish(np.linspace(start, end, steps).astype(backend.as_dtype(dtype)), dtype, device, requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False):
+    return _finish(np.logspace(start, end, steps, base=base).astype(backend.as_dtype(dtype)), dtype, device, requires_grad)
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    dt = backend.as_dtype(dtype)
+    return _finish(rng(generator).random(_shape(size), dtype=dt if dt in (np.float32, np.float64) else np.float64).astype(dt, copy=False),
+                   dtype, device, requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    dt = backend.as_dtype(dtype)
+    return _finish(rng(generator).standard_normal(_shape(size), dtype=dt if dt in (np.float32, np.float64) else np.float64).astype(dt, copy=False),
+                   dtype, device, requires_grad)
+
+
+def randint(low, high=None, size=None, generator=None, dtype=None, device=None, requires_grad=False):
+    if high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint: the size argument is required")
+    dt = backend.as_dtype(dtype) if dtype is not None else backend.int64
+    return _finish(rng(generator).integers(low, high, size=tuple(size)).astype(dt), dtype, device, requires_grad)
+
+
+def randperm(n, generator=None, dtype=None, device=None):
+    dt = backend.as_dtype(dtype) if dtype is not None else backend.int64
+    return _finish(rng(generator).permutation(n).astype(dt), dtype, device, False)
+
+
+def normal(mean, std, size, generator=None, dtype=None, device=None):
+    return _finish(rng(generator).normal(mean, std, size=tuple(size)).astype(backend.as_dtype(dtype)), dtype, device, False)
+
+
+def bernoulli(input, p=None, generator=None):
+    probs = input.array if p is None else np.full(input.shape, p)
+    return Tensor._make((rng(generator).random(input.shape) < probs).astype(input.dtype))
+
+
+def multinomial(input, num_samples, replacement=False, generator=None):
+    """Draw category indices from rows of (unnormalised) probabilities."""
+    p = backend.to_numpy(input.array).astype(np.float64)
+    single = p.ndim == 1
+    p2 = p[None] if single else p
+    g = rng(generator)
+    out = np.stack([g.choice(p2.shape[1], size=num_samples, replace=replacement, p=row / row.sum()) for row in p2])
+    return Tensor._make((out[0] if single else out).astype(np.int64))
+
+
+def _like(fn):
+    def like(input, dtype=None, device=None, requires_grad=False, **kw):
+        return fn(*input.shape, dtype=dtype if dtype is not None else input.dtype,
+                  device=device if device is not None else input.device, requires_grad=requires_grad, **kw)
+    like.__name__ = fn.__name__ + "_like"
+    like.__doc__ = f"``{fn.__name__}`` with the shape (and by default dtype and device) of ``input``."
+    return like
+
+
+zeros_like = _like(zeros)
+ones_like = _like(ones)
+empty_like = _like(empty)
+rand_like = _like(rand)
+randn_like = _like(randn)
+
+
+def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
+    return full(tuple(input.shape), fill_value, dtype=dtype if dtype is not None else input.dtype,
+                device=device if device is not None else input.device, requires_grad=requires_grad)
+
+
+def randint_like(input, low, high=None, dtype=None, device=None):
+    return randint(low, high, size=tuple(input.shape), dtype=dtype if dtype is not None else input.dtype, device=device)

@@ -1,0 +1,757 @@
+"""Elementwise ops: arithmetic, unary maths, activations, comparisons.
+
+Backward formulas are written with deepgrad ops on Tensors, so they are themselves differentiable
+(double backward). Masks that select where a gradient flows are constants.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend
+from ..autograd.function import Function
+from ..tensor import Tensor
+from ._util import as_tensor_like, check_float, promote
+from .shape import sum_to
+
+
+def _const(array):
+    return Tensor._make(array)
+
+
+# ---------------------------------------------------------------------------------------------
+# Binary arithmetic
+# ---------------------------------------------------------------------------------------------
+
+class Add(Function):
+    def forward(self, a, b, alpha=1):
+        self.shapes, self.alpha = (a.shape, b.shape), alpha
+        return a + b if alpha == 1 else a + alpha * b
+
+    def backward(self, g):
+        sa, sb = self.shapes
+        gb = g if self.alpha == 1 else g * self.alpha
+        return (sum_to(g, sa) if self.needs_input_grad[0] else None,
+                sum_to(gb, sb) if self.needs_input_grad[1] else None)
+
+
+class Sub(Function):
+    def forward(self, a, b, alpha=1):
+        self.shapes, self.alpha = (a.shape, b.shape), alpha
+        return a - b if alpha == 1 else a - alpha * b
+
+    def backward(self, g):
+        sa, sb = self.shapes
+        return (sum_to(g, sa) if self.needs_input_grad[0] else None,
+                sum_to(-g if self.alpha == 1 else g * -self.alpha, sb) if self.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.save_for_backward(*self.inputs)
+        return a * b
+
+    def backward(self, g):
+        a, b = self.saved_tensors
+        return (sum_to(g * b, a.shape) if self.needs_input_grad[0] else None,
+                sum_to(g * a, b.shape) if self.needs_input_grad[1] else None)
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.save_for_backward(*self.inputs)
+        return a / b
+
+    def backward(self, g):
+        a, b = self.saved_tensors
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = sum_to(g / b, a.shape)
+        if self.needs_input_grad[1]:
+            gb = sum_to(-g * a / (b * b), b.shape)
+        return ga, gb
+
+
+class PowScalar(Function):
+    """``x ** p`` for a Python number ``p``."""
+
+    def forward(self, x, p):
+        self.save_for_backward(self.inputs[0])
+        self.p = p
+        return x ** p
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        p = self.p
+        if p == 0:
+            return g * 0.0
+        if p == 1:
+            return g
+        if p == 2:
+            return g * (x * 2.0)
+        return g * (pow_scalar(x, p - 1) * p)
+
+
+class Pow(Function):
+    """``a ** b`` with both Tensors."""
+    save_output = True
+
+    def forward(self, a, b):
+        self.save_for_backward(*self.inputs)
+        return a ** b
+
+    def backward(self, g):
+        a, b = self.saved_tensors
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = sum_to(g * b * pow(a, b - 1.0), a.shape)
+        if self.needs_input_grad[1]:
+            # d(a^b)/db = a^b log a; PyTorch defines it as 0 where a == 0 (and b >= 0).
+            zero = a.array == 0
+            safe_a = where(_const(zero), ones_like_t(a), a)
+            gb = sum_to(where(_const(zero), zeros_like_t(g), g * self.output() * log(safe_a)), b.shape)
+        return ga, gb
+
+
+def ones_like_t(t):
+    return _const(backend.array_module(t.array).ones_like(t.array))
+
+
+def zeros_like_t(t):
+    return _const(backend.array_module(t.array).zeros_like(t.array))
+
+
+def add(input, other, alpha=1):
+    a, b = promote(input, other, "add")
+    return Add.apply(a, b, alpha=alpha)
+
+
+def sub(input, other, alpha=1):
+    a, b = promote(input, other, "sub")
+    if a.dtype.kind == "b":
+        raise TypeError("sub: subtraction of bool tensors is not supported; use logical_xor")
+    return Sub.apply(a, b, alpha=alpha)
+
+
+def mul(input, other):
+    a, b = promote(input, other, "mul")
+    return Mul.apply(a, b)
+
+
+def div(input, other, rounding_mode=None):
+    a, b = promote(input, other, "div")
+    if rounding_mode is not None:
+        if rounding_mode == "floor":
+            return floor_divide(a, b)
+        if rounding_mode == "trunc":
+            return _nodiff(np.trunc(a.array / b.array).astype(np.promote_types(a.dtype, b.dtype)))
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    if a.dtype.kind != "f":  # true division of integers gives the default float dtype
+        a, b = a.to(backend.get_default_dtype()), b.to(backend.get_default_dtype())
+    return Div.apply(a, b)
+
+
+true_divide = divide = div
+multiply = mul
+subtract = sub
+
+
+def pow(input, exponent):
+    if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
+        if isinstance(exponent, float) and input.dtype.kind != "f":
+            input = input.to(backend.get_default_dtype())
+        return pow_scalar(input, exponent)
+    a, b = promote(input, exponent, "pow")
+    return Pow.apply(a, b)
+
+
+def pow_scalar(x, p):
+    return PowScalar.apply(x, p=p)
+
+
+def floor_divide(input, other):
+    a, b = promote(input, other, "floor_divide")
+    xp = backend.array_module(a.array)
+    return _nodiff(xp.floor_divide(a.array, b.array))
+
+
+def remainder(input, other):
+    a, b = promote(input, other, "remainder")
+    return _nodiff(backend.array_module(a.array).mod(a.array, b.array))
+
+
+def _nodiff(array):
+    return Tensor._make(backend.array_module(array).asarray(array))
+
+
+# ---------------------------------------------------------------------------------------------
+# Unary maths
+# ---------------------------------------------------------------------------------------------
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, g):
+        return -g
+
+
+class Exp(Function):
+    save_output = True
+
+    def forward(self, x):
+        return backend.array_module(x).exp(x)
+
+    def backward(self, g):
+        return g * self.output()
+
+
+class Log(Function):
+    def forward(self, x):
+        self.save_for_backward(self.inputs[0])
+        return backend.array_module(x).log(x)
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        return g / x
+
+
+class Log1p(Function):
+    def forward(self, x):
+        self.save_for_backward(self.inputs[0])
+        return backend.array_module(x).log1p(x)
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        return g / (x + 1.0)
+
+
+class Expm1(Function):
+    save_output = True
+
+    def forward(self, x):
+        return backend.array_module(x).expm1(x)
+
+    def backward(self, g):
+        return g * (self.output() + 1.0)
+
+
+class Sqrt(Function):
+    save_output = True
+
+    def forward(self, x):
+        return backend.array_module(x).sqrt(x)
+
+    def backward(self, g):
+        return g / (self.output() * 2.0)
+
+
+class Rsqrt(Function):
+    save_output = True
+
+    def forward(self, x):
+        return 1.0 / backend.array_module(x).sqrt(x)
+
+    def backward(self, g):
+        y = self.output()
+        return g * (y * y * y) * -0.5
+
+
+class Sin(Function):
+    def forward(self, x):
+        self.save_for_backward(self.inputs[0])
+        return backend.array_module(x).sin(x)
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        return g * cos(x)
+
+
+class Cos(Function):
+    def forward(self, x):
+        self.save_for_backward(self.inputs[0])
+        return backend.array_module(x).cos(x)
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        return -(g * sin(x))
+
+
+class Tanh(Function):
+    save_output = True
+
+    def forward(self, x):
+        return backend.array_module(x).tanh(x)
+
+    def backward(self, g):
+        y = self.output()
+        return g * (1.0 - y * y)
+
+
+class Sigmoid(Function):
+    save_output = True
+
+    def forward(self, x):
+        xp = backend.array_module(x)
+        # Stable in both tails: exp of a non-positive number only.
+        e = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        y = self.output()
+        return g * (y * (1.0 - y))
+
+
+class Abs(Function):
+    def forward(self, x):
+        self.save_for_backward(self.inputs[0])
+        return backend.array_module(x).abs(x)
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        return g * _const(backend.array_module(x.array).sign(x.array))
+
+
+def neg(input):
+    return Neg.apply(input)
+
+
+negative = neg
+
+
+def abs(input):
+    return Abs.apply(input)
+
+
+def _float_input(x, name):
+    """Integer inputs of transcendental ops are computed in the default float dtype, as in PyTorch."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+    if x.array.dtype.kind != "f":
+        return x.to(backend.get_default_dtype())
+    return x
+
+
+def exp(input):
+    return Exp.apply(_float_input(input, "exp"))
+
+
+def log(input):
+    return Log.apply(_float_input(input, "log"))
+
+
+def log1p(input):
+    return Log1p.apply(_float_input(input, "log1p"))
+
+
+def expm1(input):
+    return Expm1.apply(_float_input(input, "expm1"))
+
+
+def sqrt(input):
+    return Sqrt.apply(_float_input(input, "sqrt"))
+
+
+def rsqrt(input):
+    return Rsqrt.apply(_float_input(input, "rsqrt"))
+
+
+def sin(input):
+    return Sin.apply(_float_input(input, "sin"))
+
+
+def cos(input):
+    return Cos.apply(_float_input(input, "cos"))
+
+
+def tanh(input):
+    return Tanh.apply(_float_input(input, "tanh"))
+
+
+def sigmoid(input):
+    return Sigmoid.apply(_float_input(input, "sigmoid"))
+
+
+def square(input):
+    return pow_scalar(input, 2)
+
+
+def reciprocal(input):
+    return div(1.0, _float_input(input, "reciprocal"))
+
+
+def sign(input):
+    """Sign of each element; its gradient is zero everywhere (as in PyTorch)."""
+    out = Tensor._make(backend.array_module(input.array).sign(input.array))
+    if input.requires_grad:
+        return input * 0.0 + out  # keeps the graph so backward yields zeros, not an error
+    return out
+
+
+def floor(input):
+    return _nodiff(backend.array_module(input.array).floor(input.array))
+
+
+def ceil(input):
+    return _nodiff(backend.array_module(input.array).ceil(input.array))
+
+
+def round(input, decimals=0):
+    return _nodiff(backend.array_module(input.array).round(input.array, decimals))
+
+
+def trunc(input):
+    return _nodiff(backend.array_module(input.array).trunc(input.array))
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations
+# ---------------------------------------------------------------------------------------------
+
+class Relu(Function):
+    def forward(self, x):
+        self.mask = x > 0
+        return x * self.mask if x.dtype.kind == "f" else np.maximum(x, 0)
+
+    def backward(self, g):
+        # NOTE: the gradient at exactly 0 is 0, as in PyTorch.
+        return g * _const(self.mask.astype(g.array.dtype))
+
+
+class LeakyRelu(Function):
+    def forward(self, x, negative_slope=0.01):
+        xp = backend.array_module(x)
+        self.slope = xp.where(x > 0, xp.asarray(1, x.dtype), xp.asarray(negative_slope, x.dtype))
+        return x * self.slope
+
+    def backward(self, g):
+        return g * _const(self.slope)
+
+
+class Elu(Function):
+    def forward(self, x, alpha=1.0):
+        self.save_for_backward(self.inputs[0])
+        self.alpha = alpha
+        xp = backend.array_module(x)
+        return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0))).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        pos = _const(x.array > 0)
+        return where(pos, g, g * exp(x) * self.alpha)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def _erf(xp, x):
+    """erf in NumPy alone (no SciPy): Numerical Recipes' Chebyshev fit of erfc, fractional error
+    below 1.2e-7 everywhere."""
+    z = xp.abs(x)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))
+    erfc = t * xp.exp(poly)
+    return xp.where(x >= 0, 1.0 - erfc, erfc - 1.0)
+
+
+class Gelu(Function):
+    def forward(self, x, approximate="none"):
+        self.save_for_backward(self.inputs[0])
+        self.approximate = approximate
+        xp = backend.array_module(x)
+        if approximate == "tanh":
+            return (0.5 * x * (1.0 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)))).astype(x.dtype, copy=False)
+        return (0.5 * x * (1.0 + _erf(xp, x / math.sqrt(2.0)))).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        if self.approximate == "tanh":
+            inner = (x + x * x * x * 0.044715) * _SQRT_2_OVER_PI
+            t = tanh(inner)
+            dinner = (1.0 + x * x * (3 * 0.044715)) * _SQRT_2_OVER_PI
+            return g * ((1.0 + t) * 0.5 + x * 0.5 * (1.0 - t * t) * dinner)
+        cdf = _GeluCdf.apply(x)
+        pdf = exp(x * x * -0.5) * _INV_SQRT_2PI
+        return g * (cdf + x * pdf)
+
+
+class _GeluCdf(Function):
+    """Phi(x), the standard normal CDF, as a differentiable op (its derivative is the pdf)."""
+
+    def forward(self, x):
+        self.save_for_backward(self.inputs[0])
+        xp = backend.array_module(x)
+        return (0.5 * (1.0 + _erf(xp, x / math.sqrt(2.0)))).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        return g * exp(x * x * -0.5) * _INV_SQRT_2PI
+
+
+class Softplus(Function):
+    def forward(self, x, beta=1.0, threshold=20.0):
+        self.save_for_backward(self.inputs[0])
+        self.beta, self.threshold = beta, threshold
+        xp = backend.array_module(x)
+        bx = beta * x
+        soft = (xp.logaddexp(0, bx) / beta).astype(x.dtype, copy=False)
+        return xp.where(bx > threshold, x, soft)
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        linear = _const(x.array * self.beta > self.threshold)
+        return where(linear, g, g * sigmoid(x * self.beta))
+
+
+def relu(input):
+    return Relu.apply(input)
+
+
+def leaky_relu(input, negative_slope=0.01):
+    check_float(input, "leaky_relu")
+    return LeakyRelu.apply(input, negative_slope=negative_slope)
+
+
+def elu(input, alpha=1.0):
+    check_float(input, "elu")
+    return Elu.apply(input, alpha=alpha)
+
+
+def gelu(input, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    check_float(input, "gelu")
+    return Gelu.apply(input, approximate=approximate)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    check_float(input, "softplus")
+    return Softplus.apply(input, beta=beta, threshold=threshold)
+
+
+def silu(input):
+    return input * sigmoid(input)
+
+
+# ---------------------------------------------------------------------------------------------
+# Clamp, maximum/minimum, where
+# ---------------------------------------------------------------------------------------------
+
+class Clamp(Function):
+    def forward(self, x, min=None, max=None):
+        xp = backend.array_module(x)
+        self.mask = xp.ones(x.shape, dtype=bool)
+        if min is not None:
+            self.mask &= x >= min
+        if max is not None:
+            self.mask &= x <= max
+        return xp.clip(x, min, max).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        return g * _const(self.mask.astype(g.array.dtype))
+
+
+def clamp(input, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = input
+        if min is not None:
+            out = maximum(out, min if isinstance(min, Tensor) else as_tensor_like(min, input))
+        if max is not None:
+            out = minimum(out, max if isinstance(max, Tensor) else as_tensor_like(max, input))
+        return out
+    return Clamp.apply(input, min=min, max=max)
+
+
+clip = clamp
+
+
+class _Extremum(Function):
+    """maximum/minimum: the gradient goes to the larger (smaller) input; ties split it evenly."""
+    pick = None
+
+    def forward(self, a, b):
+        xp = backend.array_module(a)
+        self.shapes = (a.shape, b.shape)
+        first = a > b if self.pick == "max" else a < b
+        tie = a == b
+        dt = np.result_type(a.dtype, b.dtype)
+        self.wa = first.astype(dt) + tie.astype(dt) * 0.5 if dt.kind == "f" else None
+        return xp.maximum(a, b) if self.pick == "max" else xp.minimum(a, b)
+
+    def backward(self, g):
+        sa, sb = self.shapes
+        wa = _const(self.wa)
+        return (sum_to(g * wa, sa) if self.needs_input_grad[0] else None,
+                sum_to(g * (1.0 - wa), sb) if self.needs_input_grad[1] else None)
+
+
+class Maximum(_Extremum):
+    pick = "max"
+
+
+class Minimum(_Extremum):
+    pick = "min"
+
+
+def maximum(input, other):
+    a, b = promote(input, other, "maximum")
+    return Maximum.apply(a, b)
+
+
+def minimum(input, other):
+    a, b = promote(input, other, "minimum")
+    return Minimum.apply(a, b)
+
+
+class Where(Function):
+    def forward(self, a, b, cond=None):
+        self.cond = cond
+        self.shapes = (a.shape, b.shape)
+        return backend.array_module(a).where(cond, a, b)
+
+    def backward(self, g):
+        sa, sb = self.shapes
+        zero = zeros_like_t(g)
+        return (sum_to(Where.apply(g, zero, cond=self.cond), sa) if self.needs_input_grad[0] else None,
+                sum_to(Where.apply(zero, g, cond=self.cond), sb) if self.needs_input_grad[1] else None)
+
+
+def where(condition, input=None, other=None):
+    if input is None and other is None:
+        return nonzero(condition, as_tuple=True)
+    cond = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
+    a, b = promote(input, other, "where")
+    return Where.apply(a, b, cond=cond)
+
+
+def masked_fill(input, mask, value):
+    m = mask.array if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
+    v = value if isinstance(value, Tensor) else as_tensor_like(value, input)
+    if v.ndim != 0:
+        raise RuntimeError(f"masked_fill: value must be a 0-dim tensor or a number, got shape {tuple(v.shape)}")
+    out = Where.apply(v.to(input.dtype) if v.dtype != input.dtype else v, input, cond=np.broadcast_to(m, np.broadcast_shapes(m.shape, input.shape)))
+    if out.shape != input.shape:
+        raise RuntimeError(f"masked_fill: mask of shape {tuple(m.shape)} does not broadcast to the input's shape {tuple(input.shape)}")
+    return out
+
+
+def nonzero(input, as_tuple=False):
+    idx = backend.array_module(input.array).nonzero(input.array)
+    if as_tuple:
+        return tuple(_nodiff(i.astype(np.int64)) for i in idx)
+    return _nodiff(backend.array_module(input.array).stack(idx, axis=1).astype(np.int64))
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparisons, logic, tests (no gradient)
+# ---------------------------------------------------------------------------------------------
+
+def _compare(ufunc_name):
+    def op(input, other):
+        a, b = promote(input, other, ufunc_name)
+        xp = backend.array_module(a.array)
+        try:
+            return _nodiff(getattr(xp, ufunc_name)(a.array, b.array))
+        except ValueError:
+            raise RuntimeError(f"{ufunc_name}: shapes {tuple(a.shape)} and {tuple(b.shape)} are not broadcastable") from None
+    op.__name__ = ufunc_name
+    return op
+
+
+eq = _compare("equal")
+ne = _compare("not_equal")
+lt = _compare("less")
+le = _compare("less_equal")
+gt = _compare("greater")
+ge = _compare("greater_equal")
+logical_and = _compare("logical_and")
+logical_or = _compare("logical_or")
+logical_xor = _compare("logical_xor")
+bitwise_and = _compare("bitwise_and")
+bitwise_or = _compare("bitwise_or")
+greater, less, greater_equal, less_equal, equal_elementwise, not_equal = gt, lt, ge, le, eq, ne
+
+
+def logical_not(input):
+    return _nodiff(backend.array_module(input.array).logical_not(input.array))
+
+
+def isnan(input):
+    return _nodiff(backend.array_module(input.array).isnan(input.array))
+
+
+def isinf(input):
+    return _nodiff(backend.array_module(input.array).isinf(input.array))
+
+
+def isfinite(input):
+    return _nodiff(backend.array_module(input.array).isfinite(input.array))
+
+
+def equal(input, other):
+    """True when both tensors have the same shape and elements (like ``torch.equal``)."""
+    return input.shape == other.shape and bool((input.array == other.array).all())
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(backend.array_module(input.array).allclose(input.array, other.array, rtol, atol, equal_nan))
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return _nodiff(backend.array_module(input.array).isclose(input.array, other.array, rtol, atol, equal_nan))
+
+
+# ---------------------------------------------------------------------------------------------
+# Copies and conversions
+# ---------------------------------------------------------------------------------------------
+
+class Clone(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        return g
+
+
+class Convert(Function):
+    """A change of dtype and/or device; the gradient goes back in the input's dtype and device."""
+
+    def forward(self, x, dtype=None, device=None):
+        self.src = (x.dtype, backend.device_of(x))
+        out = x
+        if device is not None:
+            out = backend.to_device(out, device)
+        if dtype is not None and out.dtype != dtype:
+            out = out.astype(dtype)
+        if out is x:
+            out = x.copy()
+        return out
+
+    def backward(self, g):
+        dt, dev = self.src
+        return Convert.apply(g, dtype=dt, device=dev)
+
+
+def clone(input):
+    return Clone.apply(input)
+
+
+def to_dtype_device(t, dtype, device, copy=False):
+    same_dtype = dtype is None or dtype == t.array.dtype
+    same_device = device is None or backend.device(device) == t.device
+    if same_dtype and same_device and not copy:
+        return t
+    if dtype is not None and dtype.kind not in "fc" and t.requires_grad:
+        # Casting to an integer type leaves the graph (such tensors cannot require grad).
+        return _nodiff(t.array.astype(dtype))
+    return Convert.apply(t, dtype=None if same_dtype else dtype, device=None if same_device else device)

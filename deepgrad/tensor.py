@@ -1,0 +1,653 @@
+"""``Tensor``: an array of its device's array module plus what autograd needs.
+
+``t.array`` is the raw NumPy (or CuPy) array. ``t.data`` is, as in PyTorch, a Tensor sharing that
+memory but detached from the graph. Every method below is a thin call into ``deepgrad.ops``, where
+each op's forward and backward live side by side.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import backend
+from .autograd import function as _function
+from .autograd.function import run_backward
+from .autograd.grad_mode import _enabled
+
+
+class Tensor:
+    __slots__ = ("array", "requires_grad", "grad", "grad_fn", "_out_nr", "_version", "_hooks",
+                 "_retains_grad", "__weakref__")
+
+    # Let Tensor win over ndarray in mixed expressions (ndarray + Tensor -> Tensor.__radd__).
+    __array_priority__ = 1000
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+        array = _to_array(data, dtype, device)
+        self.array = array
+        self.requires_grad = False
+        self.grad = None
+        self.grad_fn = None
+        self._out_nr = 0
+        self._version = [0]
+        self._hooks = None
+        self._retains_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _make(cls, array):
+        """Wrap a raw array without copying or checking (the hot path of every op)."""
+        t = object.__new__(cls)
+        t.array = array
+        t.requires_grad = False
+        t.grad = None
+        t.grad_fn = None
+        t._out_nr = 0
+        t._version = [0]
+        t._hooks = None
+        t._retains_grad = False
+        return t
+
+    def _edge(self):
+        if self.grad_fn is not None:
+            return (self.grad_fn, self._out_nr)
+        return self if self.requires_grad else None
+
+    # ---- basic properties -------------------------------------------------------------------
+    @property
+    def shape(self):
+        return Size(self.array.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return Size(self.array.shape)
+        return self.array.shape[_wrap_dim(dim, self.array.ndim, "size")]
+
+    @property
+    def dtype(self):
+        return self.array.dtype
+
+    @property
+    def ndim(self):
+        return self.array.ndim
+
+    def dim(self):
+        return self.array.ndim
+
+    def numel(self):
+        return int(self.array.size)
+
+    def nelement(self):
+        return int(self.array.size)
+
+    def element_size(self):
+        return self.array.itemsize
+
+    @property
+    def device(self):
+        return backend.device_of(self.array)
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def is_cuda(self):
+        return self.device.type == "cuda"
+
+    @property
+    def _version_value(self):
+        return self._version[0]
+
+    @property
+    def data(self):
+        t = Tensor._make(self.array)
+        t._version = self._version
+        return t
+
+    @data.setter
+    def data(self, value):
+        value = value.array if isinstance(value, Tensor) else _to_array(value, None, None)
+        self.array = value
+
+    def is_floating_point(self):
+        return self.array.dtype.kind == "f"
+
+    def __len__(self):
+        if self.array.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.array.shape[0]
+
+    def __iter__(self):
+        if self.array.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(self.unbind(0))
+
+    def __hash__(self):
+        return id(self)
+
+    def __bool__(self):
+        if self.array.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with {self.array.size} elements is ambiguous")
+        return bool(self.array)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.array.dtype.kind not in "iub" or self.array.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __array__(self, dtype=None, copy=None):
+        a = backend.to_numpy(self.array)
+        return a if dtype is None else a.astype(dtype)
+
+    # ---- conversion ---------------------------------------------------------------------------
+    def item(self):
+        if self.array.size != 1:
+            raise RuntimeError(f"item(): a Tensor with {self.array.size} elements cannot be converted to a Python scalar")
+        return self.array.reshape(()).item()
+
+    def numpy(self):
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on a Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        if self.device.type != "cpu":
+            raise TypeError(f"can't convert {self.device} tensor to numpy; use .cpu() first")
+        return self.array
+
+    def tolist(self):
+        return backend.to_numpy(self.array).tolist()
+
+    def detach(self):
+        t = Tensor._make(self.array)
+        t._version = self._version
+        return t
+
+    def detach_(self):
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def clone(self):
+        from .ops.elementwise import clone
+        return clone(self)
+
+    def to(self, *args, dtype=None, device=None, copy=False):
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype, device = a.dtype, a.device
+            elif isinstance(a, (str, backend.device)) and (isinstance(a, backend.device) or a.split(":")[0] in ("cpu", "cuda")):
+                device = a
+            else:
+                dtype = a
+        from .ops.elementwise import to_dtype_device
+        return to_dtype_device(self, None if dtype is None else backend.as_dtype(dtype), device, copy)
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return f"deepgrad.{self.dtype}"
+        return self.to(dtype)
+
+    def float(self):
+        return self.to(backend.float32)
+
+    def double(self):
+        return self.to(backend.float64)
+
+    def half(self):
+        return self.to(backend.float16)
+
+    def long(self):
+        return self.to(backend.int64)
+
+    def int(self):
+        return self.to(backend.int32)
+
+    def bool(self):
+        return self.to(backend.bool_)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else f"cuda:{device}")
+
+    # ---- autograd -----------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and self.array.dtype.kind not in "fc":
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients (got {self.dtype})")
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables; use detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self):
+        if self.grad_fn is None:
+            return
+        if not self._retains_grad:
+            self._retains_grad = True
+            ref = self
+
+            def _keep(g):
+                ref.grad = g.detach() if ref.grad is None else ref.grad + g.detach()
+            self.grad_fn.register_hook(self._out_nr, _keep)
+
+    @property
+    def retains_grad(self):
+        return self._retains_grad
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned Tensor replaces it."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            self.grad_fn.register_hook(self._out_nr, hook)
+        else:
+            if self._hooks is None:
+                self._hooks = []
+            self._hooks.append(hook)
+        return _HookHandle(self, hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        if not self.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+        if gradient is None:
+            if self.array.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; backward() on a tensor "
+                    f"of shape {tuple(self.shape)} needs a gradient= argument of that shape")
+            gradient = Tensor._make(backend.array_module(self.array).ones_like(self.array))
+        else:
+            gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=self.dtype)
+            if gradient.shape != self.shape:
+                raise RuntimeError(f"backward: gradient has shape {tuple(gradient.shape)} but the tensor has shape {tuple(self.shape)}")
+        if retain_graph is None:
+            retain_graph = create_graph
+        if inputs is not None:
+            inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        run_backward([self], [gradient], retain_graph=retain_graph, create_graph=create_graph,
+                     inputs=inputs, accumulate=True, allow_unused=True)
+
+    # ---- in-place helpers (no graph; they bump the version counter) -------------------------
+    def _bump(self):
+        self._version[0] += 1
+
+    def _check_inplace(self, opname):
+        if _enabled[0] and self.requires_grad and self.grad_fn is None:
+            raise RuntimeError(f"{opname}: a leaf Variable that requires grad is being used in an in-place operation")
+
+    def zero_(self):
+        self._check_inplace("zero_")
+        self.array[...] = 0
+        self._bump()
+        return self
+
+    def fill_(self, value):
+        self._check_inplace("fill_")
+        self.array[...] = value.item() if isinstance(value, Tensor) else value
+        self._bump()
+        return self
+
+    def copy_(self, src):
+        self._check_inplace("copy_")
+        src = src.array if isinstance(src, Tensor) else src
+        xp = backend.array_module(self.array)
+        self.array[...] = xp.broadcast_to(backend.to_device(xp.asarray(src) if xp is np else src, self.device), self.array.shape)
+        self._bump()
+        return self
+
+    def _inplace(self, opname, result):
+        """Write ``result`` (a Tensor computed out of place) into self. Tracked by autograd when
+        self or result requires grad: self is rebased onto result's node, like PyTorch does."""
+        if result.shape != self.shape:
+            raise RuntimeError(f"{opname}: output with shape {tuple(self.shape)} doesn't match the broadcast shape {tuple(result.shape)}")
+        if _enabled[0] and (self.requires_grad or result.requires_grad):
+            if self.grad_fn is None and self.requires_grad:
+                raise RuntimeError(f"{opname}: a leaf Variable that requires grad is being used in an in-place operation")
+            self.array[...] = result.array
+            self._bump()
+            self.grad_fn, self._out_nr, self.requires_grad = result.grad_fn, result._out_nr, True
+            if self.grad_fn is not None and getattr(self.grad_fn, "save_output", False):
+                self.grad_fn._out_versions = tuple((self._version, self._version[0]) if i == self._out_nr else v
+                                                   for i, v in enumerate(self.grad_fn._out_versions))
+            return self
+        self.array[...] = result.array.astype(self.array.dtype, copy=False)
+        self._bump()
+        return self
+
+    def add_(self, other, alpha=1):
+        return self._inplace("add_", self + (other if alpha == 1 else other * alpha))
+
+    def sub_(self, other, alpha=1):
+        return self._inplace("sub_", self - (other if alpha == 1 else other * alpha))
+
+    def mul_(self, other):
+        return self._inplace("mul_", self * other)
+
+    def div_(self, other):
+        return self._inplace("div_", self / other)
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace("clamp_", self.clamp(min, max))
+
+    def masked_fill_(self, mask, value):
+        return self._inplace("masked_fill_", self.masked_fill(mask, value))
+
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        from .random import rng
+        return self._fill_random("uniform_", rng(generator).uniform(a, b, self.array.shape))
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        from .random import rng
+        return self._fill_random("normal_", rng(generator).normal(mean, std, self.array.shape))
+
+    def bernoulli_(self, p=0.5, generator=None):
+        from .random import rng
+        return self._fill_random("bernoulli_", rng(generator).random(self.array.shape) < p)
+
+    def _fill_random(self, opname, values):
+        self._check_inplace(opname)
+        self.array[...] = backend.to_device(values.astype(self.array.dtype, copy=False), self.device)
+        self._bump()
+        return self
+
+    # ---- printing -----------------------------------------------------------------------------
+    def __repr__(self):
+        a = backend.to_numpy(self.array)
+        body = np.array2string(a, separator=", ", precision=4, threshold=1000, edgeitems=3,
+                               prefix="tensor(", floatmode="maxprec_equal" if a.dtype.kind == "f" else "maxprec")
+        extras = []
+        if a.dtype != backend.get_default_dtype() and a.dtype != np.int64 and a.dtype != np.bool_:
+            extras.append(f"dtype=deepgrad.{a.dtype}")
+        if a.size == 0:
+            extras.insert(0, f"size={tuple(a.shape)}")
+        if self.device.type != "cpu":
+            extras.insert(0, f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    __str__ = __repr__
+
+    # ---- arithmetic operators -----------------------------------------------------------------
+    def __add__(self, other):
+        return ops.add(self, other)
+
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return ops.sub(other, self)
+
+    def __mul__(self, other):
+        return ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.div(other, self)
+
+    def __floordiv__(self, other):
+        return ops.floor_divide(self, other)
+
+    def __mod__(self, other):
+        return ops.remainder(self, other)
+
+    def __pow__(self, other):
+        return ops.pow(self, other)
+
+    def __rpow__(self, other):
+        return ops.pow(other, self)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
+
+    def __neg__(self):
+        return ops.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return ops.abs(self)
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    # comparisons and logic: no gradient
+    def __eq__(self, other):
+        return ops.eq(self, other)
+
+    def __ne__(self, other):
+        return ops.ne(self, other)
+
+    def __lt__(self, other):
+        return ops.lt(self, other)
+
+    def __le__(self, other):
+        return ops.le(self, other)
+
+    def __gt__(self, other):
+        return ops.gt(self, other)
+
+    def __ge__(self, other):
+        return ops.ge(self, other)
+
+    def __and__(self, other):
+        return ops.logical_and(self, other) if self.dtype == np.bool_ else ops.bitwise_and(self, other)
+
+    def __or__(self, other):
+        return ops.logical_or(self, other) if self.dtype == np.bool_ else ops.bitwise_or(self, other)
+
+    def __xor__(self, other):
+        return ops.logical_xor(self, other)
+
+    def __invert__(self):
+        return ops.logical_not(self)
+
+    def __getitem__(self, index):
+        return ops.getitem(self, index)
+
+    def __setitem__(self, index, value):
+        ops.setitem(self, index, value)
+
+    # ---- methods (each a one-line call into deepgrad.ops) -------------------------------------
+    def add(self, other, alpha=1): return ops.add(self, other, alpha=alpha)
+    def sub(self, other, alpha=1): return ops.sub(self, other, alpha=alpha)
+    def mul(self, other): return ops.mul(self, other)
+    def div(self, other): return ops.div(self, other)
+    def pow(self, exponent): return ops.pow(self, exponent)
+    def neg(self): return ops.neg(self)
+    def abs(self): return ops.abs(self)
+    def exp(self): return ops.exp(self)
+    def log(self): return ops.log(self)
+    def log1p(self): return ops.log1p(self)
+    def expm1(self): return ops.expm1(self)
+    def sqrt(self): return ops.sqrt(self)
+    def rsqrt(self): return ops.rsqrt(self)
+    def square(self): return ops.square(self)
+    def sin(self): return ops.sin(self)
+    def cos(self): return ops.cos(self)
+    def tanh(self): return ops.tanh(self)
+    def sigmoid(self): return ops.sigmoid(self)
+    def relu(self): return ops.relu(self)
+    def sign(self): return ops.sign(self)
+    def reciprocal(self): return ops.reciprocal(self)
+    def floor(self): return ops.floor(self)
+    def ceil(self): return ops.ceil(self)
+    def round(self): return ops.round(self)
+    def clamp(self, min=None, max=None): return ops.clamp(self, min, max)
+    clip = clamp
+    def maximum(self, other): return ops.maximum(self, other)
+    def minimum(self, other): return ops.minimum(self, other)
+    def isnan(self): return ops.isnan(self)
+    def isinf(self): return ops.isinf(self)
+    def isfinite(self): return ops.isfinite(self)
+    def eq(self, other): return ops.eq(self, other)
+    def ne(self, other): return ops.ne(self, other)
+    def lt(self, other): return ops.lt(self, other)
+    def le(self, other): return ops.le(self, other)
+    def gt(self, other): return ops.gt(self, other)
+    def ge(self, other): return ops.ge(self, other)
+    def logical_not(self): return ops.logical_not(self)
+    def logical_and(self, other): return ops.logical_and(self, other)
+    def logical_or(self, other): return ops.logical_or(self, other)
+    def sum(self, dim=None, keepdim=False, dtype=None): return ops.sum(self, dim, keepdim, dtype=dtype)
+    def mean(self, dim=None, keepdim=False, dtype=None): return ops.mean(self, dim, keepdim, dtype=dtype)
+    def var(self, dim=None, unbiased=None, keepdim=False, correction=None): return ops.var(self, dim, unbiased, keepdim, correction=correction)
+    def std(self, dim=None, unbiased=None, keepdim=False, correction=None): return ops.std(self, dim, unbiased, keepdim, correction=correction)
+    def max(self, dim=None, keepdim=False): return ops.max(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False): return ops.min(self, dim, keepdim)
+    def amax(self, dim=None, keepdim=False): return ops.amax(self, dim, keepdim)
+    def amin(self, dim=None, keepdim=False): return ops.amin(self, dim, keepdim)
+    def argmax(self, dim=None, keepdim=False): return ops.argmax(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False): return ops.argmin(self, dim, keepdim)
+    def logsumexp(self, dim, keepdim=False): return ops.logsumexp(self, dim, keepdim)
+    def softmax(self, dim): return ops.softmax(self, dim)
+    def log_softmax(self, dim): return ops.log_softmax(self, dim)
+    def prod(self, dim=None, keepdim=False): return ops.prod(self, dim, keepdim)
+    def cumsum(self, dim): return ops.cumsum(self, dim)
+    def norm(self, p="fro", dim=None, keepdim=False): return ops.norm(self, p, dim, keepdim)
+    def all(self, dim=None, keepdim=False): return ops.all(self, dim, keepdim)
+    def any(self, dim=None, keepdim=False): return ops.any(self, dim, keepdim)
+    def matmul(self, other): return ops.matmul(self, other)
+    def mm(self, other): return ops.mm(self, other)
+    def bmm(self, other): return ops.bmm(self, other)
+    def dot(self, other): return ops.dot(self, other)
+    def outer(self, other): return ops.outer(self, other)
+    def reshape(self, *shape): return ops.reshape(self, *shape)
+    def view(self, *shape): return ops.view(self, *shape)
+    def view_as(self, other): return ops.view(self, other.shape)
+    def reshape_as(self, other): return ops.reshape(self, other.shape)
+    def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
+    def unflatten(self, dim, sizes): return ops.unflatten(self, dim, sizes)
+    def transpose(self, dim0, dim1): return ops.transpose(self, dim0, dim1)
+    def swapaxes(self, dim0, dim1): return ops.transpose(self, dim0, dim1)
+    def permute(self, *dims): return ops.permute(self, *dims)
+    def t(self): return ops.t(self)
+    @property
+    def T(self): return ops.permute(self, *reversed(range(self.ndim)))
+    @property
+    def mT(self): return ops.transpose(self, -2, -1)
+    def squeeze(self, dim=None): return ops.squeeze(self, dim)
+    def unsqueeze(self, dim): return ops.unsqueeze(self, dim)
+    def expand(self, *sizes): return ops.expand(self, *sizes)
+    def expand_as(self, other): return ops.expand(self, *other.shape)
+    def broadcast_to(self, shape): return ops.broadcast_to(self, shape)
+    def repeat(self, *sizes): return ops.repeat(self, *sizes)
+    def split(self, split_size_or_sections, dim=0): return ops.split(self, split_size_or_sections, dim)
+    def chunk(self, chunks, dim=0): return ops.chunk(self, chunks, dim)
+    def unbind(self, dim=0): return ops.unbind(self, dim)
+    def flip(self, dims): return ops.flip(self, dims)
+    def roll(self, shifts, dims=None): return ops.roll(self, shifts, dims)
+    def tril(self, diagonal=0): return ops.tril(self, diagonal)
+    def triu(self, diagonal=0): return ops.triu(self, diagonal)
+    def gather(self, dim, index): return ops.gather(self, dim, index)
+    def scatter(self, dim, index, src=None, value=None): return ops.scatter(self, dim, index, src, value=value)
+    def scatter_add(self, dim, index, src): return ops.scatter_add(self, dim, index, src)
+    def index_select(self, dim, index): return ops.index_select(self, dim, index)
+    def masked_fill(self, mask, value): return ops.masked_fill(self, mask, value)
+    def where(self, condition, other): return ops.where(condition, self, other)
+    def contiguous(self): return self
+    def is_contiguous(self): return bool(self.array.flags.c_contiguous)
+    def nonzero(self): return ops.nonzero(self)
+    def unique(self, **kw): return ops.unique(self, **kw)
+    def sort(self, dim=-1, descending=False): return ops.sort(self, dim, descending)
+    def argsort(self, dim=-1, descending=False): return ops.argsort(self, dim, descending)
+    def topk(self, k, dim=-1, largest=True, sorted=True): return ops.topk(self, k, dim, largest, sorted)
+
+
+class Size(tuple):
+    """A shape, printed the way PyTorch prints one."""
+
+    def __repr__(self):
+        return f"deepgrad.Size({list(self)})"
+
+    def numel(self):
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
+class _HookHandle:
+    def __init__(self, tensor, hook):
+        self._tensor, self._hook = tensor, hook
+
+    def remove(self):
+        t = self._tensor
+        if t.grad_fn is not None and t.grad_fn._hooks:
+            lst = t.grad_fn._hooks.get(t._out_nr, [])
+        else:
+            lst = t._hooks or []
+        if self._hook in lst:
+            lst.remove(self._hook)
+
+
+def _wrap_dim(dim, ndim, opname="op"):
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{opname}: dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return dim + n if dim < 0 else dim
+
+
+def _to_array(data, dtype, device):
+    """Build a raw array for ``Tensor(data)``: PyTorch's dtype inference, a copy of the input."""
+    dev = backend.device(device) if device is not None else None
+    if isinstance(data, Tensor):
+        a = data.array
+        a = a.astype(backend.as_dtype(dtype)) if dtype is not None else a.copy()
+    else:
+        dt = backend.as_dtype(dtype) if dtype is not None else None
+        if dt is None:
+            a = np.asarray(data) if backend.array_module(data) is np else data
+            if a.dtype == object:
+                raise TypeError(f"can't build a Tensor from {type(data).__name__} containing non-numeric values")
+            if a.dtype.kind == "f" and not isinstance(data, np.ndarray):
+                a = a.astype(backend.get_default_dtype())
+            elif a.dtype.kind in "iu" and not isinstance(data, np.ndarray) and a.dtype != np.uint8:
+                a = a.astype(np.int64)
+            elif isinstance(data, numbers.Number) and not isinstance(data, bool) and a.dtype.kind == "f":
+                a = a.astype(backend.get_default_dtype())
+            a = np.array(a, copy=True) if isinstance(data, np.ndarray) else a
+        else:
+            xp = backend.array_module(data)
+            a = xp.array(data, dtype=dt, copy=True)
+    if dev is not None:
+        a = backend.to_device(a, dev)
+    elif backend.array_module(a) is np:
+        a = np.ascontiguousarray(a) if a.ndim else np.asarray(a)
+    return a
+
+
+from . import ops  # noqa: E402  (ops import Tensor from this module)
+
+_function._Tensor = Tensor
+_function._ndarray = np.ndarray
