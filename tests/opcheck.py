@@ -1,0 +1,109 @@
+"""The harness that makes an op cheap to test completely.
+
+``check_op(dg_fn, torch_fn, inputs)`` runs the op in deepgrad and in PyTorch on the same arrays
+and checks: forward values, first gradients (a random vector-Jacobian product), float64 central
+differences (``deepgrad.autograd.gradcheck``) and, unless ``double=False``, second gradients
+against ``torch.autograd.grad(..., create_graph=True)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import deepgrad as dg
+
+TOL = {np.float64: dict(rtol=1e-6, atol=1e-8), np.float32: dict(rtol=1e-4, atol=1e-5)}
+
+
+def _tuple(x):
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def to_dg(a, requires_grad):
+    t = dg.tensor(a)
+    if requires_grad and t.dtype.kind == "f":
+        t.requires_grad_(True)
+    return t
+
+
+def to_torch(a, requires_grad):
+    t = torch.tensor(a)
+    if requires_grad and t.dtype.is_floating_point:
+        t.requires_grad_(True)
+    return t
+
+
+def assert_close(ours, theirs, dtype=np.float64, what="value", rtol=None, atol=None):
+    ours = ours.detach().numpy() if isinstance(ours, dg.Tensor) else np.asarray(ours)
+    theirs = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else np.asarray(theirs)
+    tol = dict(TOL.get(np.dtype(dtype).type, TOL[np.float32]))
+    if rtol is not None:
+        tol["rtol"] = rtol
+    if atol is not None:
+        tol["atol"] = atol
+    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} != torch {theirs.shape}"
+    np.testing.assert_allclose(ours, theirs, err_msg=what, equal_nan=True, **tol)
+
+
+def check_op(dg_fn, torch_fn, inputs, grad=True, gradcheck=True, double=True, rtol=None,
+             atol=None, seed=0):
+    """``inputs``: NumPy arrays (float ones get gradients). Returns deepgrad's outputs."""
+    rng = np.random.default_rng(seed)
+    inputs = [np.asarray(a) for a in inputs]
+    dtype = next((a.dtype for a in inputs if a.dtype.kind == "f"), np.float64)
+    xs = [to_dg(a, grad) for a in inputs]
+    ts = [to_torch(a, grad) for a in inputs]
+    outs, touts = _tuple(dg_fn(*xs)), _tuple(torch_fn(*ts))
+    assert len(outs) == len(touts), "number of outputs differs from torch"
+    for i, (o, t) in enumerate(zip(outs, touts)):
+        assert_close(o, t, dtype, f"forward output {i}", rtol, atol)
+    if not grad:
+        return outs
+    diff = [(o, t) for o, t in zip(outs, touts) if t.requires_grad]
+    if not diff:
+        return outs
+    ws = [rng.standard_normal(tuple(t.shape)).astype(t.detach().numpy().dtype) for _, t in diff]
+    gi = [i for i, x in enumerate(xs) if x.requires_grad]
+    if not gi:
+        return outs
+    create = double
+    g_ours = dg.autograd.grad([o for o, _ in diff], [xs[i] for i in gi],
+                              grad_outputs=[dg.tensor(w) for w in ws], create_graph=create, allow_unused=True)
+    g_torch = torch.autograd.grad([t for _, t in diff], [ts[i] for i in gi],
+                                  grad_outputs=[torch.tensor(w) for w in ws], create_graph=create, allow_unused=True)
+    for k, (go, gt) in enumerate(zip(g_ours, g_torch)):
+        if gt is None:
+            assert go is None or np.all(go.detach().numpy() == 0), f"grad of input {gi[k]} should be None/zero"
+            continue
+        assert go is not None, f"grad of input {gi[k]} missing"
+        assert_close(go, gt, dtype, f"grad of input {gi[k]}", rtol, atol)
+    if double:
+        pairs = [(go, gt) for go, gt in zip(g_ours, g_torch) if gt is not None and gt.requires_grad]
+        if pairs:
+            vs = [rng.standard_normal(tuple(gt.shape)).astype(gt.detach().numpy().dtype) for _, gt in pairs]
+            assert all(go.requires_grad for go, _ in pairs), "first gradient is not differentiable (create_graph)"
+            gg_ours = dg.autograd.grad([go for go, _ in pairs], [xs[i] for i in gi],
+                                       grad_outputs=[dg.tensor(v) for v in vs], allow_unused=True)
+            gg_torch = torch.autograd.grad([gt for _, gt in pairs], [ts[i] for i in gi],
+                                           grad_outputs=[torch.tensor(v) for v in vs], allow_unused=True)
+            for k, (a, b) in enumerate(zip(gg_ours, gg_torch)):
+                if b is None:
+                    assert a is None or np.allclose(a.numpy(), 0), f"second grad of input {gi[k]} should be zero"
+                    continue
+                if a is None:
+                    np.testing.assert_allclose(b.numpy(), 0, atol=1e-10, err_msg=f"second grad of input {gi[k]}")
+                    continue
+                assert_close(a, b, dtype, f"second grad of input {gi[k]}", rtol, atol)
+    if gradcheck and dtype == np.float64:
+        xs64 = [to_dg(a, grad) for a in inputs]
+        dg.autograd.gradcheck(dg_fn, xs64)
+    return outs
+
+
+def rand(*shape, seed=0, low=-2.0, high=2.0, dtype=np.float64):
+    return np.random.default_rng(seed).uniform(low, high, shape).astype(dtype)
+
+
+def noncontig(a):
+    """A non-contiguous array with the values of ``a`` (a transposed copy, transposed back)."""
+    return np.asarray(a).T.copy().T if np.asarray(a).ndim >= 2 else np.asarray(a)[::1]
