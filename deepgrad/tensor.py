@@ -302,42 +302,47 @@ class Tensor:
         self._bump()
         return self
 
-    def _inplace(self, opname, result):
-        """Write ``result`` (a Tensor computed out of place) into self. Tracked by autograd when
-        self or result requires grad: self is rebased onto result's node, like PyTorch does."""
+    def _inplace(self, opname, compute):
+        """Apply ``compute(self)`` in place. When autograd tracks it, ``compute`` runs on a copy
+        of the old value (the op may save it for backward) and self is rebased onto the result's
+        node, as PyTorch does; the version bump exposes older saves of self."""
+        tracked = _enabled[0] and self.requires_grad
+        if tracked and self.grad_fn is None:
+            raise RuntimeError(f"{opname}: a leaf Variable that requires grad is being used in an in-place operation")
+        old = self
+        if tracked:
+            old = Tensor._make(self.array.copy())
+            old.grad_fn, old._out_nr, old.requires_grad = self.grad_fn, self._out_nr, self.requires_grad
+        result = compute(old)
         if result.shape != self.shape:
             raise RuntimeError(f"{opname}: output with shape {tuple(self.shape)} doesn't match the broadcast shape {tuple(result.shape)}")
-        if _enabled[0] and (self.requires_grad or result.requires_grad):
-            if self.grad_fn is None and self.requires_grad:
-                raise RuntimeError(f"{opname}: a leaf Variable that requires grad is being used in an in-place operation")
-            self.array[...] = result.array
-            self._bump()
-            self.grad_fn, self._out_nr, self.requires_grad = result.grad_fn, result._out_nr, True
-            if self.grad_fn is not None and getattr(self.grad_fn, "save_output", False):
-                self.grad_fn._out_versions = tuple((self._version, self._version[0]) if i == self._out_nr else v
-                                                   for i, v in enumerate(self.grad_fn._out_versions))
-            return self
-        self.array[...] = result.array.astype(self.array.dtype, copy=False)
+        self.array[...] = result.array
         self._bump()
+        if result.requires_grad:
+            self.grad_fn, self._out_nr, self.requires_grad = result.grad_fn, result._out_nr, True
+            if getattr(self.grad_fn, "save_output", False):
+                outs = self.grad_fn._out_versions
+                self.grad_fn._out_versions = tuple((self._version, self._version[0]) if i == self._out_nr else v
+                                                   for i, v in enumerate(outs))
         return self
 
     def add_(self, other, alpha=1):
-        return self._inplace("add_", self + (other if alpha == 1 else other * alpha))
+        return self._inplace("add_", lambda s: ops.add(s, other, alpha=alpha))
 
     def sub_(self, other, alpha=1):
-        return self._inplace("sub_", self - (other if alpha == 1 else other * alpha))
+        return self._inplace("sub_", lambda s: ops.sub(s, other, alpha=alpha))
 
     def mul_(self, other):
-        return self._inplace("mul_", self * other)
+        return self._inplace("mul_", lambda s: s * other)
 
     def div_(self, other):
-        return self._inplace("div_", self / other)
+        return self._inplace("div_", lambda s: s / other)
 
     def clamp_(self, min=None, max=None):
-        return self._inplace("clamp_", self.clamp(min, max))
+        return self._inplace("clamp_", lambda s: s.clamp(min, max))
 
     def masked_fill_(self, mask, value):
-        return self._inplace("masked_fill_", self.masked_fill(mask, value))
+        return self._inplace("masked_fill_", lambda s: s.masked_fill(mask, value))
 
     def uniform_(self, a=0.0, b=1.0, generator=None):
         from .random import rng

@@ -127,7 +127,7 @@ def test_hvp_is_exact():
     A = dg.tensor(a)
 
     def f(x):  # 0.5 x^T A x + sum(x^4): Hessian A + diag(12 x^2)
-        return (x * (A * x).sum(1)).sum() * 0.5 + (x ** 4).sum() if hasattr(A, "sum") else None
+        return (x * (A * x).sum(1)).sum() * 0.5 + (x ** 4).sum()
 
     x = dg.tensor([0.5, -1.0])
     v = dg.tensor([1.0, 2.0])
@@ -216,7 +216,7 @@ def test_anomaly_mode_names_the_op():
 
 
 def test_deep_graph_has_no_recursion_limit():
-    x = dg.tensor([1.0], requires_grad=True)
+    x = dg.tensor([1.0], dtype=dg.float64, requires_grad=True)
     y = x
     for _ in range(20000):
         y = y * 1.0001

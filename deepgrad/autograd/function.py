@@ -22,7 +22,8 @@ from __future__ import annotations
 from .grad_mode import _enabled
 from .. import backend
 
-_anomaly = [False]  # set by detect_anomaly(); read on the hot path as one index
+_anomaly = [False]      # set by detect_anomaly(); read on the hot path as one index
+_in_backward = [False]  # anomaly mode blames a backward's result on its node, not on its inner ops
 
 
 class Function:
@@ -66,7 +67,7 @@ class Function:
             if self.is_view and nr == 0:
                 t._version = inputs[0]._version
             tensors.append(t)
-        if _anomaly[0]:
+        if _anomaly[0] and not _in_backward[0]:
             _check_finite(type(self).__name__, "forward", outs)
         if record:
             self.next_edges = tuple(t._edge() for t in inputs)
@@ -316,6 +317,18 @@ def _inplace_add(acc, g):
 
 
 def _call_backward(fn, grads, create_graph):
+    if _anomaly[0]:
+        _in_backward[0] = True
+        try:
+            out = _dispatch_backward(fn, grads, create_graph)
+        finally:
+            _in_backward[0] = False
+        _check_finite(type(fn).__name__, "backward", out)
+        return out
+    return _dispatch_backward(fn, grads, create_graph)
+
+
+def _dispatch_backward(fn, grads, create_graph):
     if fn.array_backward:
         if create_graph:
             raise RuntimeError(
@@ -330,8 +343,6 @@ def _call_backward(fn, grads, create_graph):
         out = out if isinstance(out, tuple) else (out,)
     if len(out) != len(fn.next_edges):
         raise RuntimeError(f"{fn.name()} returned {len(out)} gradients for {len(fn.next_edges)} inputs")
-    if _anomaly[0]:
-        _check_finite(type(fn).__name__, "backward", out)
     return out
 
 
