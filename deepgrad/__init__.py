@@ -11,6 +11,7 @@ from .tensor import Tensor, Size
 from .random import Generator, manual_seed, seed, initial_seed, get_rng_state, set_rng_state, default_generator
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode
 from . import autograd
+from . import optim
 from .creation import *  # noqa: F401,F403
 from .ops import *  # noqa: F401,F403
 from .ops._util import shape_arg as _shape_arg  # noqa: F401

@@ -1,0 +1,54 @@
+"""SGD with optional (Nesterov) momentum, dampening, weight decay and maximize (PyTorch's rule)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Tensor
+from .optimizer import Optimizer, _check, _scalar
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """``b <- momentum * b + (1 - dampening) * g`` (``b = g`` on the first step);
+    ``d = g + momentum * b`` (Nesterov) or ``b``; ``p <- p - lr * d``."""
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
+                 *, maximize=False, foreach=None, differentiable=False, fused=None):
+        lr = _scalar(lr) if isinstance(lr, Tensor) else lr
+        _check(lr >= 0.0, f"Invalid learning rate: {lr}")
+        _check(momentum >= 0.0, f"Invalid momentum value: {momentum}")
+        _check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize, foreach=foreach,
+                        differentiable=differentiable, fused=fused)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, defaults)
+
+    def _init_state(self, param, state, group):
+        if group["momentum"] != 0:
+            state["momentum_buffer"] = None      # becomes a copy of the first gradient
+
+    def _update(self, p, g, state, group):
+        momentum = group["momentum"]
+        d = g
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                state["momentum_buffer"] = buf = Tensor._make(g.copy())
+                b = buf.array
+            else:
+                b = buf.array
+                b *= momentum
+                damp = 1 - group["dampening"]
+                if damp == 1:
+                    b += g
+                else:
+                    b += np.multiply(g, damp, out=self._buf(g, 1))
+            if group["nesterov"]:
+                d = np.multiply(b, momentum, out=self._buf(g, 1))
+                d += g
+            else:
+                d = b
+        p -= np.multiply(d, _scalar(group["lr"]), out=self._buf(g, 2))
