@@ -22,6 +22,7 @@ from __future__ import annotations
 from .grad_mode import _enabled
 from .. import backend
 
+_new = object.__new__
 _anomaly = [False]      # set by detect_anomaly(); read on the hot path as one index
 _in_backward = [False]  # anomaly mode blames a backward's result on its node, not on its inner ops
 
@@ -39,7 +40,7 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **attrs):
         """Run the op on Tensors ``inputs`` (config in ``attrs``); record it if grad is needed."""
-        node = cls.__new__(cls)
+        node = _new(cls)
         node.inputs = inputs
         record = False
         if _enabled[0]:
@@ -49,16 +50,51 @@ class Function:
                     break
         node._record = record
         try:
-            out = node.forward(*[t.array for t in inputs], **attrs)
+            n = len(inputs)
+            if n == 2:
+                out = node.forward(inputs[0].array, inputs[1].array, **attrs)
+            elif n == 1:
+                out = node.forward(inputs[0].array, **attrs)
+            else:
+                out = node.forward(*[t.array for t in inputs], **attrs)
         except (ValueError, IndexError) as e:  # NumPy's own complaint: name the op and the shapes
             shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
             raise RuntimeError(f"{cls.__name__.lower()}: invalid input shapes ({shapes}): {e}") from e
         node.inputs = None
-        return node._wrap_outputs(out, inputs, record)
+        if type(out) is tuple:
+            return node._wrap_many(out, inputs, record)
+        if type(out) is not _ndarray:
+            out = backend.array_module(out).asarray(out)
+        t = _Tensor._make(out)
+        if node.is_view:
+            t._version = inputs[0]._version
+        if _anomaly[0] and not _in_backward[0]:
+            _check_finite(cls.__name__, "forward", (out,))
+        if record:
+            node._record_edges(inputs, 1)
+            if node.save_output:
+                node._out_arrays = (out,)
+                node._out_versions = ((t._version, t._version[0]),)
+            if out.dtype.kind in "fc":
+                t.grad_fn = node
+                t.requires_grad = True
+        return t
 
-    def _wrap_outputs(self, out, inputs, record):
-        multi = isinstance(out, tuple)
-        outs = out if multi else (out,)
+    def _record_edges(self, inputs, n_out):
+        edges = []
+        for x in inputs:
+            fn = x.grad_fn
+            if fn is not None:
+                edges.append((fn, x._out_nr))
+            else:
+                edges.append(x if x.requires_grad else None)
+        self.next_edges = edges
+        self.needs_input_grad = [e is not None for e in edges]
+        self._freed = False
+        self._hooks = None
+        self._n_out = n_out
+
+    def _wrap_many(self, outs, inputs, record):
         tensors = []
         for nr, a in enumerate(outs):
             if type(a) is not _ndarray:
@@ -70,11 +106,7 @@ class Function:
         if _anomaly[0] and not _in_backward[0]:
             _check_finite(type(self).__name__, "forward", outs)
         if record:
-            self.next_edges = tuple(t._edge() for t in inputs)
-            self.needs_input_grad = tuple(e is not None for e in self.next_edges)
-            self._freed = False
-            self._hooks = None
-            self._n_out = len(outs)
+            self._record_edges(inputs, len(outs))
             if self.save_output:
                 self._out_arrays = outs
                 self._out_versions = tuple((t._version, t._version[0]) for t in tensors)
@@ -83,7 +115,7 @@ class Function:
                     t.grad_fn = self
                     t._out_nr = nr
                     t.requires_grad = True
-        return tuple(tensors) if multi else tensors[0]
+        return tuple(tensors)
 
     # ---- context helpers used inside forward/backward ---------------------------------------
     def save_for_backward(self, *tensors):
