@@ -1,0 +1,42 @@
+"""Same-process, alternating timing of a deepgrad callable against its PyTorch twin."""
+from __future__ import annotations
+
+import statistics
+import time
+
+
+def time_pair(fn_dg, fn_torch, number=100, repeat=21, warmup=5):
+    """Median seconds per call of each callable, measured in alternating rounds so that machine
+    noise hits both alike. Returns (deepgrad_median, torch_median)."""
+    for _ in range(warmup):
+        fn_dg()
+        fn_torch()
+    td, tt = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn_dg()
+        t1 = time.perf_counter()
+        for _ in range(number):
+            fn_torch()
+        t2 = time.perf_counter()
+        td.append((t1 - t0) / number)
+        tt.append((t2 - t1) / number)
+    return statistics.median(td), statistics.median(tt)
+
+
+def report(rows, title):
+    """Print a table of (name, deepgrad seconds, torch seconds) with the ratio."""
+    print(f"\n{title}")
+    print(f"{'case':<34}{'deepgrad':>12}{'torch':>12}{'ratio':>8}")
+    for name, d, t in rows:
+        print(f"{name:<34}{d * 1e6:>10.1f}us{t * 1e6:>10.1f}us{d / t:>8.2f}")
+
+
+def setup_threads(n=None):
+    """Pin both libraries to the same thread count (all cores by default)."""
+    import os
+    import torch
+    n = n or os.cpu_count()
+    torch.set_num_threads(n)
+    return n
