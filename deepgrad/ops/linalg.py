@@ -11,8 +11,9 @@ import string
 from .. import backend
 from ..autograd.function import Function
 from ..tensor import Tensor
+from .elementwise import where
 from .reduce import _reshape, _SwapLast
-from .shape import sum_to
+from .shape import broadcast_to, sum_to
 
 __all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addmm", "einsum"]
 
@@ -172,11 +173,13 @@ def addmm(input, mat1, mat2, beta=1, alpha=1):
     out = mm(mat1, mat2)
     if alpha != 1:
         out = out * alpha
-    if beta == 0:
-        return out
+    if beta == 0:  # input is ignored (even its NaNs), but still gets a zero gradient
+        if not input.requires_grad:
+            return out
+        input = where(Tensor._make(backend.array_module(input.array).zeros((), dtype=bool)), input, 0.0)
+        beta = 1
     bias = input if beta == 1 else input * beta
     if bias.array.shape != out.array.shape:
-        from .shape import broadcast_to
         try:
             bias = broadcast_to(bias, out.array.shape)
         except RuntimeError:
@@ -242,7 +245,11 @@ class Einsum(Function):
                     in_ops.append(Tensor._make(xp.ones(n, dtype=dt)))
                     avail.add(c)
             gi = Einsum.apply(*in_ops, terms=tuple(in_terms), out="".join(target), sizes=sizes)
-            grads.append(sum_to(gi, t.array.shape))
+            gshape, tshape = gi.array.shape, t.array.shape
+            if gshape != tshape:  # size-1 broadcasting of an index: sum here, or spread there
+                gi = sum_to(gi, tuple(1 if ts == 1 else gs for gs, ts in zip(gshape, tshape)))
+                gi = broadcast_to(gi, tshape)
+            grads.append(gi)
         return tuple(grads)
 
 
