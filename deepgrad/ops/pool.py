@@ -1,1 +1,771 @@
-"""(being written)"""
+"""Pooling and friends: max/avg/adaptive/Lp pooling, max-unpooling, local response and divisive
+normalisation, pixel shuffle and interpolation.
+
+Fused ops (``array_backward = True``, first-order only). Window ops never loop over batch or
+positions: they loop over the kh*kw kernel offsets, each step one vectorised operation on a
+strided slice of the (padded) input. Max pooling keeps the winning offset of each window (a small
+integer array) and its backward routes the gradient through it with one strided write per offset.
+1-d ops run the 2-d code with H = 1; unbatched inputs get a batch axis of 1.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .. import backend
+from ..autograd.function import Function
+from ..tensor import Tensor
+from .conv import _ntuple
+
+__all__ = ["max_pool1d", "max_pool2d", "max_unpool1d", "max_unpool2d", "avg_pool1d", "avg_pool2d",
+           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+           "lp_pool1d", "lp_pool2d", "local_response_norm", "divisive_normalization", "pixel_shuffle",
+           "pixel_unshuffle", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear"]
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+def _to4(a, nd, batched):
+    if not batched:
+        a = a[None]
+    return a[:, :, None, :] if nd == 1 else a
+
+
+def _from4(a, nd, batched):
+    if nd == 1:
+        a = a[:, :, 0, :]
+    return a if batched else a[0]
+
+
+def _is_cnhw(a):
+    """True when the NCHW-shaped array is laid out channel-major (as convolutions return it)."""
+    return a.shape[0] > 1 and a.shape[1] > 1 and a.strides[1] > a.strides[0]
+
+
+def _buffer(xp, shape, cnhw, dtype, fill=0.0):
+    N, C, H, W = shape
+    if cnhw:
+        buf = xp.zeros((C, N, H, W), dtype) if fill == 0 else xp.full((C, N, H, W), fill, dtype)
+        return buf.transpose(1, 0, 2, 3)
+    return xp.zeros(shape, dtype) if fill == 0 else xp.full(shape, fill, dtype)
+
+
+def _pad4(x, pt, pb, pl, pr, fill, xp):
+    if not (pt or pb or pl or pr):
+        return x
+    N, C, H, W = x.shape
+    buf = _buffer(xp, (N, C, H + pt + pb, W + pl + pr), _is_cnhw(x), x.dtype, fill)
+    buf[:, :, pt:pt + H, pl:pl + W] = x
+    return buf
+
+
+def _pool_out(opname, n, k, s, p, d, ceil_mode):
+    eff = d * (k - 1) + 1
+    o = (n + 2 * p - eff + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (o - 1) * s >= n + p:
+        o -= 1
+    return o
+
+
+def _check_pool_input(opname, x, nd):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{opname}: input must be a Tensor, got {type(x).__name__}")
+    if x.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{opname}: expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input, "
+                           f"but got input of size {list(x.shape)}")
+    if any(s == 0 for s in x.shape[-nd - 1:]):
+        raise RuntimeError(f"{opname}: expected input with non-zero channel and spatial sizes, got {list(x.shape)}")
+
+
+def _pool_args(opname, x, nd, kernel_size, stride, padding, dilation, ceil_mode):
+    _check_pool_input(opname, x, nd)
+    k = _ntuple(kernel_size, nd, "kernel_size", opname)
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else \
+        _ntuple(stride, nd, "stride", opname)
+    p = _ntuple(padding, nd, "padding", opname)
+    d = _ntuple(dilation, nd, "dilation", opname)
+    if any(v <= 0 for v in k):
+        raise RuntimeError(f"{opname}: kernel_size must be greater than zero, but got {k}")
+    if any(v <= 0 for v in s):
+        raise RuntimeError(f"{opname}: stride must be greater than zero, but got {s}")
+    if any(v <= 0 for v in d):
+        raise RuntimeError(f"{opname}: dilation must be greater than zero, but got {d}")
+    if any(pv < 0 or pv > kv // 2 for pv, kv in zip(p, k)):
+        raise RuntimeError(f"{opname}: pad should be at most half of effective kernel size, but got "
+                           f"pad={p}, kernel_size={k}")
+    spatial = tuple(x.shape[-nd:])
+    out = tuple(_pool_out(opname, n, kv, sv, pv, dv, ceil_mode) for n, kv, sv, pv, dv in zip(spatial, k, s, p, d))
+    if any(o <= 0 for o in out):
+        raise RuntimeError(f"{opname}: given input size {list(x.shape)} (spatial {spatial}), kernel_size {k}, "
+                           f"stride {s}, padding {p}, dilation {d}: calculated output size {out} is too small")
+    if nd == 1:
+        k, s, p, d, out = (1,) + k, (1,) + s, (0,) + p, (1,) + d, (1,) + out
+    return k, s, p, d, out
+
+
+def _slices(i, j, k, s, d, out):
+    (kh, kw), (sh, sw), (dh, dw), (Ho, Wo) = k, s, d, out
+    return (slice(None), slice(None), slice(i * dh, i * dh + sh * (Ho - 1) + 1, sh),
+            slice(j * dw, j * dw + sw * (Wo - 1) + 1, sw))
+
+
+def _disjoint(k, s, d):
+    return all(sv >= dv * (kv - 1) + 1 for kv, sv, dv in zip(k, s, d))
+
+
+# ---------------------------------------------------------------------------------------------
+# max pooling
+# ---------------------------------------------------------------------------------------------
+
+class MaxPool(Function):
+    array_backward = True
+
+    def forward(self, x, nd=2, k=(1, 1), s=(1, 1), p=(0, 0), d=(1, 1), out=(1, 1), return_indices=False):
+        xp = backend.array_module(x)
+        batched = x.ndim == nd + 2
+        x = _to4(x, nd, batched)
+        N, C, H, W = x.shape
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = k, s, p, d, out
+        rb = max(0, (Ho - 1) * sh + dh * (kh - 1) + 1 - H - ph)
+        rr = max(0, (Wo - 1) * sw + dw * (kw - 1) + 1 - W - pw)
+        xpad = _pad4(x, ph, rb, pw, rr, -np.inf, xp)
+        need_idx = self._record or return_indices
+        K = kh * kw
+        best = idx = mask = None
+        for n in range(K):
+            i, j = divmod(n, kw)
+            v = xpad[_slices(i, j, k, s, d, out)]
+            if best is None:
+                best = v.copy(order="K")
+                if need_idx:
+                    idx = xp.zeros_like(best, dtype=np.uint8 if K < 256 else np.int32)
+                    mask = xp.empty_like(best, dtype=bool)
+                continue
+            if need_idx:
+                xp.greater(v, best, out=mask)
+                xp.copyto(idx, n, where=mask)
+            xp.maximum(best, v, out=best)
+        if self._record:
+            self.idx, self.geom = idx, (nd, batched, x.shape, xpad.shape, _is_cnhw(x), k, s, p, d, out)
+        y = _from4(best, nd, batched)
+        if not return_indices:
+            return y
+        ii, jj = xp.divmod(idx.astype(np.int64), kw)
+        hh = (xp.arange(Ho) * sh - ph).reshape(Ho, 1) + ii * dh
+        ww = (xp.arange(Wo) * sw - pw) + jj * dw
+        flat = ww if nd == 1 else hh * W + ww
+        return y, _from4(flat, nd, batched)
+
+    def backward(self, g, *_):
+        xp = backend.array_module(g)
+        nd, batched, xshape, pshape, cnhw, k, s, p, d, out = self.geom
+        g = _to4(g, nd, batched)
+        idx = self.idx
+        dxp = _buffer(xp, pshape, cnhw, g.dtype)
+        disjoint = _disjoint(k, s, d)
+        kw = k[1]
+        for n in range(k[0] * kw):
+            i, j = divmod(n, kw)
+            dst = dxp[_slices(i, j, k, s, d, out)]
+            if disjoint:
+                xp.multiply(g, idx == n, out=dst)
+            else:
+                dst += g * (idx == n)
+        (ph, pw), (H, W) = p, xshape[2:]
+        dx = dxp[:, :, ph:ph + H, pw:pw + W]
+        self.idx = None
+        return _from4(dx, nd, batched)
+
+
+def _max_pool(opname, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    k, s, p, d, out = _pool_args(opname, input, nd, kernel_size, stride, padding, dilation, ceil_mode)
+    return MaxPool.apply(input, nd=nd, k=k, s=s, p=p, d=d, out=out, return_indices=bool(return_indices))
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+# ---------------------------------------------------------------------------------------------
+# max unpooling
+# ---------------------------------------------------------------------------------------------
+
+class MaxUnpool(Function):
+    array_backward = True
+
+    def forward(self, x, indices, nd=2, out_size=(1, 1)):
+        xp = backend.array_module(x)
+        lead = x.shape[:-nd]
+        rows = int(np.prod(lead)) if lead else 1
+        plane = int(np.prod(out_size))
+        idx = indices.reshape(rows, -1).astype(np.int64, copy=False)
+        if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= plane):
+            bad = int(idx.max()) if int(idx.max()) >= plane else int(idx.min())
+            raise RuntimeError(f"max_unpool{nd}d: found an invalid max index {bad} (output volumes are of "
+                               f"size {'x'.join(map(str, out_size))})")
+        out = xp.zeros((rows, plane), dtype=x.dtype)
+        r = xp.arange(rows).reshape(rows, 1)
+        out[r, idx] = x.reshape(rows, -1)
+        self.sel, self.xshape = (r, idx), x.shape
+        return out.reshape(lead + tuple(out_size))
+
+    def backward(self, g):
+        r, idx = self.sel
+        rows = idx.shape[0]
+        return g.reshape(rows, -1)[r, idx].reshape(self.xshape), None
+
+
+def _max_unpool(opname, nd, input, indices, kernel_size, stride, padding, output_size):
+    _check_pool_input(opname, input, nd)
+    if not isinstance(indices, Tensor) or indices.dtype.kind not in "iu":
+        raise TypeError(f"{opname}: indices must be an integer Tensor")
+    if tuple(indices.shape) != tuple(input.shape):
+        raise RuntimeError(f"{opname}: expected input and indices of the same shape, got {list(input.shape)} "
+                           f"and {list(indices.shape)}")
+    k = _ntuple(kernel_size, nd, "kernel_size", opname)
+    s = k if stride is None else _ntuple(stride, nd, "stride", opname)
+    p = _ntuple(padding, nd, "padding", opname)
+    default = tuple((n - 1) * sv - 2 * pv + kv for n, sv, pv, kv in zip(input.shape[-nd:], s, p, k))
+    if output_size is None:
+        size = default
+    else:
+        size = tuple(int(v) for v in output_size)[-nd:]
+        if len(size) != nd:
+            raise ValueError(f"{opname}: output_size must have {nd} elements, got {tuple(output_size)}")
+        for v, dv, sv in zip(size, default, s):
+            if not dv - sv < v < dv + sv:
+                raise ValueError(f"{opname}: invalid output_size {tuple(output_size)} (it must lie between "
+                                 f"{tuple(a - b for a, b in zip(default, s))} and "
+                                 f"{tuple(a + b for a, b in zip(default, s))}, exclusive)")
+    return MaxUnpool.apply(input, indices, nd=nd, out_size=size)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _max_unpool("max_unpool2d", 2, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _max_unpool("max_unpool1d", 1, input, indices, kernel_size, stride, padding, output_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# average pooling
+# ---------------------------------------------------------------------------------------------
+
+def _avg_divisor(n, k, s, p, o, count_include_pad, xp, dtype):
+    start = np.arange(o) * s - p
+    end = np.minimum(start + k, n + p)
+    full = end - start
+    clipped = np.minimum(end, n) - np.maximum(start, 0)
+    return full if count_include_pad else clipped, clipped > 0
+
+
+class AvgPool(Function):
+    array_backward = True
+
+    def forward(self, x, nd=2, k=(1, 1), s=(1, 1), p=(0, 0), out=(1, 1), count_include_pad=True,
+                divisor_override=None):
+        xp = backend.array_module(x)
+        batched = x.ndim == nd + 2
+        x = _to4(x, nd, batched)
+        N, C, H, W = x.shape
+        (kh, kw), (sh, sw), (ph, pw), (Ho, Wo) = k, s, p, out
+        d = (1, 1)
+        rb = max(0, (Ho - 1) * sh + kh - H - ph)
+        rr = max(0, (Wo - 1) * sw + kw - W - pw)
+        xpad = _pad4(x, ph, rb, pw, rr, 0.0, xp)
+        acc = None
+        for n in range(kh * kw):
+            i, j = divmod(n, kw)
+            v = xpad[_slices(i, j, k, s, d, out)]
+            if acc is None:
+                acc = v.copy(order="K")
+            else:
+                acc += v
+        if divisor_override:
+            div = float(divisor_override)
+        else:
+            dh_, vh = _avg_divisor(H, kh, sh, ph, Ho, count_include_pad, xp, x.dtype)
+            dw_, vw = _avg_divisor(W, kw, sw, pw, Wo, count_include_pad, xp, x.dtype)
+            div = (dh_[:, None] * dw_[None, :]).astype(x.dtype)
+            div[div == 0] = 1
+            if not (vh.all() and vw.all()):          # windows entirely in the padding give 0
+                acc *= xp.asarray((vh[:, None] & vw[None, :]).astype(x.dtype))
+            div = xp.asarray(div)
+        acc /= div
+        if self._record:
+            self.div = div
+            self.geom = (nd, batched, x.shape, xpad.shape, _is_cnhw(x), k, s, p, out)
+        return _from4(acc, nd, batched)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        nd, batched, xshape, pshape, cnhw, k, s, p, out = self.geom
+        g = _to4(g, nd, batched)
+        gd = g / self.div
+        dxp = _buffer(xp, pshape, cnhw, g.dtype)
+        d = (1, 1)
+        disjoint = _disjoint(k, s, d)
+        for n in range(k[0] * k[1]):
+            i, j = divmod(n, k[1])
+            dst = dxp[_slices(i, j, k, s, d, out)]
+            if disjoint:
+                dst[...] = gd
+            else:
+                dst += gd
+        (ph, pw), (H, W) = p, xshape[2:]
+        return _from4(dxp[:, :, ph:ph + H, pw:pw + W], nd, batched)
+
+
+def _avg_pool(opname, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    k, s, p, _, out = _pool_args(opname, input, nd, kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override is not None and int(divisor_override) == 0:
+        raise RuntimeError(f"{opname}: divisor must be not zero")
+    if input.dtype.kind != "f":
+        raise TypeError(f"{opname}: expected a floating point input, got dtype {input.dtype}")
+    return AvgPool.apply(input, nd=nd, k=k, s=s, p=p, out=out, count_include_pad=bool(count_include_pad),
+                         divisor_override=divisor_override)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# adaptive pooling
+# ---------------------------------------------------------------------------------------------
+
+def _adaptive_bounds(n, o):
+    i = np.arange(o)
+    return (i * n) // o, ((i + 1) * n + o - 1) // o
+
+
+def _adaptive_matrix(n, o, dtype):
+    st, en = _adaptive_bounds(n, o)
+    m = np.zeros((o, n), dtype=dtype)
+    cols = np.arange(n)
+    inside = (cols[None, :] >= st[:, None]) & (cols[None, :] < en[:, None])
+    m[inside] = 1
+    return m / (en - st)[:, None].astype(dtype)
+
+
+class AdaptiveAvgPool(Function):
+    array_backward = True
+
+    def forward(self, x, nd=2, out=(1, 1)):
+        xp = backend.array_module(x)
+        batched = x.ndim == nd + 2
+        x = _to4(x, nd, batched)
+        N, C, H, W = x.shape
+        Ho, Wo = out
+        self.geom = (nd, batched, x.shape, out)
+        if H % Ho == 0 and W % Wo == 0:
+            self.mats = None
+            y = x.reshape(N, C, Ho, H // Ho, Wo, W // Wo).mean(axis=(3, 5))
+        else:
+            mh = xp.asarray(_adaptive_matrix(H, Ho, x.dtype))
+            mw = xp.asarray(_adaptive_matrix(W, Wo, x.dtype))
+            self.mats = (mh, mw)
+            y = xp.matmul(xp.matmul(mh, x), mw.T)
+        return _from4(y, nd, batched)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        nd, batched, (N, C, H, W), (Ho, Wo) = self.geom
+        g = _to4(g, nd, batched)
+        if self.mats is None:
+            kh, kw = H // Ho, W // Wo
+            gd = g * (1.0 / (kh * kw))
+            dx = xp.broadcast_to(gd[:, :, :, None, :, None], (N, C, Ho, kh, Wo, kw)).reshape(N, C, H, W)
+        else:
+            mh, mw = self.mats
+            dx = xp.matmul(xp.matmul(mh.T, g), mw)
+        return _from4(dx, nd, batched)
+
+
+class AdaptiveMaxPool(Function):
+    """Windows of varying size: gather them (padded by repeating the last index), argmax, and scatter
+    the gradient back with one bincount."""
+
+    array_backward = True
+
+    def forward(self, x, nd=2, out=(1, 1), return_indices=False):
+        xp = backend.array_module(x)
+        batched = x.ndim == nd + 2
+        x = _to4(x, nd, batched)
+        N, C, H, W = x.shape
+        Ho, Wo = out
+
+        def windows(n, o):
+            st, en = _adaptive_bounds(n, o)
+            L = int((en - st).max())
+            return np.minimum(st[:, None] + np.arange(L)[None, :], (en - 1)[:, None]), L
+
+        ih, Lh = windows(H, Ho)
+        iw, Lw = windows(W, Wo)
+        win = x[:, :, xp.asarray(ih)[:, :, None, None], xp.asarray(iw)[None, None, :, :]]  # N,C,Ho,Lh,Wo,Lw
+        win = win.transpose(0, 1, 2, 4, 3, 5).reshape(N, C, Ho, Wo, Lh * Lw)
+        a = xp.argmax(win, axis=-1)
+        y = xp.take_along_axis(win, a[..., None], axis=-1)[..., 0]
+        ai, aj = xp.divmod(a, Lw)
+        hh = xp.asarray(ih)[xp.arange(Ho)[:, None], ai]
+        ww = xp.asarray(iw)[xp.arange(Wo)[None, :], aj]
+        flat = hh * W + ww
+        if self._record:
+            self.flat, self.geom = flat, (nd, batched, x.shape)
+        y = _from4(y, nd, batched)
+        return (y, _from4(flat if nd == 2 else ww, nd, batched)) if return_indices else y
+
+    def backward(self, g, *_):
+        xp = backend.array_module(g)
+        nd, batched, (N, C, H, W) = self.geom
+        g = _to4(g, nd, batched)
+        base = (xp.arange(N * C) * (H * W)).reshape(N, C, 1, 1)
+        dx = xp.bincount((self.flat + base).ravel(), weights=g.ravel(), minlength=N * C * H * W)
+        self.flat = None
+        return _from4(dx.astype(g.dtype, copy=False).reshape(N, C, H, W), nd, batched)
+
+
+def _adaptive_args(opname, input, output_size, nd):
+    _check_pool_input(opname, input, nd)
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != nd:
+            raise ValueError(f"{opname}: output_size must have {nd} elements, got {tuple(output_size)}")
+        out = tuple(input.shape[-nd + i] if v is None else int(v) for i, v in enumerate(output_size))
+    else:
+        out = (int(output_size),) * nd
+    if any(o <= 0 for o in out):
+        raise RuntimeError(f"{opname}: output_size must be positive, got {out}")
+    return (1,) + out if nd == 1 else out
+
+
+def adaptive_avg_pool2d(input, output_size):
+    out = _adaptive_args("adaptive_avg_pool2d", input, output_size, 2)
+    return AdaptiveAvgPool.apply(input, nd=2, out=out)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    out = _adaptive_args("adaptive_avg_pool1d", input, output_size, 1)
+    return AdaptiveAvgPool.apply(input, nd=1, out=out)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    out = _adaptive_args("adaptive_max_pool2d", input, output_size, 2)
+    return AdaptiveMaxPool.apply(input, nd=2, out=out, return_indices=bool(return_indices))
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    out = _adaptive_args("adaptive_max_pool1d", input, output_size, 1)
+    return AdaptiveMaxPool.apply(input, nd=1, out=out, return_indices=bool(return_indices))
+
+
+# ---------------------------------------------------------------------------------------------
+# Lp pooling (composed of avg pooling and elementwise ops, so it is differentiable as they are)
+# ---------------------------------------------------------------------------------------------
+
+def _lp_pool(opname, nd, input, norm_type, kernel_size, stride, ceil_mode):
+    from .elementwise import abs as _abs, mul, pow as _pow, relu, sign
+    k = _ntuple(kernel_size, nd, "kernel_size", opname)
+    p = float(norm_type)
+    if p == 0:
+        raise RuntimeError(f"{opname}: norm_type must be non-zero")
+    out = _avg_pool(opname, nd, _pow(input, p), k, stride, 0, ceil_mode, True, None)
+    out = mul(mul(sign(out), relu(_abs(out))), float(math.prod(k)))
+    return _pow(out, 1.0 / p)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """``(sum over each window of x**p) ** (1/p)`` (the notes' Lp pooling, PyTorch's formula)."""
+    return _lp_pool("lp_pool2d", 2, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    return _lp_pool("lp_pool1d", 1, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+# ---------------------------------------------------------------------------------------------
+# normalisation over neighbourhoods
+# ---------------------------------------------------------------------------------------------
+
+def _window_sum(a, axis, lo, hi, xp):
+    """``out[i] = sum(a[i + t] for t in -lo..hi)`` along ``axis``, zeros outside (lo+hi+1 adds)."""
+    n = a.shape[axis]
+    out = xp.zeros_like(a)
+    idx = [slice(None)] * a.ndim
+    src = [slice(None)] * a.ndim
+    for t in range(-lo, hi + 1):
+        if abs(t) >= n:
+            continue
+        idx[axis] = slice(max(0, -t), min(n, n - t))
+        src[axis] = slice(max(0, t), min(n, n + t))
+        out[tuple(idx)] += a[tuple(src)]
+    return out
+
+
+class LocalResponseNorm(Function):
+    """``y = x / (k + alpha/size * sum over the channel window of x**2) ** beta`` (PyTorch's LRN)."""
+
+    array_backward = True
+
+    def forward(self, x, size=1, alpha=1e-4, beta=0.75, k=1.0):
+        xp = backend.array_module(x)
+        lo, hi = size // 2, (size - 1) // 2
+        s = _window_sum(x * x, 1, lo, hi, xp)
+        s *= alpha / size
+        s += k
+        d = s ** -beta
+        if self._record:
+            self.keep = (x, s, d, size, alpha, beta)
+        return x * d
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        x, s, d, size, alpha, beta = self.keep
+        u = g * x * d / s
+        t = _window_sum(u, 1, (size - 1) // 2, size // 2, xp)
+        self.keep = None
+        return g * d - (2.0 * alpha * beta / size) * x * t
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"local_response_norm: input must be a Tensor, got {type(input).__name__}")
+    if input.ndim < 3:
+        raise RuntimeError(f"local_response_norm: expected 3D or higher dimensional input (got {input.ndim} "
+                           f"dimensions, size {list(input.shape)})")
+    if input.shape[0] == 0 or input.shape[1] == 0:
+        return input * 1
+    if int(size) <= 0:
+        raise RuntimeError(f"local_response_norm: size must be positive, got {size}")
+    return LocalResponseNorm.apply(input, size=int(size), alpha=float(alpha), beta=float(beta), k=float(k))
+
+
+class DivisiveNorm(Function):
+    """``n = x / sqrt(eps + (x**2 summed over an nh x nw x nd neighbourhood))`` (centred, zero padded)."""
+
+    array_backward = True
+
+    def _box(self, a, transpose, xp):
+        (nh, nw), depth = self.size, self.depth
+        if depth is None:
+            a = a.sum(axis=1, keepdims=True)
+        else:
+            lo, hi = depth // 2, (depth - 1) // 2
+            a = _window_sum(a, 1, hi, lo, xp) if transpose else _window_sum(a, 1, lo, hi, xp)
+        for ax, n in ((2, nh), (3, nw)):
+            if n > 1:
+                lo, hi = n // 2, (n - 1) // 2
+                a = _window_sum(a, ax, hi, lo, xp) if transpose else _window_sum(a, ax, lo, hi, xp)
+        return a
+
+    def forward(self, x, size=(3, 3), depth=None, eps=1e-6):
+        xp = backend.array_module(x)
+        self.size, self.depth = size, depth
+        s = self._box(x * x, False, xp)
+        s += eps
+        d = xp.sqrt(s)
+        y = x / d
+        if self._record:
+            self.keep = (x, y, s)
+        return y
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        x, y, s = self.keep
+        t = self._box(g * y / s, True, xp)
+        self.keep = None
+        return g / xp.sqrt(s) - x * t
+
+
+def divisive_normalization(input, size=(3, 3), depth=None, eps=1e-6):
+    """Divisive normalisation of NCHW ``input`` over an ``size`` spatial x ``depth`` channel
+    neighbourhood (``depth=None``: all channels), as in the lecture notes (002)."""
+    if not isinstance(input, Tensor) or input.ndim != 4:
+        raise RuntimeError("divisive_normalization: expected a 4D (N, C, H, W) Tensor, got "
+                           f"{list(input.shape) if isinstance(input, Tensor) else type(input).__name__}")
+    size = _ntuple(size, 2, "size", "divisive_normalization")
+    if any(v <= 0 for v in size) or (depth is not None and int(depth) <= 0):
+        raise RuntimeError(f"divisive_normalization: neighbourhood sizes must be positive, got {size}, {depth}")
+    return DivisiveNorm.apply(input, size=size, depth=None if depth is None else int(depth), eps=float(eps))
+
+
+# ---------------------------------------------------------------------------------------------
+# pixel shuffle
+# ---------------------------------------------------------------------------------------------
+
+class PixelShuffle(Function):
+    array_backward = True
+
+    def forward(self, x, r=1, inverse=False):
+        self.r, self.inverse, self.shape = r, inverse, x.shape
+        return _unshuffle(x, r) if inverse else _shuffle(x, r)
+
+    def backward(self, g):
+        return _shuffle(g, self.r) if self.inverse else _unshuffle(g, self.r)
+
+
+def _shuffle(x, r):
+    *lead, C, H, W = x.shape
+    y = x.reshape(*lead, C // (r * r), r, r, H, W)
+    n = len(lead)
+    y = y.transpose(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return y.reshape(*lead, C // (r * r), H * r, W * r)
+
+
+def _unshuffle(x, r):
+    *lead, C, H, W = x.shape
+    y = x.reshape(*lead, C, H // r, r, W // r, r)
+    n = len(lead)
+    y = y.transpose(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return y.reshape(*lead, C * r * r, H // r, W // r)
+
+
+def pixel_shuffle(input, upscale_factor):
+    r = int(upscale_factor)
+    if input.ndim < 3:
+        raise RuntimeError(f"pixel_shuffle: expected input of at least 3 dimensions, got {list(input.shape)}")
+    if r <= 0 or input.shape[-3] % (r * r):
+        raise RuntimeError(f"pixel_shuffle: expected the channel dimension ({input.shape[-3]}) of input "
+                           f"{list(input.shape)} to be divisible by the square of upscale_factor ({r})")
+    return PixelShuffle.apply(input, r=r, inverse=False)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    r = int(downscale_factor)
+    if input.ndim < 3:
+        raise RuntimeError(f"pixel_unshuffle: expected input of at least 3 dimensions, got {list(input.shape)}")
+    if r <= 0 or input.shape[-1] % r or input.shape[-2] % r:
+        raise RuntimeError(f"pixel_unshuffle: expected height and width of input {list(input.shape)} to be "
+                           f"divisible by downscale_factor ({r})")
+    return PixelShuffle.apply(input, r=r, inverse=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# interpolation: one (out x in) matrix per spatial axis, applied with matmul
+# ---------------------------------------------------------------------------------------------
+
+def _interp_matrix(n_in, n_out, mode, align_corners, scale, dtype):
+    ft = np.float32 if dtype == np.float32 else np.float64
+    dst = np.arange(n_out)
+    m = np.zeros((n_out, n_in), dtype=np.float64)
+    if mode in ("nearest", "nearest-exact"):
+        sc = ft(1.0 / scale) if scale else ft(n_in) / ft(n_out)
+        off = ft(0.5) if mode == "nearest-exact" else ft(0)
+        src = np.minimum(np.floor((dst.astype(ft) + off) * sc).astype(np.int64), n_in - 1)
+        m[dst, src] = 1
+        return m.astype(dtype)
+    if align_corners:
+        sc = ft(n_in - 1) / ft(n_out - 1) if n_out > 1 else ft(0)
+        src = dst.astype(ft) * sc
+    else:
+        sc = ft(1.0 / scale) if scale else ft(n_in) / ft(n_out)
+        src = np.maximum((dst.astype(ft) + ft(0.5)) * sc - ft(0.5), ft(0))
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    lam = (src - i0.astype(ft)).astype(np.float64)
+    np.add.at(m, (dst, i0), 1.0 - lam)
+    np.add.at(m, (dst, i1), lam)
+    return m.astype(dtype)
+
+
+class Interpolate(Function):
+    array_backward = True
+
+    def forward(self, x, mats=()):
+        xp = backend.array_module(x)
+        self.mats = [(ax, xp.asarray(m)) for ax, m in mats]
+        for ax, m in self.mats:
+            x = xp.matmul(x, m.T) if ax == -1 else xp.matmul(m, x)
+        return x
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        for ax, m in reversed(self.mats):
+            g = xp.matmul(g, m) if ax == -1 else xp.matmul(m.T, g)
+        return g
+
+
+_MODES = {"nearest": (1, 2, 3), "nearest-exact": (1, 2, 3), "linear": (1,), "bilinear": (2,)}
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resize the spatial dims of ``input`` (N, C, *spatial): modes nearest, nearest-exact,
+    linear (3D input) and bilinear (4D input), ``align_corners`` as in PyTorch."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"interpolate: input must be a Tensor, got {type(input).__name__}")
+    nd = input.ndim - 2
+    if mode == "area":
+        if size is None:
+            sf = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * nd
+            size = tuple(int(math.floor(n * float(f))) for n, f in zip(input.shape[2:], sf))
+        if nd == 1:
+            return adaptive_avg_pool1d(input, size)
+        return adaptive_avg_pool2d(input, size)
+    if mode not in _MODES:
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported (use one of "
+                                  f"{sorted(_MODES) + ['area']})")
+    if nd not in _MODES[mode]:
+        raise NotImplementedError(f"interpolate: got {input.ndim}D input, but mode {mode!r} needs "
+                                  f"{' or '.join(str(d + 2) for d in _MODES[mode])}D input")
+    if input.dtype.kind != "f":
+        raise TypeError(f"interpolate: expected a floating point input, got dtype {input.dtype}")
+    if align_corners is not None and mode.startswith("nearest"):
+        raise ValueError("align_corners option can only be set with the interpolating modes: "
+                         "linear | bilinear | bicubic | trilinear")
+    align_corners = bool(align_corners)
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: exactly one of size or scale_factor should be defined")
+    spatial = tuple(input.shape[2:])
+    if size is not None:
+        out = tuple(size) if isinstance(size, (tuple, list)) else (size,) * nd
+        if len(out) != nd:
+            raise ValueError(f"interpolate: size {tuple(out)} must have {nd} elements for input of size "
+                             f"{list(input.shape)}")
+        out = tuple(int(v) for v in out)
+        scales = (None,) * nd
+    else:
+        sf = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * nd
+        if len(sf) != nd:
+            raise ValueError(f"interpolate: scale_factor {sf} must have {nd} elements")
+        out = tuple(int(math.floor(float(n) * float(f))) for n, f in zip(spatial, sf))
+        scales = (None,) * nd if recompute_scale_factor else tuple(float(f) for f in sf)
+    if any(o <= 0 for o in out):
+        raise RuntimeError(f"interpolate: output size {out} must be positive (input {list(input.shape)})")
+    mats = []
+    for k, (n, o, sc) in enumerate(zip(spatial, out, scales)):
+        if n == o and mode.startswith("nearest") and not sc:
+            continue
+        ax = -1 if k == nd - 1 else -2
+        mats.append((ax, _interp_matrix(n, o, mode, align_corners, sc, input.dtype)))
+    if nd == 3:
+        raise NotImplementedError("interpolate: 5D inputs are not supported")
+    if not mats:
+        return input * 1
+    return Interpolate.apply(input, mats=tuple(mats))
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
