@@ -15,6 +15,7 @@ from . import optim
 from .creation import *  # noqa: F401,F403
 from .ops import *  # noqa: F401,F403
 from .ops._util import shape_arg as _shape_arg  # noqa: F401
+from . import nn  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -1,1 +1,222 @@
-"""(being written)"""
+"""Fused normalisation ops on raw arrays (first-order backward, ``array_backward = True``):
+batch norm (batch statistics in training, running statistics in eval, running-stat updates done
+in forward exactly like PyTorch), layer norm and group norm.
+
+All three share one backward: with ``xhat = (x - mean) * rstd`` normalised over ``axes`` and
+``gh = dL/dxhat``, ``dL/dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat))``.
+"""
+from __future__ import annotations
+
+from .. import backend
+from ..autograd.function import Function
+from ..tensor import Tensor
+
+__all__ = ["batch_norm", "layer_norm", "group_norm"]
+
+
+def _norm_grad(gh, xhat, rstd, axes):
+    n = 1
+    for a in axes:
+        n *= gh.shape[a]
+    m1 = gh.sum(axis=axes, keepdims=True) / n
+    m2 = (gh * xhat).sum(axis=axes, keepdims=True) / n
+    return rstd * (gh - m1 - xhat * m2)
+
+
+class BatchNorm(Function):
+    array_backward = True
+
+    def forward(self, x, *params, has_weight=True, has_bias=True, running_mean=None,
+                running_var=None, training=True, momentum=0.1, eps=1e-5):
+        xp = backend.array_module(x)
+        dt = x.dtype
+        C = x.shape[1]
+        axes = (0,) + tuple(range(2, x.ndim))
+        bshape = (1, C) + (1,) * (x.ndim - 2)
+        w = params[0] if has_weight else None
+        b = params[-1] if has_bias else None
+        if training:
+            n = x.size // C
+            mean = x.mean(axis=axes, dtype=dt)
+            xc = x - mean.reshape(bshape)
+            var = (xc * xc).mean(axis=axes, dtype=dt)
+            rstd = (1.0 / xp.sqrt(var + eps)).astype(dt, copy=False)
+            if running_mean is not None:
+                running_mean *= (1.0 - momentum)
+                running_mean += (momentum * mean).astype(running_mean.dtype, copy=False)
+            if running_var is not None:
+                running_var *= (1.0 - momentum)
+                running_var += (momentum * var * (n / (n - 1))).astype(running_var.dtype, copy=False)
+            xhat = xc * rstd.reshape(bshape)
+        else:
+            mean = running_mean.astype(dt, copy=True)
+            rstd = (1.0 / xp.sqrt(running_var.astype(dt) + eps)).astype(dt, copy=False)
+            xhat = (x - mean.reshape(bshape)) * rstd.reshape(bshape)
+        out = xhat * w.reshape(bshape) if w is not None else xhat.copy()
+        if b is not None:
+            out += b.reshape(bshape)
+        self.training, self.axes, self.bshape = training, axes, bshape
+        self.has_weight, self.has_bias = has_weight, has_bias
+        if self._record:
+            self.xhat, self.rstd, self.w = xhat, rstd.reshape(bshape), w
+        return out
+
+    def backward(self, g):
+        axes, xhat = self.axes, self.xhat
+        grads = []
+        gh = g * self.w.reshape(self.bshape) if self.w is not None else g
+        if self.needs_input_grad[0]:
+            if self.training:
+                grads.append(_norm_grad(gh, xhat, self.rstd, axes))
+            else:
+                grads.append(gh * self.rstd)
+        else:
+            grads.append(None)
+        i = 1
+        if self.has_weight:
+            grads.append((g * xhat).sum(axis=axes) if self.needs_input_grad[i] else None)
+            i += 1
+        if self.has_bias:
+            grads.append(g.sum(axis=axes) if self.needs_input_grad[i] else None)
+        return tuple(grads)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-05):
+    """``F.batch_norm``: normalise over every dim but dim 1; updates the running stats in place."""
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected input with at least 2 dimensions (N, C, ...), got shape "
+                         f"{tuple(input.shape)}")
+    C = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and tuple(t.shape) != (C,):
+            raise ValueError(f"batch_norm: {name} should have shape ({C},) for input of shape "
+                             f"{tuple(input.shape)}, got {tuple(t.shape)}")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: running_mean and running_var must be given when training=False")
+    if training and input.numel() // max(C, 1) <= 1:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input "
+                         f"size {tuple(input.shape)}")
+    params = [t for t in (weight, bias) if t is not None]
+    rm = running_mean.array if running_mean is not None else None
+    rv = running_var.array if running_var is not None else None
+    out = BatchNorm.apply(input, *params, has_weight=weight is not None, has_bias=bias is not None,
+                          running_mean=rm, running_var=rv, training=bool(training),
+                          momentum=0.0 if momentum is None else float(momentum), eps=float(eps))
+    if training:
+        for t in (running_mean, running_var):
+            if t is not None:
+                t._version[0] += 1
+    return out
+
+
+class LayerNorm(Function):
+    array_backward = True
+
+    def forward(self, x, *params, ndims=1, has_weight=True, has_bias=True, eps=1e-5):
+        xp = backend.array_module(x)
+        dt = x.dtype
+        axes = tuple(range(x.ndim - ndims, x.ndim))
+        mean = x.mean(axis=axes, keepdims=True, dtype=dt)
+        xc = x - mean
+        var = (xc * xc).mean(axis=axes, keepdims=True, dtype=dt)
+        rstd = (1.0 / xp.sqrt(var + eps)).astype(dt, copy=False)
+        xhat = xc * rstd
+        w = params[0] if has_weight else None
+        b = params[-1] if has_bias else None
+        out = xhat * w if w is not None else xhat.copy()
+        if b is not None:
+            out += b
+        self.axes, self.has_weight, self.has_bias = axes, has_weight, has_bias
+        if self._record:
+            self.xhat, self.rstd, self.w = xhat, rstd, w
+        return out
+
+    def backward(self, g):
+        axes, xhat = self.axes, self.xhat
+        lead = tuple(range(g.ndim - len(axes)))
+        gh = g * self.w if self.w is not None else g
+        grads = [_norm_grad(gh, xhat, self.rstd, axes) if self.needs_input_grad[0] else None]
+        i = 1
+        if self.has_weight:
+            grads.append((g * xhat).sum(axis=lead) if self.needs_input_grad[i] else None)
+            i += 1
+        if self.has_bias:
+            grads.append(g.sum(axis=lead) if self.needs_input_grad[i] else None)
+        return tuple(grads)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(int(s) for s in normalized_shape)
+    k = len(normalized_shape)
+    if k == 0 or tuple(input.shape[input.ndim - k:]) != normalized_shape or input.ndim < k:
+        raise ValueError(f"layer_norm: expected input with shape [*, {', '.join(map(str, normalized_shape))}], "
+                         f"got shape {tuple(input.shape)}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != normalized_shape:
+            raise ValueError(f"layer_norm: {name} should have shape {normalized_shape}, got {tuple(t.shape)}")
+    params = [t for t in (weight, bias) if t is not None]
+    return LayerNorm.apply(input, *params, ndims=k, has_weight=weight is not None,
+                           has_bias=bias is not None, eps=float(eps))
+
+
+class GroupNorm(Function):
+    array_backward = True
+
+    def forward(self, x, *params, num_groups=1, has_weight=True, has_bias=True, eps=1e-5):
+        xp = backend.array_module(x)
+        dt = x.dtype
+        N, C = x.shape[0], x.shape[1]
+        xr = x.reshape(N, num_groups, -1)
+        mean = xr.mean(axis=2, keepdims=True, dtype=dt)
+        xc = xr - mean
+        var = (xc * xc).mean(axis=2, keepdims=True, dtype=dt)
+        rstd = (1.0 / xp.sqrt(var + eps)).astype(dt, copy=False)
+        xhat = (xc * rstd).reshape(x.shape)
+        bshape = (1, C) + (1,) * (x.ndim - 2)
+        w = params[0] if has_weight else None
+        b = params[-1] if has_bias else None
+        out = xhat * w.reshape(bshape) if w is not None else xhat.copy()
+        if b is not None:
+            out += b.reshape(bshape)
+        self.G, self.bshape, self.has_weight, self.has_bias = num_groups, bshape, has_weight, has_bias
+        if self._record:
+            self.xhat, self.rstd, self.w = xhat, rstd, w
+        return out
+
+    def backward(self, g):
+        xhat, N, G = self.xhat, g.shape[0], self.G
+        axes = (0,) + tuple(range(2, g.ndim))
+        gh = g * self.w.reshape(self.bshape) if self.w is not None else g
+        grads = [None]
+        if self.needs_input_grad[0]:
+            grads[0] = _norm_grad(gh.reshape(N, G, -1), xhat.reshape(N, G, -1), self.rstd, (2,)).reshape(g.shape)
+        i = 1
+        if self.has_weight:
+            grads.append((g * xhat).sum(axis=axes) if self.needs_input_grad[i] else None)
+            i += 1
+        if self.has_bias:
+            grads.append(g.sum(axis=axes) if self.needs_input_grad[i] else None)
+        return tuple(grads)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
+    if input.ndim < 2:
+        raise ValueError(f"group_norm: expected input with at least 2 dimensions (N, C, ...), got shape "
+                         f"{tuple(input.shape)}")
+    C = input.shape[1]
+    if C % num_groups != 0:
+        raise ValueError(f"group_norm: expected number of channels in input ({C}) to be divisible by "
+                         f"num_groups ({num_groups}); input shape {tuple(input.shape)}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (C,):
+            raise ValueError(f"group_norm: {name} should have shape ({C},), got {tuple(t.shape)}")
+    params = [t for t in (weight, bias) if t is not None]
+    return GroupNorm.apply(input, *params, num_groups=int(num_groups), has_weight=weight is not None,
+                           has_bias=bias is not None, eps=float(eps))
+
+
+_ = Tensor  # re-exported type for annotations

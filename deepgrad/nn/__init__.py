@@ -1,0 +1,13 @@
+"""``deepgrad.nn``: modules, layers, losses, initialisers (PyTorch's ``torch.nn`` API)."""
+from .parameter import Parameter
+from .module import Module
+from .containers import Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict
+from .linear import Identity, Linear, Bilinear, Flatten, Unflatten
+from .dropout import Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout
+from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm, GroupNorm
+from .sparse import Embedding
+from .activation import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403  (Conv1d, Conv2d, ...: the conv engineer's file)
+from .pooling import *  # noqa: F401,F403  (MaxPool2d, AvgPool2d, ...: the pooling engineer's file)
+from . import functional, init, utils

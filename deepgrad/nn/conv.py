@@ -1,0 +1,1 @@
+"""Convolution modules (Conv1d, Conv2d, ...): written by the conv engineer."""

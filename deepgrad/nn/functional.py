@@ -1,0 +1,617 @@
+"""``deepgrad.nn.functional`` (``F``): the functional form of every layer, activation and loss.
+
+Hot paths are single fused Functions: ``linear`` (``x @ W.T + b``; backward with three BLAS calls
+when no graph of the gradient is wanted, with differentiable ops when one is), ``embedding``,
+``cross_entropy`` / ``nll_loss`` (``deepgrad.ops.loss``) and the normalisations
+(``deepgrad.ops.norm``). The rest is composed from ``deepgrad.ops``.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from .. import backend
+from .. import ops as _ops
+from ..autograd.function import Function
+from ..autograd.grad_mode import _enabled
+from ..ops.conv import *  # noqa: F401,F403  (conv1d/conv2d/... filled in by the conv engineer)
+from ..ops.pool import *  # noqa: F401,F403  (max_pool2d/avg_pool2d/... likewise)
+from ..ops.loss import cross_entropy, nll_loss, multi_margin_loss, _legacy_reduction, _check_reduction
+from ..ops.norm import batch_norm, layer_norm, group_norm
+from ..ops.elementwise import (relu as _relu_op, leaky_relu as _leaky_relu_op, elu as _elu_op,
+                               gelu as _gelu_op, silu as _silu_op, softplus as _softplus_op,
+                               sigmoid, tanh, clamp, where, abs as _abs, log as _log, exp as _exp)
+from ..random import rng
+from ..tensor import Tensor
+
+# ---------------------------------------------------------------------------------------------
+# Linear layers
+# ---------------------------------------------------------------------------------------------
+
+
+class LinearFn(Function):
+    """``x @ W.T + b`` as one node. ``x``: (*, in), ``W``: (out, in), ``b``: (out,)."""
+
+    def forward(self, x, w, *b):
+        if self._record:
+            self.save_for_backward(self.inputs[0], self.inputs[1])
+        out = x @ w.T
+        if b:
+            out += b[0]
+        return out
+
+    def backward(self, g):
+        x, w = self.saved_tensors
+        need = self.needs_input_grad
+        has_b = len(need) == 3
+        if not _enabled[0]:          # first order: BLAS on the raw arrays
+            ga, xa, wa = g.array, x.array, w.array
+            gx = gw = gb = None
+            if need[0]:
+                gx = Tensor._make(ga @ wa)
+            if ga.ndim != 2:
+                ga = ga.reshape(-1, ga.shape[-1])
+                xa = xa.reshape(-1, xa.shape[-1])
+            if need[1]:
+                gw = Tensor._make(ga.T @ xa)
+            if has_b and need[2]:
+                gb = Tensor._make(ga.sum(axis=0))
+            return (gx, gw, gb) if has_b else (gx, gw)
+        # create_graph=True: the same formulas with differentiable ops
+        gx = _ops.matmul(g, w) if need[0] else None
+        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+        gw = _ops.matmul(g2.transpose(0, 1), x2) if need[1] else None
+        if not has_b:
+            return gx, gw
+        gb = g2.sum(0) if need[2] else None
+        return gx, gw, gb
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias``."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"linear: expected input to be a Tensor, got {type(input).__name__}")
+    a, w = input.array, weight.array
+    if w.ndim != 2 or a.ndim == 0 or a.shape[-1] != w.shape[1]:
+        raise RuntimeError(f"linear: expected input with last dimension {w.shape[1] if w.ndim == 2 else '?'} "
+                           f"(weight of shape {tuple(w.shape)}), got input of shape {tuple(a.shape)}")
+    if a.dtype != w.dtype:
+        raise RuntimeError(f"linear: input dtype {a.dtype} does not match weight dtype {w.dtype}")
+    if bias is None:
+        return LinearFn.apply(input, weight)
+    return LinearFn.apply(input, weight, bias)
+
+
+class BilinearFn(Function):
+    array_backward = True
+
+    def forward(self, x1, x2, w, *b):
+        xp = backend.array_module(x1)
+        self.x1, self.x2, self.w = x1, x2, w
+        out = xp.einsum("...i,oij,...j->...o", x1, w, x2)
+        if b:
+            out = out + b[0]
+        return out.astype(x1.dtype, copy=False)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        x1, x2, w = self.x1, self.x2, self.w
+        n = self.needs_input_grad
+        g1 = xp.einsum("...o,oij,...j->...i", g, w, x2) if n[0] else None
+        g2 = xp.einsum("...o,oij,...i->...j", g, w, x1) if n[1] else None
+        gw = xp.einsum("...o,...i,...j->oij", g, x1, x2) if n[2] else None
+        if len(n) == 4:
+            gb = g.reshape(-1, g.shape[-1]).sum(axis=0) if n[3] else None
+            return g1, g2, gw, gb
+        return g1, g2, gw
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """``y = x1^T A x2 + b`` with ``weight`` (out, in1, in2)."""
+    if input1.shape[-1] != weight.shape[1] or input2.shape[-1] != weight.shape[2] or \
+            input1.shape[:-1] != input2.shape[:-1]:
+        raise RuntimeError(f"bilinear: inputs of shapes {tuple(input1.shape)} and {tuple(input2.shape)} do "
+                           f"not match weight of shape {tuple(weight.shape)}")
+    if bias is None:
+        return BilinearFn.apply(input1, input2, weight)
+    return BilinearFn.apply(input1, input2, weight, bias)
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations
+# ---------------------------------------------------------------------------------------------
+
+def _inplace(input, out, inplace, name):
+    return input._inplace(name, out) if inplace else out
+
+
+def relu(input, inplace=False):
+    return _inplace(input, _relu_op(input), inplace, "relu_")
+
+
+def relu_(input):
+    return input._inplace("relu_", _relu_op(input))
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return _inplace(input, _leaky_relu_op(input, negative_slope), inplace, "leaky_relu_")
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return _elu_op(input, alpha)
+
+
+def gelu(input, approximate="none"):
+    return _gelu_op(input, approximate)
+
+
+def silu(input, inplace=False):
+    return _silu_op(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return _softplus_op(input, beta, threshold)
+
+
+def threshold(input, threshold, value, inplace=False):
+    out = where(input > threshold, input, value)
+    return _inplace(input, out, inplace, "threshold_")
+
+
+def relu6(input, inplace=False):
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    if min_val > max_val:
+        raise ValueError("hardtanh: min_val cannot be greater than max_val")
+    return _inplace(input, clamp(input, min_val, max_val), inplace, "hardtanh_")
+
+
+def selu(input, inplace=False):
+    alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+    return elu(input, alpha) * scale
+
+
+def celu(input, alpha=1.0, inplace=False):
+    return elu(input / alpha, 1.0) * alpha
+
+
+def logsigmoid(input):
+    return -softplus(-input)
+
+
+def softsign(input):
+    return input / (_abs(input) + 1.0)
+
+
+def tanhshrink(input):
+    return input - tanh(input)
+
+
+def mish(input, inplace=False):
+    return input * tanh(softplus(input))
+
+
+def hardsigmoid(input, inplace=False):
+    return clamp(input / 6.0 + 0.5, 0.0, 1.0)
+
+
+def hardswish(input, inplace=False):
+    return input * hardsigmoid(input)
+
+
+class PReluFn(Function):
+    array_backward = True
+
+    def forward(self, x, w):
+        wb = w
+        if x.ndim >= 2 and w.size > 1:
+            wb = w.reshape((1, w.size) + (1,) * (x.ndim - 2))
+        elif w.size == 1:
+            wb = w.reshape(())
+        self.x, self.wb, self.wshape = x, wb, w.shape
+        pos = x > 0
+        self.pos = pos
+        return backend.array_module(x).where(pos, x, wb * x).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        pos, x = self.pos, self.x
+        gx = xp.where(pos, g, g * self.wb).astype(g.dtype, copy=False) if self.needs_input_grad[0] else None
+        gw = None
+        if self.needs_input_grad[1]:
+            t = xp.where(pos, 0, g * x)
+            if len(self.wshape) and self.wshape[0] > 1:
+                axes = (0,) + tuple(range(2, x.ndim)) if x.ndim >= 2 else ()
+                gw = t.sum(axis=axes).reshape(self.wshape)
+            else:
+                gw = xp.asarray(t.sum()).reshape(self.wshape)
+            gw = gw.astype(g.dtype, copy=False)
+        return gx, gw
+
+
+def prelu(input, weight):
+    if weight.numel() != 1:
+        C = input.shape[1] if input.ndim >= 2 else (input.shape[0] if input.ndim == 1 else 1)
+        if weight.numel() != C:
+            raise RuntimeError(f"prelu: mismatch of parameter numbers and input channel size: the weight has "
+                               f"{weight.numel()} entries, the input of shape {tuple(input.shape)} has {C} channels")
+    return PReluFn.apply(input, weight)
+
+
+def _softmax_dim(name, ndim):
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
+                  f"as an argument.", stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    if dim is None:
+        dim = _softmax_dim("softmax", input.ndim)
+    if dtype is not None:
+        input = input.to(dtype)
+    return _ops.softmax(input, dim)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    if dim is None:
+        dim = _softmax_dim("log_softmax", input.ndim)
+    if dtype is not None:
+        input = input.to(dtype)
+    return _ops.log_softmax(input, dim)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    return softmax(-input, dim, dtype=dtype)
+
+
+def glu(input, dim=-1):
+    a, b = input.chunk(2, dim)
+    return a * sigmoid(b)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dropout
+# ---------------------------------------------------------------------------------------------
+
+def _check_p(p, name="dropout"):
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"{name} probability has to be between 0 and 1, but got {p}")
+
+
+def _keep_mask(shape, p, dtype, like):
+    """A mask of 0 and 1/(1-p), each entry kept with probability 1-p (inverted dropout)."""
+    draw_dt = np.float64 if dtype == np.float64 else np.float32
+    u = rng().random(shape, dtype=draw_dt)
+    mask = (u >= p).astype(dtype)
+    mask *= dtype.type(1.0 / (1.0 - p))
+    if backend.array_module(like) is not np:
+        mask = backend.to_device(mask, backend.device_of(like))
+    return mask
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (training only)."""
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        mask = backend.array_module(input.array).zeros(input.array.shape, input.array.dtype)
+    else:
+        mask = _keep_mask(input.array.shape, p, input.array.dtype, input.array)
+    out = _ops.mul(input, Tensor._make(mask))
+    return _inplace(input, out, inplace, "dropout_")
+
+
+def _feature_dropout(input, p, training, inplace, batched_ndim, name):
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    nd = input.ndim
+    if nd not in (batched_ndim - 1, batched_ndim):
+        raise RuntimeError(f"{name}: expected {batched_ndim - 1}D or {batched_ndim}D input, got "
+                           f"shape {tuple(input.shape)}")
+    lead = 2 if nd == batched_ndim else 1
+    shape = tuple(input.shape[:lead]) + (1,) * (nd - lead)
+    dt = input.array.dtype
+    mask = np.zeros(shape, dt) if p == 1.0 else _keep_mask(shape, p, dt, input.array)
+    out = _ops.mul(input, Tensor._make(mask))
+    return _inplace(input, out, inplace, name + "_")
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    return _feature_dropout(input, p, training, inplace, 3, "dropout1d")
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    if input.ndim == 3:
+        warnings.warn("dropout2d: received a 3D input; it is treated as (C, H, W) without a batch "
+                      "dimension (channel-wise dropout)", stacklevel=2)
+    return _feature_dropout(input, p, training, inplace, 4, "dropout2d")
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    return _feature_dropout(input, p, training, inplace, 5, "dropout3d")
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    alpha_p = -1.7580993408473766
+    keep = 1.0 - p
+    a = (keep + alpha_p * alpha_p * keep * p) ** -0.5
+    b = -a * alpha_p * p
+    dt = input.array.dtype
+    kept = (rng().random(input.array.shape) >= p).astype(dt)
+    return input * Tensor._make(kept * dt.type(a)) + Tensor._make(((1 - kept) * alpha_p * a + b).astype(dt))
+
+
+# ---------------------------------------------------------------------------------------------
+# Embedding
+# ---------------------------------------------------------------------------------------------
+
+class EmbeddingFn(Function):
+    array_backward = True
+
+    def forward(self, w, idx=None, padding_idx=None, scale_grad_by_freq=False):
+        self.idx, self.wshape, self.wdtype = idx, w.shape, w.dtype
+        self.padding_idx, self.scale = padding_idx, scale_grad_by_freq
+        return w[idx]
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        flat = self.idx.reshape(-1)
+        g2 = g.reshape(flat.size, -1)
+        if self.padding_idx is not None:
+            keep = flat != self.padding_idx
+            flat, g2 = flat[keep], g2[keep]
+        if self.scale:
+            counts = xp.bincount(flat, minlength=self.wshape[0])
+            g2 = g2 / counts[flat][:, None].astype(g2.dtype)
+        gw = xp.zeros(self.wshape, self.wdtype)
+        xp.add.at(gw, flat, g2)
+        return gw
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """Rows of ``weight`` picked by the integer ``input``; no gradient flows to row ``padding_idx``."""
+    idx = input.array if isinstance(input, Tensor) else np.asarray(input)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: expected an integer (Long or Int) index tensor, got dtype {idx.dtype}")
+    n = weight.shape[0]
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+        bad = idx[(idx < 0) | (idx >= n)].reshape(-1)[0]
+        raise IndexError(f"embedding: index {int(bad)} is out of range for a weight with {n} rows "
+                         f"(input shape {tuple(idx.shape)})")
+    if padding_idx is not None:
+        if padding_idx < 0:
+            padding_idx += n
+        if not 0 <= padding_idx < n:
+            raise ValueError(f"embedding: padding_idx must be within num_embeddings ({n})")
+    if max_norm is not None:
+        _embedding_renorm_(weight, idx, max_norm, norm_type)
+    return EmbeddingFn.apply(weight, idx=idx, padding_idx=padding_idx, scale_grad_by_freq=scale_grad_by_freq)
+
+
+def _embedding_renorm_(weight, idx, max_norm, norm_type):
+    xp = backend.array_module(weight.array)
+    rows = xp.unique(idx.reshape(-1))
+    w = weight.array
+    sel = w[rows]
+    norms = xp.linalg.norm(sel, ord=norm_type, axis=1) if norm_type != float("inf") else xp.abs(sel).max(axis=1)
+    over = norms > max_norm
+    if bool(over.any()):
+        scale = (max_norm / (norms[over] + 1e-7)).astype(w.dtype)
+        w[rows[over]] = sel[over] * scale[:, None]
+        weight._version[0] += 1
+
+
+def one_hot(tensor, num_classes=-1):
+    return _ops.one_hot(tensor, num_classes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses (cross_entropy, nll_loss, multi_margin_loss are fused ops in deepgrad.ops.loss)
+# ---------------------------------------------------------------------------------------------
+
+def _reduce(loss, reduction):
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    raise ValueError(f"{reduction!r} is not a valid value for reduction (expected 'none', 'mean' or 'sum')")
+
+
+def _pair(name, input, target):
+    if not isinstance(input, Tensor) or not isinstance(target, Tensor):
+        raise TypeError(f"{name}: expected Tensors, got {type(input).__name__} and {type(target).__name__}")
+    if tuple(input.shape) != tuple(target.shape):
+        try:
+            np.broadcast_shapes(tuple(input.shape), tuple(target.shape))
+        except ValueError:
+            raise ValueError(f"{name}: the input of shape {tuple(input.shape)} and the target of shape "
+                             f"{tuple(target.shape)} do not broadcast; they should have the same size") from None
+        warnings.warn(f"{name}: using a target size {tuple(target.shape)} that is different to the input "
+                      f"size {tuple(input.shape)}; this will likely lead to incorrect results due to "
+                      f"broadcasting. Please ensure they have the same size.", stacklevel=3)
+    if target.dtype != input.dtype and target.array.dtype.kind in "fiub":
+        target = target.to(input.dtype)
+    return input, target
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "mse_loss")
+    input, target = _pair("mse_loss", input, target)
+    d = input - target
+    loss = d * d
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "l1_loss")
+    input, target = _pair("l1_loss", input, target)
+    loss = _abs(input - target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "smooth_l1_loss")
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    input, target = _pair("smooth_l1_loss", input, target)
+    if beta == 0.0:
+        return l1_loss(input, target, reduction=reduction)
+    d = input - target
+    ad = _abs(d)
+    loss = where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
+    return _reduce(loss, reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    _check_reduction(reduction, "huber_loss")
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    input, target = _pair("huber_loss", input, target)
+    d = input - target
+    ad = _abs(d)
+    loss = where(ad < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "binary_cross_entropy")
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"binary_cross_entropy: using a target size ({tuple(target.shape)}) that is different "
+                         f"to the input size ({tuple(input.shape)}) is deprecated. Please ensure they have "
+                         f"the same size.")
+    a = input.array
+    if a.size and (float(a.min()) < 0 or float(a.max()) > 1):
+        raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1 "
+                           "(apply sigmoid first, or use binary_cross_entropy_with_logits)")
+    input, target = _pair("binary_cross_entropy", input, target)
+    log_x = clamp(_log(input), min=-100.0)
+    log_1mx = clamp(_log(1.0 - input), min=-100.0)
+    loss = -(target * log_x + (1.0 - target) * log_1mx)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    """Sigmoid + binary cross-entropy in one stable formula:
+    ``(1 - y) x + (1 + (pw - 1) y) softplus(-x)``."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"binary_cross_entropy_with_logits: target size ({tuple(target.shape)}) must be the "
+                         f"same as input size ({tuple(input.shape)})")
+    input, target = _pair("binary_cross_entropy_with_logits", input, target)
+    sp = softplus(-input)
+    if pos_weight is not None:
+        lw = (pos_weight - 1.0) * target + 1.0
+        loss = (1.0 - target) * input + lw * sp
+    else:
+        loss = (1.0 - target) * input + sp
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """KL(target || exp(input)) pointwise: ``target * (log target - input)`` (``input`` is log-probs)."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+    if reduction not in ("none", "mean", "sum", "batchmean"):
+        raise ValueError(f"kl_div: {reduction!r} is not a valid value for reduction "
+                         f"(expected 'none', 'batchmean', 'sum' or 'mean')")
+    input, target = _pair("kl_div", input, target)
+    if log_target:
+        loss = _exp(target) * (target - input)
+    else:
+        t = target.array
+        pos = Tensor._make(t > 0)
+        safe = where(pos, target, 1.0)
+        loss = where(pos, target * _log(safe), target * 0.0) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    if reduction == "mean":
+        warnings.warn("kl_div: reduction='mean' divides the total loss by both the batch size and the "
+                      "support size; 'batchmean' divides only by the batch size and matches the maths "
+                      "definition of KL divergence.", stacklevel=2)
+    return _reduce(loss, reduction)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """``x1 . x2 / max(||x1|| ||x2||, eps)`` along ``dim``."""
+    w12 = (x1 * x2).sum(dim)
+    n1 = (x1 * x1).sum(dim)
+    n2 = (x2 * x2).sum(dim)
+    return w12 / _ops.sqrt(clamp(n1 * n2, min=eps * eps))
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """``input / max(||input||_p, eps)`` along ``dim``."""
+    if p == 2.0:
+        n = _ops.sqrt((input * input).sum(dim, keepdim=True))
+    else:
+        n = (_abs(input) ** p).sum(dim, keepdim=True) ** (1.0 / p)
+    return input / clamp(n, min=eps)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
+                          reduction="mean"):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "cosine_embedding_loss")
+    if input1.ndim not in (1, 2) or tuple(input1.shape) != tuple(input2.shape):
+        raise RuntimeError(f"cosine_embedding_loss: expected two 1D or 2D inputs of the same shape, got "
+                           f"{tuple(input1.shape)} and {tuple(input2.shape)}")
+    d = input1.ndim - 1
+    eps = 1e-12
+    prod = (input1 * input2).sum(d)
+    m1 = (input1 * input1).sum(d) + eps
+    m2 = (input2 * input2).sum(d) + eps
+    cos = prod / _ops.sqrt(m1 * m2)
+    t = target.array if isinstance(target, Tensor) else np.asarray(target)
+    zeros = cos * 0.0
+    pos = where(Tensor._make(t == 1), 1.0 - cos, zeros)
+    neg = where(Tensor._make(t == -1), clamp(cos - margin, min=0.0), zeros)
+    return _reduce(pos + neg, reduction)
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    loss = clamp(-target * (input1 - input2) + margin, min=0.0)
+    return _reduce(loss, reduction)
+
+
+def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    t = target.array
+    zeros = input * 0.0
+    loss = where(Tensor._make(t == 1), input, zeros) + where(Tensor._make(t == -1),
+                                                               clamp(margin - input, min=0.0), zeros)
+    return _reduce(loss, reduction)
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _reduce(softplus(-target * input), reduction)
