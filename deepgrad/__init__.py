@@ -26,3 +26,4 @@ def is_tensor(obj) -> bool:
 
 def numel(t) -> int:
     return t.numel()
+from . import data  # noqa: E402
