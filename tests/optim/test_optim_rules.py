@@ -231,3 +231,19 @@ def test_float64_params():
     for p, tp in zip(ps, tps):
         assert p.array.dtype == np.float64
         np.testing.assert_allclose(p.array, tp.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", STATEFUL[:4], ids=_id)
+def test_state_dict_survives_save_load(case, tmp_path):
+    """Through deepgrad.io (no pickle): int keys, tuples (betas), None and floats survive."""
+    io = pytest.importorskip("deepgrad.io")
+    name, kw = case
+    half = 20
+    ours, opt = run_dg(name, kw, steps=half)
+    io.save(opt.state_dict(), tmp_path / "opt.dg")
+    sd = io.load(tmp_path / "opt.dg")
+    ps2 = _dg_params(ours)
+    opt2 = getattr(optim, name)(ps2, **kw)
+    opt2.load_state_dict(sd)
+    _dg_steps(opt2, ps2, GRADS[half:])
+    _assert_close([p.array for p in ps2], run_torch(name, kw))
