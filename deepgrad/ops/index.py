@@ -173,6 +173,19 @@ class SetItem(IndexPut):
     pass
 
 
+def _check_view_of_leaf(tensor):
+    fn = tensor.grad_fn
+    while fn is not None and fn.is_view:
+        e = fn.next_edges[0]
+        if e is None:
+            return
+        if type(e) is not tuple:
+            raise RuntimeError(f"setitem: a view of a leaf Variable that requires grad (view shape "
+                               f"{tuple(tensor.shape)}, leaf shape {tuple(e.shape)}) is being used in an "
+                               f"in-place operation")
+        fn = e[0]
+
+
 def setitem(tensor, index, value):
     """``tensor[index] = value`` in place. Tracked by autograd when either side requires grad:
     the tensor is rebased onto a SetItem node (gradient zero at the written positions for the old
@@ -185,6 +198,7 @@ def setitem(tensor, index, value):
         if tensor.grad_fn is None and tensor.requires_grad:
             raise RuntimeError(f"setitem: a leaf Variable that requires grad (shape {tuple(a.shape)}) is "
                                f"being used in an in-place operation; wrap it in no_grad() or clone() it")
+        _check_view_of_leaf(tensor)
         if isinstance(value, Tensor):
             v = value if value.array.dtype == a.dtype else value.to(a.dtype)
         else:
