@@ -102,7 +102,8 @@ class BilinearFn(Function):
         n = self.needs_input_grad
         g1 = xp.einsum("...o,oij,...j->...i", g, w, x2) if n[0] else None
         g2 = xp.einsum("...o,oij,...i->...j", g, w, x1) if n[1] else None
-        gw = xp.einsum("...o,...i,...j->oij", g, x1, x2) if n[2] else None
+        gw = xp.einsum("no,ni,nj->oij", g.reshape(-1, g.shape[-1]), x1.reshape(-1, x1.shape[-1]),
+                       x2.reshape(-1, x2.shape[-1])) if n[2] else None
         if len(n) == 4:
             gb = g.reshape(-1, g.shape[-1]).sum(axis=0) if n[3] else None
             return g1, g2, gw, gb
@@ -124,20 +125,21 @@ def bilinear(input1, input2, weight, bias=None):
 # Activations
 # ---------------------------------------------------------------------------------------------
 
-def _inplace(input, out, inplace, name):
-    return input._inplace(name, out) if inplace else out
+def _apply(input, fn, inplace, name):
+    """``fn(input)``, written into ``input`` (autograd-tracked, like PyTorch's ``op_``) when ``inplace``."""
+    return input._inplace(name, fn) if inplace else fn(input)
 
 
 def relu(input, inplace=False):
-    return _inplace(input, _relu_op(input), inplace, "relu_")
+    return _apply(input, _relu_op, inplace, "relu_")
 
 
 def relu_(input):
-    return input._inplace("relu_", _relu_op(input))
+    return input._inplace("relu_", _relu_op)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    return _inplace(input, _leaky_relu_op(input, negative_slope), inplace, "leaky_relu_")
+    return _apply(input, lambda x: _leaky_relu_op(x, negative_slope), inplace, "leaky_relu_")
 
 
 def elu(input, alpha=1.0, inplace=False):
@@ -157,8 +159,7 @@ def softplus(input, beta=1.0, threshold=20.0):
 
 
 def threshold(input, threshold, value, inplace=False):
-    out = where(input > threshold, input, value)
-    return _inplace(input, out, inplace, "threshold_")
+    return _apply(input, lambda x: where(x > threshold, x, value), inplace, "threshold_")
 
 
 def relu6(input, inplace=False):
@@ -168,7 +169,7 @@ def relu6(input, inplace=False):
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     if min_val > max_val:
         raise ValueError("hardtanh: min_val cannot be greater than max_val")
-    return _inplace(input, clamp(input, min_val, max_val), inplace, "hardtanh_")
+    return _apply(input, lambda x: clamp(x, min_val, max_val), inplace, "hardtanh_")
 
 
 def selu(input, inplace=False):
@@ -303,8 +304,8 @@ def dropout(input, p=0.5, training=True, inplace=False):
         mask = backend.array_module(input.array).zeros(input.array.shape, input.array.dtype)
     else:
         mask = _keep_mask(input.array.shape, p, input.array.dtype, input.array)
-    out = _ops.mul(input, Tensor._make(mask))
-    return _inplace(input, out, inplace, "dropout_")
+    m = Tensor._make(mask)
+    return _apply(input, lambda x: _ops.mul(x, m), inplace, "dropout_")
 
 
 def _feature_dropout(input, p, training, inplace, batched_ndim, name):
@@ -319,8 +320,8 @@ def _feature_dropout(input, p, training, inplace, batched_ndim, name):
     shape = tuple(input.shape[:lead]) + (1,) * (nd - lead)
     dt = input.array.dtype
     mask = np.zeros(shape, dt) if p == 1.0 else _keep_mask(shape, p, dt, input.array)
-    out = _ops.mul(input, Tensor._make(mask))
-    return _inplace(input, out, inplace, name + "_")
+    m = Tensor._make(mask)
+    return _apply(input, lambda x: _ops.mul(x, m), inplace, name + "_")
 
 
 def dropout1d(input, p=0.5, training=True, inplace=False):
