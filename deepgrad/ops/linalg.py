@@ -193,6 +193,7 @@ def addmm(input, mat1, mat2, beta=1, alpha=1):
 # ---------------------------------------------------------------------------------------------
 
 _LETTERS = string.ascii_letters
+_CANON_CACHE = {}  # (equation, shapes) -> canonical (terms, out, sizes)
 
 
 class Einsum(Function):
@@ -335,5 +336,12 @@ def einsum(equation, *operands):
         if op.array.dtype != dt:
             raise RuntimeError(f"einsum(): operands must have the same dtype, got "
                                f"{', '.join(str(o.dtype) for o in operands)}")
-    terms, out, sizes = _canonical(equation, operands)
+    key = (equation,) + tuple(o.array.shape for o in operands)
+    canon = _CANON_CACHE.get(key)
+    if canon is None:
+        canon = _canonical(equation, operands)
+        if len(_CANON_CACHE) > 1024:
+            _CANON_CACHE.clear()
+        _CANON_CACHE[key] = canon
+    terms, out, sizes = canon
     return Einsum.apply(*operands, terms=terms, out=out, sizes=sizes)

@@ -28,6 +28,7 @@ __all__ = ["sum", "mean", "var", "std", "var_mean", "std_mean", "max", "min", "a
            "all", "any", "sort", "argsort", "topk", "return_types"]
 
 _INT64 = np.dtype(np.int64)
+_ALL_AXES = tuple(tuple(range(n)) for n in range(8))
 
 
 class return_types:  # noqa: N801  (mirrors torch.return_types)
@@ -51,7 +52,9 @@ def _axes(x, dim, opname, empty_is_all=True):
     raw array ``x``. A 0-d array accepts dim 0/-1 and reduces over no axis."""
     nd = x.ndim
     if dim is None:
-        return tuple(range(nd))
+        return _ALL_AXES[nd] if nd < 8 else tuple(range(nd))
+    if type(dim) is int and -nd <= dim < nd:
+        return (dim + nd if dim < 0 else dim,)
     if isinstance(dim, (int, np.integer)) and not isinstance(dim, bool):
         d = wrap_dim(int(dim), nd, opname)
         return (d,) if nd else ()
@@ -224,11 +227,13 @@ def _var_forward(x, axes, keepdim, correction):
     """The variance of raw ``x`` over ``axes`` and the scale 2 / dof of its gradient."""
     n = _count(x.shape, axes)
     dof = builtins.max(0, n - correction)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    if dof:
+        d = x - x.sum(axis=axes, keepdims=True) / n
+        return (d * d).sum(axis=axes, keepdims=keepdim) / dof, 2.0 / dof
+    with np.errstate(divide="ignore", invalid="ignore"):  # nan/inf like PyTorch
         s = x.sum(axis=axes, keepdims=True)
         d = x - (s / n if n else s * math.nan)
-        out = (d * d).sum(axis=axes, keepdims=keepdim) / dof
-    return out, (2.0 / dof if dof else math.inf)
+        return (d * d).sum(axis=axes, keepdims=keepdim) / dof, math.inf
 
 
 class Var(Function):
@@ -299,19 +304,23 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, correction=None):
 class _Amax(Function):
     """amax/amin over ``axes``; the gradient is split evenly among tied extrema (as PyTorch)."""
     pick_max = True
+    save_output = True
 
     def forward(self, x, axes=None, keepdim=False):
+        self.save_for_backward(self.inputs[0])
         self.in_shape, self.axes, self.keepdim = x.shape, axes, keepdim
-        out = x.max(axis=axes, keepdims=True) if self.pick_max else x.min(axis=axes, keepdims=True)
-        if self._record:
-            mask = (x == out).astype(x.dtype)
-            self.w = mask / mask.sum(axis=axes, keepdims=True)
-        if keepdim or not axes:
-            return out if keepdim else out.reshape(())
-        return out.reshape(tuple(s for i, s in enumerate(x.shape) if i not in axes))
+        out = x.max(axis=axes, keepdims=keepdim) if self.pick_max else x.min(axis=axes, keepdims=keepdim)
+        return out
 
     def backward(self, g):
-        return _expand_back(g, self.in_shape, self.axes, self.keepdim) * Tensor._make(self.w)
+        (x,) = self.saved_tensors
+        xa = x.array
+        out = self.output().array
+        if not self.keepdim:
+            out = out.reshape(_kept(self.in_shape, self.axes))
+        mask = (xa == out).astype(xa.dtype)
+        w = mask / mask.sum(axis=self.axes, keepdims=True)
+        return _expand_back(g, self.in_shape, self.axes, self.keepdim) * Tensor._make(w)
 
 
 class Amax(_Amax):
@@ -348,10 +357,10 @@ class _MaxDim(Function):
             self.idx = None
             return x.copy(), xp.zeros((), dtype=_INT64)
         idx = (x.argmax if self.pick_max else x.argmin)(axis=dim, keepdims=True)
-        vals = xp.take_along_axis(x, idx, dim)
+        vals = (x.max if self.pick_max else x.min)(axis=dim, keepdims=keepdim)
         self.idx = idx
         if not keepdim:
-            vals, idx = vals.squeeze(dim), idx.squeeze(dim)
+            idx = idx.reshape(vals.shape)
         return vals, idx.astype(_INT64, copy=False)
 
     def backward(self, g, _gi=None):
