@@ -1,0 +1,463 @@
+"""Recurrent layers: one fused op per layer and direction, and the cells built from ordinary ops.
+
+``rnn_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh)`` runs one direction of one layer of an
+Elman RNN (tanh/relu), an LSTM or a GRU over a whole time-major sequence ``x`` (T, B, I) as ONE
+node of the graph (``array_backward = True``):
+
+* forward: the input projection of all time steps is one GEMM ``(T*B, I) @ (I, G*H)``; the loop
+  over time then does one GEMM per step for the recurrent part and a handful of in-place ufuncs
+  on preallocated buffers for the gate nonlinearities.
+* backward: back-propagation through time written by hand. The per-step work is one GEMM
+  (``dh_{t-1} = dgates_t @ W_hh``) plus a few in-place multiplies by coefficients that were
+  precomputed for all steps at once; the weight gradients are then one GEMM each over all steps
+  (``dW_hh = dgates^T @ h_prev``, ``dW_ih = dgates^T @ x``) and the input gradient is one GEMM.
+
+Internal layout. The op works on private copies of the weights whose gate rows are reordered and
+scaled so that every nonlinearity becomes ``s = 1 / (1 + exp(a))`` on one contiguous block:
+``sigmoid(x) = 1/(1+exp(-x))`` (scale -1) and ``tanh(x) = 2/(1+exp(-2x)) - 1`` (scale -2). The
+LSTM's gates are kept in the order (o, i, f, g) so that sigmoid covers one block, and in backward
+the gates multiplied by ``dh`` (o) and by ``dc`` (i, f, g) are contiguous. The gradients are
+computed with respect to the scaled pre-activations and mapped back (scale, un-permute) at the
+end, so parameters keep PyTorch's layout (LSTM gates i, f, g, o; GRU r, z, n).
+
+Variable-length batches: ``batch_sizes[t]`` (non-increasing, as in a PackedSequence) is the
+number of sequences still running at step ``t``; the batch must be sorted by decreasing length.
+Finished sequences keep their state (so ``h_n`` is taken at each sequence's true end) and get
+zero outputs; in the reverse direction a sequence starts at its own last step.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd.function import Function
+from ..tensor import Tensor
+from .elementwise import sigmoid, tanh, relu
+from .linalg import matmul
+from .shape import chunk
+
+__all__ = ["rnn_layer", "rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell"]
+
+_NGATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+def _layout(mode, H, xp, dtype):
+    """(row permutation or None, per-row scale) of the internal weight layout."""
+    if mode == "LSTM":
+        perm = np.concatenate([np.arange(3 * H, 4 * H), np.arange(0, 3 * H)])  # i f g o -> o i f g
+        scale = np.concatenate([np.full(3 * H, -1.0), np.full(H, -2.0)])
+    elif mode == "GRU":
+        perm = None
+        scale = np.concatenate([np.full(2 * H, -1.0), np.full(H, -2.0)])
+    elif mode == "RNN_TANH":
+        perm, scale = None, np.full(H, -2.0)
+    else:
+        perm, scale = None, None
+    if scale is not None:
+        scale = xp.asarray(scale.astype(dtype))
+    if perm is not None:
+        perm = xp.asarray(perm)
+    return perm, scale
+
+
+def _internal(a, perm, scale):
+    if perm is not None:
+        a = a[perm]
+    if scale is not None:
+        a = a * (scale[:, None] if a.ndim == 2 else scale)
+    elif perm is None:
+        a = a.copy()
+    return a
+
+
+def _external(g, perm, scale, xp):
+    """Map a gradient in the internal layout back to PyTorch's layout."""
+    if scale is not None:
+        g = g * (scale[:, None] if g.ndim == 2 else scale)
+    if perm is not None:
+        out = xp.empty_like(g)
+        out[perm] = g
+        g = out
+    return g
+
+
+def _sigmoid_inplace(a, xp):
+    """``a <- 1 / (1 + exp(a))`` (the pre-activation was scaled by -1 or -2 beforehand)."""
+    xp.exp(a, out=a)
+    a += 1
+    xp.reciprocal(a, out=a)
+
+
+class RNNLayer(Function):
+    """One direction of one recurrent layer over a whole sequence (see the module docstring).
+
+    Inputs: x (T, B, I), h0 (B, H), [c0 (B, H) for LSTM], w_ih, w_hh, [b_ih, b_hh].
+    Outputs: output (T, B, H), h_n (B, H), [c_n (B, H) for LSTM].
+    """
+
+    array_backward = True
+    save_output = True
+
+    def forward(self, x, h0, *rest, mode, reverse=False, batch_sizes=None, has_bias=True):
+        xp = backend.array_module(x)
+        lstm = mode == "LSTM"
+        if lstm:
+            c0, rest = rest[0], rest[1:]
+        w_ih, w_hh = rest[0], rest[1]
+        T, B, I = x.shape
+        H = w_hh.shape[1]
+        G = w_hh.shape[0]
+        dt = x.dtype
+        perm, scale = _layout(mode, H, xp, dt)
+        Wih = _internal(w_ih, perm, scale)
+        Whh = _internal(w_hh, perm, scale)
+        ns = [B] * T if batch_sizes is None else [int(v) for v in batch_sizes]
+        partial = ns[-1] < B if T else False
+        order = range(T - 1, -1, -1) if reverse else range(T)
+        x2 = x.reshape(T * B, I)
+        A = xp.matmul(x2, Wih.T).reshape(T, B, G)       # all input projections: one GEMM
+        bhn = None
+        if has_bias:
+            b_ih, b_hh = rest[2], rest[3]
+            if mode == "GRU":
+                bih = _internal(b_ih, perm, scale)
+                bhh = _internal(b_hh, perm, scale)
+                bih[:2 * H] += bhh[:2 * H]
+                bhn = bhh[2 * H:]
+                A += bih
+            else:
+                A += _internal(b_ih + b_hh, perm, scale)
+        Hs = xp.empty((T + 1, B, H), dt)
+        first = T if reverse else 0
+        Hs[first] = h0
+        WhhT = Whh.T
+        tmpH = xp.empty((B, H), dt)
+        extra = {}
+        with np.errstate(over="ignore"):
+            if lstm:
+                Cs = xp.empty((T + 1, B, H), dt)
+                Cs[first] = c0
+                TC = xp.zeros((T, B, H), dt) if partial else xp.empty((T, B, H), dt)
+                tmpG = xp.empty((B, G), dt)
+                H2, H3 = 2 * H, 3 * H
+                for t in order:
+                    n = ns[t]
+                    pi, ni = (t + 1, t) if reverse else (t, t + 1)
+                    g = A[t, :n]
+                    xp.matmul(Hs[pi, :n], WhhT, out=tmpG[:n])
+                    g += tmpG[:n]
+                    _sigmoid_inplace(g, xp)
+                    gg = g[:, H3:]
+                    gg *= 2
+                    gg -= 1
+                    c = Cs[ni, :n]
+                    xp.multiply(g[:, H2:H3], Cs[pi, :n], out=c)
+                    xp.multiply(g[:, H:H2], gg, out=tmpH[:n])
+                    c += tmpH[:n]
+                    tc = TC[t, :n]
+                    xp.tanh(c, out=tc)
+                    xp.multiply(g[:, :H], tc, out=Hs[ni, :n])
+                    if n < B:
+                        Hs[ni, n:] = Hs[pi, n:]
+                        Cs[ni, n:] = Cs[pi, n:]
+                extra = dict(Cs=Cs, TC=TC)
+            elif mode == "GRU":
+                GH = xp.zeros((T, B, G), dt) if partial else xp.empty((T, B, G), dt)
+                H2 = 2 * H
+                for t in order:
+                    n = ns[t]
+                    pi, ni = (t + 1, t) if reverse else (t, t + 1)
+                    gh = GH[t, :n]
+                    hp = Hs[pi, :n]
+                    xp.matmul(hp, WhhT, out=gh)
+                    if bhn is not None:
+                        gh[:, H2:] += bhn
+                    a = A[t, :n]
+                    rz = a[:, :H2]
+                    rz += gh[:, :H2]
+                    _sigmoid_inplace(rz, xp)
+                    nn_ = a[:, H2:]
+                    tmp = tmpH[:n]
+                    xp.multiply(rz[:, :H], gh[:, H2:], out=tmp)
+                    nn_ += tmp
+                    _sigmoid_inplace(nn_, xp)
+                    nn_ *= 2
+                    nn_ -= 1
+                    xp.subtract(hp, nn_, out=tmp)
+                    tmp *= rz[:, H:]
+                    xp.add(nn_, tmp, out=Hs[ni, :n])
+                    if n < B:
+                        Hs[ni, n:] = Hs[pi, n:]
+                extra = dict(GH=GH)
+            else:
+                tanh_mode = mode == "RNN_TANH"
+                for t in order:
+                    n = ns[t]
+                    pi, ni = (t + 1, t) if reverse else (t, t + 1)
+                    h = Hs[ni, :n]
+                    xp.matmul(Hs[pi, :n], WhhT, out=h)
+                    h += A[t, :n]
+                    if tanh_mode:
+                        _sigmoid_inplace(h, xp)
+                        h *= 2
+                        h -= 1
+                    else:
+                        xp.maximum(h, 0, out=h)
+                    if n < B:
+                        Hs[ni, n:] = Hs[pi, n:]
+        out = Hs[:T] if reverse else Hs[1:]
+        if partial:
+            out = out.copy()
+            for t in range(T):
+                if ns[t] < B:
+                    out[t, ns[t]:] = 0
+        last = 0 if reverse else T
+        hn = Hs[last].copy()
+        if self._record:
+            self.mode, self.reverse, self.ns, self.partial = mode, reverse, ns, partial
+            self.has_bias, self.perm, self.scale = has_bias, perm, scale
+            self.x2, self.Wih, self.Whh, self.A, self.Hs = x2, Wih, Whh, A, Hs
+            self.shape = (T, B, I, H, G)
+            for k, v in extra.items():
+                setattr(self, k, v)
+        if lstm:
+            return out, hn, extra["Cs"][last].copy()
+        return out, hn
+
+    # -------------------------------------------------------------------------------------------
+    def backward(self, dout, dhn, dcn=None):
+        self.output(0)  # raises if the output was modified in place
+        xp = backend.array_module(self.Hs)
+        mode, reverse, ns, partial = self.mode, self.reverse, self.ns, self.partial
+        T, B, I, H, G = self.shape
+        A, Hs, Whh = self.A, self.Hs, self.Whh
+        dt = Hs.dtype
+        Hprev = Hs[1:] if reverse else Hs[:T]
+        order = range(T) if reverse else range(T - 1, -1, -1)
+        dh = xp.zeros((B, H), dt) if dhn is None else dhn.astype(dt, copy=True)
+        tmpH = xp.empty((B, H), dt)
+        H2, H3 = 2 * H, 3 * H
+        DH = None
+        with np.errstate(all="ignore"):
+            if mode == "LSTM":
+                Cs, TC = self.Cs, self.TC
+                Cprev = Cs[1:] if reverse else Cs[:T]
+                S = A[..., :H3]
+                K = xp.empty((T, B, G), dt)
+                ds = xp.multiply(S, S)
+                ds -= S                                              # -s(1-s)
+                xp.multiply(TC, ds[..., :H], out=K[..., :H])         # o: tc * -o(1-o)
+                xp.multiply(A[..., H3:], ds[..., H:H2], out=K[..., H:H2])    # i: g * -i(1-i)
+                xp.multiply(Cprev, ds[..., H2:H3], out=K[..., H2:H3])        # f: c_prev * -f(1-f)
+                del ds
+                gsq = xp.multiply(A[..., H3:], A[..., H3:])
+                gsq -= 1
+                gsq *= 0.5
+                xp.multiply(A[..., H:H2], gsq, out=K[..., H3:])     # g: i (1-g^2) / -2
+                del gsq
+                Kc = xp.multiply(TC, TC)
+                xp.subtract(1, Kc, out=Kc)
+                Kc *= A[..., :H]                                     # o (1 - tc^2)
+                F = A[..., H2:H3]
+                dc = xp.zeros((B, H), dt) if dcn is None else dcn.astype(dt, copy=True)
+                D = xp.empty((T, B, G), dt)
+                D4 = D.reshape(T, B, 4, H)
+                K4 = K.reshape(T, B, 4, H)
+                for t in order:
+                    n = ns[t]
+                    if dout is not None:
+                        dh[:n] += dout[t, :n]
+                    Dt = D[t, :n]
+                    xp.multiply(dh[:n], K[t, :n, :H], out=Dt[:, :H])
+                    tmp = tmpH[:n]
+                    xp.multiply(dh[:n], Kc[t, :n], out=tmp)
+                    dc[:n] += tmp
+                    xp.multiply(K4[t, :n, 1:], dc[:n, None, :], out=D4[t, :n, 1:])
+                    dc[:n] *= F[t, :n]
+                    xp.matmul(Dt, Whh, out=dh[:n])
+                    if n < B:
+                        D[t, n:] = 0
+                DX = D
+            elif mode == "GRU":
+                GH = self.GH
+                r, z, nv = A[..., :H], A[..., H:H2], A[..., H2:]
+                K = xp.empty((T, B, G), dt)
+                Kn = K[..., H2:]
+                xp.multiply(nv, nv, out=Kn)
+                Kn -= 1
+                tmp_big = xp.subtract(1, z)
+                tmp_big *= 0.5
+                Kn *= tmp_big                                        # (1-z)(n^2-1)/2
+                xp.subtract(Hprev, nv, out=K[..., H:H2])
+                xp.multiply(z, z, out=tmp_big)
+                tmp_big -= z
+                K[..., H:H2] *= tmp_big                              # (h-n) * -z(1-z)
+                xp.multiply(r, r, out=tmp_big)
+                xp.subtract(tmp_big, r, out=tmp_big)                 # -r(1-r)
+                tmp_big *= GH[..., H2:]
+                xp.multiply(Kn, tmp_big, out=K[..., :H])             # Kn * ghn' * r(1-r)
+                del tmp_big
+                DX = xp.empty((T, B, G), dt)
+                DH = xp.empty((T, B, G), dt)
+                DX3 = DX.reshape(T, B, 3, H)
+                K3 = K.reshape(T, B, 3, H)
+                for t in order:
+                    n = ns[t]
+                    if dout is not None:
+                        dh[:n] += dout[t, :n]
+                    xp.multiply(K3[t, :n], dh[:n, None, :], out=DX3[t, :n])
+                    DH[t, :n, :H2] = DX[t, :n, :H2]
+                    xp.multiply(DX[t, :n, H2:], r[t, :n], out=DH[t, :n, H2:])
+                    tmp = tmpH[:n]
+                    xp.multiply(dh[:n], z[t, :n], out=tmp)
+                    xp.matmul(DH[t, :n], Whh, out=dh[:n])
+                    dh[:n] += tmp
+                    if n < B:
+                        DX[t, n:] = 0
+                        DH[t, n:] = 0
+            else:
+                Hout = Hs[:T] if reverse else Hs[1:]
+                if mode == "RNN_TANH":
+                    K = xp.multiply(Hout, Hout)
+                    K -= 1
+                    K *= 0.5                                         # (1 - h^2) / -2
+                else:
+                    K = (Hout > 0).astype(dt)
+                D = xp.empty((T, B, G), dt)
+                for t in order:
+                    n = ns[t]
+                    if dout is not None:
+                        dh[:n] += dout[t, :n]
+                    xp.multiply(dh[:n], K[t, :n], out=D[t, :n])
+                    xp.matmul(D[t, :n], Whh, out=dh[:n])
+                    if n < B:
+                        D[t, n:] = 0
+                DX = D
+        if DH is None:
+            DH = DX
+        need = self.needs_input_grad
+        lstm = mode == "LSTM"
+        k = 3 if lstm else 2          # index of w_ih among the inputs
+        DXf = DX.reshape(T * B, G)
+        DHf = DH.reshape(T * B, G)
+        dx = xp.matmul(DXf, self.Wih).reshape(T, B, I) if need[0] else None
+        perm, scale = self.perm, self.scale
+        grads = [dx, dh if need[1] else None]
+        if lstm:
+            grads.append(dc if need[2] else None)
+        grads.append(_external(xp.matmul(DXf.T, self.x2), perm, scale, xp) if need[k] else None)
+        grads.append(_external(xp.matmul(DHf.T, Hprev.reshape(T * B, H)), perm, scale, xp)
+                     if need[k + 1] else None)
+        if self.has_bias:
+            if need[k + 2] or need[k + 3]:
+                dbi = _external(DXf.sum(axis=0), perm, scale, xp)
+                dbh = dbi if DH is DX else _external(DHf.sum(axis=0), perm, scale, xp)
+                grads.append(dbi if need[k + 2] else None)
+                grads.append((dbh.copy() if dbh is dbi else dbh) if need[k + 3] else None)
+            else:
+                grads += [None, None]
+        return tuple(grads)
+
+
+def _check(cond, msg):
+    if not cond:
+        raise RuntimeError(msg)
+
+
+def rnn_layer(mode, input, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None, batch_sizes=None, reverse=False):
+    """One direction of one recurrent layer over a time-major sequence (one fused op).
+
+    ``mode``: 'RNN_TANH', 'RNN_RELU', 'LSTM' or 'GRU'. ``input`` (T, B, I); ``hx`` (B, H) or None
+    (zeros); ``cx`` (B, H) or None for LSTM (ignored otherwise); weights in PyTorch's layout.
+    ``batch_sizes``: per-step count of running sequences (batch sorted by decreasing length).
+    Returns ``(output, h_n)``, or ``(output, h_n, c_n)`` for LSTM.
+    """
+    name = f"rnn_layer({mode})"
+    _check(mode in _NGATES, f"rnn_layer: unknown mode {mode!r}; expected one of {sorted(_NGATES)}")
+    _check(isinstance(input, Tensor) and input.ndim == 3,
+           f"{name}: expected a 3-D (T, B, I) input Tensor, got "
+           f"{tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__}")
+    T, B, I = input.shape
+    _check(T > 0, f"{name}: the sequence is empty (input shape {tuple(input.shape)})")
+    ng = _NGATES[mode]
+    H = w_hh.shape[1] if w_hh.ndim == 2 else -1
+    _check(w_hh.ndim == 2 and w_hh.shape[0] == ng * H,
+           f"{name}: weight_hh must have shape ({ng}*H, H), got {tuple(w_hh.shape)}")
+    _check(w_ih.ndim == 2 and tuple(w_ih.shape) == (ng * H, I),
+           f"{name}: weight_ih must have shape ({ng * H}, {I}) for input of shape {tuple(input.shape)}, "
+           f"got {tuple(w_ih.shape)}")
+    dt = input.dtype
+    _check(dt.kind == "f", f"{name}: expected a floating point input, got dtype {dt}")
+    xp = backend.array_module(input.array)
+    tensors = [input]
+
+    def state(s, what):
+        if s is None:
+            return Tensor._make(xp.zeros((B, H), dt))
+        _check(tuple(s.shape) == (B, H), f"{name}: expected {what} of shape {(B, H)}, got {tuple(s.shape)}")
+        return s
+    tensors.append(state(hx, "hidden state"))
+    if mode == "LSTM":
+        tensors.append(state(cx, "cell state"))
+    tensors += [w_ih, w_hh]
+    has_bias = b_ih is not None
+    _check(has_bias == (b_hh is not None), f"{name}: pass both biases or neither")
+    if has_bias:
+        for b, nm in ((b_ih, "bias_ih"), (b_hh, "bias_hh")):
+            _check(tuple(b.shape) == (ng * H,), f"{name}: {nm} must have shape ({ng * H},), got {tuple(b.shape)}")
+        tensors += [b_ih, b_hh]
+    for t in tensors[1:]:
+        _check(t.dtype == dt, f"{name}: all tensors must have the input's dtype {dt}; got {t.dtype} "
+                              f"for a tensor of shape {tuple(t.shape)}")
+    if batch_sizes is not None:
+        bs = np.asarray(batch_sizes.array if isinstance(batch_sizes, Tensor) else batch_sizes).astype(np.int64)
+        _check(bs.shape == (T,), f"{name}: batch_sizes must have one entry per step ({T}), got shape {bs.shape}")
+        _check(bool((bs >= 1).all() and (bs <= B).all() and (np.diff(bs) <= 0).all()),
+               f"{name}: batch_sizes must be non-increasing and within [1, {B}], got {bs.tolist()}")
+        batch_sizes = None if bs[-1] == B else bs
+    return RNNLayer.apply(*tensors, mode=mode, reverse=bool(reverse), batch_sizes=batch_sizes,
+                          has_bias=has_bias)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cells: one time step, composed of ordinary (twice-differentiable) ops
+# ---------------------------------------------------------------------------------------------
+
+def _gates(input, hx, w_ih, w_hh, b_ih, b_hh):
+    gi = matmul(input, w_ih.t())
+    gh = matmul(hx, w_hh.t())
+    if b_ih is not None:
+        gi = gi + b_ih
+    if b_hh is not None:
+        gh = gh + b_hh
+    return gi, gh
+
+
+def rnn_tanh_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    gi, gh = _gates(input, hx, w_ih, w_hh, b_ih, b_hh)
+    return tanh(gi + gh)
+
+
+def rnn_relu_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    gi, gh = _gates(input, hx, w_ih, w_hh, b_ih, b_hh)
+    return relu(gi + gh)
+
+
+def lstm_cell(input, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One LSTM step; returns ``(h', c')``. Gates in PyTorch's order i, f, g, o."""
+    gi, gh = _gates(input, hx, w_ih, w_hh, b_ih, b_hh)
+    i, f, g, o = chunk(gi + gh, 4, -1)
+    c = sigmoid(f) * cx + sigmoid(i) * tanh(g)
+    h = sigmoid(o) * tanh(c)
+    return h, c
+
+
+def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One GRU step (PyTorch's formulation: r multiplies ``W_hn h + b_hn``)."""
+    gi, gh = _gates(input, hx, w_ih, w_hh, b_ih, b_hh)
+    ir, iz, in_ = chunk(gi, 3, -1)
+    hr, hz, hn = chunk(gh, 3, -1)
+    r = sigmoid(ir + hr)
+    z = sigmoid(iz + hz)
+    n = tanh(in_ + r * hn)
+    return n + z * (hx - n)
