@@ -123,7 +123,10 @@ class CrossEntropy(Function):
         if reduction == "none":
             return loss.astype(dt, copy=False).reshape(out_shape)
         total = loss.sum(dtype=dt)
-        return xp.asarray(total / denom if reduction == "mean" else total, dtype=dt)
+        if reduction == "sum":
+            return xp.asarray(total, dtype=dt)
+        with np.errstate(invalid="ignore", divide="ignore"):   # every target ignored: NaN, as in PyTorch
+            return xp.asarray(total / denom, dtype=dt)
 
     def backward(self, g):
         xp = backend.array_module(g)
@@ -224,7 +227,10 @@ class NLL(Function):
         if reduction == "none":
             return loss.astype(dt, copy=False).reshape(t.shape)
         total = loss.sum(dtype=dt)
-        return xp.asarray(total / self.denom if reduction == "mean" else total, dtype=dt)
+        if reduction == "sum":
+            return xp.asarray(total, dtype=dt)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return xp.asarray(total / self.denom, dtype=dt)
 
     def backward(self, g):
         xp = backend.array_module(g)
