@@ -18,21 +18,40 @@ from .. import random as _random
 _local = threading.local()
 
 
+class _Deferred:
+    """A Generator seeded from (base_seed, index), created on first use (most batches of a
+    deterministic pipeline never draw a random number, so they never pay for it)."""
+
+    __slots__ = ("base_seed", "index", "generator")
+
+    def __init__(self, base_seed, index):
+        self.base_seed, self.index, self.generator = base_seed, index, None
+
+    def get(self):
+        if self.generator is None:
+            self.generator = derive_generator(self.base_seed, self.index)
+        return self.generator
+
+
 def current_generator():
     """The Generator installed for this thread by a DataLoader, or None (the global one)."""
-    return getattr(_local, "generator", None)
+    g = getattr(_local, "generator", None)
+    return g.get() if isinstance(g, _Deferred) else g
 
 
 def rng(generator=None) -> np.random.Generator:
-    """The NumPy generator a transform or sampler should draw from."""
+    """The NumPy generator a transform should draw from: ``generator``, else the one a DataLoader
+    installed for this thread, else the global one."""
     if generator is None:
         generator = getattr(_local, "generator", None)
+        if isinstance(generator, _Deferred):
+            generator = generator.get()
     return _random.rng(generator)
 
 
 @contextlib.contextmanager
 def use_generator(generator):
-    """Install ``generator`` for the current thread for the duration of the block."""
+    """Install ``generator`` (a Generator, a deferred one, or None) for the current thread."""
     prev = getattr(_local, "generator", None)
     _local.generator = generator
     try:
@@ -41,10 +60,23 @@ def use_generator(generator):
         _local.generator = prev
 
 
+def deferred_generator(base_seed: int, index: int):
+    return _Deferred(base_seed, index)
+
+
+_MASK = (1 << 64) - 1
+
+
+def _splitmix64(z):
+    z = (z + 0x9E3779B97F4A7C15) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
 def derive_generator(base_seed: int, index: int):
     """A fresh Generator seeded from ``(base_seed, index)`` (independent streams per index)."""
-    state = np.random.SeedSequence([int(base_seed), int(index)]).generate_state(2, np.uint32)
-    seed = (int(state[0]) << 32) | int(state[1])
+    seed = _splitmix64((_splitmix64(int(base_seed) & _MASK) + int(index)) & _MASK)
     return _random.Generator().manual_seed(seed)
 
 

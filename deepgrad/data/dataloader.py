@@ -366,7 +366,7 @@ class _LoaderIter:
         task = self._next_task()
         if task is None:
             return False
-        gen = _rng.derive_generator(self._base_seed, self._k)
+        gen = _rng.deferred_generator(self._base_seed, self._k)
         self._k += 1
         self._futures.append(self._executor.submit(_run_task, self._loader, gen, *task))
         return True
@@ -380,7 +380,7 @@ class _LoaderIter:
             task = self._next_task()
             if task is None:
                 raise StopIteration
-            gen = _rng.derive_generator(self._base_seed, self._k)
+            gen = _rng.deferred_generator(self._base_seed, self._k)
             self._k += 1
             out = _run_task(self._loader, gen, *task)
             if out is _END:

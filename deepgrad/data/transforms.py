@@ -52,13 +52,23 @@ class _Layout:
             if self.squeeze:
                 x = x[..., 0, :, :]
             else:
-                x = np.moveaxis(x, -3, -1)
+                x = _chw_to_hwc(x)
             return np.ascontiguousarray(x)
         if self.squeeze:
             x = x[..., 0, :, :]
         if self.kind == "tensor":
             return Tensor._make(x)
         return x
+
+
+def _hwc_to_chw(x):
+    n = x.ndim
+    return x.transpose(tuple(range(n - 3)) + (n - 1, n - 3, n - 2))
+
+
+def _chw_to_hwc(x):
+    n = x.ndim
+    return x.transpose(tuple(range(n - 3)) + (n - 2, n - 1, n - 3))
 
 
 def _to_chw(img, batched=False, name="transform"):
@@ -81,7 +91,7 @@ def _to_chw(img, batched=False, name="transform"):
         if x.ndim == 2 + extra:
             return x[..., None, :, :], _Layout(kind, True, batched)
         if x.ndim == 3 + extra:
-            return np.moveaxis(x, -1, -3), _Layout(kind, False, batched)
+            return _hwc_to_chw(x), _Layout(kind, False, batched)
         raise ValueError(f"{name}: an integer ndarray image must be (H, W) or (H, W, C)"
                          f"{' with a leading batch axis' if batched else ''}, got shape {x.shape}")
     if x.ndim < 2 + extra:
@@ -445,19 +455,19 @@ class ToTensor:
             return pic
         if not isinstance(pic, np.ndarray):
             x, _ = _to_chw(pic, batched, "ToTensor")  # PIL images
-            pic = np.moveaxis(x, -3, -1)
+            pic = _chw_to_hwc(x)
         extra = 1 if batched else 0
         if pic.ndim == 2 + extra:
             pic = pic[..., None]
         if pic.ndim != 3 + extra:
             raise ValueError(f"ToTensor: pic should be 2/3 dimensional (HW or HWC){' plus a batch axis' * extra}, "
                              f"got {pic.ndim} dimensions (shape {pic.shape})")
-        x = np.moveaxis(pic, -1, -3)
+        x = _hwc_to_chw(pic)
         if x.dtype == np.uint8:
-            x = x.astype(np.float32) / np.float32(255)
-        else:
-            x = np.ascontiguousarray(x)
-        return Tensor._make(x)
+            x = x.astype(np.float32, order="C")
+            x /= np.float32(255)
+            return Tensor._make(x)
+        return Tensor._make(np.ascontiguousarray(x))
 
     def __repr__(self):
         return "ToTensor()"
@@ -480,6 +490,7 @@ class Normalize(Transform):
             raise ValueError(f"Normalize: std evaluated to zero after conversion to float, leading to "
                              f"division by zero (std={self.std})")
         self.inplace = inplace
+        self._stats = {}
 
     def _apply(self, x):
         if x.dtype.kind != "f":
@@ -488,9 +499,13 @@ class Normalize(Transform):
         for name, v in (("mean", self.mean), ("std", self.std)):
             if len(v) not in (1, C):
                 raise ValueError(f"Normalize: {name} has {len(v)} values for an image with {C} channels")
-        xp = backend.array_module(x)
-        mean = xp.asarray(self.mean, dtype=x.dtype).reshape(-1, 1, 1)
-        std = xp.asarray(self.std, dtype=x.dtype).reshape(-1, 1, 1)
+        key = (x.dtype, type(x))
+        stats = self._stats.get(key)
+        if stats is None:
+            xp = backend.array_module(x)
+            stats = self._stats[key] = (xp.asarray(self.mean, dtype=x.dtype).reshape(-1, 1, 1),
+                                        xp.asarray(self.std, dtype=x.dtype).reshape(-1, 1, 1))
+        mean, std = stats
         if self.inplace:
             x -= mean
             x /= std
