@@ -580,7 +580,7 @@ class Tensor:
     def index_select(self, dim, index): return ops.index_select(self, dim, index)
     def masked_fill(self, mask, value): return ops.masked_fill(self, mask, value)
     def where(self, condition, other): return ops.where(condition, self, other)
-    def contiguous(self): return self
+    def contiguous(self): return self if self.array.flags.c_contiguous else ops.clone(self)
     def is_contiguous(self): return bool(self.array.flags.c_contiguous)
     def nonzero(self): return ops.nonzero(self)
     def unique(self, **kw): return ops.unique(self, **kw)

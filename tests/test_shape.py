@@ -58,6 +58,13 @@ def test_view(dtype):
         x.t().view(12)
 
 
+def test_contiguous_then_view():
+    f = lambda x: x.transpose(1, 2).contiguous().view(2, 12)
+    check_op(f, f, [rand(2, 3, 4)])
+    x = dg.randn(2, 3)
+    assert x.contiguous() is x and x.t().contiguous().is_contiguous()
+
+
 def test_reshape_errors():
     x = dg.randn(2, 3)
     with pytest.raises(RuntimeError, match=r"reshape: shape \[4, 2\] is invalid for input of shape \(2, 3\)"):

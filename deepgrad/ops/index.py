@@ -154,6 +154,27 @@ def getitem(input, index):
             t._version = input._version
             return t
         return GatherView.apply(input, ix=_Basic(key), out=out)
+    if ti is tuple:
+        has_ellipsis = False
+        for e in index:
+            te = type(e)
+            if te is int or te is slice or e is None:
+                continue
+            if e is Ellipsis:
+                has_ellipsis = True
+                continue
+            break
+        else:                             # all basic: x[:, 0], x[..., 1:], x[None, i]
+            key = index if has_ellipsis else index + (Ellipsis,)
+            try:
+                out = a[key]
+            except IndexError as e:
+                raise _index_error("getitem", index, a.shape, str(e)) from None
+            if not (_enabled[0] and input.requires_grad):
+                t = Tensor._make(out)
+                t._version = input._version
+                return t
+            return GatherView.apply(input, ix=_Basic(key), out=out)
     ix = _indexer(a, index, "getitem")
     try:
         out = ix.get(a)

@@ -43,6 +43,34 @@ def _wrap(x, out, view):
     return t
 
 
+def _shape_arg(shape):
+    """``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` as a tuple of ints (fast for plain ints)."""
+    if len(shape) == 1 and type(shape[0]) is not int:
+        shape = shape[0]
+        if not isinstance(shape, (tuple, list)):
+            return shape_arg((shape,))
+    for v in shape:
+        if type(v) is not int:
+            return tuple(int(v) for v in shape)
+    return tuple(shape)
+
+
+def _broadcast_array(a, shape):
+    """A read-only broadcast view of ``a`` with ``shape`` (already checked to be compatible).
+    Builds the strided view directly for C-contiguous NumPy arrays (np.broadcast_to is slow)."""
+    if type(a) is np.ndarray and a.flags.c_contiguous:
+        ash = a.shape
+        lead = len(shape) - len(ash)
+        st = list(a.strides)
+        for i in range(len(ash)):
+            if ash[i] == 1 and shape[lead + i] != 1:
+                st[i] = 0
+        out = np.ndarray(shape, a.dtype, a, 0, (0,) * lead + tuple(st) if lead else tuple(st))
+        out.flags.writeable = False
+        return out
+    return backend.array_module(a).broadcast_to(a, shape)
+
+
 def _prod(shape):
     n = 1
     for s in shape:
@@ -72,7 +100,7 @@ class BroadcastTo(Function):
 
     def forward(self, x, shape=None):
         self.in_shape = x.shape
-        return backend.array_module(x).broadcast_to(x, shape)
+        return _broadcast_array(x, shape)
 
     def backward(self, g):
         return sum_to(g, self.in_shape)
@@ -86,27 +114,29 @@ def sum_to(x, shape):
 
 
 def broadcast_to(input, shape):
-    shape = shape_arg((shape,)) if not isinstance(shape, int) else (shape,)
-    if tuple(input.shape) == shape:
+    shape = _shape_arg((shape,)) if type(shape) is not int else (shape,)
+    a = input.array
+    ashape = a.shape
+    if ashape == shape:
         return input
-    try:
-        backend.array_module(input.array).broadcast_shapes(input.array.shape, shape)
-    except ValueError:
-        raise RuntimeError(f"broadcast_to: the shape {tuple(input.shape)} cannot be broadcast to {shape}") from None
-    if len(shape) < input.ndim or _broadcast_shape(input.shape, shape) != shape:
-        raise RuntimeError(f"broadcast_to: the shape {tuple(input.shape)} cannot be broadcast to {shape}")
+    lead = len(shape) - len(ashape)
+    ok = lead >= 0
+    if ok:
+        for i, n in enumerate(ashape):
+            m = shape[lead + i]
+            if n != m and n != 1 or m < 0:
+                ok = False
+                break
+    if not ok:
+        raise RuntimeError(f"broadcast_to: the shape {tuple(ashape)} cannot be broadcast to {shape}")
     if not _needs_graph(input):
-        return _wrap(input, backend.array_module(input.array).broadcast_to(input.array, shape), True)
+        return _wrap(input, _broadcast_array(a, shape), True)
     return BroadcastTo.apply(input, shape=shape)
-
-
-def _broadcast_shape(a, b):
-    return tuple(np.broadcast_shapes(tuple(a), tuple(b)))
 
 
 def expand(input, *sizes):
     """Broadcast to ``sizes`` (``-1`` keeps a dimension); new dimensions go in front. A view."""
-    sizes = shape_arg(sizes)
+    sizes = _shape_arg(sizes)
     shape = input.array.shape
     nd = len(shape)
     if len(sizes) < nd:
@@ -132,9 +162,8 @@ def expand(input, *sizes):
         elif s < 0:
             raise RuntimeError(f"expand: invalid size {s} at dimension {i} (sizes {list(sizes)})")
     out = tuple(out)
-    xp = backend.array_module(input.array)
     if not _needs_graph(input):
-        return _wrap(input, xp.broadcast_to(input.array, out), True)
+        return _wrap(input, _broadcast_array(input.array, out), True)
     return BroadcastTo.apply(input, shape=out)
 
 
@@ -178,13 +207,27 @@ def _reshape(x, shape):
 
 
 def _shares(out, a):
-    if out.size == 0:
+    """Whether ``out`` (a reshape of ``a``) is a view of it rather than a copy."""
+    b = out.base
+    if b is None:
+        return out.size == 0
+    if b is a or (b is a.base and b is not None):
         return True
-    return out.base is not None and backend.array_module(a).may_share_memory(out, a)
+    return out.size == 0 or backend.array_module(a).may_share_memory(out, a)
 
 
 def _infer_shape(shape, in_shape, opname):
-    numel = _prod(in_shape)
+    numel = 1
+    for s in in_shape:
+        numel *= s
+    known = 1
+    for s in shape:
+        if s < 0:
+            break
+        known *= s
+    else:
+        if known == numel:
+            return shape
     neg = -1
     known = 1
     for i, s in enumerate(shape):
@@ -215,7 +258,7 @@ def _infer_shape(shape, in_shape, opname):
 
 def reshape(input, *shape):
     """``input`` with a new shape (one ``-1`` is inferred): a view when the layout allows, else a copy."""
-    shape = _infer_shape(shape_arg(shape), input.array.shape, "reshape")
+    shape = _infer_shape(_shape_arg(shape), input.array.shape, "reshape")
     a = input.array
     out = a.reshape(shape)
     is_view = _shares(out, a)
@@ -226,7 +269,8 @@ def reshape(input, *shape):
 
 def view(input, *shape):
     """``input`` with a new shape, always sharing its memory (errors where that is impossible)."""
-    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, numbers.Integral, Tensor)):
+    if len(shape) == 1 and type(shape[0]) is not int and not isinstance(
+            shape[0], (tuple, list, numbers.Integral, Tensor)):
         try:
             dt = backend.as_dtype(shape[0])
         except TypeError:
@@ -234,7 +278,7 @@ def view(input, *shape):
         if dt is not None:
             raise NotImplementedError(f"view: reinterpreting a tensor as dtype {dt} is not supported; "
                                       f"use .to({dt})")
-    shape = _infer_shape(shape_arg(shape), input.array.shape, "view")
+    shape = _infer_shape(_shape_arg(shape), input.array.shape, "view")
     a = input.array
     out = a.reshape(shape)
     if not _shares(out, a):
@@ -346,7 +390,7 @@ swapaxes = swapdims = transpose
 
 
 def permute(input, *dims):
-    dims = shape_arg(dims)
+    dims = _shape_arg(dims)
     nd = input.array.ndim
     if len(dims) != nd:
         raise RuntimeError(f"permute: number of dims don't match: the tensor has shape "
@@ -831,7 +875,7 @@ class Repeat(Function):
 
 
 def repeat(input, *sizes):
-    reps = shape_arg(sizes)
+    reps = _shape_arg(sizes)
     nd = input.array.ndim
     if len(reps) < nd:
         raise RuntimeError(f"repeat: number of repeat dims ({len(reps)}, {list(reps)}) can not be smaller "
