@@ -227,7 +227,7 @@ def test_repr():
 
 
 def test_step_speed_reasonable():
-    """The per-step overhead stays small: 200 steps of Adam over 50 tensors well under a second."""
+    """The per-step overhead stays small: 50 steps of Adam over 50 tensors well under a second."""
     import time
     ps = [_p(32, 32) for _ in range(50)]
     for p in ps:
@@ -235,6 +235,6 @@ def test_step_speed_reasonable():
     opt = optim.Adam(ps, lr=1e-3, weight_decay=1e-2)
     opt.step()
     t0 = time.perf_counter()
-    for _ in range(200):
+    for _ in range(50):
         opt.step()
-    assert time.perf_counter() - t0 < 5.0
+    assert time.perf_counter() - t0 < 2.0
