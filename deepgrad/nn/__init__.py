@@ -11,4 +11,6 @@ from .loss import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403  (Conv1d, Conv2d, ...: the conv engineer's file)
 from .pooling import *  # noqa: F401,F403  (MaxPool2d, AvgPool2d, ...: the pooling engineer's file)
 from .rnn import *  # noqa: F401,F403  (RNN, LSTM, GRU, cells, packed sequences)
+from .attention import *  # noqa: F401,F403
+from .transformer import *  # noqa: F401,F403
 from . import functional, init, utils

@@ -20,6 +20,7 @@ from ..ops.conv import *  # noqa: F401,F403  (conv1d/conv2d/... filled in by the
 from ..ops.pool import *  # noqa: F401,F403  (max_pool2d/avg_pool2d/... likewise)
 from ..ops.loss import cross_entropy, nll_loss, multi_margin_loss, _legacy_reduction, _check_reduction
 from ..ops.norm import batch_norm, layer_norm, group_norm
+from ..ops.attention import scaled_dot_product_attention  # noqa: F401
 from ..ops.elementwise import (relu as _relu_op, leaky_relu as _leaky_relu_op, elu as _elu_op,
                                gelu as _gelu_op, silu as _silu_op, softplus as _softplus_op,
                                sigmoid, tanh, clamp, where, abs as _abs, log as _log, exp as _exp)
