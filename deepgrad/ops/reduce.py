@@ -21,7 +21,6 @@ from ..autograd.function import Function
 from ..tensor import Tensor
 from ._util import wrap_dim
 from .elementwise import Convert, Maximum, Minimum, exp, pow_scalar, promote, where
-from .shape import broadcast_to
 
 __all__ = ["sum", "mean", "var", "std", "var_mean", "std_mean", "max", "min", "amax", "amin",
            "argmax", "argmin", "logsumexp", "softmax", "log_softmax", "prod", "cumsum", "norm",
@@ -136,11 +135,26 @@ class _SwapLast(Function):
         return _SwapLast.apply(g)
 
 
+class _Unreduce(Function):
+    """The adjoint of a sum over ``axes``: ``g`` reshaped to the kept-dims shape and broadcast
+    (a view, no copy) to ``shape``. Its own backward is that sum."""
+    is_view = True
+
+    def forward(self, g, axes=None, keepdim=False, shape=None):
+        self.axes, self.keepdim = axes, keepdim
+        if not keepdim:
+            g = g.reshape(_kept(shape, axes))
+        return backend.array_module(g).broadcast_to(g, shape)
+
+    def backward(self, gg):
+        return Sum.apply(gg, axes=self.axes, keepdim=self.keepdim)
+
+
 def _expand_back(g, in_shape, axes, keepdim):
     """The gradient of a reduction over ``axes``: ``g`` broadcast back to ``in_shape``."""
-    if not keepdim and axes:
-        g = _reshape(g, _kept(in_shape, axes))
-    return broadcast_to(g, in_shape)
+    if g.array.shape == in_shape:
+        return g
+    return _Unreduce.apply(g, axes=axes, keepdim=keepdim, shape=in_shape)
 
 
 class _TakeAlong(Function):
