@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor
 from .optimizer import Optimizer, _check, _check_common, _scalar, _zeros_like
 
 __all__ = ["Adadelta"]
@@ -15,8 +14,6 @@ class Adadelta(Optimizer):
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *,
                  capturable=False, maximize=False, differentiable=False):
-        if isinstance(lr, Tensor):
-            lr = _scalar(lr)
         _check_common(lr=lr)
         _check(0.0 <= rho <= 1.0, f"Invalid rho value: {rho}")
         _check_common(eps=eps, weight_decay=weight_decay)

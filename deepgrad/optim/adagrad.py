@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor
 from .optimizer import Optimizer, _check, _check_common, _full_like, _scalar
 
 __all__ = ["Adagrad"]
@@ -14,8 +13,6 @@ class Adagrad(Optimizer):
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
                  eps=1e-10, foreach=None, *, maximize=False, differentiable=False, fused=None):
-        if isinstance(lr, Tensor):
-            lr = _scalar(lr)
         _check_common(lr=lr)
         _check(0.0 <= lr_decay, f"Invalid lr_decay value: {lr_decay}")
         _check_common(weight_decay=weight_decay)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor
 from .optimizer import Optimizer, _check_common, _scalar, _zeros_like
 
 __all__ = ["Adamax"]
@@ -14,8 +13,6 @@ class Adamax(Optimizer):
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  foreach=None, *, maximize=False, differentiable=False, capturable=False):
-        if isinstance(lr, Tensor):
-            lr = _scalar(lr)
         _check_common(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach,
                         maximize=maximize, differentiable=differentiable, capturable=capturable)

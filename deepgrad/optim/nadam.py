@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor
 from .optimizer import Optimizer, _check, _check_common, _scalar, _zeros_like
 
 __all__ = ["NAdam"]
@@ -16,8 +15,6 @@ class NAdam(Optimizer):
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  momentum_decay=4e-3, decoupled_weight_decay=False, *, foreach=None,
                  maximize=False, capturable=False, differentiable=False):
-        if isinstance(lr, Tensor):
-            lr = _scalar(lr)
         _check_common(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay)
         _check(0.0 <= momentum_decay, f"Invalid momentum_decay value: {momentum_decay}")
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,

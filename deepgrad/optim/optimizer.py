@@ -51,6 +51,7 @@ def _check(ok, message):
 def _check_common(lr=None, eps=None, weight_decay=None, betas=None):
     """The argument checks shared by the optimiser constructors, with PyTorch's messages."""
     if lr is not None:
+        lr = _scalar(lr)
         _check(0.0 <= lr, f"Invalid learning rate: {lr}")
     if eps is not None:
         _check(0.0 <= eps, f"Invalid epsilon value: {eps}")

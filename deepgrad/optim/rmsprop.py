@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor
 from .optimizer import Optimizer, _check, _check_common, _scalar, _zeros_like
 
 __all__ = ["RMSprop"]
@@ -16,8 +15,6 @@ class RMSprop(Optimizer):
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
                  centered=False, capturable=False, foreach=None, maximize=False,
                  differentiable=False):
-        if isinstance(lr, Tensor):
-            lr = _scalar(lr)
         _check_common(lr=lr, eps=eps)
         _check(0.0 <= momentum, f"Invalid momentum value: {momentum}")
         _check_common(weight_decay=weight_decay)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Tensor
-from .optimizer import Optimizer, _check, _scalar
+from .optimizer import Optimizer, _check, _check_common, _scalar
 
 __all__ = ["SGD"]
 
@@ -15,8 +15,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
                  *, maximize=False, foreach=None, differentiable=False, fused=None):
-        lr = _scalar(lr) if isinstance(lr, Tensor) else lr
-        _check(lr >= 0.0, f"Invalid learning rate: {lr}")
+        _check_common(lr=lr)
         _check(momentum >= 0.0, f"Invalid momentum value: {momentum}")
         _check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,

@@ -237,4 +237,4 @@ def test_step_speed_reasonable():
     t0 = time.perf_counter()
     for _ in range(50):
         opt.step()
-    assert time.perf_counter() - t0 < 2.0
+    assert time.perf_counter() - t0 < 5.0
