@@ -377,10 +377,10 @@ class JSONLogger(Callback):
 
 
 class PlotHistory(Callback):
-    """Save loss and metric curves (train and validation) as PNG files in ``dirpath`` after every
-    epoch (``every_epoch=True``) or at the end of training."""
+    """Save loss and metric curves (train and validation) as PNG files in ``dirpath`` at the end of
+    training, and also after every epoch with ``every_epoch=True`` (drawing costs ~0.2 s a plot)."""
 
-    def __init__(self, dirpath, every_epoch=True):
+    def __init__(self, dirpath, every_epoch=False):
         self.dirpath = os.fspath(dirpath)
         self.every_epoch = every_epoch
         self.paths = []
@@ -390,7 +390,7 @@ class PlotHistory(Callback):
             self._plot()
 
     def on_train_end(self, logs=None):
-        if not self.every_epoch and len(self.trainer.history):
+        if len(self.trainer.history):
             self._plot()
 
     def _plot(self):
