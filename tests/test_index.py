@@ -76,7 +76,12 @@ ADV = [
     ((4, 3), I(np.zeros(0, dtype=np.int64))),
     ((4, 3), I([False] * 4)),
     ((0, 3), I(np.zeros(0, dtype=np.int64))),
-    ((4, 3), I(2)),                                        # 0-d integer tensor
+    ((4, 3), I(2)),                                        # 0-d integer tensor: like an int
+    ((2, 3, 4), (I(0), slice(None), I([1, 2]))),           # ... also in PyTorch's ordering rule
+    ((2, 3, 4), (I([True, False]), 0, I([1, 2]))),
+    ((2, 3, 4), (slice(None), I([[0, 1], [2, 2]]), 0)),
+    ((2, 3, 4), ([0, 1], [[1], [2]])),
+    ((2, 3, 4), (True,)), ((2, 3, 4), (None, False, 0)),
 ]
 
 

@@ -101,7 +101,7 @@ def test_unflatten(dim, sizes):
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape,d0,d1", [((2, 3), 0, 1), ((2, 3, 4), -1, 0), ((2, 1, 0), 1, 2), ((3,), 0, 0)])
+@pytest.mark.parametrize("shape,d0,d1", [((2, 3), 0, 1), ((2, 3, 4), -1, 0), ((2, 1, 0), 1, 2), ((3,), 0, 0), ((), 0, -1)])
 def test_transpose(shape, d0, d1, dtype):
     both(lambda x: x.transpose(d0, d1), [rand(*shape, dtype=dtype)])
 

@@ -20,8 +20,8 @@ import numpy as np
 from .. import backend
 from ..autograd.grad_mode import _enabled
 from ..tensor import Tensor
-from .shape import (Gather, GatherView, IndexPut, Scatter, _Basic, _Flat, _gather, _prod,
-                    _Staged, reshape)
+from .shape import (Gather, GatherView, IndexPut, Scatter, _Basic, _Flat, _gather, _Staged,
+                    reshape)
 from ._util import wrap_dim
 
 __all__ = ["getitem", "setitem", "gather", "scatter", "scatter_add", "index_select", "index_add",
@@ -99,6 +99,9 @@ def _indexer(a, index, opname):
         elif te is int or isinstance(e, np.integer):
             has_int_or_none = True
             out.append(int(e))
+        elif isinstance(e, Tensor) and e.array.ndim == 0 and e.array.dtype.kind in "iu":
+            has_int_or_none = True          # PyTorch indexes with a 0-d integer tensor like an int
+            out.append(int(e.array))
         elif isinstance(e, (Tensor, list, tuple)) or (hasattr(e, "dtype") and hasattr(e, "shape")):
             arr, is_int = _as_index_array(e, xp, opname, index, a.shape)
             dup |= is_int

@@ -379,6 +379,9 @@ def _permute(x, dims, cls=Permute):
 
 def transpose(input, dim0, dim1):
     nd = input.array.ndim
+    if nd == 0:
+        wrap_dim(dim0, 0, "transpose"), wrap_dim(dim1, 0, "transpose")
+        return _permute(input, (), Transpose)
     d0 = wrap_dim(dim0, nd, "transpose")
     d1 = wrap_dim(dim1, nd, "transpose")
     dims = list(range(nd))
