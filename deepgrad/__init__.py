@@ -27,3 +27,5 @@ def is_tensor(obj) -> bool:
 def numel(t) -> int:
     return t.numel()
 from . import data  # noqa: E402
+from .io import save, load  # noqa: E402
+from . import train  # noqa: E402
