@@ -24,12 +24,13 @@ def _default_out(name):
     return os.path.join("runs", f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
-def train_recipe(name, out=None, data=None, resume=None, verbose="auto", device=None, **overrides):
+def train_recipe(name, out=None, data=None, resume=None, verbose="auto", device=None, plots=True, **overrides):
     """Train recipe ``name`` with ``overrides`` of its hyper-parameters, then evaluate it on its
     test set. Writes into ``out`` (default ``runs/<name>-<timestamp>``): ``checkpoint.npz``
     (updated every epoch; resumable), ``history.csv``, ``history.json``, ``loss.png``,
     ``accuracy.png``, ``lr.png`` and ``result.json``. ``resume``: a checkpoint of this recipe to
-    carry on from (its hyper-parameters are reused; ``epochs`` may be raised).
+    carry on from (its hyper-parameters are reused; ``epochs`` may be raised). ``plots=False``
+    skips the PNGs.
 
     Returns ``{"recipe", "hparams", "test", "history", "epochs", "wall_s", "out", "checkpoint",
     "plots"}``.
@@ -58,20 +59,20 @@ def train_recipe(name, out=None, data=None, resume=None, verbose="auto", device=
     sched = recipe.build_scheduler(hp, optimizer, len(train_loader))
     scheduler, interval = sched if sched is not None else (None, "epoch")
     checkpoint = os.path.join(out, CHECKPOINT_NAME)
-    plots = PlotHistory(out)
+    plotter = PlotHistory(out) if plots else None
     trainer = Trainer(model, recipe.build_loss(hp), optimizer, metrics=recipe.metrics, scheduler=scheduler,
                       scheduler_interval=interval, clip_grad_norm=hp.get("clip_grad_norm"), device=device,
                       verbose=verbose, meta={"recipe": name, "hparams": hp})
     callbacks = [CSVLogger(os.path.join(out, "history.csv")),
                  JSONLogger(os.path.join(out, "history.json"), extra={"recipe": name, "hparams": hp}),
-                 plots, ModelCheckpoint(checkpoint)]
+                 ModelCheckpoint(checkpoint)] + ([plotter] if plotter else [])
     t0 = time.perf_counter()
     trainer.fit(train_loader, epochs=hp["epochs"], val_loader=val_loader if val_loader is not None else test_loader,
                 callbacks=callbacks, resume=resume)
     wall = time.perf_counter() - t0
     test = trainer.evaluate(test_loader) if test_loader is not None else {}
     result = {"recipe": name, "hparams": hp, "test": test, "epochs": trainer.epoch, "wall_s": wall,
-              "out": out, "checkpoint": checkpoint, "plots": plots.paths,
+              "out": out, "checkpoint": checkpoint, "plots": plotter.paths if plotter else [],
               "history": trainer.history.rows()}
     with open(os.path.join(out, "result.json"), "w") as f:
         json.dump({k: v for k, v in result.items() if k != "history"}, f, indent=1)
