@@ -418,6 +418,10 @@ def one_hot(tensor, num_classes=-1):
     return _ops.one_hot(tensor, num_classes)
 
 
+def pad(input, pad, mode="constant", value=None):
+    return _ops.pad(input, pad, mode, value)
+
+
 # ---------------------------------------------------------------------------------------------
 # Losses (cross_entropy, nll_loss, multi_margin_loss are fused ops in deepgrad.ops.loss)
 # ---------------------------------------------------------------------------------------------

@@ -55,8 +55,11 @@ class Embedding(Module):
                 self.weight._version[0] += 1
 
     def forward(self, input):
-        return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
-                           self.scale_grad_by_freq, self.sparse)
+        try:
+            return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                               self.scale_grad_by_freq, self.sparse)
+        except (IndexError, TypeError) as e:
+            raise type(e)(f"{self!r}: {e}") from None
 
     def extra_repr(self):
         s = f"{self.num_embeddings}, {self.embedding_dim}"

@@ -72,12 +72,12 @@ def test_notes_network_prints_and_trains_like_torch():
 class MLP(nn.Module):
     """An MLP classifier with batch norm, dropout and a softmax head (the notes' regularisation slide)."""
 
-    def __init__(self, lib=nn):
-        super().__init__() if lib is nn else None
-        self.fc1 = lib.Linear(20, 64)
-        self.fc1_bn = lib.BatchNorm1d(64)
-        self.dropout = lib.Dropout(0.25)
-        self.fc2 = lib.Linear(64, 3)
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(20, 64)
+        self.fc1_bn = nn.BatchNorm1d(64)
+        self.dropout = nn.Dropout(0.25)
+        self.fc2 = nn.Linear(64, 3)
 
     def forward(self, x):
         x = F.relu(self.fc1_bn(self.fc1(x)))
