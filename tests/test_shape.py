@@ -394,3 +394,12 @@ def test_view_write_through_is_detected():
     assert b._version[0] == 1
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         dg.autograd.grad([e], [a], grad_outputs=[dg.ones(2, 3)])
+
+
+@pytest.mark.parametrize("op", [lambda x: x.flip((0,)), lambda x: x.roll(1, 1), lambda x: x.tril(), lambda x: x.triu(1),
+                                lambda x: x.repeat(2, 1), lambda x: x.t(), lambda x: x.reshape(-1, 3),
+                                lambda x: x.unsqueeze(1).expand(0, 2, 3), lambda x: x[:, 1:],
+                                lambda x: (torch if isinstance(x, torch.Tensor) else dg).stack([x, x], 1),
+                                lambda x: (F.pad if isinstance(x, torch.Tensor) else dg.pad)(x, (1, 1))])
+def test_size_zero_inputs(op):
+    check_op(op, op, [rand(0, 3)])
