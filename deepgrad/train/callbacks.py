@@ -189,7 +189,7 @@ class ProgressBar(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        self._t0 = time.perf_counter()
+        self._t0 = self._t_train = time.perf_counter()
         self._last = 0.0
         if self.verbose == 1:
             from tqdm.auto import tqdm
@@ -199,10 +199,10 @@ class ProgressBar(Callback):
                              file=self.file or sys.stderr, leave=True, dynamic_ncols=True)
 
     def on_train_batch_end(self, batch, logs=None):
+        self._t_train = now = time.perf_counter()
         if self._bar is None:
             return
         self._bar.update(1)
-        now = time.perf_counter()
         if now - self._last > 0.25:   # formatting every batch would cost more than the update
             self._last = now
             rate = logs["samples"] / max(now - self._t0, 1e-9)
@@ -210,7 +210,7 @@ class ProgressBar(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         elapsed = time.perf_counter() - self._t0
-        rate = self.trainer.samples_seen_epoch / max(elapsed, 1e-9)
+        rate = self.trainer.samples_seen_epoch / max(self._t_train - self._t0, 1e-9)  # training only
         text = f"{_fmt(logs)} {rate:,.0f} samples/s"
         if self._bar is not None:
             self._bar.set_postfix_str(text, refresh=False)

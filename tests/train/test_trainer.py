@@ -70,6 +70,19 @@ def test_fit_evaluate_predict(tmp_path):
         assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_progress_bar_shows_loss_metrics_and_throughput():
+    import io
+    from deepgrad.train import ProgressBar
+    model, train, val = make()
+    for verbose in (1, 2):
+        buf = io.StringIO()
+        Trainer(model, "cross_entropy", "adam", callbacks=[ProgressBar(verbose, file=buf)]).fit(train, 2, val)
+        text = buf.getvalue()
+        assert "Epoch 2/2" in text and "val_accuracy=" in text and "samples/s" in text and "loss=" in text
+        if verbose == 1:
+            assert "8/8" in text                                      # tqdm's batch counter
+
+
 def test_trainer_with_names_schedules_and_clipping():
     model, train, val = make(dropout=0.0)
     seen = []
