@@ -55,11 +55,11 @@ class Sequential(Module):
                 delattr(self, key)
         else:
             delattr(self, keys[_index(idx, len(keys), "Sequential")])
-        # keep the keys numbered 0..n-1 like PyTorch
-        items = list(self._modules.items())
+        # renumber the keys 0..n-1, as PyTorch does
+        mods = list(self._modules.values())
         self._modules.clear()
-        for i, (k, m) in enumerate(items):
-            self._modules[str(i) if k.isdigit() else k] = m
+        for i, m in enumerate(mods):
+            self._modules[str(i)] = m
 
     def __len__(self):
         return len(self._modules)
