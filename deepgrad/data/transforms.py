@@ -474,9 +474,14 @@ class ToTensor:
 
 
 class BatchToTensor(ToTensor):
-    """``(N, H, W)`` or ``(N, H, W, C)`` uint8 -> ``(N, C, H, W)`` float32 in [0, 1]."""
+    """``(N, H, W)`` or ``(N, H, W, C)`` uint8 -> ``(N, C, H, W)`` float32 in [0, 1].
+
+    Also takes the uint8 Tensor a DataLoader collates from raw images (``MNIST()``/``CIFAR10()``
+    without a transform); floating Tensors pass through unchanged."""
 
     def __call__(self, batch):
+        if isinstance(batch, Tensor) and batch.dtype.kind in "iu":
+            batch = backend.to_numpy(batch.array)
         return self._convert(batch, True)
 
 

@@ -371,3 +371,13 @@ def test_standard_scaler_on_mnist(mnist_test):
 
 
 from collections import Counter  # noqa: E402
+
+
+def test_batch_pipeline_on_raw_loader_batches(rgb):
+    from deepgrad.data import DataLoader
+    imgs = np.stack([rgb[:8, :8]] * 10)
+    aug = T.Compose([T.BatchToTensor(), T.BatchRandomCrop(8, padding=2), T.BatchRandomHorizontalFlip(),
+                     T.BatchNormalize((0.5,) * 3, (0.25,) * 3)])
+    x, y = next(iter(DataLoader(ArrayDataset(imgs, np.arange(10)), batch_size=4, batch_transform=aug)))
+    assert isinstance(x, dg.Tensor) and x.shape == (4, 3, 8, 8) and x.dtype == dg.float32
+    assert y.tolist() == [0, 1, 2, 3]

@@ -273,6 +273,7 @@ class CIFAR100(CIFAR10):
     test_list = ["test.bin"]
     meta_file = "fine_label_names.txt"
     raw_sha256 = {}
+    train_records, test_records = 50000, 10000
     label_bytes = 2
     default_classes = (
         "apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly camel "
@@ -294,7 +295,7 @@ class CIFAR100(CIFAR10):
         if target_type not in ("fine", "coarse"):
             raise ValueError(f"CIFAR100: target_type must be 'fine' or 'coarse', got {target_type!r}")
         self.target_type = target_type
-        self.records_per_file = 50000 if train else 10000
+        self.records_per_file = self.train_records if train else self.test_records
         super().__init__(root, train, transform, target_transform, download, verify)
         if target_type == "coarse":
             self.targets = self.coarse_targets
