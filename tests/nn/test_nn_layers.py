@@ -250,3 +250,36 @@ def test_default_init_distributions_like_torch():
     assert bn.weight.tolist() == [1.0] * 3 and bn.bias.tolist() == [0.0] * 3
     bl = nn.Bilinear(50, 20, 30).weight.detach().numpy()
     assert bl.max() <= 1 / np.sqrt(50) and abs(bl.std() - 1 / np.sqrt(150)) < 2e-3
+
+
+# ---- fused ops: float64 central differences ------------------------------------------------------
+
+def _gc(fn, *arrays):
+    xs = [dg.tensor(a, requires_grad=True) for a in arrays]
+    assert dg.autograd.gradcheck(fn, xs)
+
+
+def test_fused_ops_gradcheck_float64():
+    rng = np.random.default_rng(0)
+    r = lambda *s: rng.standard_normal(s)  # noqa: E731
+    t = dg.tensor([0, 2, 1, 2])
+    _gc(lambda x: F.cross_entropy(x, t, weight=dg.tensor([1.0, 2.0, 0.5], dtype=dg.float64),
+                                  label_smoothing=0.1), r(4, 3))
+    _gc(lambda x, p: F.cross_entropy(x, p.softmax(1)), r(4, 3), r(4, 3))
+    _gc(lambda x: F.nll_loss(x, t, reduction="sum"), r(4, 3))
+    _gc(lambda x: F.multi_margin_loss(x, t, p=2, margin=0.7), r(4, 3))
+    rm, rv = dg.zeros(3, dtype=dg.float64), dg.ones(3, dtype=dg.float64)
+    _gc(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), r(5, 3, 2), r(3), r(3))
+    _gc(lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=False), r(5, 3), r(3), r(3))
+    _gc(lambda x, w, b: F.layer_norm(x, (4,), w, b), r(3, 4), r(4), r(4))
+    _gc(lambda x, w, b: F.group_norm(x, 2, w, b), r(2, 4, 3), r(4), r(4))
+    _gc(lambda x, w: F.prelu(x, w), r(3, 2, 2), np.array([0.1, 0.3]))
+    _gc(lambda a, b, w: F.bilinear(a, b, w), r(3, 2), r(3, 4), r(5, 2, 4))
+    _gc(lambda w: F.embedding(dg.tensor([[0, 2], [2, 1]]), w), r(3, 2))
+
+
+def test_fused_ops_refuse_double_backward_clearly():
+    x = dg.tensor(randn(4, 3, dtype=np.float64), requires_grad=True)
+    (g,) = dg.autograd.grad(F.cross_entropy(x, dg.tensor([0, 1, 2, 0])), [x], create_graph=False)
+    with pytest.raises(RuntimeError, match="first-order"):
+        dg.autograd.grad(F.cross_entropy(x, dg.tensor([0, 1, 2, 0])), [x], create_graph=True)
