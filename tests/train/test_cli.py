@@ -20,6 +20,15 @@ def run_cli(*args, cwd=None):
                           cwd=cwd, env=env, timeout=300)
 
 
+def test_import_is_light_and_python_m_works():
+    code = ("import sys, deepgrad; heavy = [m for m in ('tqdm', 'matplotlib', 'torch', 'PIL') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    env = {**os.environ, "PYTHONPATH": REPO}
+    assert subprocess.run([sys.executable, "-c", code], env=env, timeout=120).returncode == 0
+    r = run_cli("--help")
+    assert r.returncode == 0 and "train" in r.stdout and "predict" in r.stdout
+
+
 @pytest.mark.parametrize("command", [[], ["recipes"], ["train"], ["evaluate"], ["predict"]])
 def test_help_for_every_command(command, capsys):
     with pytest.raises(SystemExit) as e:
