@@ -106,7 +106,9 @@ def build_parser():
 
     t = sub.add_parser("train", help="train a recipe, evaluate it on its test set, save checkpoint/logs/plots",
                        description="Train RECIPE, evaluate it on its test set, and write checkpoint.npz (every "
-                       "epoch), history.csv/json, loss/accuracy/lr plots and result.json into the output folder.")
+                       "epoch), history.csv/json, loss/accuracy/lr plots and result.json into the output folder. Recipes "
+                       "without a validation split report the test set after each epoch (val_* columns) for "
+                       "monitoring only: nothing is selected on it.")
     t.add_argument("recipe", metavar="RECIPE", help="recipe name (see `deepgrad recipes`)")
     t.add_argument("--epochs", type=int, help="number of epochs (in all, when resuming)")
     t.add_argument("--batch-size", type=int, help="mini-batch size")
