@@ -3,6 +3,12 @@ import pytest
 
 import deepgrad as dg
 
+try:  # PyTorch is the oracle; one thread keeps it fast and deterministic on a busy 2-core box
+    import torch
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover
+    torch = None
+
 
 @pytest.fixture(autouse=True)
 def _seed():

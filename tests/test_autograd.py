@@ -253,3 +253,9 @@ def test_first_order_only_op_refuses_create_graph():
     y = Square.apply(x)
     with pytest.raises(RuntimeError, match="first-order"):
         dg.autograd.grad(y, x, grad_outputs=dg.ones(1), create_graph=True)
+
+
+def test_create_graph_grad_is_writable():
+    x = dg.tensor([1.0, 2.0], requires_grad=True)
+    (x.sum() * 3.0).backward(create_graph=True)
+    x.grad.detach().zero_()  # a broadcast view here would be read-only

@@ -331,7 +331,10 @@ def _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, ac
                 g = g.detach() if g.grad_fn is not None else g
             if leaf.grad is None:
                 # Own the memory: a gradient may alias an upstream buffer or a saved array.
-                leaf.grad = g if create_graph else _Tensor._make(g.array.copy())
+                if create_graph:  # keep the graph, but never hand out a read-only broadcast view
+                    leaf.grad = g if g.array.flags.writeable else g.clone()
+                else:
+                    leaf.grad = _Tensor._make(g.array.copy())
             else:
                 leaf.grad = leaf.grad + g if create_graph else _inplace_add(leaf.grad, g)
     if captured is not None and not accumulate:

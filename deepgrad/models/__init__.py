@@ -1,0 +1,11 @@
+"""The model zoo: classes and torchvision-style factory functions.
+
+Each prints like its PyTorch/torchvision counterpart, has the same parameter count for the same
+configuration and accepts torchvision-style state dicts by name.
+"""
+from .lenet import *  # noqa: F401,F403
+from .alexnet import *  # noqa: F401,F403
+from .vgg import *  # noqa: F401,F403
+from .googlenet import *  # noqa: F401,F403
+from .resnet import *  # noqa: F401,F403
+from .transfer import *  # noqa: F401,F403
