@@ -40,6 +40,10 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 class UnsafeFileError(ValueError):
     """A file that could run code when loaded (a pickle, an object array) was refused."""
 
@@ -56,6 +60,10 @@ def atomic_write(path, write, mode="wb"):
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
+        try:   # mkstemp makes the file private (0600): give it the mode open() would have given it
+            os.chmod(tmp, os.stat(path).st_mode & 0o7777 if os.path.exists(path) else 0o666 & ~_UMASK)
+        except OSError:
+            pass
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()

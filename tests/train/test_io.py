@@ -174,6 +174,9 @@ def test_atomic_write_keeps_old_file_on_crash(tmp_path, monkeypatch):
 def test_atomic_write_replaces(tmp_path):
     path = tmp_path / "sub" / "x.txt"
     dgio.atomic_write(path, lambda f: f.write(b"one"))
+    assert path.stat().st_mode & 0o777 == 0o666 & ~dgio._UMASK     # not mkstemp's private 0600
+    os.chmod(path, 0o640)
     dgio.atomic_write(path, lambda f: f.write(b"two"))
     assert path.read_bytes() == b"two"
+    assert path.stat().st_mode & 0o777 == 0o640                      # an existing file keeps its mode
     assert os.listdir(tmp_path / "sub") == ["x.txt"]
