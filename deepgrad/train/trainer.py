@@ -32,7 +32,7 @@ from .callbacks import CallbackList, History, LearningRateScheduler, ProgressBar
 from .metrics import get_metric
 
 __all__ = ["Trainer", "fit", "evaluate", "predict", "get_optimizer", "get_loss",
-           "load_checkpoint", "CHECKPOINT_FORMAT"]
+           "load_checkpoint", "capture_rng_state", "restore_rng_state", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "deepgrad.checkpoint"
 CHECKPOINT_VERSION = 1
@@ -232,9 +232,12 @@ class Trainer:
         return CallbackList(cbs, self)
 
     def fit(self, train_loader, epochs=1, val_loader=None, callbacks=None, resume=None, verbose=None):
-        """Train for ``epochs`` epochs in all (counting those of a resumed checkpoint) and return
-        the :class:`History`. ``resume`` is a checkpoint path: training restarts right after its
-        epoch, with every state restored."""
+        """Train until ``epochs`` epochs have been completed in all and return the :class:`History`.
+
+        ``epochs`` counts every epoch this trainer has run (as Lightning's ``max_epochs``, or Keras'
+        ``epochs`` with ``initial_epoch``): a second ``fit`` with a larger ``epochs`` continues, and
+        ``resume`` (a checkpoint path) restarts right after the checkpoint's epoch with every state
+        restored."""
         if self.optimizer is None or self.loss_fn is None:
             raise ValueError("Trainer.fit needs a loss_fn and an optimizer")
         self.epochs = int(epochs)
