@@ -204,3 +204,17 @@ def test_checkpoint_errors_name_the_file(tmp_path):
     other = nn.Sequential(nn.Linear(2, 5), nn.ReLU(), nn.Linear(5, 3))
     with pytest.raises(RuntimeError, match="ck.npz.*does not match"):
         Trainer(other, nn.CrossEntropyLoss(), optim.Adam(other.parameters()), verbose=0).load_checkpoint(tmp_path / "ck.npz")
+
+
+def test_model_checkpoint_options(tmp_path):
+    model, train, val = make()
+    scores = iter([0.5, 0.7, 0.6, 0.9])
+    cbs = [LambdaCallback(on_epoch_end=lambda e, logs: logs.__setitem__("score", next(scores))),
+           ModelCheckpoint(tmp_path / "best-{epoch:02d}-{score:.1f}.npz", monitor="score", save_best_only=True),
+           ModelCheckpoint(tmp_path / "w{epoch}.npz", save_weights_only=True, every_n_epochs=2)]
+    Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters()), callbacks=cbs, verbose=0).fit(train, 4)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["best-01-0.5.npz", "best-02-0.7.npz", "best-04-0.9.npz", "w2.npz", "w4.npz"]
+    assert load_checkpoint(tmp_path / "best-04-0.9.npz")["epoch"] == 4
+    w = dg.load(tmp_path / "w4.npz")
+    assert_bit_equal({k: v.array for k, v in w.items()}, weights(model))
