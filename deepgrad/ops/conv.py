@@ -44,10 +44,50 @@ def _ntuple(v, n, name, opname):
     return out
 
 
-def _as_strided(xp, a, shape, strides):
+def _as_strided(xp, a, shape, strides, writeable=False):
     if xp is np:
-        return np.lib.stride_tricks.as_strided(a, shape, strides, writeable=False)
+        return np.lib.stride_tricks.as_strided(a, shape, strides, writeable=writeable)
     return xp.lib.stride_tricks.as_strided(a, shape, strides)  # pragma: no cover - CuPy
+
+
+# "Wide" im2col for stride 1 along W: the output grid keeps the padded width Wp (the last
+# Wp - Wo columns of each row are garbage, dropped by a view), so that every kernel offset is a
+# contiguous run of Ho*Wp elements per (channel, image) in both im2col and col2im: long inner
+# loops instead of one short loop per output row. The padded input lives in a (C, N*Hp*Wp + slack)
+# buffer; the slack absorbs the garbage columns' overrun past the last row.
+
+def _wide_buffer(x, pads, kw, dw, xp):
+    N, C, H, W = x.shape
+    pt, pb, pl, pr = pads
+    Hp, Wp = H + pt + pb, W + pl + pr
+    L = N * Hp * Wp
+    buf = xp.zeros((C, L + dw * (kw - 1)), dtype=x.dtype)
+    buf[:, :L].reshape(C, N, Hp, Wp)[:, :, pt:pt + H, pl:pl + W] = x.transpose(1, 0, 2, 3)
+    return buf
+
+
+def _im2col_wide(buf, N, Hp, Wp, kh, kw, sh, dh, dw, Ho, xp):
+    C, it, rs = buf.shape[0], buf.itemsize, buf.strides[0]
+    v = _as_strided(xp, buf, (C, kh, kw, N, Ho, Wp), (rs, dh * Wp * it, dw * it, Hp * Wp * it, sh * Wp * it, it))
+    return xp.ascontiguousarray(v).reshape(C * kh * kw, N * Ho * Wp)
+
+
+def _col2im_wide(dcols, C, N, Hp, Wp, kh, kw, sh, dh, dw, Ho, xp):
+    L = N * Hp * Wp
+    buf = xp.zeros((C, L + dw * (kw - 1)), dtype=dcols.dtype)
+    it, rs = buf.itemsize, buf.strides[0]
+    d6 = dcols.reshape(C, kh, kw, N, Ho, Wp)
+    # Channel blocks of about 1 MB of output, so that the kh*kw adds into a block hit the cache.
+    cb = max(1, min(C, (1 << 18) // max(1, N * Hp * Wp)))
+    for c0 in range(0, C, cb):
+        c1 = min(C, c0 + cb)
+        for i in range(kh):
+            for j in range(kw):
+                off = i * dh * Wp + j * dw
+                dst = _as_strided(xp, buf[c0:c1, off:], (c1 - c0, N, Ho, Wp),
+                                  (rs, Hp * Wp * it, sh * Wp * it, it), True)
+                dst += d6[c0:c1, i, j]
+    return buf[:, :L].reshape(C, N, Hp, Wp)
 
 
 def _pad_cnhw(x, pads, xp, value=0):
@@ -138,27 +178,46 @@ class _ConvCore(Function):
         dh, dw = dilation
         Hp, Ho = _out_size("conv", H, kh, sh, dh, pads[:2])
         Wp, Wo = _out_size("conv", W, kw, sw, dw, pads[2:])
-        xpad = _pad_cnhw(x, pads, xp)
-        cols = _im2col(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo, xp)
-        g = groups
-        if g == 1:
-            y = w.reshape(O, Cg * kh * kw) @ cols
+        wide = sw == 1 and 4 * Wp <= 5 * Wo and Ho > 0 and Wo > 0
+        if wide:
+            cols = _im2col_wide(_wide_buffer(x, pads, kw, dw, xp), N, Hp, Wp, kh, kw, sh, dh, dw, Ho, xp)
+            Wq = Wp
         else:
-            y = xp.matmul(w.reshape(g, O // g, Cg * kh * kw), cols.reshape(g, Cg * kh * kw, -1))
-            y = y.reshape(O, -1)
+            cols = _im2col(_pad_cnhw(x, pads, xp), kh, kw, sh, sw, dh, dw, Ho, Wo, xp)
+            Wq = Wo
+        g = groups
+        K = Cg * kh * kw
+        if self._record:
+            self.cols = cols if self.inputs[1].requires_grad else None
+            self.w = w
+            self.geom = (N, C, H, W, O, Cg, kh, kw, sh, sw, dh, dw, pads, Hp, Wp, Ho, Wo, g, wide)
+        if g == 1:
+            # cols.T @ W.T (BLAS reads both transposed, no copy) runs faster than W @ cols for
+            # these tall-skinny shapes; the output is then laid out (N, Ho, Wq, O), i.e. NHWC.
+            y = cols.T @ w.reshape(O, K).T
+            if b is not None:
+                y += b
+            y = y.reshape(N, Ho, Wq, O)
+            if wide:
+                y = y[:, :, :Wo]
+            return y.transpose(0, 3, 1, 2)
+        y = xp.matmul(w.reshape(g, O // g, K), cols.reshape(g, K, -1)).reshape(O, -1)
         if b is not None:
             y += b.reshape(O, 1)
-        if self._record:
-            need_w = self.inputs[1].requires_grad
-            self.cols = cols if need_w else None
-            self.w = w
-            self.geom = (N, C, H, W, O, Cg, kh, kw, sh, sw, dh, dw, pads, Hp, Wp, Ho, Wo, g)
-        return y.reshape(O, N, Ho, Wo).transpose(1, 0, 2, 3)
+        y = y.reshape(O, N, Ho, Wq)
+        if wide:
+            y = y[:, :, :, :Wo]
+        return y.transpose(1, 0, 2, 3)
 
     def _bwd(self, gy, need_x, need_w, need_b):
         xp = backend.array_module(gy)
-        N, C, H, W, O, Cg, kh, kw, sh, sw, dh, dw, pads, Hp, Wp, Ho, Wo, g = self.geom
-        gT = _rows_major(gy, O, xp)                                  # (O, N*Ho*Wo)
+        N, C, H, W, O, Cg, kh, kw, sh, sw, dh, dw, pads, Hp, Wp, Ho, Wo, g, wide = self.geom
+        if wide:                                    # zeros in the garbage columns
+            gw = xp.zeros((O, N, Ho, Wp), dtype=gy.dtype)
+            gw[:, :, :, :Wo] = gy.transpose(1, 0, 2, 3)
+            gT = gw.reshape(O, -1)
+        else:
+            gT = _rows_major(gy, O, xp)             # (O, N*Ho*Wo)
         dx = dw_ = db = None
         K = Cg * kh * kw
         if need_b:
@@ -166,7 +225,7 @@ class _ConvCore(Function):
         if need_w:
             cols = self.cols
             if g == 1:
-                dw_ = (gT @ cols.T).reshape(O, Cg, kh, kw)
+                dw_ = (cols @ gT.T).T.reshape(O, Cg, kh, kw)   # (CK, O): the faster orientation
             else:
                 dw_ = xp.matmul(gT.reshape(g, O // g, -1),
                                 cols.reshape(g, K, -1).transpose(0, 2, 1)).reshape(O, Cg, kh, kw)
@@ -176,7 +235,10 @@ class _ConvCore(Function):
                 dcols = w.reshape(O, K).T @ gT
             else:
                 dcols = xp.matmul(w.reshape(g, O // g, K).transpose(0, 2, 1), gT.reshape(g, O // g, -1))
-            buf = _col2im(dcols, C, N, Hp, Wp, kh, kw, sh, sw, dh, dw, Ho, Wo, xp)
+            if wide:
+                buf = _col2im_wide(dcols, C, N, Hp, Wp, kh, kw, sh, dh, dw, Ho, xp)
+            else:
+                buf = _col2im(dcols, C, N, Hp, Wp, kh, kw, sh, sw, dh, dw, Ho, Wo, xp)
             pt, _, pl, _ = pads
             dx = buf[:, :, pt:pt + H, pl:pl + W].transpose(1, 0, 2, 3)
         self.cols = self.w = None
