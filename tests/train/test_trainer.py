@@ -210,7 +210,8 @@ def test_model_checkpoint_options(tmp_path):
     model, train, val = make()
     scores = iter([0.5, 0.7, 0.6, 0.9])
     cbs = [LambdaCallback(on_epoch_end=lambda e, logs: logs.__setitem__("score", next(scores))),
-           ModelCheckpoint(tmp_path / "best-{epoch:02d}-{score:.1f}.npz", monitor="score", save_best_only=True),
+           ModelCheckpoint(tmp_path / "best-{epoch:02d}-{score:.1f}.npz", monitor="score", mode="max",
+                           save_best_only=True),
            ModelCheckpoint(tmp_path / "w{epoch}.npz", save_weights_only=True, every_n_epochs=2)]
     Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters()), callbacks=cbs, verbose=0).fit(train, 4)
     names = sorted(p.name for p in tmp_path.iterdir())
