@@ -81,6 +81,24 @@ def _external(g, perm, scale, xp):
     return g
 
 
+_blas_warm = [False]
+
+
+def _warm_blas(xp, dtype):
+    """Run one GEMM with a wide right operand, once per process.
+
+    On the machines this was tuned on, OpenBLAS runs the skinny GEMMs of a recurrent layer
+    (``(1024, 256) @ (256, 32)``, K=2048 weight-gradient products) about 2-3x slower until the
+    process has done one GEMM whose output has many columns; after that they stay fast. The
+    warm-up costs about a millisecond, once.
+    """
+    if _blas_warm[0] or xp is not np:
+        return
+    _blas_warm[0] = True
+    for dt in (np.float32, np.float64):
+        np.matmul(np.ones((32, 512), dt), np.ones((512, 1024), dt))
+
+
 def _sigmoid_inplace(a, xp):
     """``a <- 1 / (1 + exp(a))`` (the pre-activation was scaled by -1 or -2 beforehand)."""
     xp.exp(a, out=a)
@@ -93,13 +111,19 @@ class RNNLayer(Function):
 
     Inputs: x (T, B, I), h0 (B, H), [c0 (B, H) for LSTM], w_ih, w_hh, [b_ih, b_hh].
     Outputs: output (T, B, H), h_n (B, H), [c_n (B, H) for LSTM].
+
+    Inside, every per-step array is feature-major, (rows, B): the recurrent GEMM is
+    ``W_hh (G, H) @ h (H, B)`` (BLAS is faster with the big matrix on the left and the batch as the
+    short side), and each gate is a contiguous block of rows. Sequences that have ended
+    (``batch_sizes``) are computed along at full width; their columns are then restored to the
+    previous state (forward) and their gradients zeroed / passed through (backward).
     """
 
     array_backward = True
-    save_output = True
 
     def forward(self, x, h0, *rest, mode, reverse=False, batch_sizes=None, has_bias=True):
         xp = backend.array_module(x)
+        _warm_blas(xp, x.dtype)
         lstm = mode == "LSTM"
         if lstm:
             c0, rest = rest[0], rest[1:]
@@ -112,10 +136,8 @@ class RNNLayer(Function):
         Wih = _internal(w_ih, perm, scale)
         Whh = _internal(w_hh, perm, scale)
         ns = [B] * T if batch_sizes is None else [int(v) for v in batch_sizes]
-        partial = ns[-1] < B if T else False
         order = range(T - 1, -1, -1) if reverse else range(T)
-        x2 = x.reshape(T * B, I)
-        A = xp.matmul(x2, Wih.T).reshape(T, B, G)       # all input projections: one GEMM
+        A = xp.matmul(Wih, x.transpose(0, 2, 1))          # (T, G, B): all input projections
         bhn = None
         if has_bias:
             b_ih, b_hh = rest[2], rest[3]
@@ -123,237 +145,256 @@ class RNNLayer(Function):
                 bih = _internal(b_ih, perm, scale)
                 bhh = _internal(b_hh, perm, scale)
                 bih[:2 * H] += bhh[:2 * H]
-                bhn = bhh[2 * H:]
-                A += bih
+                bhn = bhh[2 * H:, None]
+                A += bih[:, None]
             else:
-                A += _internal(b_ih + b_hh, perm, scale)
-        Hs = xp.empty((T + 1, B, H), dt)
+                A += _internal(b_ih + b_hh, perm, scale)[:, None]
+        Hs = xp.empty((T + 1, H, B), dt)                   # states, feature-major
         first = T if reverse else 0
-        Hs[first] = h0
-        WhhT = Whh.T
-        tmpH = xp.empty((B, H), dt)
+        Hs[first] = h0.T
+        tmpH = xp.empty((H, B), dt)
         extra = {}
+        H2, H3 = 2 * H, 3 * H
         with np.errstate(over="ignore"):
             if lstm:
-                Cs = xp.empty((T + 1, B, H), dt)
-                Cs[first] = c0
-                TC = xp.zeros((T, B, H), dt) if partial else xp.empty((T, B, H), dt)
-                tmpG = xp.empty((B, G), dt)
-                H2, H3 = 2 * H, 3 * H
+                Cs = xp.empty((T + 1, H, B), dt)
+                Cs[first] = c0.T
+                TC = xp.empty((T, H, B), dt)
+                tmpG = xp.empty((G, B), dt)
                 for t in order:
-                    n = ns[t]
                     pi, ni = (t + 1, t) if reverse else (t, t + 1)
-                    g = A[t, :n]
-                    xp.matmul(Hs[pi, :n], WhhT, out=tmpG[:n])
-                    g += tmpG[:n]
+                    g = A[t]
+                    xp.matmul(Whh, Hs[pi], out=tmpG)
+                    g += tmpG
                     _sigmoid_inplace(g, xp)
-                    gg = g[:, H3:]
+                    gg = g[H3:]
                     gg *= 2
                     gg -= 1
-                    c = Cs[ni, :n]
-                    xp.multiply(g[:, H2:H3], Cs[pi, :n], out=c)
-                    xp.multiply(g[:, H:H2], gg, out=tmpH[:n])
-                    c += tmpH[:n]
-                    tc = TC[t, :n]
+                    c = Cs[ni]
+                    xp.multiply(g[H2:H3], Cs[pi], out=c)
+                    xp.multiply(g[H:H2], gg, out=tmpH)
+                    c += tmpH
+                    tc = TC[t]
                     xp.tanh(c, out=tc)
-                    xp.multiply(g[:, :H], tc, out=Hs[ni, :n])
+                    xp.multiply(g[:H], tc, out=Hs[ni])
+                    n = ns[t]
                     if n < B:
-                        Hs[ni, n:] = Hs[pi, n:]
-                        Cs[ni, n:] = Cs[pi, n:]
+                        Hs[ni][:, n:] = Hs[pi][:, n:]
+                        Cs[ni][:, n:] = Cs[pi][:, n:]
                 extra = dict(Cs=Cs, TC=TC)
             elif mode == "GRU":
-                GH = xp.zeros((T, B, G), dt) if partial else xp.empty((T, B, G), dt)
-                H2 = 2 * H
+                GH = xp.empty((T, G, B), dt)
                 for t in order:
-                    n = ns[t]
                     pi, ni = (t + 1, t) if reverse else (t, t + 1)
-                    gh = GH[t, :n]
-                    hp = Hs[pi, :n]
-                    xp.matmul(hp, WhhT, out=gh)
+                    gh = GH[t]
+                    hp = Hs[pi]
+                    xp.matmul(Whh, hp, out=gh)
                     if bhn is not None:
-                        gh[:, H2:] += bhn
-                    a = A[t, :n]
-                    rz = a[:, :H2]
-                    rz += gh[:, :H2]
+                        gh[H2:] += bhn
+                    a = A[t]
+                    rz = a[:H2]
+                    rz += gh[:H2]
                     _sigmoid_inplace(rz, xp)
-                    nn_ = a[:, H2:]
-                    tmp = tmpH[:n]
-                    xp.multiply(rz[:, :H], gh[:, H2:], out=tmp)
-                    nn_ += tmp
+                    nn_ = a[H2:]
+                    xp.multiply(rz[:H], gh[H2:], out=tmpH)
+                    nn_ += tmpH
                     _sigmoid_inplace(nn_, xp)
                     nn_ *= 2
                     nn_ -= 1
-                    xp.subtract(hp, nn_, out=tmp)
-                    tmp *= rz[:, H:]
-                    xp.add(nn_, tmp, out=Hs[ni, :n])
+                    xp.subtract(hp, nn_, out=tmpH)
+                    tmpH *= rz[H:]
+                    xp.add(nn_, tmpH, out=Hs[ni])
+                    n = ns[t]
                     if n < B:
-                        Hs[ni, n:] = Hs[pi, n:]
+                        Hs[ni][:, n:] = hp[:, n:]
                 extra = dict(GH=GH)
             else:
                 tanh_mode = mode == "RNN_TANH"
                 for t in order:
-                    n = ns[t]
                     pi, ni = (t + 1, t) if reverse else (t, t + 1)
-                    h = Hs[ni, :n]
-                    xp.matmul(Hs[pi, :n], WhhT, out=h)
-                    h += A[t, :n]
+                    h = Hs[ni]
+                    xp.matmul(Whh, Hs[pi], out=h)
+                    h += A[t]
                     if tanh_mode:
                         _sigmoid_inplace(h, xp)
                         h *= 2
                         h -= 1
                     else:
                         xp.maximum(h, 0, out=h)
+                    n = ns[t]
                     if n < B:
-                        Hs[ni, n:] = Hs[pi, n:]
-        out = Hs[:T] if reverse else Hs[1:]
-        if partial:
-            out = out.copy()
+                        h[:, n:] = Hs[pi][:, n:]
+        Hout = Hs[:T] if reverse else Hs[1:]
+        out = xp.ascontiguousarray(Hout.transpose(0, 2, 1))   # (T, B, H)
+        if ns[-1] < B:
             for t in range(T):
                 if ns[t] < B:
                     out[t, ns[t]:] = 0
         last = 0 if reverse else T
-        hn = Hs[last].copy()
+        hn = xp.ascontiguousarray(Hs[last].T)
         if self._record:
-            self.mode, self.reverse, self.ns, self.partial = mode, reverse, ns, partial
+            self.mode, self.reverse, self.ns = mode, reverse, ns
             self.has_bias, self.perm, self.scale = has_bias, perm, scale
-            self.x2, self.Wih, self.Whh, self.A, self.Hs = x2, Wih, Whh, A, Hs
+            self.x, self.Wih, self.Whh, self.A, self.Hs = x, Wih, Whh, A, Hs
             self.shape = (T, B, I, H, G)
             for k, v in extra.items():
                 setattr(self, k, v)
         if lstm:
-            return out, hn, extra["Cs"][last].copy()
+            return out, hn, xp.ascontiguousarray(extra["Cs"][last].T)
         return out, hn
 
     # -------------------------------------------------------------------------------------------
     def backward(self, dout, dhn, dcn=None):
-        self.output(0)  # raises if the output was modified in place
         xp = backend.array_module(self.Hs)
-        mode, reverse, ns, partial = self.mode, self.reverse, self.ns, self.partial
+        mode, reverse, ns = self.mode, self.reverse, self.ns
         T, B, I, H, G = self.shape
-        A, Hs, Whh = self.A, self.Hs, self.Whh
+        A, Hs, WhhT = self.A, self.Hs, self.Whh.T
         dt = Hs.dtype
         Hprev = Hs[1:] if reverse else Hs[:T]
         order = range(T) if reverse else range(T - 1, -1, -1)
-        dh = xp.zeros((B, H), dt) if dhn is None else dhn.astype(dt, copy=True)
-        tmpH = xp.empty((B, H), dt)
+        dh = xp.zeros((H, B), dt) if dhn is None else dhn.T.astype(dt, copy=True)
+        dhT = None if dout is None else dout.transpose(0, 2, 1)       # (T, H, B) view
+        tmpH = xp.empty((H, B), dt)
         H2, H3 = 2 * H, 3 * H
         DH = None
         with np.errstate(all="ignore"):
             if mode == "LSTM":
                 Cs, TC = self.Cs, self.TC
                 Cprev = Cs[1:] if reverse else Cs[:T]
-                S = A[..., :H3]
-                K = xp.empty((T, B, G), dt)
-                ds = xp.multiply(S, S)
-                ds -= S                                              # -s(1-s)
-                xp.multiply(TC, ds[..., :H], out=K[..., :H])         # o: tc * -o(1-o)
-                xp.multiply(A[..., H3:], ds[..., H:H2], out=K[..., H:H2])    # i: g * -i(1-i)
-                xp.multiply(Cprev, ds[..., H2:H3], out=K[..., H2:H3])        # f: c_prev * -f(1-f)
+                K = xp.empty((T, G, B), dt)
+                ds = xp.multiply(A[:, :H3], A[:, :H3])
+                ds -= A[:, :H3]                                       # -s(1-s) for o, i, f
+                xp.multiply(TC, ds[:, :H], out=K[:, :H])              # o: tc * -o(1-o)
+                xp.multiply(A[:, H3:], ds[:, H:H2], out=K[:, H:H2])   # i: g * -i(1-i)
+                xp.multiply(Cprev, ds[:, H2:H3], out=K[:, H2:H3])     # f: c_prev * -f(1-f)
                 del ds
-                gsq = xp.multiply(A[..., H3:], A[..., H3:])
+                gsq = xp.multiply(A[:, H3:], A[:, H3:])
                 gsq -= 1
                 gsq *= 0.5
-                xp.multiply(A[..., H:H2], gsq, out=K[..., H3:])     # g: i (1-g^2) / -2
+                xp.multiply(A[:, H:H2], gsq, out=K[:, H3:])           # g: i (1-g^2) / -2
                 del gsq
                 Kc = xp.multiply(TC, TC)
                 xp.subtract(1, Kc, out=Kc)
-                Kc *= A[..., :H]                                     # o (1 - tc^2)
-                F = A[..., H2:H3]
-                dc = xp.zeros((B, H), dt) if dcn is None else dcn.astype(dt, copy=True)
-                D = xp.empty((T, B, G), dt)
-                D4 = D.reshape(T, B, 4, H)
-                K4 = K.reshape(T, B, 4, H)
+                Kc *= A[:, :H]                                        # o (1 - tc^2)
+                dc = xp.zeros((H, B), dt) if dcn is None else dcn.T.astype(dt, copy=True)
+                D = xp.empty((T, G, B), dt)
+                K3 = K.reshape(T, 4, H, B)
+                D3 = D.reshape(T, 4, H, B)
                 for t in order:
                     n = ns[t]
-                    if dout is not None:
-                        dh[:n] += dout[t, :n]
-                    Dt = D[t, :n]
-                    xp.multiply(dh[:n], K[t, :n, :H], out=Dt[:, :H])
-                    tmp = tmpH[:n]
-                    xp.multiply(dh[:n], Kc[t, :n], out=tmp)
-                    dc[:n] += tmp
-                    xp.multiply(K4[t, :n, 1:], dc[:n, None, :], out=D4[t, :n, 1:])
-                    dc[:n] *= F[t, :n]
-                    xp.matmul(Dt, Whh, out=dh[:n])
                     if n < B:
-                        D[t, n:] = 0
+                        keep_h, keep_c = dh[:, n:].copy(), dc[:, n:].copy()
+                    if dhT is not None:
+                        if n < B:
+                            dh[:, :n] += dhT[t, :, :n]
+                        else:
+                            dh += dhT[t]
+                    Dt = D[t]
+                    xp.multiply(dh, K[t, :H], out=Dt[:H])
+                    xp.multiply(dh, Kc[t], out=tmpH)
+                    dc += tmpH
+                    xp.multiply(K3[t, 1:], dc, out=D3[t, 1:])
+                    dc *= A[t, H2:H3]
+                    if n < B:
+                        Dt[:, n:] = 0
+                        dc[:, n:] = keep_c
+                    xp.matmul(WhhT, Dt, out=dh)
+                    if n < B:
+                        dh[:, n:] = keep_h
                 DX = D
             elif mode == "GRU":
                 GH = self.GH
-                r, z, nv = A[..., :H], A[..., H:H2], A[..., H2:]
-                K = xp.empty((T, B, G), dt)
-                Kn = K[..., H2:]
+                r, z, nv = A[:, :H], A[:, H:H2], A[:, H2:]
+                K = xp.empty((T, G, B), dt)
+                Kn = K[:, H2:]
                 xp.multiply(nv, nv, out=Kn)
                 Kn -= 1
                 tmp_big = xp.subtract(1, z)
                 tmp_big *= 0.5
-                Kn *= tmp_big                                        # (1-z)(n^2-1)/2
-                xp.subtract(Hprev, nv, out=K[..., H:H2])
+                Kn *= tmp_big                                         # (1-z)(n^2-1)/2
+                xp.subtract(Hprev, nv, out=K[:, H:H2])
                 xp.multiply(z, z, out=tmp_big)
                 tmp_big -= z
-                K[..., H:H2] *= tmp_big                              # (h-n) * -z(1-z)
+                K[:, H:H2] *= tmp_big                                 # (h-n) * -z(1-z)
                 xp.multiply(r, r, out=tmp_big)
-                xp.subtract(tmp_big, r, out=tmp_big)                 # -r(1-r)
-                tmp_big *= GH[..., H2:]
-                xp.multiply(Kn, tmp_big, out=K[..., :H])             # Kn * ghn' * r(1-r)
+                tmp_big -= r                                          # -r(1-r)
+                tmp_big *= GH[:, H2:]
+                xp.multiply(Kn, tmp_big, out=K[:, :H])                # Kn * ghn' * -r(1-r)
                 del tmp_big
-                DX = xp.empty((T, B, G), dt)
-                DH = xp.empty((T, B, G), dt)
-                DX3 = DX.reshape(T, B, 3, H)
-                K3 = K.reshape(T, B, 3, H)
+                DX = xp.empty((T, G, B), dt)
+                DH = xp.empty((T, G, B), dt)
+                K3 = K.reshape(T, 3, H, B)
+                DX3 = DX.reshape(T, 3, H, B)
                 for t in order:
                     n = ns[t]
-                    if dout is not None:
-                        dh[:n] += dout[t, :n]
-                    xp.multiply(K3[t, :n], dh[:n, None, :], out=DX3[t, :n])
-                    DH[t, :n, :H2] = DX[t, :n, :H2]
-                    xp.multiply(DX[t, :n, H2:], r[t, :n], out=DH[t, :n, H2:])
-                    tmp = tmpH[:n]
-                    xp.multiply(dh[:n], z[t, :n], out=tmp)
-                    xp.matmul(DH[t, :n], Whh, out=dh[:n])
-                    dh[:n] += tmp
                     if n < B:
-                        DX[t, n:] = 0
-                        DH[t, n:] = 0
+                        keep_h = dh[:, n:].copy()
+                    if dhT is not None:
+                        if n < B:
+                            dh[:, :n] += dhT[t, :, :n]
+                        else:
+                            dh += dhT[t]
+                    xp.multiply(K3[t], dh, out=DX3[t])
+                    if n < B:
+                        DX[t][:, n:] = 0
+                    DH[t, :H2] = DX[t, :H2]
+                    xp.multiply(DX[t, H2:], r[t], out=DH[t, H2:])
+                    xp.multiply(dh, z[t], out=tmpH)
+                    xp.matmul(WhhT, DH[t], out=dh)
+                    dh += tmpH
+                    if n < B:
+                        dh[:, n:] = keep_h
             else:
                 Hout = Hs[:T] if reverse else Hs[1:]
                 if mode == "RNN_TANH":
                     K = xp.multiply(Hout, Hout)
                     K -= 1
-                    K *= 0.5                                         # (1 - h^2) / -2
+                    K *= 0.5                                          # (1 - h^2) / -2
                 else:
                     K = (Hout > 0).astype(dt)
-                D = xp.empty((T, B, G), dt)
+                D = xp.empty((T, G, B), dt)
                 for t in order:
                     n = ns[t]
-                    if dout is not None:
-                        dh[:n] += dout[t, :n]
-                    xp.multiply(dh[:n], K[t, :n], out=D[t, :n])
-                    xp.matmul(D[t, :n], Whh, out=dh[:n])
                     if n < B:
-                        D[t, n:] = 0
+                        keep_h = dh[:, n:].copy()
+                    if dhT is not None:
+                        if n < B:
+                            dh[:, :n] += dhT[t, :, :n]
+                        else:
+                            dh += dhT[t]
+                    xp.multiply(dh, K[t], out=D[t])
+                    if n < B:
+                        D[t][:, n:] = 0
+                    xp.matmul(WhhT, D[t], out=dh)
+                    if n < B:
+                        dh[:, n:] = keep_h
                 DX = D
         if DH is None:
             DH = DX
         need = self.needs_input_grad
         lstm = mode == "LSTM"
         k = 3 if lstm else 2          # index of w_ih among the inputs
-        DXf = DX.reshape(T * B, G)
-        DHf = DH.reshape(T * B, G)
+        # (T, G, B) -> (T*B, G): one transposing copy, then every remaining product is one GEMM
+        DXf = xp.ascontiguousarray(DX.transpose(0, 2, 1)).reshape(T * B, G)
+        DHf = DXf if DH is DX else xp.ascontiguousarray(DH.transpose(0, 2, 1)).reshape(T * B, G)
         dx = xp.matmul(DXf, self.Wih).reshape(T, B, I) if need[0] else None
         perm, scale = self.perm, self.scale
-        grads = [dx, dh if need[1] else None]
+        grads = [dx, xp.ascontiguousarray(dh.T) if need[1] else None]
         if lstm:
-            grads.append(dc if need[2] else None)
-        grads.append(_external(xp.matmul(DXf.T, self.x2), perm, scale, xp) if need[k] else None)
-        grads.append(_external(xp.matmul(DHf.T, Hprev.reshape(T * B, H)), perm, scale, xp)
-                     if need[k + 1] else None)
+            grads.append(xp.ascontiguousarray(dc.T) if need[2] else None)
+        x2 = self.x.reshape(T * B, I)
+        grads.append(_external(xp.matmul(DXf.T, x2), perm, scale, xp) if need[k] else None)
+        if need[k + 1]:
+            Hp = xp.ascontiguousarray(Hprev.transpose(0, 2, 1)).reshape(T * B, H)
+            grads.append(_external(xp.matmul(DHf.T, Hp), perm, scale, xp))
+        else:
+            grads.append(None)
         if self.has_bias:
             if need[k + 2] or need[k + 3]:
                 dbi = _external(DXf.sum(axis=0), perm, scale, xp)
-                dbh = dbi if DH is DX else _external(DHf.sum(axis=0), perm, scale, xp)
+                dbh = dbi.copy() if DH is DX else _external(DHf.sum(axis=0), perm, scale, xp)
                 grads.append(dbi if need[k + 2] else None)
-                grads.append((dbh.copy() if dbh is dbi else dbh) if need[k + 3] else None)
+                grads.append(dbh if need[k + 3] else None)
             else:
                 grads += [None, None]
         return tuple(grads)
