@@ -73,6 +73,10 @@ def _fill(tensor, values):
     return tensor
 
 
+def _drawable_in_place(arr):
+    return type(arr) is np.ndarray and arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous
+
+
 def _float_draw_dtype(tensor):
     return np.float32 if tensor.array.dtype in (np.float32, np.float16) else np.float64
 
@@ -80,12 +84,26 @@ def _float_draw_dtype(tensor):
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
     """Fill with draws from U(a, b)."""
     _check(tensor, "uniform_")
+    arr = tensor.array
+    if _drawable_in_place(arr):  # draw straight into the parameter: no float64 temporary
+        rng(generator).random(out=arr, dtype=arr.dtype)
+        arr *= arr.dtype.type(b - a)
+        arr += arr.dtype.type(a)
+        tensor._version[0] += 1
+        return tensor
     return _fill(tensor, rng(generator).uniform(a, b, tensor.shape))
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """Fill with draws from N(mean, std^2)."""
     _check(tensor, "normal_")
+    arr = tensor.array
+    if _drawable_in_place(arr):
+        rng(generator).standard_normal(out=arr, dtype=arr.dtype)
+        arr *= arr.dtype.type(std)
+        arr += arr.dtype.type(mean)
+        tensor._version[0] += 1
+        return tensor
     return _fill(tensor, rng(generator).normal(mean, std, tensor.shape))
 
 
