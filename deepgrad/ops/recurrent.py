@@ -112,14 +112,17 @@ class RNNLayer(Function):
     Inputs: x (T, B, I), h0 (B, H), [c0 (B, H) for LSTM], w_ih, w_hh, [b_ih, b_hh].
     Outputs: output (T, B, H), h_n (B, H), [c_n (B, H) for LSTM].
 
-    Inside, every per-step array is feature-major, (rows, B): the recurrent GEMM is
-    ``W_hh (G, H) @ h (H, B)`` (BLAS is faster with the big matrix on the left and the batch as the
-    short side), and each gate is a contiguous block of rows. Sequences that have ended
-    (``batch_sizes``) are computed along at full width; their columns are then restored to the
-    previous state (forward) and their gradients zeroed / passed through (backward).
+    Layout: batch-major, time-major. ``A = [x | 1] @ [W_ih | b]^T`` (T*B, G) is the input
+    projection of all steps with the bias folded into the GEMM; the loop activates the gates of
+    step t in place in ``A[t]``. The states ``Hs`` (T+1, B, H) and, in backward, the
+    pre-activation gradients ``D`` (T*B, G) are stored so that ``dW_hh = D^T @ h_prev``,
+    ``[dW_ih | db] = D^T @ [x | 1]`` and ``dx = D @ W_ih`` are single GEMMs on free reshapes.
+    With ``batch_sizes`` only the first ``n`` rows (the sequences still running) are computed at
+    each step; the others keep their state and get zero gradient.
     """
 
     array_backward = True
+    save_output = True
 
     def forward(self, x, h0, *rest, mode, reverse=False, batch_sizes=None, has_bias=True):
         xp = backend.array_module(x)
@@ -135,264 +138,253 @@ class RNNLayer(Function):
         perm, scale = _layout(mode, H, xp, dt)
         Wih = _internal(w_ih, perm, scale)
         Whh = _internal(w_hh, perm, scale)
+        WhhT = xp.ascontiguousarray(Whh.T)              # (H, G): h @ W_hh^T as a plain GEMM
         ns = [B] * T if batch_sizes is None else [int(v) for v in batch_sizes]
         order = range(T - 1, -1, -1) if reverse else range(T)
-        A = xp.matmul(Wih, x.transpose(0, 2, 1))          # (T, G, B): all input projections
-        bhn = None
-        if has_bias:
-            b_ih, b_hh = rest[2], rest[3]
-            if mode == "GRU":
-                bih = _internal(b_ih, perm, scale)
-                bhh = _internal(b_hh, perm, scale)
-                bih[:2 * H] += bhh[:2 * H]
-                bhn = bhh[2 * H:, None]
-                A += bih[:, None]
-            else:
-                A += _internal(b_ih + b_hh, perm, scale)[:, None]
-        Hs = xp.empty((T + 1, H, B), dt)                   # states, feature-major
-        first = T if reverse else 0
-        Hs[first] = h0.T
-        tmpH = xp.empty((H, B), dt)
-        extra = {}
         H2, H3 = 2 * H, 3 * H
+        bhn = None
+        if has_bias:                                    # fold the bias into the input GEMM
+            b_ih, b_hh = rest[2], rest[3]
+            xa = xp.empty((T * B, I + 1), dt)
+            xa[:, :I] = x.reshape(T * B, I)
+            xa[:, I] = 1
+            if mode == "GRU":
+                bias = _internal(b_ih, perm, scale)
+                bhh = _internal(b_hh, perm, scale)
+                bias[:H2] += bhh[:H2]
+                bhn = bhh[H2:]
+            else:
+                bias = _internal(b_ih + b_hh, perm, scale)
+            Wa = xp.concatenate([Wih, bias[:, None]], axis=1)
+        else:
+            xa = xp.ascontiguousarray(x.reshape(T * B, I))
+            Wa = Wih
+        A = xp.matmul(xa, Wa.T).reshape(T, B, G)        # all input projections: one GEMM
+        Hs = xp.empty((T + 1, B, H), dt)
+        first = T if reverse else 0
+        Hs[first] = h0
+        tmpH = xp.empty((B, H), dt)
+        extra = {}
         with np.errstate(over="ignore"):
             if lstm:
-                Cs = xp.empty((T + 1, H, B), dt)
-                Cs[first] = c0.T
-                TC = xp.empty((T, H, B), dt)
-                tmpG = xp.empty((G, B), dt)
+                Cs = xp.empty((T + 1, B, H), dt)
+                Cs[first] = c0
+                TC = xp.zeros((T, B, H), dt) if ns[-1] < B else xp.empty((T, B, H), dt)
+                tmpG = xp.empty((B, G), dt)
                 for t in order:
+                    n = ns[t]
                     pi, ni = (t + 1, t) if reverse else (t, t + 1)
-                    g = A[t]
-                    xp.matmul(Whh, Hs[pi], out=tmpG)
-                    g += tmpG
+                    g = A[t, :n]
+                    xp.matmul(Hs[pi, :n], WhhT, out=tmpG[:n])
+                    g += tmpG[:n]
                     _sigmoid_inplace(g, xp)
-                    gg = g[H3:]
+                    gg = g[:, H3:]
                     gg *= 2
                     gg -= 1
-                    c = Cs[ni]
-                    xp.multiply(g[H2:H3], Cs[pi], out=c)
-                    xp.multiply(g[H:H2], gg, out=tmpH)
-                    c += tmpH
-                    tc = TC[t]
+                    c = Cs[ni, :n]
+                    xp.multiply(g[:, H2:H3], Cs[pi, :n], out=c)
+                    tmp = tmpH[:n]
+                    xp.multiply(g[:, H:H2], gg, out=tmp)
+                    c += tmp
+                    tc = TC[t, :n]
                     xp.tanh(c, out=tc)
-                    xp.multiply(g[:H], tc, out=Hs[ni])
-                    n = ns[t]
+                    xp.multiply(g[:, :H], tc, out=Hs[ni, :n])
                     if n < B:
-                        Hs[ni][:, n:] = Hs[pi][:, n:]
-                        Cs[ni][:, n:] = Cs[pi][:, n:]
+                        Hs[ni, n:] = Hs[pi, n:]
+                        Cs[ni, n:] = Cs[pi, n:]
                 extra = dict(Cs=Cs, TC=TC)
             elif mode == "GRU":
-                GH = xp.empty((T, G, B), dt)
+                GH = xp.zeros((T, B, H), dt) if ns[-1] < B else xp.empty((T, B, H), dt)
+                tmpG = xp.empty((B, G), dt)
                 for t in order:
+                    n = ns[t]
                     pi, ni = (t + 1, t) if reverse else (t, t + 1)
-                    gh = GH[t]
-                    hp = Hs[pi]
-                    xp.matmul(Whh, hp, out=gh)
-                    if bhn is not None:
-                        gh[H2:] += bhn
-                    a = A[t]
-                    rz = a[:H2]
-                    rz += gh[:H2]
+                    hp = Hs[pi, :n]
+                    gh = tmpG[:n]
+                    xp.matmul(hp, WhhT, out=gh)
+                    a = A[t, :n]
+                    rz = a[:, :H2]
+                    rz += gh[:, :H2]
                     _sigmoid_inplace(rz, xp)
-                    nn_ = a[H2:]
-                    xp.multiply(rz[:H], gh[H2:], out=tmpH)
-                    nn_ += tmpH
+                    ghn = GH[t, :n]                      # W_hn h + b_hn (needed by backward)
+                    if bhn is not None:
+                        xp.add(gh[:, H2:], bhn, out=ghn)
+                    else:
+                        ghn[...] = gh[:, H2:]
+                    nn_ = a[:, H2:]
+                    tmp = tmpH[:n]
+                    xp.multiply(rz[:, :H], ghn, out=tmp)
+                    nn_ += tmp
                     _sigmoid_inplace(nn_, xp)
                     nn_ *= 2
                     nn_ -= 1
-                    xp.subtract(hp, nn_, out=tmpH)
-                    tmpH *= rz[H:]
-                    xp.add(nn_, tmpH, out=Hs[ni])
-                    n = ns[t]
+                    xp.subtract(hp, nn_, out=tmp)
+                    tmp *= rz[:, H:]
+                    xp.add(nn_, tmp, out=Hs[ni, :n])
                     if n < B:
-                        Hs[ni][:, n:] = hp[:, n:]
+                        Hs[ni, n:] = Hs[pi, n:]
                 extra = dict(GH=GH)
             else:
                 tanh_mode = mode == "RNN_TANH"
                 for t in order:
+                    n = ns[t]
                     pi, ni = (t + 1, t) if reverse else (t, t + 1)
-                    h = Hs[ni]
-                    xp.matmul(Whh, Hs[pi], out=h)
-                    h += A[t]
+                    h = Hs[ni, :n]
+                    xp.matmul(Hs[pi, :n], WhhT, out=h)
+                    h += A[t, :n]
                     if tanh_mode:
                         _sigmoid_inplace(h, xp)
                         h *= 2
                         h -= 1
                     else:
                         xp.maximum(h, 0, out=h)
-                    n = ns[t]
                     if n < B:
-                        h[:, n:] = Hs[pi][:, n:]
-        Hout = Hs[:T] if reverse else Hs[1:]
-        out = xp.ascontiguousarray(Hout.transpose(0, 2, 1))   # (T, B, H)
+                        Hs[ni, n:] = Hs[pi, n:]
+        out = Hs[:T] if reverse else Hs[1:]
         if ns[-1] < B:
+            out = out.copy()
             for t in range(T):
                 if ns[t] < B:
                     out[t, ns[t]:] = 0
         last = 0 if reverse else T
-        hn = xp.ascontiguousarray(Hs[last].T)
+        hn = Hs[last].copy()
         if self._record:
             self.mode, self.reverse, self.ns = mode, reverse, ns
             self.has_bias, self.perm, self.scale = has_bias, perm, scale
-            self.x, self.Wih, self.Whh, self.A, self.Hs = x, Wih, Whh, A, Hs
+            self.xa, self.Wih, self.Whh, self.A, self.Hs = xa, Wih, Whh, A, Hs
             self.shape = (T, B, I, H, G)
             for k, v in extra.items():
                 setattr(self, k, v)
         if lstm:
-            return out, hn, xp.ascontiguousarray(extra["Cs"][last].T)
+            return out, hn, extra["Cs"][last].copy()
         return out, hn
 
     # -------------------------------------------------------------------------------------------
     def backward(self, dout, dhn, dcn=None):
+        self.output(0)  # raises if the output (a view of the saved states) was modified in place
         xp = backend.array_module(self.Hs)
         mode, reverse, ns = self.mode, self.reverse, self.ns
         T, B, I, H, G = self.shape
-        A, Hs, WhhT = self.A, self.Hs, self.Whh.T
+        A, Hs, Whh = self.A, self.Hs, self.Whh
         dt = Hs.dtype
         Hprev = Hs[1:] if reverse else Hs[:T]
         order = range(T) if reverse else range(T - 1, -1, -1)
-        dh = xp.zeros((H, B), dt) if dhn is None else dhn.T.astype(dt, copy=True)
-        dhT = None if dout is None else dout.transpose(0, 2, 1)       # (T, H, B) view
-        tmpH = xp.empty((H, B), dt)
+        dh = xp.zeros((B, H), dt) if dhn is None else dhn.astype(dt, copy=True)
+        tmpH = xp.empty((B, H), dt)
         H2, H3 = 2 * H, 3 * H
-        DH = None
+        D = xp.empty((T, B, G), dt)            # gradient w.r.t. the (scaled) pre-activations
+        DH = None                               # GRU: the part that flows through W_hh
         with np.errstate(all="ignore"):
             if mode == "LSTM":
                 Cs, TC = self.Cs, self.TC
                 Cprev = Cs[1:] if reverse else Cs[:T]
-                K = xp.empty((T, G, B), dt)
-                ds = xp.multiply(A[:, :H3], A[:, :H3])
-                ds -= A[:, :H3]                                       # -s(1-s) for o, i, f
-                xp.multiply(TC, ds[:, :H], out=K[:, :H])              # o: tc * -o(1-o)
-                xp.multiply(A[:, H3:], ds[:, H:H2], out=K[:, H:H2])   # i: g * -i(1-i)
-                xp.multiply(Cprev, ds[:, H2:H3], out=K[:, H2:H3])     # f: c_prev * -f(1-f)
+                S = A[..., :H3]
+                K = xp.empty((T, B, G), dt)
+                ds = xp.multiply(S, S)
+                ds -= S                                                      # -s(1-s) for o, i, f
+                xp.multiply(TC, ds[..., :H], out=K[..., :H])                 # o: tc * -o(1-o)
+                xp.multiply(A[..., H3:], ds[..., H:H2], out=K[..., H:H2])    # i: g * -i(1-i)
+                xp.multiply(Cprev, ds[..., H2:H3], out=K[..., H2:H3])        # f: c_prev * -f(1-f)
                 del ds
-                gsq = xp.multiply(A[:, H3:], A[:, H3:])
+                gsq = xp.multiply(A[..., H3:], A[..., H3:])
                 gsq -= 1
                 gsq *= 0.5
-                xp.multiply(A[:, H:H2], gsq, out=K[:, H3:])           # g: i (1-g^2) / -2
+                xp.multiply(A[..., H:H2], gsq, out=K[..., H3:])             # g: i (1-g^2) / -2
                 del gsq
                 Kc = xp.multiply(TC, TC)
                 xp.subtract(1, Kc, out=Kc)
-                Kc *= A[:, :H]                                        # o (1 - tc^2)
-                dc = xp.zeros((H, B), dt) if dcn is None else dcn.T.astype(dt, copy=True)
-                D = xp.empty((T, G, B), dt)
-                K3 = K.reshape(T, 4, H, B)
-                D3 = D.reshape(T, 4, H, B)
+                Kc *= A[..., :H]                                             # o (1 - tc^2)
+                F = A[..., H2:H3]
+                dc = xp.zeros((B, H), dt) if dcn is None else dcn.astype(dt, copy=True)
+                D4 = D.reshape(T, B, 4, H)
+                K4 = K.reshape(T, B, 4, H)
                 for t in order:
                     n = ns[t]
+                    if dout is not None:
+                        dh[:n] += dout[t, :n]
+                    Dt = D[t, :n]
+                    dhn_ = dh[:n]
+                    xp.multiply(dhn_, K[t, :n, :H], out=Dt[:, :H])
+                    tmp = tmpH[:n]
+                    xp.multiply(dhn_, Kc[t, :n], out=tmp)
+                    dcn_ = dc[:n]
+                    dcn_ += tmp
+                    xp.multiply(K4[t, :n, 1:], dcn_[:, None, :], out=D4[t, :n, 1:])
+                    dcn_ *= F[t, :n]
+                    xp.matmul(Dt, Whh, out=dhn_)
                     if n < B:
-                        keep_h, keep_c = dh[:, n:].copy(), dc[:, n:].copy()
-                    if dhT is not None:
-                        if n < B:
-                            dh[:, :n] += dhT[t, :, :n]
-                        else:
-                            dh += dhT[t]
-                    Dt = D[t]
-                    xp.multiply(dh, K[t, :H], out=Dt[:H])
-                    xp.multiply(dh, Kc[t], out=tmpH)
-                    dc += tmpH
-                    xp.multiply(K3[t, 1:], dc, out=D3[t, 1:])
-                    dc *= A[t, H2:H3]
-                    if n < B:
-                        Dt[:, n:] = 0
-                        dc[:, n:] = keep_c
-                    xp.matmul(WhhT, Dt, out=dh)
-                    if n < B:
-                        dh[:, n:] = keep_h
-                DX = D
+                        D[t, n:] = 0
             elif mode == "GRU":
                 GH = self.GH
-                r, z, nv = A[:, :H], A[:, H:H2], A[:, H2:]
-                K = xp.empty((T, G, B), dt)
-                Kn = K[:, H2:]
+                r, z, nv = A[..., :H], A[..., H:H2], A[..., H2:]
+                K = xp.empty((T, B, G), dt)
+                Kn = K[..., H2:]
                 xp.multiply(nv, nv, out=Kn)
                 Kn -= 1
                 tmp_big = xp.subtract(1, z)
                 tmp_big *= 0.5
-                Kn *= tmp_big                                         # (1-z)(n^2-1)/2
-                xp.subtract(Hprev, nv, out=K[:, H:H2])
+                Kn *= tmp_big                                                # (1-z)(n^2-1)/2
+                xp.subtract(Hprev, nv, out=K[..., H:H2])
                 xp.multiply(z, z, out=tmp_big)
                 tmp_big -= z
-                K[:, H:H2] *= tmp_big                                 # (h-n) * -z(1-z)
+                K[..., H:H2] *= tmp_big                                      # (h-n) * -z(1-z)
                 xp.multiply(r, r, out=tmp_big)
-                tmp_big -= r                                          # -r(1-r)
-                tmp_big *= GH[:, H2:]
-                xp.multiply(Kn, tmp_big, out=K[:, :H])                # Kn * ghn' * -r(1-r)
+                tmp_big -= r                                                 # -r(1-r)
+                tmp_big *= GH
+                xp.multiply(Kn, tmp_big, out=K[..., :H])                     # Kn * ghn' * -r(1-r)
                 del tmp_big
-                DX = xp.empty((T, G, B), dt)
-                DH = xp.empty((T, G, B), dt)
-                K3 = K.reshape(T, 3, H, B)
-                DX3 = DX.reshape(T, 3, H, B)
+                DH = xp.empty((T, B, G), dt)
+                D3 = D.reshape(T, B, 3, H)
+                K3 = K.reshape(T, B, 3, H)
                 for t in order:
                     n = ns[t]
+                    if dout is not None:
+                        dh[:n] += dout[t, :n]
+                    dhn_ = dh[:n]
+                    xp.multiply(K3[t, :n], dhn_[:, None, :], out=D3[t, :n])
+                    DH[t, :n, :H2] = D[t, :n, :H2]
+                    xp.multiply(D[t, :n, H2:], r[t, :n], out=DH[t, :n, H2:])
+                    tmp = tmpH[:n]
+                    xp.multiply(dhn_, z[t, :n], out=tmp)
+                    xp.matmul(DH[t, :n], Whh, out=dhn_)
+                    dhn_ += tmp
                     if n < B:
-                        keep_h = dh[:, n:].copy()
-                    if dhT is not None:
-                        if n < B:
-                            dh[:, :n] += dhT[t, :, :n]
-                        else:
-                            dh += dhT[t]
-                    xp.multiply(K3[t], dh, out=DX3[t])
-                    if n < B:
-                        DX[t][:, n:] = 0
-                    DH[t, :H2] = DX[t, :H2]
-                    xp.multiply(DX[t, H2:], r[t], out=DH[t, H2:])
-                    xp.multiply(dh, z[t], out=tmpH)
-                    xp.matmul(WhhT, DH[t], out=dh)
-                    dh += tmpH
-                    if n < B:
-                        dh[:, n:] = keep_h
+                        D[t, n:] = 0
+                        DH[t, n:] = 0
             else:
                 Hout = Hs[:T] if reverse else Hs[1:]
                 if mode == "RNN_TANH":
                     K = xp.multiply(Hout, Hout)
                     K -= 1
-                    K *= 0.5                                          # (1 - h^2) / -2
+                    K *= 0.5                                                 # (1 - h^2) / -2
                 else:
                     K = (Hout > 0).astype(dt)
-                D = xp.empty((T, G, B), dt)
                 for t in order:
                     n = ns[t]
+                    if dout is not None:
+                        dh[:n] += dout[t, :n]
+                    xp.multiply(dh[:n], K[t, :n], out=D[t, :n])
+                    xp.matmul(D[t, :n], Whh, out=dh[:n])
                     if n < B:
-                        keep_h = dh[:, n:].copy()
-                    if dhT is not None:
-                        if n < B:
-                            dh[:, :n] += dhT[t, :, :n]
-                        else:
-                            dh += dhT[t]
-                    xp.multiply(dh, K[t], out=D[t])
-                    if n < B:
-                        D[t][:, n:] = 0
-                    xp.matmul(WhhT, D[t], out=dh)
-                    if n < B:
-                        dh[:, n:] = keep_h
-                DX = D
-        if DH is None:
-            DH = DX
+                        D[t, n:] = 0
+        D2 = D.reshape(T * B, G)
+        DH2 = D2 if DH is None else DH.reshape(T * B, G)
         need = self.needs_input_grad
         lstm = mode == "LSTM"
         k = 3 if lstm else 2          # index of w_ih among the inputs
-        # (T, G, B) -> (T*B, G): one transposing copy, then every remaining product is one GEMM
-        DXf = xp.ascontiguousarray(DX.transpose(0, 2, 1)).reshape(T * B, G)
-        DHf = DXf if DH is DX else xp.ascontiguousarray(DH.transpose(0, 2, 1)).reshape(T * B, G)
-        dx = xp.matmul(DXf, self.Wih).reshape(T, B, I) if need[0] else None
         perm, scale = self.perm, self.scale
-        grads = [dx, xp.ascontiguousarray(dh.T) if need[1] else None]
+        has_bias = self.has_bias
+        grads = [xp.matmul(D2, self.Wih).reshape(T, B, I) if need[0] else None, dh if need[1] else None]
         if lstm:
-            grads.append(xp.ascontiguousarray(dc.T) if need[2] else None)
-        x2 = self.x.reshape(T * B, I)
-        grads.append(_external(xp.matmul(DXf.T, x2), perm, scale, xp) if need[k] else None)
-        if need[k + 1]:
-            Hp = xp.ascontiguousarray(Hprev.transpose(0, 2, 1)).reshape(T * B, H)
-            grads.append(_external(xp.matmul(DHf.T, Hp), perm, scale, xp))
-        else:
-            grads.append(None)
-        if self.has_bias:
+            grads.append(dc if need[2] else None)
+        dWa = xp.matmul(D2.T, self.xa) if (need[k] or (has_bias and (need[k + 2] or need[k + 3]))) else None
+        grads.append(_external(dWa[:, :I], perm, scale, xp) if need[k] else None)
+        grads.append(_external(xp.matmul(DH2.T, Hprev.reshape(T * B, H)), perm, scale, xp)
+                     if need[k + 1] else None)
+        if has_bias:
             if need[k + 2] or need[k + 3]:
-                dbi = _external(DXf.sum(axis=0), perm, scale, xp)
-                dbh = dbi.copy() if DH is DX else _external(DHf.sum(axis=0), perm, scale, xp)
+                dbi = _external(dWa[:, I], perm, scale, xp)
+                dbh = dbi.copy() if DH is None else _external(DH2.sum(axis=0), perm, scale, xp)
                 grads.append(dbi if need[k + 2] else None)
                 grads.append(dbh if need[k + 3] else None)
             else:
