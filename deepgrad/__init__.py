@@ -1,6 +1,7 @@
 """deepgrad: a deep-learning framework in Python from first principles.
 
-``import deepgrad as dg`` gives PyTorch's tensor API: factories, ops, autograd and grad mode.
+``import deepgrad as dg`` gives PyTorch's tensor API (factories, ops, autograd, grad mode) and the
+packages built on it: ``nn``, ``optim``, ``data``, ``train``, ``models`` (imported on first use).
 """
 from .backend import (float16, half, float32, float64, double, int32, int64, long, uint8, int8,
                       int16, bool_, device, get_default_dtype, set_default_dtype)
@@ -11,11 +12,11 @@ from .tensor import Tensor, Size
 from .random import Generator, manual_seed, seed, initial_seed, get_rng_state, set_rng_state, default_generator
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode
 from . import autograd
-from . import optim
 from .creation import *  # noqa: F401,F403
 from .ops import *  # noqa: F401,F403
-from .ops._util import shape_arg as _shape_arg  # noqa: F401
-from . import nn  # noqa: E402
+from . import nn, optim, data, train  # noqa: E402
+from .nn.functional import dropout  # noqa: E402  (torch.dropout(input, p, train))
+from .io import save, load  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,11 @@ def is_tensor(obj) -> bool:
 
 def numel(t) -> int:
     return t.numel()
-from . import data  # noqa: E402
-from .io import save, load  # noqa: E402
-from . import train  # noqa: E402
+
+
+def __getattr__(name):
+    # The model zoo is imported on first use: it is large and most programs never touch it.
+    if name == "models":
+        import importlib
+        return importlib.import_module(".models", __name__)
+    raise AttributeError(f"module 'deepgrad' has no attribute {name!r}")
