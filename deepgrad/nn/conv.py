@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import backend
 from ..ops import conv as _C
+from ..ops.shape import pad as _pad
 from ..tensor import Tensor
 from . import init
 from .module import Module
@@ -134,7 +135,7 @@ class Conv1d(_ConvNd):
     def forward(self, input):
         self._check_input(input)
         if self.padding_mode != "zeros":
-            x = self._call(_C._pad, input, self._reversed_padding_repeated_twice, self.padding_mode)
+            x = self._call(_pad, input, self._reversed_padding_repeated_twice, self.padding_mode)
             return self._call(_C.conv1d, x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return self._call(_C.conv1d, input, self.weight, self.bias, self.stride, self.padding, self.dilation,
                           self.groups)
@@ -148,7 +149,7 @@ class Conv2d(_ConvNd):
     def forward(self, input):
         self._check_input(input)
         if self.padding_mode != "zeros":
-            x = self._call(_C._pad, input, self._reversed_padding_repeated_twice, self.padding_mode)
+            x = self._call(_pad, input, self._reversed_padding_repeated_twice, self.padding_mode)
             return self._call(_C.conv2d, x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return self._call(_C.conv2d, input, self.weight, self.bias, self.stride, self.padding, self.dilation,
                           self.groups)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..ops import conv as _C
 from ..ops import pool as _P
+from ..ops.shape import pad as _pad
 from ..tensor import Tensor
 from .module import Module
 
@@ -250,7 +251,7 @@ class _PadNd(_Layer):
             raise RuntimeError(f"{self!r}: expected {self._nd + 1}D or {self._nd + 2}D input, got input of "
                                f"shape {tuple(input.shape)}")
         value = getattr(self, "value", 0.0)
-        return self._call(_C._pad, input, self.padding, self._mode, value, type(self).__name__)
+        return self._call(_pad, input, self.padding, self._mode, value)
 
 
 class ZeroPad1d(_PadNd):

@@ -1,17 +1,24 @@
-"""Convolutions: conv1d, conv2d, conv_transpose1d/2d, and padding (zeros/reflect/replicate/circular).
+"""Convolutions: conv1d, conv2d, conv_transpose1d/2d, and zero_pad2d.
 
-All are fused ops (``array_backward = True``, first-order only) written as im2col + one GEMM:
+All are fused ops (``array_backward = True``, first-order only) written as im2col + GEMM in an
+NHWC ("channels last") layout, processed in chunks of images:
 
-* The input is laid out as a column matrix ``cols[(c, i, j), (n, ho, wo)]`` (``C*kh*kw`` rows,
-  ``N*Ho*Wo`` columns), built by one copy of a strided view (no Python loop over positions).
-* ``out[(o), (n, ho, wo)] = W[o, (c, i, j)] @ cols`` is one BLAS GEMM (batched over groups).
-  The result's memory is therefore in "CNHW" order; the op returns it as the NCHW-shaped view
-  ``transpose(1, 0, 2, 3)`` (no copy). A following conv/pool/elementwise op reads any strides,
-  and the gradient that comes back in the same layout reshapes to ``(O, N*Ho*Wo)`` for free.
-* Backward: ``dW = dY @ cols.T`` and ``dcols = W.T @ dY`` (GEMMs), then col2im adds ``dcols``
-  back into the (padded) input with one strided-slice add per kernel offset (kh*kw adds).
+* The (zero-padded) input is laid out as ``(N, Hp, Wp, C)``. The im2col matrix of a chunk of
+  images is then a strided *view* ``(n, Ho, Wo, kh, kw, C)`` whose inner ``kw*C`` elements are one
+  contiguous run; one copy into a reused buffer of about ``_CHUNK_BYTES`` makes it the
+  ``(n*Ho*Wo, kh*kw*C)`` GEMM operand while it is still in cache.
+* ``y[(n, ho, wo), o] = cols @ Wm`` with ``Wm = weight`` as a ``(kh*kw*C, O)`` matrix is one BLAS
+  GEMM per chunk (``matmul(..., out=)`` straight into the output, batched over groups), the bias
+  added to the chunk while it is hot. The result is a C-contiguous ``(N, Ho, Wo, O)`` array; the
+  op returns it as the NCHW-shaped view ``transpose(0, 3, 1, 2)`` (no copy). Elementwise ops,
+  batch norm and pooling keep that layout, and the gradient that comes back in it is an
+  ``(N*Ho*Wo, O)`` matrix for free.
+* Backward recomputes each chunk's im2col (cheaper than keeping ``kh*kw`` copies of the input
+  alive) for ``dWm += cols.T @ g``, and computes ``dcols = g @ Wm.T`` per chunk, adding it back
+  into the padded input with one strided add per kernel offset (col2im).
 
-Transposed convolution is the same pair of kernels used the other way round.
+Transposed convolution is the same three kernels used the other way round. 1-d ops run the 2-d
+code with H = 1; unbatched inputs get a batch axis of 1.
 """
 from __future__ import annotations
 
@@ -22,8 +29,11 @@ import numpy as np
 from .. import backend
 from ..autograd.function import Function
 from ..tensor import Tensor
+from .shape import pad
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "zero_pad2d"]
+
+_CHUNK_BYTES = 1 << 20      # im2col buffer per chunk: about the size of one core's L2 cache
 
 
 # ---------------------------------------------------------------------------------------------
@@ -44,96 +54,137 @@ def _ntuple(v, n, name, opname):
     return out
 
 
+def _to4(a, nd, batched):
+    """Lift a (batched or not) 1-d/2-d NC... array to NCHW (views only)."""
+    if not batched:
+        a = a[None]
+    return a[:, :, None, :] if nd == 1 else a
+
+
+def _from4(a, nd, batched):
+    """The inverse of ``_to4``."""
+    if nd == 1:
+        a = a[:, :, 0, :]
+    return a if batched else a[0]
+
+
 def _as_strided(xp, a, shape, strides, writeable=False):
     if xp is np:
         return np.lib.stride_tricks.as_strided(a, shape, strides, writeable=writeable)
     return xp.lib.stride_tricks.as_strided(a, shape, strides)  # pragma: no cover - CuPy
 
 
-# "Wide" im2col for stride 1 along W: the output grid keeps the padded width Wp (the last
-# Wp - Wo columns of each row are garbage, dropped by a view), so that every kernel offset is a
-# contiguous run of Ho*Wp elements per (channel, image) in both im2col and col2im: long inner
-# loops instead of one short loop per output row. The padded input lives in a (C, N*Hp*Wp + slack)
-# buffer; the slack absorbs the garbage columns' overrun past the last row.
+def _nhwc(x, xp):
+    """The NCHW-shaped ``x`` as a C-contiguous (N, H, W, C) array (free for conv outputs)."""
+    return xp.ascontiguousarray(x.transpose(0, 2, 3, 1))
 
-def _wide_buffer(x, pads, kw, dw, xp):
-    N, C, H, W = x.shape
+
+def _pad_nhwc(x, pads, xp):
+    """The NCHW-shaped ``x`` zero-padded by ``pads = (top, bottom, left, right)`` (negative pads
+    crop) as a C-contiguous (N, Hp, Wp, C) array."""
     pt, pb, pl, pr = pads
-    Hp, Wp = H + pt + pb, W + pl + pr
-    L = N * Hp * Wp
-    buf = xp.zeros((C, L + dw * (kw - 1)), dtype=x.dtype)
-    buf[:, :L].reshape(C, N, Hp, Wp)[:, :, pt:pt + H, pl:pl + W] = x.transpose(1, 0, 2, 3)
+    if not (pt or pb or pl or pr):
+        return _nhwc(x, xp)
+    N, C, H, W = x.shape
+    buf = xp.zeros((N, H + pt + pb, W + pl + pr, C), dtype=x.dtype)
+    src = x.transpose(0, 2, 3, 1)[:, max(-pt, 0):H - max(-pb, 0), max(-pl, 0):W - max(-pr, 0)]
+    buf[:, max(pt, 0):max(pt, 0) + src.shape[1], max(pl, 0):max(pl, 0) + src.shape[2]] = src
     return buf
 
 
-def _im2col_wide(buf, N, Hp, Wp, kh, kw, sh, dh, dw, Ho, xp):
-    C, it, rs = buf.shape[0], buf.itemsize, buf.strides[0]
-    v = _as_strided(xp, buf, (C, kh, kw, N, Ho, Wp), (rs, dh * Wp * it, dw * it, Hp * Wp * it, sh * Wp * it, it))
-    return xp.ascontiguousarray(v).reshape(C * kh * kw, N * Ho * Wp)
+def _wmat(w, g):
+    """Conv weight (O, C/g, kh, kw) as the GEMM operand (g, kh*kw*C/g, O/g) (rows ordered (i, j, c))."""
+    O, Cg, kh, kw = w.shape
+    return w.reshape(g, O // g, Cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(g, kh * kw * Cg, O // g)
 
 
-def _col2im_wide(dcols, C, N, Hp, Wp, kh, kw, sh, dh, dw, Ho, xp):
-    L = N * Hp * Wp
-    buf = xp.zeros((C, L + dw * (kw - 1)), dtype=dcols.dtype)
-    it, rs = buf.itemsize, buf.strides[0]
-    d6 = dcols.reshape(C, kh, kw, N, Ho, Wp)
-    # Channel blocks of about 1 MB of output, so that the kh*kw adds into a block hit the cache.
-    cb = max(1, min(C, (1 << 18) // max(1, N * Hp * Wp)))
-    for c0 in range(0, C, cb):
-        c1 = min(C, c0 + cb)
-        for i in range(kh):
-            for j in range(kw):
-                off = i * dh * Wp + j * dw
-                dst = _as_strided(xp, buf[c0:c1, off:], (c1 - c0, N, Ho, Wp),
-                                  (rs, Hp * Wp * it, sh * Wp * it, it), True)
-                dst += d6[c0:c1, i, j]
-    return buf[:, :L].reshape(C, N, Hp, Wp)
+def _wunmat(wm, shape):
+    """The inverse of ``_wmat``: (g, kh*kw*Cg, Og) -> (O, Cg, kh, kw)."""
+    O, Cg, kh, kw = shape
+    g = wm.shape[0]
+    return wm.reshape(g, kh, kw, Cg, O // g).transpose(0, 4, 3, 1, 2).reshape(shape)
 
 
-def _pad_cnhw(x, pads, xp, value=0):
-    """Zero-pad the last two dims of the NCHW-shaped ``x`` by ``pads = (top, bottom, left, right)``;
-    the result is an NCHW-shaped view of a buffer laid out as (C, N, H, W)."""
-    pt, pb, pl, pr = pads
-    if not (pt or pb or pl or pr):
-        return x
-    N, C, H, W = x.shape
-    buf = (xp.zeros if value == 0 else xp.empty)((C, N, H + pt + pb, W + pl + pr), dtype=x.dtype)
-    if value != 0:
-        buf.fill(value)
-    buf[:, :, pt:pt + H, pl:pl + W] = x.transpose(1, 0, 2, 3)
-    return buf.transpose(1, 0, 2, 3)
+class _Geom:
+    """Geometry of one correlation ``(N, Hp, Wp, C) -> (N, Ho, Wo, O)``, and its chunking."""
+
+    def __init__(self, N, Hp, Wp, C, O, k, s, d, out, g, itemsize):
+        self.N, self.Hp, self.Wp, self.C, self.O = N, Hp, Wp, C, O
+        self.k, self.s, self.d, (self.Ho, self.Wo), self.g = k, s, d, out, g
+        self.K = k[0] * k[1] * (C // g)
+        self.P = out[0] * out[1]
+        self.nb = max(1, min(N, _CHUNK_BYTES // max(1, self.P * C * k[0] * k[1] * itemsize)))
+
+    def chunks(self):
+        for n0 in range(0, self.N, self.nb):
+            n1 = min(self.N, n0 + self.nb)
+            yield n0, n1, n0 * self.P, n1 * self.P
+
+    def cols(self, xpad, n0, n1, buf, xp):
+        """im2col of images n0:n1 into ``buf``: a (rows, g, K) array (rows = (n, ho, wo))."""
+        (kh, kw), (sh, sw), (dh, dw), g = self.k, self.s, self.d, self.g
+        sN, sH, sW, sC = xpad.strides
+        Cg = self.C // g
+        m = n1 - n0
+        v = _as_strided(xp, xpad[n0:n1], (m, self.Ho, self.Wo, kh, kw, g, Cg),
+                        (sN, sH * sh, sW * sw, sH * dh, sW * dw, Cg * sC, sC))
+        b = buf[:m * self.P * g * self.K].reshape(m, self.Ho, self.Wo, g, kh, kw, Cg)
+        xp.copyto(b.transpose(0, 1, 2, 4, 5, 3, 6), v)
+        return b.reshape(m * self.P, g, self.K)
+
+    def buffer(self, dtype, xp):
+        return xp.empty(self.nb * self.P * self.C * self.k[0] * self.k[1], dtype=dtype)
 
 
-def _im2col(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo, xp):
-    """``cols[(c, i, j), (n, ho, wo)] = xpad[n, c, ho*sh + i*dh, wo*sw + j*dw]`` (one copy)."""
-    N, C = xpad.shape[:2]
-    sN, sC, sH, sW = xpad.strides
-    v = _as_strided(xp, xpad, (C, kh, kw, N, Ho, Wo), (sC, sH * dh, sW * dw, sN, sH * sh, sW * sw))
-    return xp.ascontiguousarray(v).reshape(C * kh * kw, N * Ho * Wo)
+def _corr(xpad, wm, geo, bias, xp):
+    """Forward correlation: (N, Hp, Wp, C) x (g, K, Og) -> C-contiguous (N, Ho, Wo, O) (+ bias)."""
+    y = xp.empty((geo.N, geo.Ho, geo.Wo, geo.O), dtype=xpad.dtype)
+    y2 = y.reshape(-1, geo.g, geo.O // geo.g)
+    buf = geo.buffer(xpad.dtype, xp)
+    for n0, n1, r0, r1 in geo.chunks():
+        cols = geo.cols(xpad, n0, n1, buf, xp)
+        yc = y2[r0:r1]
+        xp.matmul(cols.transpose(1, 0, 2), wm, out=yc.transpose(1, 0, 2))
+        if bias is not None:
+            yc += bias.reshape(geo.g, -1)
+    return y
 
 
-def _col2im(cols, C, N, Hp, Wp, kh, kw, sh, sw, dh, dw, Ho, Wo, xp):
-    """The adjoint of ``_im2col``: a (C, N, Hp, Wp) buffer; one strided add per kernel offset."""
-    d6 = cols.reshape(C, kh, kw, N, Ho, Wo)
-    out = xp.zeros((C, N, Hp, Wp), dtype=cols.dtype)
+def _corr_wgrad(xpad, g2, geo, xp):
+    """Weight gradient (g, K, Og) of ``_corr`` given its output gradient as (N*Ho*Wo, g, Og)."""
+    dwm = xp.zeros((geo.g, geo.K, geo.O // geo.g), dtype=g2.dtype)
+    tmp = xp.empty_like(dwm)
+    buf = geo.buffer(xpad.dtype, xp)
+    for n0, n1, r0, r1 in geo.chunks():
+        cols = geo.cols(xpad, n0, n1, buf, xp)
+        xp.matmul(cols.transpose(1, 2, 0), g2[r0:r1].transpose(1, 0, 2), out=tmp)
+        dwm += tmp
+    return dwm
+
+
+def _corr_xgrad(g2, wm, geo, xp):
+    """Input gradient (N, Hp, Wp, C) of ``_corr`` (col2im: one strided add per kernel offset)."""
+    (kh, kw), (sh, sw), (dh, dw) = geo.k, geo.s, geo.d
+    Ho, Wo, g, Cg = geo.Ho, geo.Wo, geo.g, geo.C // geo.g
+    dx = xp.zeros((geo.N, geo.Hp, geo.Wp, geo.C), dtype=g2.dtype)
     he, we = sh * (Ho - 1) + 1, sw * (Wo - 1) + 1
     disjoint = sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1
-    for i in range(kh):
-        for j in range(kw):
-            dst = out[:, :, i * dh:i * dh + he:sh, j * dw:j * dw + we:sw]
-            if disjoint:
-                dst[...] = d6[:, i, j]
-            else:
-                dst += d6[:, i, j]
-    return out
-
-
-def _rows_major(g, O, xp):
-    """The NCHW-shaped gradient as an (O, N*H*W) matrix (free when it is laid out as CNHW)."""
-    gt = g.transpose(1, 0, 2, 3)
-    if not gt.flags.c_contiguous:
-        gt = xp.ascontiguousarray(gt)
-    return gt.reshape(O, -1)
+    buf = geo.buffer(g2.dtype, xp)
+    wmT = wm.transpose(0, 2, 1)
+    for n0, n1, r0, r1 in geo.chunks():
+        m = n1 - n0
+        dcols = buf[:(r1 - r0) * g * geo.K].reshape(r1 - r0, g, geo.K)
+        xp.matmul(g2[r0:r1].transpose(1, 0, 2), wmT, out=dcols.transpose(1, 0, 2))
+        d7 = dcols.reshape(m, Ho, Wo, g, kh, kw, Cg)
+        dxc = dx[n0:n1].reshape(m, geo.Hp, geo.Wp, g, Cg)
+        for i in range(kh):
+            for j in range(kw):
+                dst = dxc[:, i * dh:i * dh + he:sh, j * dw:j * dw + we:sw]
+                if disjoint:
+                    dst[...] = d7[:, :, :, :, i, j]
+                else:
+                    dst += d7[:, :, :, :, i, j]
+    return dx
 
 
 def _check_input(opname, x, w, b, nd):
@@ -155,137 +206,105 @@ def _check_input(opname, x, w, b, nd):
                            + " should have the same dtype")
 
 
-def _out_size(opname, size, k, s, d, pads):
-    eff = d * (k - 1) + 1
-    padded = size + pads[0] + pads[1]
-    return padded, (padded - eff) // s + 1 if padded >= eff else 0
-
-
 # ---------------------------------------------------------------------------------------------
-# convolution
+# convolution and transposed convolution (one Function each; 1-d and unbatched lift to NCHW)
 # ---------------------------------------------------------------------------------------------
 
-class _ConvCore(Function):
-    """2-d convolution on NCHW arrays; 1-d ops reshape to H = 1 around it."""
+class _ConvFunction(Function):
+    """Lifts 1-d / unbatched arrays to NCHW around ``_fwd``/``_bwd`` (config is already 2-d)."""
 
     array_backward = True
 
+    def forward(self, x, w, *b, nd=2, **cfg):
+        self.nd, self.batched, self.has_b = nd, x.ndim == nd + 2, bool(b)
+        w4 = w[:, :, None, :] if nd == 1 else w
+        y = self._fwd(_to4(x, nd, self.batched), w4, b[0] if b else None, **cfg)
+        return _from4(y, nd, self.batched)
+
+    def backward(self, gy):
+        n = self.needs_input_grad
+        dx, dw, db = self._bwd(_to4(gy, self.nd, self.batched), n[0], n[1], self.has_b and n[2])
+        self.xpad = self.wm = None
+        if dx is not None:
+            dx = _from4(dx, self.nd, self.batched)
+        if dw is not None and self.nd == 1:
+            dw = dw[:, :, 0, :]
+        return (dx, dw, db) if self.has_b else (dx, dw)
+
+
+class Conv(_ConvFunction):
     def _fwd(self, x, w, b, stride, pads, dilation, groups):
         xp = backend.array_module(x)
         N, C, H, W = x.shape
         O, Cg, kh, kw = w.shape
-        sh, sw = stride
-        dh, dw = dilation
-        Hp, Ho = _out_size("conv", H, kh, sh, dh, pads[:2])
-        Wp, Wo = _out_size("conv", W, kw, sw, dw, pads[2:])
-        wide = sw == 1 and 4 * Wp <= 5 * Wo and Ho > 0 and Wo > 0
-        if wide:
-            cols = _im2col_wide(_wide_buffer(x, pads, kw, dw, xp), N, Hp, Wp, kh, kw, sh, dh, dw, Ho, xp)
-            Wq = Wp
-        else:
-            cols = _im2col(_pad_cnhw(x, pads, xp), kh, kw, sh, sw, dh, dw, Ho, Wo, xp)
-            Wq = Wo
-        g = groups
-        K = Cg * kh * kw
+        Hp, Wp = H + pads[0] + pads[1], W + pads[2] + pads[3]
+        Ho = (Hp - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+        Wo = (Wp - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+        geo = _Geom(N, Hp, Wp, C, O, (kh, kw), stride, dilation, (Ho, Wo), groups, x.itemsize)
+        xpad = _pad_nhwc(x, pads, xp)
+        wm = _wmat(w, groups)
+        y = _corr(xpad, wm, geo, b, xp)
         if self._record:
-            self.cols = cols if self.inputs[1].requires_grad else None
-            self.w = w
-            self.geom = (N, C, H, W, O, Cg, kh, kw, sh, sw, dh, dw, pads, Hp, Wp, Ho, Wo, g, wide)
-        if g == 1:
-            # cols.T @ W.T (BLAS reads both transposed, no copy) runs faster than W @ cols for
-            # these tall-skinny shapes; the output is then laid out (N, Ho, Wq, O), i.e. NHWC.
-            y = cols.T @ w.reshape(O, K).T
-            if b is not None:
-                y += b
-            y = y.reshape(N, Ho, Wq, O)
-            if wide:
-                y = y[:, :, :Wo]
-            return y.transpose(0, 3, 1, 2)
-        y = xp.matmul(w.reshape(g, O // g, K), cols.reshape(g, K, -1)).reshape(O, -1)
-        if b is not None:
-            y += b.reshape(O, 1)
-        y = y.reshape(O, N, Ho, Wq)
-        if wide:
-            y = y[:, :, :, :Wo]
-        return y.transpose(1, 0, 2, 3)
+            self.geo, self.pads, self.wshape = geo, pads, w.shape
+            self.xpad = xpad if self.inputs[1].requires_grad else None
+            self.wm = wm
+        return y.transpose(0, 3, 1, 2)
 
     def _bwd(self, gy, need_x, need_w, need_b):
         xp = backend.array_module(gy)
-        N, C, H, W, O, Cg, kh, kw, sh, sw, dh, dw, pads, Hp, Wp, Ho, Wo, g, wide = self.geom
-        if wide:                                    # zeros in the garbage columns
-            gw = xp.zeros((O, N, Ho, Wp), dtype=gy.dtype)
-            gw[:, :, :, :Wo] = gy.transpose(1, 0, 2, 3)
-            gT = gw.reshape(O, -1)
-        else:
-            gT = _rows_major(gy, O, xp)             # (O, N*Ho*Wo)
-        dx = dw_ = db = None
-        K = Cg * kh * kw
+        geo = self.geo
+        g2 = _nhwc(gy, xp).reshape(-1, geo.g, geo.O // geo.g)
+        dx = dw = db = None
         if need_b:
-            db = gT.sum(axis=1)
+            db = g2.reshape(-1, geo.O).sum(axis=0)
         if need_w:
-            cols = self.cols
-            if g == 1:
-                dw_ = (cols @ gT.T).T.reshape(O, Cg, kh, kw)   # (CK, O): the faster orientation
-            else:
-                dw_ = xp.matmul(gT.reshape(g, O // g, -1),
-                                cols.reshape(g, K, -1).transpose(0, 2, 1)).reshape(O, Cg, kh, kw)
+            dw = _wunmat(_corr_wgrad(self.xpad, g2, geo, xp), self.wshape)
         if need_x:
-            w = self.w
-            if g == 1:
-                dcols = w.reshape(O, K).T @ gT
-            else:
-                dcols = xp.matmul(w.reshape(g, O // g, K).transpose(0, 2, 1), gT.reshape(g, O // g, -1))
-            if wide:
-                buf = _col2im_wide(dcols, C, N, Hp, Wp, kh, kw, sh, dh, dw, Ho, xp)
-            else:
-                buf = _col2im(dcols, C, N, Hp, Wp, kh, kw, sh, sw, dh, dw, Ho, Wo, xp)
-            pt, _, pl, _ = pads
-            dx = buf[:, :, pt:pt + H, pl:pl + W].transpose(1, 0, 2, 3)
-        self.cols = self.w = None
-        return dx, dw_, db
+            pt, _, pl, _ = self.pads
+            N, C, H, W = gy.shape[0], geo.C, geo.Hp - sum(self.pads[:2]), geo.Wp - sum(self.pads[2:])
+            dx = _corr_xgrad(g2, self.wm, geo, xp)[:, pt:pt + H, pl:pl + W].transpose(0, 3, 1, 2)
+        return dx, dw, db
 
 
-class Conv2d(_ConvCore):
-    def forward(self, x, w, *b, stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1), groups=1):
-        self.unbatched = x.ndim == 3
-        if self.unbatched:
-            x = x[None]
-        y = self._fwd(x, w, b[0] if b else None, stride, pads, dilation, groups)
-        self.has_b = bool(b)
-        return y[0] if self.unbatched else y
+class ConvTranspose(_ConvFunction):
+    """The adjoint of ``Conv`` in its input: forward is Conv's input gradient, backward runs
+    Conv's forward (input gradient) and weight gradient on the padded output gradient."""
 
-    def backward(self, gy):
-        if self.unbatched:
-            gy = gy[None]
-        n = self.needs_input_grad
-        dx, dw, db = self._bwd(gy, n[0], n[1], self.has_b and n[2])
-        if dx is not None and self.unbatched:
-            dx = dx[0]
-        return (dx, dw, db) if self.has_b else (dx, dw)
+    def _fwd(self, x, w, b, stride, padding, output_padding, dilation, groups):
+        xp = backend.array_module(x)
+        N, Cin, H, W = x.shape
+        _, Cog, kh, kw = w.shape
+        (sh, sw), (dh, dw), (ph, pw) = stride, dilation, padding
+        Hf = (H - 1) * sh + dh * (kh - 1) + 1 + output_padding[0]
+        Wf = (W - 1) * sw + dw * (kw - 1) + 1 + output_padding[1]
+        Hout, Wout = Hf - 2 * ph, Wf - 2 * pw
+        # the conv whose input gradient this is: (N, Hf, Wf, Cout) -> (N, H, W, Cin), weight w
+        geo = _Geom(N, Hf, Wf, Cog * groups, Cin, (kh, kw), stride, dilation, (H, W), groups, x.itemsize)
+        x2 = _nhwc(x, xp).reshape(-1, groups, Cin // groups)
+        wm = _wmat(w, groups)
+        out = _corr_xgrad(x2, wm, geo, xp)[:, ph:ph + Hout, pw:pw + Wout]
+        if b is not None:
+            out += b
+        if self._record:
+            self.geo, self.crop = geo, (ph, Hf - ph - Hout, pw, Wf - pw - Wout)
+            self.x2 = x2 if self.inputs[1].requires_grad else None
+            self.wm, self.wshape = wm, w.shape
+        return out.transpose(0, 3, 1, 2)
 
-
-class Conv1d(_ConvCore):
-    def forward(self, x, w, *b, stride=(1,), pads=(0, 0), dilation=(1,), groups=1):
-        self.unbatched = x.ndim == 2
-        if self.unbatched:
-            x = x[None]
-        y = self._fwd(x[:, :, None, :], w[:, :, None, :], b[0] if b else None, (1,) + stride,
-                      (0, 0) + pads, (1,) + dilation, groups)
-        self.has_b = bool(b)
-        y = y[:, :, 0, :]
-        return y[0] if self.unbatched else y
-
-    def backward(self, gy):
-        gy = gy[None] if self.unbatched else gy
-        n = self.needs_input_grad
-        dx, dw, db = self._bwd(gy[:, :, None, :], n[0], n[1], self.has_b and n[2])
-        if dx is not None:
-            dx = dx[:, :, 0, :]
-            if self.unbatched:
-                dx = dx[0]
-        if dw is not None:
-            dw = dw[:, :, 0, :]
-        return (dx, dw, db) if self.has_b else (dx, dw)
+    def _bwd(self, gy, need_x, need_w, need_b):
+        xp = backend.array_module(gy)
+        geo = self.geo
+        dx = dw = db = None
+        if need_b:
+            db = gy.sum(axis=(0, 2, 3))
+        if need_x or need_w:
+            gpad = _pad_nhwc(gy, self.crop, xp)                     # (N, Hf, Wf, Cout)
+            if need_x:
+                dx = _corr(gpad, self.wm, geo, None, xp).transpose(0, 3, 1, 2)
+            if need_w:
+                dw = _wunmat(_corr_wgrad(gpad, self.x2, geo, xp), self.wshape)
+        self.x2 = None
+        return dx, dw, db
 
 
 def _conv_args(opname, input, weight, bias, stride, padding, dilation, groups, nd):
@@ -339,126 +358,24 @@ def _conv_args(opname, input, weight, bias, stride, padding, dilation, groups, n
     return stride, pads, dilation, groups
 
 
+
+def _conv(opname, nd, input, weight, bias, stride, padding, dilation, groups):
+    stride, pads, dilation, groups = _conv_args(opname, input, weight, bias, stride, padding,
+                                                dilation, groups, nd)
+    if nd == 1:
+        stride, dilation, pads = (1,) + stride, (1,) + dilation, (0, 0) + pads
+    args = (input, weight) if bias is None else (input, weight, bias)
+    return Conv.apply(*args, nd=nd, stride=stride, pads=pads, dilation=dilation, groups=groups)
+
+
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-d cross-correlation of ``input`` (N, C, H, W) with ``weight`` (O, C/groups, kh, kw)."""
-    stride, pads, dilation, groups = _conv_args("conv2d", input, weight, bias, stride, padding,
-                                                dilation, groups, 2)
-    args = (input, weight) if bias is None else (input, weight, bias)
-    return Conv2d.apply(*args, stride=stride, pads=pads, dilation=dilation, groups=groups)
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-d cross-correlation of ``input`` (N, C, L) with ``weight`` (O, C/groups, k)."""
-    stride, pads, dilation, groups = _conv_args("conv1d", input, weight, bias, stride, padding,
-                                                dilation, groups, 1)
-    args = (input, weight) if bias is None else (input, weight, bias)
-    return Conv1d.apply(*args, stride=stride, pads=pads, dilation=dilation, groups=groups)
-
-
-# ---------------------------------------------------------------------------------------------
-# transposed convolution (the adjoint of conv2d in its input)
-# ---------------------------------------------------------------------------------------------
-
-class _ConvTransposeCore(Function):
-    array_backward = True
-
-    def _fwd(self, x, w, b, stride, padding, output_padding, dilation, groups):
-        xp = backend.array_module(x)
-        N, Cin, H, W = x.shape
-        _, Cog, kh, kw = w.shape
-        g = groups
-        Cout = Cog * g
-        sh, sw = stride
-        dh, dw = dilation
-        ph, pw = padding
-        Hf = (H - 1) * sh + dh * (kh - 1) + 1 + output_padding[0]
-        Wf = (W - 1) * sw + dw * (kw - 1) + 1 + output_padding[1]
-        Hout, Wout = Hf - 2 * ph, Wf - 2 * pw
-        xT = _rows_major(x, Cin, xp)                                   # (Cin, N*H*W)
-        K = Cog * kh * kw
-        if g == 1:
-            cols = w.reshape(Cin, K).T @ xT
-        else:
-            cols = xp.matmul(w.reshape(g, Cin // g, K).transpose(0, 2, 1), xT.reshape(g, Cin // g, -1))
-        buf = _col2im(cols, Cout, N, Hf, Wf, kh, kw, sh, sw, dh, dw, H, W, xp)
-        out = buf[:, :, ph:ph + Hout, pw:pw + Wout]
-        if b is not None:
-            out += b.reshape(Cout, 1, 1, 1)
-        if self._record:
-            self.xT = xT if self.inputs[1].requires_grad else None
-            self.w = w
-            self.geom = (N, Cin, H, W, Cout, Cog, kh, kw, sh, sw, dh, dw, ph, pw, Hf, Wf, Hout, Wout, g)
-        return out.transpose(1, 0, 2, 3)
-
-    def _bwd(self, gy, need_x, need_w, need_b):
-        xp = backend.array_module(gy)
-        N, Cin, H, W, Cout, Cog, kh, kw, sh, sw, dh, dw, ph, pw, Hf, Wf, Hout, Wout, g = self.geom
-        dx = dw_ = db = None
-        if need_b:
-            db = gy.sum(axis=(0, 2, 3))
-        if need_x or need_w:
-            gpad = _pad_cnhw(gy, (ph, Hf - ph - Hout, pw, Wf - pw - Wout), xp)
-            gcols = _im2col(gpad, kh, kw, sh, sw, dh, dw, H, W, xp)     # (Cout*kh*kw, N*H*W)
-            K = Cog * kh * kw
-            if need_x:
-                w = self.w
-                if g == 1:
-                    dxT = w.reshape(Cin, K) @ gcols
-                else:
-                    dxT = xp.matmul(w.reshape(g, Cin // g, K), gcols.reshape(g, K, -1)).reshape(Cin, -1)
-                dx = dxT.reshape(Cin, N, H, W).transpose(1, 0, 2, 3)
-            if need_w:
-                xT = self.xT
-                if g == 1:
-                    dw_ = (xT @ gcols.T).reshape(Cin, Cog, kh, kw)
-                else:
-                    dw_ = xp.matmul(xT.reshape(g, Cin // g, -1),
-                                    gcols.reshape(g, K, -1).transpose(0, 2, 1)).reshape(Cin, Cog, kh, kw)
-        self.xT = self.w = None
-        return dx, dw_, db
-
-
-class ConvTranspose2d(_ConvTransposeCore):
-    def forward(self, x, w, *b, stride=(1, 1), padding=(0, 0), output_padding=(0, 0), dilation=(1, 1),
-                groups=1):
-        self.unbatched = x.ndim == 3
-        if self.unbatched:
-            x = x[None]
-        self.has_b = bool(b)
-        y = self._fwd(x, w, b[0] if b else None, stride, padding, output_padding, dilation, groups)
-        return y[0] if self.unbatched else y
-
-    def backward(self, gy):
-        if self.unbatched:
-            gy = gy[None]
-        n = self.needs_input_grad
-        dx, dw, db = self._bwd(gy, n[0], n[1], self.has_b and n[2])
-        if dx is not None and self.unbatched:
-            dx = dx[0]
-        return (dx, dw, db) if self.has_b else (dx, dw)
-
-
-class ConvTranspose1d(_ConvTransposeCore):
-    def forward(self, x, w, *b, stride=(1,), padding=(0,), output_padding=(0,), dilation=(1,), groups=1):
-        self.unbatched = x.ndim == 2
-        if self.unbatched:
-            x = x[None]
-        self.has_b = bool(b)
-        y = self._fwd(x[:, :, None, :], w[:, :, None, :], b[0] if b else None, (1,) + stride, (0,) + padding,
-                      (0,) + output_padding, (1,) + dilation, groups)[:, :, 0, :]
-        return y[0] if self.unbatched else y
-
-    def backward(self, gy):
-        gy = gy[None] if self.unbatched else gy
-        n = self.needs_input_grad
-        dx, dw, db = self._bwd(gy[:, :, None, :], n[0], n[1], self.has_b and n[2])
-        if dx is not None:
-            dx = dx[:, :, 0, :]
-            if self.unbatched:
-                dx = dx[0]
-        if dw is not None:
-            dw = dw[:, :, 0, :]
-        return (dx, dw, db) if self.has_b else (dx, dw)
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
 
 
 def _conv_transpose_args(opname, input, weight, bias, stride, padding, output_padding, groups, dilation,
@@ -498,117 +415,31 @@ def _conv_transpose_args(opname, input, weight, bias, stride, padding, output_pa
     return stride, padding, output_padding, groups, dilation
 
 
+
+def _conv_transpose(opname, nd, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    stride, padding, output_padding, groups, dilation = _conv_transpose_args(
+        opname, input, weight, bias, stride, padding, output_padding, groups, dilation, nd)
+    if nd == 1:
+        stride, padding, output_padding, dilation = ((1,) + stride, (0,) + padding, (0,) + output_padding,
+                                                     (1,) + dilation)
+    args = (input, weight) if bias is None else (input, weight, bias)
+    return ConvTranspose.apply(*args, nd=nd, stride=stride, padding=padding, output_padding=output_padding,
+                               dilation=dilation, groups=groups)
+
+
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """2-d transposed convolution; ``weight`` is (C_in, C_out/groups, kh, kw)."""
-    stride, padding, output_padding, groups, dilation = _conv_transpose_args(
-        "conv_transpose2d", input, weight, bias, stride, padding, output_padding, groups, dilation, 2)
-    args = (input, weight) if bias is None else (input, weight, bias)
-    return ConvTranspose2d.apply(*args, stride=stride, padding=padding, output_padding=output_padding,
-                                 dilation=dilation, groups=groups)
+    return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """1-d transposed convolution; ``weight`` is (C_in, C_out/groups, k)."""
-    stride, padding, output_padding, groups, dilation = _conv_transpose_args(
-        "conv_transpose1d", input, weight, bias, stride, padding, output_padding, groups, dilation, 1)
-    args = (input, weight) if bias is None else (input, weight, bias)
-    return ConvTranspose1d.apply(*args, stride=stride, padding=padding, output_padding=output_padding,
-                                 dilation=dilation, groups=groups)
-
-
-# ---------------------------------------------------------------------------------------------
-# padding of the trailing spatial dims (used by the Conv modules' padding_mode and ZeroPad2d)
-# ---------------------------------------------------------------------------------------------
-
-def _pad_index(n, lo, hi, mode, xp):
-    """Source index of each padded position along one axis (None where it is the constant)."""
-    idx = np.arange(-lo, n + hi)
-    if mode == "reflect":
-        period = 2 * (n - 1)
-        m = np.abs(idx) % period if period else np.zeros_like(idx)
-        idx = np.where(m >= n, period - m, m)
-    elif mode == "replicate":
-        idx = np.clip(idx, 0, n - 1)
-    elif mode == "circular":
-        idx = idx % n
-    return idx
-
-
-class Pad(Function):
-    """Pad the last ``len(pads)//2`` dims; ``pads`` is in F.pad's order (last dim first)."""
-
-    array_backward = True
-
-    def forward(self, x, pads=(), mode="constant", value=0.0):
-        xp = backend.array_module(x)
-        nd = len(pads) // 2
-        self.in_shape = x.shape
-        self.pads, self.mode = pads, mode
-        if mode == "constant":
-            shape = list(x.shape)
-            sl = [slice(None)] * x.ndim
-            src = [slice(None)] * x.ndim
-            for k in range(nd):
-                ax = x.ndim - 1 - k
-                lo, hi = pads[2 * k], pads[2 * k + 1]
-                shape[ax] = x.shape[ax] + lo + hi
-                sl[ax] = slice(max(lo, 0), max(lo, 0) + x.shape[ax] + min(lo, 0) + min(hi, 0))
-                src[ax] = slice(max(-lo, 0), x.shape[ax] - max(-hi, 0))
-            out = xp.full(shape, value, dtype=x.dtype) if value != 0 else xp.zeros(shape, dtype=x.dtype)
-            out[tuple(sl)] = x[tuple(src)]
-            self.sl, self.src = tuple(sl), tuple(src)
-            return out
-        self.idx = []
-        for k in range(nd):
-            ax = x.ndim - 1 - k
-            idx = _pad_index(x.shape[ax], pads[2 * k], pads[2 * k + 1], mode, xp)
-            self.idx.append((ax, idx))
-            x = xp.take(x, xp.asarray(idx), axis=ax)
-        return x
-
-    def backward(self, g):
-        xp = backend.array_module(g)
-        if self.mode == "constant":
-            out = xp.zeros(self.in_shape, dtype=g.dtype)
-            out[self.src] = g[self.sl]
-            return out
-        for ax, idx in reversed(self.idx):
-            n = self.in_shape[ax]
-            onehot = np.zeros((len(idx), n), dtype=g.dtype)
-            onehot[np.arange(len(idx)), idx] = 1
-            gm = xp.moveaxis(g, ax, -1)
-            g = xp.moveaxis(gm @ xp.asarray(onehot), -1, ax)
-        return g
-
-
-def _pad(input, pads, mode="constant", value=0.0, opname="pad"):
-    """F.pad for the conv/pool layers: ``pads`` = (left, right[, top, bottom])."""
-    pads = tuple(int(p) for p in pads)
-    if mode not in ("constant", "reflect", "replicate", "circular"):
-        raise ValueError(f"{opname}: unknown padding mode {mode!r}")
-    nd = len(pads) // 2
-    if len(pads) % 2 or nd > input.ndim:
-        raise RuntimeError(f"{opname}: padding {pads} does not fit an input of size {list(input.shape)}")
-    for k in range(nd):
-        n = input.shape[input.ndim - 1 - k]
-        lo, hi = pads[2 * k], pads[2 * k + 1]
-        if mode == "reflect" and (lo >= n or hi >= n):
-            raise RuntimeError(f"{opname}: padding size should be less than the corresponding input dimension, "
-                               f"but got padding ({lo}, {hi}) at dimension {input.ndim - 1 - k} of input "
-                               f"{list(input.shape)}")
-        if mode == "circular" and (lo > n or hi > n):
-            raise RuntimeError(f"{opname}: padding value causes wrapping around more than once "
-                               f"(padding {pads}, input {list(input.shape)})")
-        if mode != "constant" and (lo < 0 or hi < 0):
-            raise RuntimeError(f"{opname}: negative padding is only supported in constant mode")
-        if n + lo + hi < 0 or (mode != "constant" and n == 0):
-            raise RuntimeError(f"{opname}: padding {pads} gives an empty output for input {list(input.shape)}")
-    if not any(pads):
-        return input
-    return Pad.apply(input, pads=pads, mode=mode, value=value)
+    return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
 
 
 def zero_pad2d(input, padding):
     """Zero-pad the last two dims: ``padding`` is an int or (left, right, top, bottom)."""
     pads = _ntuple(padding, 4, "padding", "zero_pad2d") if not isinstance(padding, int) else (padding,) * 4
-    return _pad(input, pads, "constant", 0.0, "zero_pad2d")
+    return pad(input, pads, "constant", 0.0)
