@@ -19,8 +19,65 @@ def _index(idx, n, what):
     return idx + n if idx < 0 else idx
 
 
-class Sequential(Module):
+class _IndexedModules(Module):
+    """What ``Sequential`` and ``ModuleList`` share: modules kept under the keys "0".."n-1",
+    renumbered after an insertion or a deletion, as PyTorch does."""
+
+    _what = "container"
+
+    def _key(self, idx):
+        return list(self._modules.keys())[_index(idx, len(self._modules), self._what)]
+
+    def _renumber(self, mods):
+        self._modules.clear()
+        for i, m in enumerate(mods):
+            self.add_module(str(i), m)
+
+    def __setitem__(self, idx, module):
+        setattr(self, self._key(idx), module)
+
+    def __delitem__(self, idx):
+        keys = list(self._modules.keys())
+        for key in (keys[idx] if isinstance(idx, slice) else [self._key(idx)]):
+            delattr(self, key)
+        self._renumber(list(self._modules.values()))
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"{self._what}.insert: expected a Module, got {type(module).__name__}")
+        n = len(self._modules)
+        if not -n <= index <= n:
+            raise IndexError(f"{self._what}.insert: index {index} is out of range for length {n}")
+        mods = list(self._modules.values())
+        mods.insert(index + n if index < 0 else index, module)
+        self._renumber(mods)
+        return self
+
+    def pop(self, key):
+        v = self[key]
+        del self[key]
+        return v
+
+
+class Sequential(_IndexedModules):
     """Modules applied one after another: ``Sequential(m1, m2, ...)`` or ``Sequential(OrderedDict)``."""
+
+    _what = "Sequential"
 
     def __init__(self, *args):
         super().__init__()
@@ -44,66 +101,16 @@ class Sequential(Module):
         i = _index(idx, len(self._modules), "Sequential")
         return next(islice(iter(self._modules.values()), i, None))
 
-    def __setitem__(self, idx, module):
-        key = list(self._modules.keys())[_index(idx, len(self._modules), "Sequential")]
-        setattr(self, key, module)
-
-    def __delitem__(self, idx):
-        keys = list(self._modules.keys())
-        if isinstance(idx, slice):
-            for key in keys[idx]:
-                delattr(self, key)
-        else:
-            delattr(self, keys[_index(idx, len(keys), "Sequential")])
-        # renumber the keys 0..n-1, as PyTorch does
-        mods = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(mods):
-            self._modules[str(i)] = m
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
     def __add__(self, other):
         if not isinstance(other, Sequential):
             raise ValueError("add operator supports only objects of Sequential class")
         return Sequential(*list(self), *list(other))
 
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
 
-    def extend(self, sequential):
-        for m in sequential:
-            self.append(m)
-        return self
-
-    def insert(self, index, module):
-        if not isinstance(module, Module):
-            raise AssertionError(f"module should be of type: {Module}")
-        n = len(self._modules)
-        if not -n <= index <= n:
-            raise IndexError(f"Index out of range: {index}")
-        if index < 0:
-            index += n
-        mods = list(self._modules.values())
-        mods.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(mods):
-            self._modules[str(i)] = m
-        return self
-
-    def pop(self, key):
-        v = self[key]
-        del self[key]
-        return v
-
-
-class ModuleList(Module):
+class ModuleList(_IndexedModules):
     """A list of modules, each registered (so its parameters are the owner's)."""
+
+    _what = "ModuleList"
 
     def __init__(self, modules=None):
         super().__init__()
@@ -115,53 +122,11 @@ class ModuleList(Module):
             return self.__class__(list(self._modules.values())[idx])
         return self._modules[str(_index(idx, len(self._modules), "ModuleList"))]
 
-    def __setitem__(self, idx, module):
-        setattr(self, str(_index(idx, len(self._modules), "ModuleList")), module)
-
-    def __delitem__(self, idx):
-        keys = list(self._modules.keys())
-        if isinstance(idx, slice):
-            for k in keys[idx]:
-                delattr(self, k)
-        else:
-            delattr(self, keys[_index(idx, len(keys), "ModuleList")])
-        mods = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(mods):
-            self._modules[str(i)] = m
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
     def __iadd__(self, modules):
         return self.extend(modules)
 
     def __add__(self, other):
         return ModuleList(list(self) + list(other))
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index, module):
-        mods = list(self._modules.values())
-        mods.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(mods):
-            self.add_module(str(i), m)
-
-    def pop(self, key):
-        v = self[key]
-        del self[key]
-        return v
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList is a container and has no forward(); iterate over it")
