@@ -6,6 +6,10 @@ steps are timed alternately in one process (benchmarks/_timing.py), then deepgra
 profiled.
 
     python benchmarks/bench_rnn.py [--repeat 7] [--number 3] [--threads N] [--profile 12]
+
+Both libraries run on the same number of threads (default 1: the BLAS pools are pinned through
+the environment before NumPy loads, torch with set_num_threads), so the ratio compares the
+implementations rather than how each one schedules threads on a shared machine.
 """
 from __future__ import annotations
 
@@ -15,8 +19,22 @@ import os
 import pstats
 import sys
 
-import numpy as np
-import torch
+
+def _threads_from_argv(default=1):
+    for i, a in enumerate(sys.argv):
+        if a == "--threads" and i + 1 < len(sys.argv):
+            return int(sys.argv[i + 1])
+        if a.startswith("--threads="):
+            return int(a.split("=", 1)[1])
+    return default
+
+
+_N_THREADS = _threads_from_argv()
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = str(_N_THREADS)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 import deepgrad as dg  # noqa: E402
@@ -72,7 +90,7 @@ def build(lr=0.5):
         loss = DF.cross_entropy(dm(x), y)
         loss.backward()
         dopt.step()
-        return loss
+        return loss.item()
 
     def step_torch():
         x, y = tbat[it[1] % len(tbat)]
@@ -81,7 +99,7 @@ def build(lr=0.5):
         loss = torch.nn.functional.cross_entropy(tm(x), y)
         loss.backward()
         topt.step()
-        return loss
+        return loss.item()
 
     return step_dg, step_torch
 
@@ -90,7 +108,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--number", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--profile", type=int, default=12, help="profile entries to show (0: no profile)")
     args = ap.parse_args()
     n = setup_threads(args.threads)

@@ -167,10 +167,18 @@ class RNNLayer(Function):
         extra = {}
         with np.errstate(over="ignore"):
             if lstm:
+                # While step t's gates are hot in cache, the recording pass also stores the
+                # backward coefficients (w.r.t. the scaled pre-activations, order o, i, f, g):
+                #   K = [tc * -o(1-o), g * -i(1-i), c_prev * -f(1-f), i (1-g^2) / -2]
+                #   Kc = o (1 - tc^2)      (dc += dh * Kc)
+                rec = self._record
                 Cs = xp.empty((T + 1, B, H), dt)
                 Cs[first] = c0
-                TC = xp.zeros((T, B, H), dt) if ns[-1] < B else xp.empty((T, B, H), dt)
+                tc_buf = xp.empty((B, H), dt)
                 tmpG = xp.empty((B, G), dt)
+                if rec:
+                    K = xp.empty((T, B, G), dt)
+                    Kc = xp.empty((T, B, H), dt)
                 for t in order:
                     n = ns[t]
                     pi, ni = (t + 1, t) if reverse else (t, t + 1)
@@ -182,17 +190,36 @@ class RNNLayer(Function):
                     gg *= 2
                     gg -= 1
                     c = Cs[ni, :n]
-                    xp.multiply(g[:, H2:H3], Cs[pi, :n], out=c)
+                    cp = Cs[pi, :n]
+                    xp.multiply(g[:, H2:H3], cp, out=c)
                     tmp = tmpH[:n]
                     xp.multiply(g[:, H:H2], gg, out=tmp)
                     c += tmp
-                    tc = TC[t, :n]
+                    tc = tc_buf[:n]
                     xp.tanh(c, out=tc)
                     xp.multiply(g[:, :H], tc, out=Hs[ni, :n])
+                    if rec:
+                        Kt = K[t, :n]
+                        s3 = g[:, :H3]
+                        k3 = Kt[:, :H3]
+                        xp.multiply(s3, s3, out=k3)
+                        k3 -= s3
+                        Kt[:, :H] *= tc
+                        Kt[:, H:H2] *= gg
+                        Kt[:, H2:H3] *= cp
+                        kg = Kt[:, H3:]
+                        xp.multiply(gg, gg, out=kg)
+                        kg -= 1
+                        kg *= g[:, H:H2]
+                        kg *= 0.5
+                        kc = Kc[t, :n]
+                        xp.multiply(tc, tc, out=kc)
+                        xp.subtract(1, kc, out=kc)
+                        kc *= g[:, :H]
                     if n < B:
                         Hs[ni, n:] = Hs[pi, n:]
                         Cs[ni, n:] = Cs[pi, n:]
-                extra = dict(Cs=Cs, TC=TC)
+                extra = dict(Cs=Cs, K=K, Kc=Kc) if rec else dict(Cs=Cs)
             elif mode == "GRU":
                 GH = xp.zeros((T, B, H), dt) if ns[-1] < B else xp.empty((T, B, H), dt)
                 tmpG = xp.empty((B, G), dt)
@@ -276,24 +303,7 @@ class RNNLayer(Function):
         DH = None                               # GRU: the part that flows through W_hh
         with np.errstate(all="ignore"):
             if mode == "LSTM":
-                Cs, TC = self.Cs, self.TC
-                Cprev = Cs[1:] if reverse else Cs[:T]
-                S = A[..., :H3]
-                K = xp.empty((T, B, G), dt)
-                ds = xp.multiply(S, S)
-                ds -= S                                                      # -s(1-s) for o, i, f
-                xp.multiply(TC, ds[..., :H], out=K[..., :H])                 # o: tc * -o(1-o)
-                xp.multiply(A[..., H3:], ds[..., H:H2], out=K[..., H:H2])    # i: g * -i(1-i)
-                xp.multiply(Cprev, ds[..., H2:H3], out=K[..., H2:H3])        # f: c_prev * -f(1-f)
-                del ds
-                gsq = xp.multiply(A[..., H3:], A[..., H3:])
-                gsq -= 1
-                gsq *= 0.5
-                xp.multiply(A[..., H:H2], gsq, out=K[..., H3:])             # g: i (1-g^2) / -2
-                del gsq
-                Kc = xp.multiply(TC, TC)
-                xp.subtract(1, Kc, out=Kc)
-                Kc *= A[..., :H]                                             # o (1 - tc^2)
+                K, Kc = self.K, self.Kc                  # stored by forward (see there)
                 F = A[..., H2:H3]
                 dc = xp.zeros((B, H), dt) if dcn is None else dcn.astype(dt, copy=True)
                 D4 = D.reshape(T, B, 4, H)
