@@ -7,120 +7,25 @@ when no graph of the gradient is wanted, with differentiable ops when one is), `
 """
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
 
 from .. import backend
 from .. import ops as _ops
-from ..autograd.function import Function
-from ..autograd.grad_mode import _enabled
 from ..ops.conv import *  # noqa: F401,F403  (conv1d/conv2d/... filled in by the conv engineer)
 from ..ops.pool import *  # noqa: F401,F403  (max_pool2d/avg_pool2d/... likewise)
 from ..ops.loss import cross_entropy, nll_loss, multi_margin_loss, _legacy_reduction, _check_reduction
 from ..ops.norm import batch_norm, layer_norm, group_norm
 from ..ops.attention import scaled_dot_product_attention  # noqa: F401
+from ..ops.linalg import linear, bilinear  # noqa: F401
+from ..ops.elementwise import prelu  # noqa: F401
+from ..ops.index import embedding  # noqa: F401
 from ..ops.elementwise import (relu as _relu_op, leaky_relu as _leaky_relu_op, elu as _elu_op,
                                gelu as _gelu_op, silu as _silu_op, softplus as _softplus_op,
                                sigmoid, tanh, clamp, where, abs as _abs, log as _log, exp as _exp)
 from ..random import rng
 from ..tensor import Tensor
-
-# ---------------------------------------------------------------------------------------------
-# Linear layers
-# ---------------------------------------------------------------------------------------------
-
-
-class LinearFn(Function):
-    """``x @ W.T + b`` as one node. ``x``: (*, in), ``W``: (out, in), ``b``: (out,)."""
-
-    def forward(self, x, w, *b):
-        if self._record:
-            self.save_for_backward(self.inputs[0], self.inputs[1])
-        out = x @ w.T
-        if b:
-            out += b[0]
-        return out
-
-    def backward(self, g):
-        x, w = self.saved_tensors
-        need = self.needs_input_grad
-        has_b = len(need) == 3
-        if not _enabled[0]:          # first order: BLAS on the raw arrays
-            ga, xa, wa = g.array, x.array, w.array
-            gx = gw = gb = None
-            if need[0]:
-                gx = Tensor._make(ga @ wa)
-            if ga.ndim != 2:
-                ga = ga.reshape(-1, ga.shape[-1])
-                xa = xa.reshape(-1, xa.shape[-1])
-            if need[1]:
-                gw = Tensor._make(ga.T @ xa)
-            if has_b and need[2]:
-                gb = Tensor._make(ga.sum(axis=0))
-            return (gx, gw, gb) if has_b else (gx, gw)
-        # create_graph=True: the same formulas with differentiable ops
-        gx = _ops.matmul(g, w) if need[0] else None
-        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
-        x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-        gw = _ops.matmul(g2.transpose(0, 1), x2) if need[1] else None
-        if not has_b:
-            return gx, gw
-        gb = g2.sum(0) if need[2] else None
-        return gx, gw, gb
-
-
-def linear(input, weight, bias=None):
-    """``input @ weight.T + bias``."""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"linear: expected input to be a Tensor, got {type(input).__name__}")
-    a, w = input.array, weight.array
-    if w.ndim != 2 or a.ndim == 0 or a.shape[-1] != w.shape[1]:
-        raise RuntimeError(f"linear: expected input with last dimension {w.shape[1] if w.ndim == 2 else '?'} "
-                           f"(weight of shape {tuple(w.shape)}), got input of shape {tuple(a.shape)}")
-    if a.dtype != w.dtype:
-        raise RuntimeError(f"linear: input dtype {a.dtype} does not match weight dtype {w.dtype}")
-    if bias is None:
-        return LinearFn.apply(input, weight)
-    return LinearFn.apply(input, weight, bias)
-
-
-class BilinearFn(Function):
-    array_backward = True
-
-    def forward(self, x1, x2, w, *b):
-        xp = backend.array_module(x1)
-        self.x1, self.x2, self.w = x1, x2, w
-        out = xp.einsum("...i,oij,...j->...o", x1, w, x2)
-        if b:
-            out = out + b[0]
-        return out.astype(x1.dtype, copy=False)
-
-    def backward(self, g):
-        xp = backend.array_module(g)
-        x1, x2, w = self.x1, self.x2, self.w
-        n = self.needs_input_grad
-        g1 = xp.einsum("...o,oij,...j->...i", g, w, x2) if n[0] else None
-        g2 = xp.einsum("...o,oij,...i->...j", g, w, x1) if n[1] else None
-        gw = xp.einsum("no,ni,nj->oij", g.reshape(-1, g.shape[-1]), x1.reshape(-1, x1.shape[-1]),
-                       x2.reshape(-1, x2.shape[-1])) if n[2] else None
-        if len(n) == 4:
-            gb = g.reshape(-1, g.shape[-1]).sum(axis=0) if n[3] else None
-            return g1, g2, gw, gb
-        return g1, g2, gw
-
-
-def bilinear(input1, input2, weight, bias=None):
-    """``y = x1^T A x2 + b`` with ``weight`` (out, in1, in2)."""
-    if input1.shape[-1] != weight.shape[1] or input2.shape[-1] != weight.shape[2] or \
-            input1.shape[:-1] != input2.shape[:-1]:
-        raise RuntimeError(f"bilinear: inputs of shapes {tuple(input1.shape)} and {tuple(input2.shape)} do "
-                           f"not match weight of shape {tuple(weight.shape)}")
-    if bias is None:
-        return BilinearFn.apply(input1, input2, weight)
-    return BilinearFn.apply(input1, input2, weight, bias)
-
 
 # ---------------------------------------------------------------------------------------------
 # Activations
@@ -204,45 +109,6 @@ def hardsigmoid(input, inplace=False):
 
 def hardswish(input, inplace=False):
     return input * hardsigmoid(input)
-
-
-class PReluFn(Function):
-    array_backward = True
-
-    def forward(self, x, w):
-        wb = w
-        if x.ndim >= 2 and w.size > 1:
-            wb = w.reshape((1, w.size) + (1,) * (x.ndim - 2))
-        elif w.size == 1:
-            wb = w.reshape(())
-        self.x, self.wb, self.wshape = x, wb, w.shape
-        pos = x > 0
-        self.pos = pos
-        return backend.array_module(x).where(pos, x, wb * x).astype(x.dtype, copy=False)
-
-    def backward(self, g):
-        xp = backend.array_module(g)
-        pos, x = self.pos, self.x
-        gx = xp.where(pos, g, g * self.wb).astype(g.dtype, copy=False) if self.needs_input_grad[0] else None
-        gw = None
-        if self.needs_input_grad[1]:
-            t = xp.where(pos, 0, g * x)
-            if len(self.wshape) and self.wshape[0] > 1:
-                axes = (0,) + tuple(range(2, x.ndim)) if x.ndim >= 2 else ()
-                gw = t.sum(axis=axes).reshape(self.wshape)
-            else:
-                gw = xp.asarray(t.sum()).reshape(self.wshape)
-            gw = gw.astype(g.dtype, copy=False)
-        return gx, gw
-
-
-def prelu(input, weight):
-    if weight.numel() != 1:
-        C = input.shape[1] if input.ndim >= 2 else (input.shape[0] if input.ndim == 1 else 1)
-        if weight.numel() != C:
-            raise RuntimeError(f"prelu: mismatch of parameter numbers and input channel size: the weight has "
-                               f"{weight.numel()} entries, the input of shape {tuple(input.shape)} has {C} channels")
-    return PReluFn.apply(input, weight)
 
 
 def _softmax_dim(name, ndim):
@@ -351,67 +217,6 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
     dt = input.array.dtype
     kept = (rng().random(input.array.shape) >= p).astype(dt)
     return input * Tensor._make(kept * dt.type(a)) + Tensor._make(((1 - kept) * alpha_p * a + b).astype(dt))
-
-
-# ---------------------------------------------------------------------------------------------
-# Embedding
-# ---------------------------------------------------------------------------------------------
-
-class EmbeddingFn(Function):
-    array_backward = True
-
-    def forward(self, w, idx=None, padding_idx=None, scale_grad_by_freq=False):
-        self.idx, self.wshape, self.wdtype = idx, w.shape, w.dtype
-        self.padding_idx, self.scale = padding_idx, scale_grad_by_freq
-        return w[idx]
-
-    def backward(self, g):
-        xp = backend.array_module(g)
-        flat = self.idx.reshape(-1)
-        g2 = g.reshape(flat.size, -1)
-        if self.padding_idx is not None:
-            keep = flat != self.padding_idx
-            flat, g2 = flat[keep], g2[keep]
-        if self.scale:
-            counts = xp.bincount(flat, minlength=self.wshape[0])
-            g2 = g2 / counts[flat][:, None].astype(g2.dtype)
-        gw = xp.zeros(self.wshape, self.wdtype)
-        xp.add.at(gw, flat, g2)
-        return gw
-
-
-def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
-              sparse=False):
-    """Rows of ``weight`` picked by the integer ``input``; no gradient flows to row ``padding_idx``."""
-    idx = input.array if isinstance(input, Tensor) else np.asarray(input)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"embedding: expected an integer (Long or Int) index tensor, got dtype {idx.dtype}")
-    n = weight.shape[0]
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
-        bad = idx[(idx < 0) | (idx >= n)].reshape(-1)[0]
-        raise IndexError(f"embedding: index {int(bad)} is out of range for a weight with {n} rows "
-                         f"(input shape {tuple(idx.shape)})")
-    if padding_idx is not None:
-        if padding_idx < 0:
-            padding_idx += n
-        if not 0 <= padding_idx < n:
-            raise ValueError(f"embedding: padding_idx must be within num_embeddings ({n})")
-    if max_norm is not None:
-        _embedding_renorm_(weight, idx, max_norm, norm_type)
-    return EmbeddingFn.apply(weight, idx=idx, padding_idx=padding_idx, scale_grad_by_freq=scale_grad_by_freq)
-
-
-def _embedding_renorm_(weight, idx, max_norm, norm_type):
-    xp = backend.array_module(weight.array)
-    rows = xp.unique(idx.reshape(-1))
-    w = weight.array
-    sel = w[rows]
-    norms = xp.linalg.norm(sel, ord=norm_type, axis=1) if norm_type != float("inf") else xp.abs(sel).max(axis=1)
-    over = norms > max_norm
-    if bool(over.any()):
-        scale = (max_norm / (norms[over] + 1e-7)).astype(w.dtype)
-        w[rows[over]] = sel[over] * scale[:, None]
-        weight._version[0] += 1
 
 
 def one_hot(tensor, num_classes=-1):

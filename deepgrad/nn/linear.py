@@ -9,7 +9,7 @@ from .. import backend
 from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .functional import LinearFn
+from ..ops.linalg import LinearFn
 from .module import Module
 from .parameter import Parameter
 

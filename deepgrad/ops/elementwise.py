@@ -755,3 +755,42 @@ def to_dtype_device(t, dtype, device, copy=False):
         # Casting to an integer type leaves the graph (such tensors cannot require grad).
         return _nodiff(t.array.astype(dtype))
     return Convert.apply(t, dtype=None if same_dtype else dtype, device=None if same_device else device)
+
+
+class PReluFn(Function):
+    array_backward = True
+
+    def forward(self, x, w):
+        wb = w
+        if x.ndim >= 2 and w.size > 1:
+            wb = w.reshape((1, w.size) + (1,) * (x.ndim - 2))
+        elif w.size == 1:
+            wb = w.reshape(())
+        self.x, self.wb, self.wshape = x, wb, w.shape
+        pos = x > 0
+        self.pos = pos
+        return backend.array_module(x).where(pos, x, wb * x).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        pos, x = self.pos, self.x
+        gx = xp.where(pos, g, g * self.wb).astype(g.dtype, copy=False) if self.needs_input_grad[0] else None
+        gw = None
+        if self.needs_input_grad[1]:
+            t = xp.where(pos, 0, g * x)
+            if len(self.wshape) and self.wshape[0] > 1:
+                axes = (0,) + tuple(range(2, x.ndim)) if x.ndim >= 2 else ()
+                gw = t.sum(axis=axes).reshape(self.wshape)
+            else:
+                gw = xp.asarray(t.sum()).reshape(self.wshape)
+            gw = gw.astype(g.dtype, copy=False)
+        return gx, gw
+
+
+def prelu(input, weight):
+    if weight.numel() != 1:
+        C = input.shape[1] if input.ndim >= 2 else (input.shape[0] if input.ndim == 1 else 1)
+        if weight.numel() != C:
+            raise RuntimeError(f"prelu: mismatch of parameter numbers and input channel size: the weight has "
+                               f"{weight.numel()} entries, the input of shape {tuple(input.shape)} has {C} channels")
+    return PReluFn.apply(input, weight)

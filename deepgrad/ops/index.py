@@ -18,6 +18,7 @@ import numbers
 import numpy as np
 
 from .. import backend
+from ..autograd.function import Function
 from ..autograd.grad_mode import _enabled
 from ..tensor import Tensor
 from .shape import (Gather, GatherView, IndexPut, Scatter, _Basic, _Flat, _gather, _Staged,
@@ -25,7 +26,7 @@ from .shape import (Gather, GatherView, IndexPut, Scatter, _Basic, _Flat, _gathe
 from ._util import wrap_dim
 
 __all__ = ["getitem", "setitem", "gather", "scatter", "scatter_add", "index_select", "index_add",
-           "take", "take_along_dim", "one_hot"]
+           "take", "take_along_dim", "one_hot", "embedding"]
 
 _INT64 = np.dtype(np.int64)
 
@@ -495,3 +496,64 @@ def one_hot(tensor, num_classes=-1):
                                f"got {hi}")
     out = (a[..., None] == xp.arange(num_classes)).astype(_INT64)
     return Tensor._make(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Embedding: rows of a weight matrix picked by integer indices
+# ---------------------------------------------------------------------------------------------
+
+class EmbeddingFn(Function):
+    array_backward = True
+
+    def forward(self, w, idx=None, padding_idx=None, scale_grad_by_freq=False):
+        self.idx, self.wshape, self.wdtype = idx, w.shape, w.dtype
+        self.padding_idx, self.scale = padding_idx, scale_grad_by_freq
+        return w[idx]
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        flat = self.idx.reshape(-1)
+        g2 = g.reshape(flat.size, -1)
+        if self.padding_idx is not None:
+            keep = flat != self.padding_idx
+            flat, g2 = flat[keep], g2[keep]
+        if self.scale:
+            counts = xp.bincount(flat, minlength=self.wshape[0])
+            g2 = g2 / counts[flat][:, None].astype(g2.dtype)
+        gw = xp.zeros(self.wshape, self.wdtype)
+        xp.add.at(gw, flat, g2)
+        return gw
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """Rows of ``weight`` picked by the integer ``input``; no gradient flows to row ``padding_idx``."""
+    idx = input.array if isinstance(input, Tensor) else np.asarray(input)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: expected an integer (Long or Int) index tensor, got dtype {idx.dtype}")
+    n = weight.shape[0]
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+        bad = idx[(idx < 0) | (idx >= n)].reshape(-1)[0]
+        raise IndexError(f"embedding: index {int(bad)} is out of range for a weight with {n} rows "
+                         f"(input shape {tuple(idx.shape)})")
+    if padding_idx is not None:
+        if padding_idx < 0:
+            padding_idx += n
+        if not 0 <= padding_idx < n:
+            raise ValueError(f"embedding: padding_idx must be within num_embeddings ({n})")
+    if max_norm is not None:
+        _embedding_renorm_(weight, idx, max_norm, norm_type)
+    return EmbeddingFn.apply(weight, idx=idx, padding_idx=padding_idx, scale_grad_by_freq=scale_grad_by_freq)
+
+
+def _embedding_renorm_(weight, idx, max_norm, norm_type):
+    xp = backend.array_module(weight.array)
+    rows = xp.unique(idx.reshape(-1))
+    w = weight.array
+    sel = w[rows]
+    norms = xp.linalg.norm(sel, ord=norm_type, axis=1) if norm_type != float("inf") else xp.abs(sel).max(axis=1)
+    over = norms > max_norm
+    if bool(over.any()):
+        scale = (max_norm / (norms[over] + 1e-7)).astype(w.dtype)
+        w[rows[over]] = sel[over] * scale[:, None]
+        weight._version[0] += 1

@@ -10,12 +10,13 @@ import string
 
 from .. import backend
 from ..autograd.function import Function
+from ..autograd.grad_mode import _enabled
 from ..tensor import Tensor
 from .elementwise import where
 from .reduce import _reshape, _SwapLast
 from .shape import broadcast_to, sum_to
 
-__all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addmm", "einsum"]
+__all__ = ["linear", "bilinear", "matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addmm", "einsum"]
 
 
 def _shp(t):
@@ -345,3 +346,97 @@ def einsum(equation, *operands):
         _CANON_CACHE[key] = canon
     terms, out, sizes = canon
     return Einsum.apply(*operands, terms=terms, out=out, sizes=sizes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Linear and bilinear layers as single nodes (their backward is three BLAS calls)
+# ---------------------------------------------------------------------------------------------
+
+class LinearFn(Function):
+    """``x @ W.T + b`` as one node. ``x``: (*, in), ``W``: (out, in), ``b``: (out,)."""
+
+    def forward(self, x, w, *b):
+        if self._record:
+            self.save_for_backward(self.inputs[0], self.inputs[1])
+        out = x @ w.T
+        if b:
+            out += b[0]
+        return out
+
+    def backward(self, g):
+        x, w = self.saved_tensors
+        need = self.needs_input_grad
+        has_b = len(need) == 3
+        if not _enabled[0]:          # first order: BLAS on the raw arrays
+            ga, xa, wa = g.array, x.array, w.array
+            gx = gw = gb = None
+            if need[0]:
+                gx = Tensor._make(ga @ wa)
+            if ga.ndim != 2:
+                ga = ga.reshape(-1, ga.shape[-1])
+                xa = xa.reshape(-1, xa.shape[-1])
+            if need[1]:
+                gw = Tensor._make(ga.T @ xa)
+            if has_b and need[2]:
+                gb = Tensor._make(ga.sum(axis=0))
+            return (gx, gw, gb) if has_b else (gx, gw)
+        # create_graph=True: the same formulas with differentiable ops
+        gx = matmul(g, w) if need[0] else None
+        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+        gw = matmul(g2.transpose(0, 1), x2) if need[1] else None
+        if not has_b:
+            return gx, gw
+        gb = g2.sum(0) if need[2] else None
+        return gx, gw, gb
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias``."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"linear: expected input to be a Tensor, got {type(input).__name__}")
+    a, w = input.array, weight.array
+    if w.ndim != 2 or a.ndim == 0 or a.shape[-1] != w.shape[1]:
+        raise RuntimeError(f"linear: expected input with last dimension {w.shape[1] if w.ndim == 2 else '?'} "
+                           f"(weight of shape {tuple(w.shape)}), got input of shape {tuple(a.shape)}")
+    if a.dtype != w.dtype:
+        raise RuntimeError(f"linear: input dtype {a.dtype} does not match weight dtype {w.dtype}")
+    if bias is None:
+        return LinearFn.apply(input, weight)
+    return LinearFn.apply(input, weight, bias)
+
+
+class BilinearFn(Function):
+    array_backward = True
+
+    def forward(self, x1, x2, w, *b):
+        xp = backend.array_module(x1)
+        self.x1, self.x2, self.w = x1, x2, w
+        out = xp.einsum("...i,oij,...j->...o", x1, w, x2)
+        if b:
+            out = out + b[0]
+        return out.astype(x1.dtype, copy=False)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        x1, x2, w = self.x1, self.x2, self.w
+        n = self.needs_input_grad
+        g1 = xp.einsum("...o,oij,...j->...i", g, w, x2) if n[0] else None
+        g2 = xp.einsum("...o,oij,...i->...j", g, w, x1) if n[1] else None
+        gw = xp.einsum("no,ni,nj->oij", g.reshape(-1, g.shape[-1]), x1.reshape(-1, x1.shape[-1]),
+                       x2.reshape(-1, x2.shape[-1])) if n[2] else None
+        if len(n) == 4:
+            gb = g.reshape(-1, g.shape[-1]).sum(axis=0) if n[3] else None
+            return g1, g2, gw, gb
+        return g1, g2, gw
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """``y = x1^T A x2 + b`` with ``weight`` (out, in1, in2)."""
+    if input1.shape[-1] != weight.shape[1] or input2.shape[-1] != weight.shape[2] or \
+            input1.shape[:-1] != input2.shape[:-1]:
+        raise RuntimeError(f"bilinear: inputs of shapes {tuple(input1.shape)} and {tuple(input2.shape)} do "
+                           f"not match weight of shape {tuple(weight.shape)}")
+    if bias is None:
+        return BilinearFn.apply(input1, input2, weight)
+    return BilinearFn.apply(input1, input2, weight, bias)
