@@ -7,6 +7,11 @@ from . import backend
 from .random import rng
 from .tensor import Tensor
 
+__all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "eye", "arange",
+           "linspace", "logspace", "rand", "randn", "randint", "randperm", "normal", "bernoulli",
+           "multinomial", "zeros_like", "ones_like", "empty_like", "rand_like", "randn_like",
+           "full_like", "randint_like"]
+
 
 def _shape(size):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):

@@ -15,6 +15,18 @@ from ..tensor import Tensor
 from ._util import as_tensor_like, check_float, promote
 from .shape import sum_to
 
+__all__ = [
+    "add", "sub", "mul", "div", "true_divide", "divide", "multiply", "subtract", "pow",
+    "pow_scalar", "floor_divide", "remainder", "neg", "negative", "abs", "exp", "log", "log1p",
+    "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "square", "reciprocal", "sign",
+    "floor", "ceil", "round", "trunc", "relu", "leaky_relu", "elu", "gelu", "softplus", "silu",
+    "clamp", "clip", "maximum", "minimum", "where", "masked_fill", "nonzero", "eq", "ne", "lt",
+    "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or",
+    "greater", "less", "greater_equal", "less_equal", "not_equal",
+    "logical_not", "isnan", "isinf", "isfinite", "equal", "allclose", "isclose", "clone",
+    "prelu",
+]
+
 
 def _const(array):
     return Tensor._make(array)
@@ -679,7 +691,7 @@ logical_or = _compare("logical_or")
 logical_xor = _compare("logical_xor")
 bitwise_and = _compare("bitwise_and")
 bitwise_or = _compare("bitwise_or")
-greater, less, greater_equal, less_equal, equal_elementwise, not_equal = gt, lt, ge, le, eq, ne
+greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
 
 
 def logical_not(input):
