@@ -260,9 +260,22 @@ class Conv(_ConvFunction):
         if need_w:
             dw = _wunmat(_corr_wgrad(self.xpad, g2, geo, xp), self.wshape)
         if need_x:
-            pt, _, pl, _ = self.pads
-            N, C, H, W = gy.shape[0], geo.C, geo.Hp - sum(self.pads[:2]), geo.Wp - sum(self.pads[2:])
-            dx = _corr_xgrad(g2, self.wm, geo, xp)[:, pt:pt + H, pl:pl + W].transpose(0, 3, 1, 2)
+            pt, pb, pl, pr = self.pads
+            H, W = geo.Hp - pt - pb, geo.Wp - pl - pr
+            (kh, kw), (dil_h, dil_w) = geo.k, geo.d
+            if geo.s == (1, 1):
+                # stride 1: dx is the correlation of the gradient, padded by the kernel's extent
+                # minus the forward padding, with the flipped kernel (channels swapped): one more
+                # forward-shaped GEMM instead of col2im's kh*kw scattered adds.
+                eh, ew = dil_h * (kh - 1), dil_w * (kw - 1)
+                gpad = _pad_nhwc(gy, (eh - pt, eh - pb, ew - pl, ew - pr), xp)
+                gg = geo.g
+                wf = self.wm.reshape(gg, kh, kw, geo.C // gg, geo.O // gg)[:, ::-1, ::-1].transpose(0, 1, 2, 4, 3)
+                wf = wf.reshape(gg, -1, geo.C // gg)
+                rgeo = _Geom(geo.N, H + eh, W + ew, geo.O, geo.C, geo.k, (1, 1), geo.d, (H, W), gg, gy.itemsize)
+                dx = _corr(gpad, wf, rgeo, None, xp).transpose(0, 3, 1, 2)
+            else:
+                dx = _corr_xgrad(g2, self.wm, geo, xp)[:, pt:pt + H, pl:pl + W].transpose(0, 3, 1, 2)
         return dx, dw, db
 
 

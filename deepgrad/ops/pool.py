@@ -17,7 +17,7 @@ import numpy as np
 from .. import backend
 from ..autograd.function import Function
 from ..tensor import Tensor
-from .conv import _ntuple
+from .conv import _from4, _ntuple, _to4
 
 __all__ = ["max_pool1d", "max_pool2d", "max_unpool1d", "max_unpool2d", "avg_pool1d", "avg_pool2d",
            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
@@ -29,36 +29,23 @@ __all__ = ["max_pool1d", "max_pool2d", "max_unpool1d", "max_unpool2d", "avg_pool
 # helpers
 # ---------------------------------------------------------------------------------------------
 
-def _to4(a, nd, batched):
-    if not batched:
-        a = a[None]
-    return a[:, :, None, :] if nd == 1 else a
+def _layout(a):
+    """The memory order of the 4-d array ``a``'s axes, outermost first (NCHW, CNHW for transposed
+    GEMM outputs, NHWC for convolution outputs): buffers made with it keep writes contiguous."""
+    return tuple(sorted(range(4), key=lambda ax: (a.shape[ax] > 1 and -a.strides[ax], ax)))
 
 
-def _from4(a, nd, batched):
-    if nd == 1:
-        a = a[:, :, 0, :]
-    return a if batched else a[0]
-
-
-def _is_cnhw(a):
-    """True when the NCHW-shaped array is laid out channel-major (as convolutions return it)."""
-    return a.shape[0] > 1 and a.shape[1] > 1 and a.strides[1] > a.strides[0]
-
-
-def _buffer(xp, shape, cnhw, dtype, fill=0.0):
-    N, C, H, W = shape
-    if cnhw:
-        buf = xp.zeros((C, N, H, W), dtype) if fill == 0 else xp.full((C, N, H, W), fill, dtype)
-        return buf.transpose(1, 0, 2, 3)
-    return xp.zeros(shape, dtype) if fill == 0 else xp.full(shape, fill, dtype)
+def _buffer(xp, shape, order, dtype, fill=0.0):
+    mem = tuple(shape[ax] for ax in order)
+    buf = xp.zeros(mem, dtype) if fill == 0 else xp.full(mem, fill, dtype)
+    return buf.transpose(tuple(np.argsort(order)))
 
 
 def _pad4(x, pt, pb, pl, pr, fill, xp):
     if not (pt or pb or pl or pr):
         return x
     N, C, H, W = x.shape
-    buf = _buffer(xp, (N, C, H + pt + pb, W + pl + pr), _is_cnhw(x), x.dtype, fill)
+    buf = _buffer(xp, (N, C, H + pt + pb, W + pl + pr), _layout(x), x.dtype, fill)
     buf[:, :, pt:pt + H, pl:pl + W] = x
     return buf
 
@@ -150,7 +137,7 @@ class MaxPool(Function):
                 xp.copyto(idx, n, where=mask)
             xp.maximum(best, v, out=best)
         if self._record:
-            self.idx, self.geom = idx, (nd, batched, x.shape, xpad.shape, _is_cnhw(x), k, s, p, d, out)
+            self.idx, self.geom = idx, (nd, batched, x.shape, xpad.shape, _layout(x), k, s, p, d, out)
         y = _from4(best, nd, batched)
         if not return_indices:
             return y
@@ -162,10 +149,10 @@ class MaxPool(Function):
 
     def backward(self, g, *_):
         xp = backend.array_module(g)
-        nd, batched, xshape, pshape, cnhw, k, s, p, d, out = self.geom
+        nd, batched, xshape, pshape, order, k, s, p, d, out = self.geom
         g = _to4(g, nd, batched)
         idx = self.idx
-        dxp = _buffer(xp, pshape, cnhw, g.dtype)
+        dxp = _buffer(xp, pshape, order, g.dtype)
         disjoint = _disjoint(k, s, d)
         kw = k[1]
         for n in range(k[0] * kw):
@@ -303,15 +290,15 @@ class AvgPool(Function):
         acc /= div
         if self._record:
             self.div = div
-            self.geom = (nd, batched, x.shape, xpad.shape, _is_cnhw(x), k, s, p, out)
+            self.geom = (nd, batched, x.shape, xpad.shape, _layout(x), k, s, p, out)
         return _from4(acc, nd, batched)
 
     def backward(self, g):
         xp = backend.array_module(g)
-        nd, batched, xshape, pshape, cnhw, k, s, p, out = self.geom
+        nd, batched, xshape, pshape, order, k, s, p, out = self.geom
         g = _to4(g, nd, batched)
         gd = g / self.div
-        dxp = _buffer(xp, pshape, cnhw, g.dtype)
+        dxp = _buffer(xp, pshape, order, g.dtype)
         d = (1, 1)
         disjoint = _disjoint(k, s, d)
         for n in range(k[0] * k[1]):
