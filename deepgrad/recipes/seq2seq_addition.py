@@ -79,6 +79,10 @@ class HeldOut:
     """Distinct validation and test pairs drawn from ``seed`` (disjoint, unordered)."""
 
     def __init__(self, n_val, n_test, max_digits, seed):
+        space = (10 ** max_digits) * (10 ** max_digits + 1) // 2      # unordered pairs
+        if n_val + n_test > space // 2:
+            raise ValueError(f"HeldOut: {n_val + n_test} held-out pairs leave too few of the {space} distinct "
+                             f"pairs of up-to-{max_digits}-digit numbers for training")
         rng = np.random.default_rng(seed)
         keys, a_all, b_all = set(), [], []
         while len(a_all) < n_val + n_test:
