@@ -126,33 +126,26 @@ class _ConvNd(Module):
         except RuntimeError as e:
             raise RuntimeError(f"{self!r}: {e}") from None
 
+    def forward(self, input):
+        self._check_input(input)
+        fn = _C.conv1d if self._nd == 1 else _C.conv2d
+        if self.padding_mode != "zeros":
+            x = self._call(_pad, input, self._reversed_padding_repeated_twice, self.padding_mode)
+            return self._call(fn, x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return self._call(fn, input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                          self.groups)
+
 
 class Conv1d(_ConvNd):
     """1-d convolution over (N, C_in, L) inputs."""
 
     _nd = 1
 
-    def forward(self, input):
-        self._check_input(input)
-        if self.padding_mode != "zeros":
-            x = self._call(_pad, input, self._reversed_padding_repeated_twice, self.padding_mode)
-            return self._call(_C.conv1d, x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return self._call(_C.conv1d, input, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                          self.groups)
-
 
 class Conv2d(_ConvNd):
     """2-d convolution over (N, C_in, H, W) inputs."""
 
     _nd = 2
-
-    def forward(self, input):
-        self._check_input(input)
-        if self.padding_mode != "zeros":
-            x = self._call(_pad, input, self._reversed_padding_repeated_twice, self.padding_mode)
-            return self._call(_C.conv2d, x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return self._call(_C.conv2d, input, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                          self.groups)
 
 
 class _ConvTransposeNd(_ConvNd):
