@@ -181,9 +181,10 @@ def test_addition_held_out_pairs_never_trained_on():
         assert not batches.held_out.contains(pairs[:, 0], pairs[:, 1]).any()
 
 
-@pytest.mark.parametrize("attention", ["additive", "dot", None])
-def test_seq2seq_greedy_matches_teacher_forcing_on_its_own_outputs(attention):
-    m = Seq2Seq(14, 14, embed_dim=6, hidden_size=8, attention=attention)
+@pytest.mark.parametrize("attention,bidirectional", [("additive", True), ("additive", False), ("dot", True),
+                                                     (None, False)])
+def test_seq2seq_greedy_matches_teacher_forcing_on_its_own_outputs(attention, bidirectional):
+    m = Seq2Seq(14, 14, embed_dim=6, hidden_size=8, attention=attention, bidirectional=bidirectional)
     src, _, _ = add.encode_pairs([12, 3456, 7], [345, 9, 88], 4)
     m.eval()
     ids = m.greedy(src, 6)

@@ -2,7 +2,9 @@
 2015), as in the lecture notes' "encoder-decoder architecture" and "soft attention".
 
 The encoder LSTM reads the source ids (B, S) (padding id ``pad_id`` is masked out of the
-attention). The decoder LSTM starts from the encoder's final state and reads the previous target
+attention); with ``bidirectional=True`` it runs both ways with ``hidden_size / 2`` units each, and
+outputs and final states are concatenated, so every source position sees the whole input (for
+addition: the carries coming from the digits to its right). The decoder LSTM starts from the encoder's final state and reads the previous target
 token; at every step its output ``h_t`` attends over the encoder outputs (``attention="additive"``:
 Bahdanau's ``v^T tanh(W_q h_t + W_k e_s)``; ``"dot"``: ``h_t . e_s``; ``None``: no attention),
 and ``tanh(W_c [h_t; context_t])`` is read out to the next token's logits (Luong's "global
@@ -27,7 +29,7 @@ __all__ = ["Seq2Seq", "exact_match", "token_accuracy"]
 
 class Seq2Seq(nn.Module):
     def __init__(self, src_vocab, tgt_vocab, embed_dim=32, hidden_size=128, num_layers=1, attention="additive",
-                 pad_id=0, bos_id=1, eos_id=2, dropout=0.0):
+                 pad_id=0, bos_id=1, eos_id=2, dropout=0.0, bidirectional=False):
         super().__init__()
         if attention not in ("additive", "dot", None, "none"):
             raise ValueError(f"Seq2Seq: attention must be 'additive', 'dot' or None, got {attention!r}")
@@ -37,7 +39,12 @@ class Seq2Seq(nn.Module):
         self.src_embed = nn.Embedding(src_vocab, embed_dim)
         self.tgt_embed = nn.Embedding(tgt_vocab, embed_dim)
         drop = dropout if num_layers > 1 else 0.0
-        self.encoder = nn.LSTM(embed_dim, hidden_size, num_layers, batch_first=True, dropout=drop)
+        if bidirectional and hidden_size % 2:
+            raise ValueError(f"Seq2Seq: a bidirectional encoder needs an even hidden_size, got {hidden_size}")
+        self.bidirectional = bool(bidirectional)
+        # bidirectional: hidden_size / 2 per direction, outputs and final states concatenated
+        self.encoder = nn.LSTM(embed_dim, hidden_size // 2 if bidirectional else hidden_size, num_layers,
+                               batch_first=True, dropout=drop, bidirectional=self.bidirectional)
         self.decoder = nn.LSTM(embed_dim, hidden_size, num_layers, batch_first=True, dropout=drop)
         if self.attention_kind == "additive":
             self.attention = nn.AdditiveAttention(hidden_size, hidden_size, hidden_size)
@@ -48,6 +55,12 @@ class Seq2Seq(nn.Module):
     def encode(self, src):
         """``(memory (B, S, H), padding mask (B, S) bool, final state)``."""
         memory, state = self.encoder(self.src_embed(src))
+        if self.bidirectional:                       # (2L, B, H/2) -> (L, B, H): [forward; backward]
+            def merge(s):
+                L2, B, h = s.shape
+                s = s.reshape(L2 // 2, 2, B, h)
+                return ops.cat([s[:, 0], s[:, 1]], -1)
+            state = tuple(merge(s) for s in state)
         return memory, src.array == self.pad_id, state
 
     def _attend(self, query, memory, mask):

@@ -151,7 +151,7 @@ class Seq2SeqAddition(Recipe):
                   "on held-out pairs of up-to-4-digit numbers, greedy decoding")
     target = 0.95
     defaults = dict(epochs=12, batch_size=128, lr=3e-3, optimizer="adam", steps_per_epoch=250, max_digits=4,
-                    embed=32, hidden=128, layers=1, attention="additive", clip_grad_norm=1.0,
+                    embed=32, hidden=128, layers=1, attention="additive", bidirectional=True, clip_grad_norm=1.0,
                     n_val=1000, n_test=2000, data_seed=1234, min_lr_ratio=0.02)
 
     @property
@@ -175,7 +175,7 @@ class Seq2SeqAddition(Recipe):
     def build_model(self, hp):
         from ..models.seq2seq import Seq2Seq
         return Seq2Seq(len(VOCAB), len(VOCAB), hp["embed"], hp["hidden"], hp["layers"], hp["attention"],
-                       pad_id=PAD, bos_id=BOS, eos_id=EOS)
+                       pad_id=PAD, bos_id=BOS, eos_id=EOS, bidirectional=hp["bidirectional"])
 
     def build_loss(self, hp):
         from ..models.charrnn import SequenceCrossEntropy
