@@ -18,8 +18,7 @@ from . import functional as F
 from . import init
 from .linear import Linear
 from .module import Module
-from .parameter import Parameter
-from .rnn import _empty
+from .parameter import Parameter, _empty, _set_parameters
 
 __all__ = ["MultiheadAttention", "AdditiveAttention"]
 
@@ -160,19 +159,13 @@ class MultiheadAttention(Module):
         if self.head_dim * num_heads != embed_dim:
             raise AssertionError("embed_dim must be divisible by num_heads")
         if not self._qkv_same_embed_dim:
-            self.q_proj_weight = Parameter(_empty((embed_dim, embed_dim), dtype, device))
-            self.k_proj_weight = Parameter(_empty((embed_dim, self.kdim), dtype, device))
-            self.v_proj_weight = Parameter(_empty((embed_dim, self.vdim), dtype, device))
-            self.register_parameter("in_proj_weight", None)
+            _set_parameters(self, q_proj_weight=_empty((embed_dim, embed_dim), dtype, device),
+                            k_proj_weight=_empty((embed_dim, self.kdim), dtype, device),
+                            v_proj_weight=_empty((embed_dim, self.vdim), dtype, device), in_proj_weight=None)
         else:
-            self.in_proj_weight = Parameter(_empty((3 * embed_dim, embed_dim), dtype, device))
-            self.register_parameter("q_proj_weight", None)
-            self.register_parameter("k_proj_weight", None)
-            self.register_parameter("v_proj_weight", None)
-        if bias:
-            self.in_proj_bias = Parameter(_empty((3 * embed_dim,), dtype, device))
-        else:
-            self.register_parameter("in_proj_bias", None)
+            _set_parameters(self, in_proj_weight=_empty((3 * embed_dim, embed_dim), dtype, device),
+                            q_proj_weight=None, k_proj_weight=None, v_proj_weight=None)
+        _set_parameters(self, in_proj_bias=_empty((3 * embed_dim,), dtype, device) if bias else None)
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
         if add_bias_kv:
             self.bias_k = Parameter(_empty((1, 1, embed_dim), dtype, device))

@@ -3,24 +3,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from .. import backend
-from ..tensor import Tensor
 from . import functional as F
 from . import init
 from ..ops.linalg import LinearFn
 from .module import Module
-from .parameter import Parameter
+from .parameter import _empty, _set_parameters
 
 __all__ = ["Identity", "Linear", "Bilinear", "Flatten", "Unflatten"]
-
-
-def _empty(shape, dtype, device):
-    a = np.empty(shape, dtype=backend.as_dtype(dtype))
-    if device is not None and backend.device(device).type != "cpu":
-        a = backend.to_device(a, device)
-    return Tensor._make(a)
 
 
 class Identity(Module):
@@ -44,11 +33,8 @@ class Linear(Module):
         super().__init__()
         self.in_features = int(in_features)
         self.out_features = int(out_features)
-        self.weight = Parameter(_empty((out_features, in_features), dtype, device))
-        if bias:
-            self.bias = Parameter(_empty((out_features,), dtype, device))
-        else:
-            self.register_parameter("bias", None)
+        _set_parameters(self, weight=_empty((out_features, in_features), dtype, device),
+                        bias=_empty((out_features,), dtype, device) if bias else None)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -85,11 +71,8 @@ class Bilinear(Module):
     def __init__(self, in1_features, in2_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
-        self.weight = Parameter(_empty((out_features, in1_features, in2_features), dtype, device))
-        if bias:
-            self.bias = Parameter(_empty((out_features,), dtype, device))
-        else:
-            self.register_parameter("bias", None)
+        _set_parameters(self, weight=_empty((out_features, in1_features, in2_features), dtype, device),
+                        bias=_empty((out_features,), dtype, device) if bias else None)
         self.reset_parameters()
 
     def reset_parameters(self):

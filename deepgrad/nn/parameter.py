@@ -1,6 +1,9 @@
 """``Parameter``: a Tensor that a ``Module`` registers as one of its learnable parameters."""
 from __future__ import annotations
 
+import numpy as np
+
+from .. import backend
 from ..tensor import Tensor, _to_array
 
 
@@ -13,7 +16,6 @@ class Parameter(Tensor):
 
     def __init__(self, data=None, requires_grad=True):
         if data is None:
-            import numpy as np
             array = np.empty((0,), dtype="float32")
         elif isinstance(data, Tensor):
             array = data.array
@@ -49,3 +51,30 @@ class Parameter(Tensor):
 def _rebuild_parameter(array, requires_grad):
     return Parameter(Tensor._make(array), requires_grad)
 
+
+
+# ---- storage for the layers' parameters and buffers ------------------------------------------
+def _on_device(a, device):
+    """``a`` (a new CPU array) as a Tensor on ``device``."""
+    if device is not None and backend.device(device).type != "cpu":
+        a = backend.to_device(a, device)
+    return Tensor._make(a)
+
+
+def _empty(shape, dtype, device):
+    """Uninitialised storage of ``shape`` for a parameter (the layer's ``reset_parameters`` fills it)."""
+    return _on_device(np.empty(shape, dtype=backend.as_dtype(dtype)), device)
+
+
+def _full(shape, value, dtype, device):
+    return _on_device(np.full(shape, value, dtype=backend.as_dtype(dtype)), device)
+
+
+def _set_parameters(module, **tensors):
+    """Registers each tensor on ``module`` as a Parameter of that name, in order; a ``None`` is
+    registered as ``None`` (as PyTorch does for a layer built without its bias, say)."""
+    for name, t in tensors.items():
+        if t is None:
+            module.register_parameter(name, None)
+        else:
+            setattr(module, name, Parameter(t))

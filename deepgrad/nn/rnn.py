@@ -26,18 +26,18 @@ from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .module import Module
-from .parameter import Parameter
+from .parameter import _empty, _set_parameters
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell",
            "PackedSequence", "pack_padded_sequence", "pad_packed_sequence", "pack_sequence",
            "pad_sequence", "unpad_sequence", "unpack_sequence"]
 
 
-def _empty(shape, dtype, device):
-    a = np.empty(shape, dtype=backend.as_dtype(dtype))
-    if device is not None and backend.device(device).type != "cpu":
-        a = backend.to_device(a, device)
-    return Tensor._make(a)
+def _reset_uniform(self):
+    """PyTorch's recurrent init: every parameter U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
+    stdv = 1.0 / math.sqrt(self.hidden_size)
+    for w in self.parameters():
+        init.uniform_(w, -stdv, stdv)
 
 
 def _index(idx, like):
@@ -264,17 +264,13 @@ class RNNBase(Module):
                 if bias:
                     shapes += [(f"bias_ih_l{layer}{suffix}", (ng * hidden_size,)),
                                (f"bias_hh_l{layer}{suffix}", (ng * hidden_size,))]
-                for name, shape in shapes:
-                    setattr(self, name, Parameter(_empty(shape, dtype, device)))
+                _set_parameters(self, **{name: _empty(shape, dtype, device) for name, shape in shapes})
                 names = [n for n, _ in shapes]
                 self._flat_weights_names.extend(names)
                 self._all_weights.append(names)
         self.reset_parameters()
 
-    def reset_parameters(self):
-        stdv = 1.0 / math.sqrt(self.hidden_size)
-        for w in self.parameters():
-            init.uniform_(w, -stdv, stdv)
+    reset_parameters = _reset_uniform
 
     @property
     def _flat_weights(self):
@@ -472,20 +468,14 @@ class RNNCellBase(Module):
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
         self.bias = bool(bias)
-        self.weight_ih = Parameter(_empty((num_chunks * hidden_size, input_size), dtype, device))
-        self.weight_hh = Parameter(_empty((num_chunks * hidden_size, hidden_size), dtype, device))
-        if bias:
-            self.bias_ih = Parameter(_empty((num_chunks * hidden_size,), dtype, device))
-            self.bias_hh = Parameter(_empty((num_chunks * hidden_size,), dtype, device))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        G = num_chunks * hidden_size
+        _set_parameters(self, weight_ih=_empty((G, input_size), dtype, device),
+                        weight_hh=_empty((G, hidden_size), dtype, device),
+                        bias_ih=_empty((G,), dtype, device) if bias else None,
+                        bias_hh=_empty((G,), dtype, device) if bias else None)
         self.reset_parameters()
 
-    def reset_parameters(self):
-        stdv = 1.0 / math.sqrt(self.hidden_size)
-        for w in self.parameters():
-            init.uniform_(w, -stdv, stdv)
+    reset_parameters = _reset_uniform
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"

@@ -1,15 +1,12 @@
 """``Embedding``: a lookup table of ``num_embeddings`` vectors, initialised N(0, 1)."""
 from __future__ import annotations
 
-import numpy as np
-
-from .. import backend
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .module import Module
-from .parameter import Parameter
+from .parameter import Parameter, _empty
 
 __all__ = ["Embedding"]
 
@@ -34,10 +31,7 @@ class Embedding(Module):
         self.scale_grad_by_freq = scale_grad_by_freq
         self.sparse = sparse
         if _weight is None:
-            a = np.empty((num_embeddings, embedding_dim), dtype=backend.as_dtype(dtype))
-            if device is not None and backend.device(device).type != "cpu":
-                a = backend.to_device(a, device)
-            self.weight = Parameter(Tensor._make(a), requires_grad=not _freeze)
+            self.weight = Parameter(_empty((num_embeddings, embedding_dim), dtype, device), requires_grad=not _freeze)
             self.reset_parameters()
         else:
             if tuple(_weight.shape) != (num_embeddings, embedding_dim):

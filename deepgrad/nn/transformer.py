@@ -13,7 +13,6 @@ import copy
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
 from . import functional as F
 from .attention import MultiheadAttention
 from .containers import ModuleList
@@ -21,16 +20,14 @@ from .dropout import Dropout
 from .linear import Linear
 from .module import Module
 from .normalization import LayerNorm
+from .parameter import _on_device
 
 __all__ = ["TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder"]
 
 
 def generate_square_subsequent_mask(sz, device=None, dtype=None):
     """A float (sz, sz) causal mask: 0 on and below the diagonal, -inf above."""
-    a = np.triu(np.full((sz, sz), -np.inf, dtype=backend.as_dtype(dtype)), 1)
-    if device is not None and backend.device(device).type != "cpu":
-        a = backend.to_device(a, device)
-    return Tensor._make(a)
+    return _on_device(np.triu(np.full((sz, sz), -np.inf, dtype=backend.as_dtype(dtype)), 1), device)
 
 
 def _activation(activation):
