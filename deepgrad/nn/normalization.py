@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
 from ..tensor import Tensor
 from ..ops.norm import batch_norm, layer_norm, group_norm
 from . import init
 from .module import Module
-from .parameter import Parameter
+from .parameter import _full, _set_parameters
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm"]
 
 
-def _full(shape, value, dtype, device):
-    a = np.full(shape, value, dtype=backend.as_dtype(dtype))
-    if device is not None and backend.device(device).type != "cpu":
-        a = backend.to_device(a, device)
-    return Tensor._make(a)
+def _set_affine(module, affine, bias, shape, dtype, device):
+    """The norm layers' affine parameters: ``weight`` = 1 and ``bias`` = 0 of ``shape`` (``bias``
+    None when not ``bias``), both None when not ``affine``."""
+    _set_parameters(module, weight=_full(shape, 1.0, dtype, device) if affine else None,
+                    bias=_full(shape, 0.0, dtype, device) if affine and bias else None)
+
+
+def _reset_affine(module, affine):
+    if affine:
+        init.ones_(module.weight)
+        if module.bias is not None:
+            init.zeros_(module.bias)
 
 
 class _BatchNorm(Module):
@@ -32,15 +38,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = Parameter(_full((num_features,), 1.0, dtype, device))
-            if bias:
-                self.bias = Parameter(_full((num_features,), 0.0, dtype, device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _set_affine(self, affine, bias, (num_features,), dtype, device)
         if track_running_stats:
             self.register_buffer("running_mean", _full((num_features,), 0.0, dtype, device))
             self.register_buffer("running_var", _full((num_features,), 1.0, dtype, device))
@@ -59,10 +57,7 @@ class _BatchNorm(Module):
 
     def reset_parameters(self):
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self, self.affine)
 
     def _check_input_dim(self, input):
         if input.ndim not in self._expected:
@@ -119,21 +114,10 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(_full(self.normalized_shape, 1.0, dtype, device))
-            if bias:
-                self.bias = Parameter(_full(self.normalized_shape, 0.0, dtype, device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _set_affine(self, elementwise_affine, bias, self.normalized_shape, dtype, device)
 
     def reset_parameters(self):
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self, self.elementwise_affine)
 
     def forward(self, input):
         k = len(self.normalized_shape)
@@ -155,21 +139,10 @@ class GroupNorm(Module):
         if num_channels % num_groups != 0:
             raise ValueError("num_channels must be divisible by num_groups")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        if affine:
-            self.weight = Parameter(_full((num_channels,), 1.0, dtype, device))
-            if bias:
-                self.bias = Parameter(_full((num_channels,), 0.0, dtype, device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _set_affine(self, affine, bias, (num_channels,), dtype, device)
 
     def reset_parameters(self):
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self, self.affine)
 
     def forward(self, input):
         if input.ndim < 2 or input.shape[1] != self.num_channels:
