@@ -23,6 +23,37 @@ def _norm_grad(gh, xhat, rstd, axes):
     return rstd * (gh - m1 - xhat * m2)
 
 
+def _standardise(x, axes, eps):
+    """``(x - mean) * rstd`` over ``axes`` (kept as size-1 dims), with ``mean``, ``var``, ``rstd``."""
+    xp = backend.array_module(x)
+    dt = x.dtype
+    mean = x.mean(axis=axes, keepdims=True, dtype=dt)
+    xc = x - mean
+    var = (xc * xc).mean(axis=axes, keepdims=True, dtype=dt)
+    rstd = (1.0 / xp.sqrt(var + eps)).astype(dt, copy=False)
+    return xc * rstd, mean, var, rstd
+
+
+def _affine(xhat, w, b, shape):
+    """``xhat * w + b`` (a new array) with ``w``, ``b`` optional, seen with ``shape``."""
+    out = xhat * w.reshape(shape) if w is not None else xhat.copy()
+    if b is not None:
+        out += b.reshape(shape)
+    return out
+
+
+def _affine_grads(fn, g, xhat, axes):
+    """The gradients of the weight and bias that ``fn`` was given, reduced over ``axes``."""
+    grads = []
+    i = 1
+    if fn.has_weight:
+        grads.append((g * xhat).sum(axis=axes) if fn.needs_input_grad[i] else None)
+        i += 1
+    if fn.has_bias:
+        grads.append(g.sum(axis=axes) if fn.needs_input_grad[i] else None)
+    return grads
+
+
 class BatchNorm(Function):
     array_backward = True
 
@@ -37,28 +68,22 @@ class BatchNorm(Function):
         b = params[-1] if has_bias else None
         if training:
             n = x.size // C
-            mean = x.mean(axis=axes, dtype=dt)
-            xc = x - mean.reshape(bshape)
-            var = (xc * xc).mean(axis=axes, dtype=dt)
-            rstd = (1.0 / xp.sqrt(var + eps)).astype(dt, copy=False)
+            xhat, mean, var, rstd = _standardise(x, axes, eps)
             if running_mean is not None:
                 running_mean *= (1.0 - momentum)
-                running_mean += (momentum * mean).astype(running_mean.dtype, copy=False)
+                running_mean += (momentum * mean.reshape(C)).astype(running_mean.dtype, copy=False)
             if running_var is not None:
                 running_var *= (1.0 - momentum)
-                running_var += (momentum * var * (n / (n - 1))).astype(running_var.dtype, copy=False)
-            xhat = xc * rstd.reshape(bshape)
+                running_var += (momentum * var.reshape(C) * (n / (n - 1))).astype(running_var.dtype, copy=False)
         else:
             mean = running_mean.astype(dt, copy=True)
-            rstd = (1.0 / xp.sqrt(running_var.astype(dt) + eps)).astype(dt, copy=False)
-            xhat = (x - mean.reshape(bshape)) * rstd.reshape(bshape)
-        out = xhat * w.reshape(bshape) if w is not None else xhat.copy()
-        if b is not None:
-            out += b.reshape(bshape)
+            rstd = (1.0 / xp.sqrt(running_var.astype(dt) + eps)).astype(dt, copy=False).reshape(bshape)
+            xhat = (x - mean.reshape(bshape)) * rstd
+        out = _affine(xhat, w, b, bshape)
         self.training, self.axes, self.bshape = training, axes, bshape
         self.has_weight, self.has_bias = has_weight, has_bias
         if self._record:
-            self.xhat, self.rstd, self.w = xhat, rstd.reshape(bshape), w
+            self.xhat, self.rstd, self.w = xhat, rstd, w
         return out
 
     def backward(self, g):
@@ -72,13 +97,7 @@ class BatchNorm(Function):
                 grads.append(gh * self.rstd)
         else:
             grads.append(None)
-        i = 1
-        if self.has_weight:
-            grads.append((g * xhat).sum(axis=axes) if self.needs_input_grad[i] else None)
-            i += 1
-        if self.has_bias:
-            grads.append(g.sum(axis=axes) if self.needs_input_grad[i] else None)
-        return tuple(grads)
+        return tuple(grads + _affine_grads(self, g, xhat, axes))
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -115,19 +134,11 @@ class LayerNorm(Function):
     array_backward = True
 
     def forward(self, x, *params, ndims=1, has_weight=True, has_bias=True, eps=1e-5):
-        xp = backend.array_module(x)
-        dt = x.dtype
         axes = tuple(range(x.ndim - ndims, x.ndim))
-        mean = x.mean(axis=axes, keepdims=True, dtype=dt)
-        xc = x - mean
-        var = (xc * xc).mean(axis=axes, keepdims=True, dtype=dt)
-        rstd = (1.0 / xp.sqrt(var + eps)).astype(dt, copy=False)
-        xhat = xc * rstd
+        xhat, _, _, rstd = _standardise(x, axes, eps)
         w = params[0] if has_weight else None
         b = params[-1] if has_bias else None
-        out = xhat * w if w is not None else xhat.copy()
-        if b is not None:
-            out += b
+        out = _affine(xhat, w, b, x.shape[x.ndim - ndims:])
         self.axes, self.has_weight, self.has_bias = axes, has_weight, has_bias
         if self._record:
             self.xhat, self.rstd, self.w = xhat, rstd, w
@@ -137,14 +148,8 @@ class LayerNorm(Function):
         axes, xhat = self.axes, self.xhat
         lead = tuple(range(g.ndim - len(axes)))
         gh = g * self.w if self.w is not None else g
-        grads = [_norm_grad(gh, xhat, self.rstd, axes) if self.needs_input_grad[0] else None]
-        i = 1
-        if self.has_weight:
-            grads.append((g * xhat).sum(axis=lead) if self.needs_input_grad[i] else None)
-            i += 1
-        if self.has_bias:
-            grads.append(g.sum(axis=lead) if self.needs_input_grad[i] else None)
-        return tuple(grads)
+        gx = _norm_grad(gh, xhat, self.rstd, axes) if self.needs_input_grad[0] else None
+        return (gx, *_affine_grads(self, g, xhat, lead))
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
@@ -167,21 +172,13 @@ class GroupNorm(Function):
     array_backward = True
 
     def forward(self, x, *params, num_groups=1, has_weight=True, has_bias=True, eps=1e-5):
-        xp = backend.array_module(x)
-        dt = x.dtype
         N, C = x.shape[0], x.shape[1]
-        xr = x.reshape(N, num_groups, -1)
-        mean = xr.mean(axis=2, keepdims=True, dtype=dt)
-        xc = xr - mean
-        var = (xc * xc).mean(axis=2, keepdims=True, dtype=dt)
-        rstd = (1.0 / xp.sqrt(var + eps)).astype(dt, copy=False)
-        xhat = (xc * rstd).reshape(x.shape)
+        xhat, _, _, rstd = _standardise(x.reshape(N, num_groups, -1), (2,), eps)
+        xhat = xhat.reshape(x.shape)
         bshape = (1, C) + (1,) * (x.ndim - 2)
         w = params[0] if has_weight else None
         b = params[-1] if has_bias else None
-        out = xhat * w.reshape(bshape) if w is not None else xhat.copy()
-        if b is not None:
-            out += b.reshape(bshape)
+        out = _affine(xhat, w, b, bshape)
         self.G, self.bshape, self.has_weight, self.has_bias = num_groups, bshape, has_weight, has_bias
         if self._record:
             self.xhat, self.rstd, self.w = xhat, rstd, w
@@ -191,16 +188,10 @@ class GroupNorm(Function):
         xhat, N, G = self.xhat, g.shape[0], self.G
         axes = (0,) + tuple(range(2, g.ndim))
         gh = g * self.w.reshape(self.bshape) if self.w is not None else g
-        grads = [None]
+        gx = None
         if self.needs_input_grad[0]:
-            grads[0] = _norm_grad(gh.reshape(N, G, -1), xhat.reshape(N, G, -1), self.rstd, (2,)).reshape(g.shape)
-        i = 1
-        if self.has_weight:
-            grads.append((g * xhat).sum(axis=axes) if self.needs_input_grad[i] else None)
-            i += 1
-        if self.has_bias:
-            grads.append(g.sum(axis=axes) if self.needs_input_grad[i] else None)
-        return tuple(grads)
+            gx = _norm_grad(gh.reshape(N, G, -1), xhat.reshape(N, G, -1), self.rstd, (2,)).reshape(g.shape)
+        return (gx, *_affine_grads(self, g, xhat, axes))
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
