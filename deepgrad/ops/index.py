@@ -147,18 +147,10 @@ def getitem(input, index):
     """``input[index]`` with NumPy/PyTorch semantics. Basic indices give views."""
     a = input.array
     ti = type(index)
+    key = None
     if ti is int or ti is slice:          # the hot path: x[i], x[a:b]
         key = (index, Ellipsis)
-        try:
-            out = a[key]
-        except IndexError as e:
-            raise _index_error("getitem", index, a.shape, str(e)) from None
-        if not (_enabled[0] and input.requires_grad):
-            t = Tensor._make(out)
-            t._version = input._version
-            return t
-        return GatherView.apply(input, ix=_Basic(key), out=out)
-    if ti is tuple:
+    elif ti is tuple:
         has_ellipsis = False
         for e in index:
             te = type(e)
@@ -170,15 +162,16 @@ def getitem(input, index):
             break
         else:                             # all basic: x[:, 0], x[..., 1:], x[None, i]
             key = index if has_ellipsis else index + (Ellipsis,)
-            try:
-                out = a[key]
-            except IndexError as e:
-                raise _index_error("getitem", index, a.shape, str(e)) from None
-            if not (_enabled[0] and input.requires_grad):
-                t = Tensor._make(out)
-                t._version = input._version
-                return t
-            return GatherView.apply(input, ix=_Basic(key), out=out)
+    if key is not None:                   # a basic index: a view
+        try:
+            out = a[key]
+        except IndexError as e:
+            raise _index_error("getitem", index, a.shape, str(e)) from None
+        if not (_enabled[0] and input.requires_grad):
+            t = Tensor._make(out)
+            t._version = input._version
+            return t
+        return GatherView.apply(input, ix=_Basic(key), out=out)
     ix = _indexer(a, index, "getitem")
     try:
         out = ix.get(a)
