@@ -213,17 +213,24 @@ class Module:
         keys = list(object.__dir__(self)) + list(self._parameters) + list(self._buffers) + list(self._modules)
         return sorted(set(k for k in keys if not k[0].isdigit()))
 
-    def register_parameter(self, name, param):
-        if "_parameters" not in self.__dict__:
-            raise AttributeError("cannot assign parameter before Module.__init__() call")
+    def _check_name(self, kind, name, store, others):
+        """The checks ``register_parameter``/``register_buffer``/``add_module`` share: ``name`` is a
+        non-empty string without dots, not yet taken by an attribute or by an entry of ``others``
+        (unless it is already ``store``'s, which it may replace)."""
+        d = self.__dict__
+        if store not in d:
+            raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
         if not isinstance(name, str):
-            raise TypeError(f"parameter name should be a string, got {type(name).__name__}")
+            raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
         if "." in name:
-            raise KeyError(f'parameter name can\'t contain ".", got: {name}')
+            raise KeyError(f'{kind} name can\'t contain ".", got: {name}')
         if name == "":
-            raise KeyError('parameter name can\'t be empty string ""')
-        if (name in self.__dict__ or name in self._buffers or name in self._modules) and name not in self._parameters:
+            raise KeyError(f'{kind} name can\'t be empty string ""')
+        if (name in d or any(name in d[k] for k in others)) and name not in d[store]:
             raise KeyError(f"attribute '{name}' already exists")
+
+    def register_parameter(self, name, param):
+        self._check_name("parameter", name, "_parameters", ("_buffers", "_modules"))
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
                             f"(deepgrad.nn.Parameter or None required)")
@@ -232,16 +239,7 @@ class Module:
     def register_buffer(self, name, tensor, persistent=True):
         """A Tensor that is state but not a parameter (running stats): saved in ``state_dict``
         when ``persistent``, moved by ``to()``, never returned by ``parameters()``."""
-        if "_buffers" not in self.__dict__:
-            raise AttributeError("cannot assign buffer before Module.__init__() call")
-        if not isinstance(name, str):
-            raise TypeError(f"buffer name should be a string, got {type(name).__name__}")
-        if "." in name:
-            raise KeyError(f'buffer name can\'t contain ".", got: {name}')
-        if name == "":
-            raise KeyError('buffer name can\'t be empty string ""')
-        if name in self.__dict__ or name in self._parameters or name in self._modules:
-            raise KeyError(f"attribute '{name}' already exists")
+        self._check_name("buffer", name, "_buffers", ("_parameters", "_modules"))
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
                             f"(deepgrad.Tensor or None required)")
@@ -254,14 +252,7 @@ class Module:
     def add_module(self, name, module):
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        if not isinstance(name, str):
-            raise TypeError(f"module name should be a string, got {type(name).__name__}")
-        if "." in name:
-            raise KeyError(f'module name can\'t contain ".", got: {name}')
-        if name == "":
-            raise KeyError('module name can\'t be empty string ""')
-        if name in self.__dict__ and name not in self._modules:
-            raise KeyError(f"attribute '{name}' already exists")
+        self._check_name("module", name, "_modules", ())
         self._modules[name] = module
 
     register_module = add_module
