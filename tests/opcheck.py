@@ -105,6 +105,15 @@ def check_op(dg_fn, torch_fn, inputs, grad=True, gradcheck=True, double=True, rt
     return outs
 
 
+def convert_index(index, mod):
+    """An index built of NumPy arrays, as the same index for ``mod`` (deepgrad or torch)."""
+    if isinstance(index, tuple):
+        return tuple(convert_index(e, mod) for e in index)
+    if isinstance(index, np.ndarray):
+        return mod.tensor(index)
+    return index
+
+
 def rand(*shape, seed=0, low=-2.0, high=2.0, dtype=np.float64):
     return np.random.default_rng(seed).uniform(low, high, shape).astype(dtype)
 

@@ -5,18 +5,9 @@ import torch
 import torch.nn.functional as F
 
 import deepgrad as dg
-from opcheck import check_op, rand
+from opcheck import check_op, rand, convert_index as conv
 
 DTYPES = [np.float64, np.float32]
-
-
-def conv(index, mod):
-    """An index built of NumPy arrays, as the same index for ``mod`` (deepgrad or torch)."""
-    if isinstance(index, tuple):
-        return tuple(conv(e, mod) for e in index)
-    if isinstance(index, np.ndarray):
-        return mod.tensor(index)
-    return index
 
 
 def check_index(shape, index, dtype=np.float64, square=True):

@@ -5,15 +5,7 @@ import pytest
 import torch
 
 import deepgrad as dg
-from opcheck import check_op, rand
-
-
-def conv(index, mod):
-    if isinstance(index, tuple):
-        return tuple(conv(e, mod) for e in index)
-    if isinstance(index, np.ndarray):
-        return mod.tensor(index)
-    return index
+from opcheck import check_op, rand, convert_index as conv
 
 
 I = np.array
