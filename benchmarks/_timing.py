@@ -27,16 +27,41 @@ def time_pair(fn_dg, fn_torch, number=100, repeat=21, warmup=5):
 
 def report(rows, title):
     """Print a table of (name, deepgrad seconds, torch seconds) with the ratio."""
-    print(f"\n{title}")
+    print(f"\n{title} [load average {load_average()}]")
     print(f"{'case':<34}{'deepgrad':>12}{'torch':>12}{'ratio':>8}")
     for name, d, t in rows:
         print(f"{name:<34}{d * 1e6:>10.1f}us{t * 1e6:>10.1f}us{d / t:>8.2f}")
 
 
+def threads_from_argv(argv=None):
+    """Read ``--threads N`` from the command line and pin NumPy's BLAS to it. Call this before
+    NumPy is imported: OpenBLAS reads its thread count once, when it loads."""
+    import os
+    import sys
+    argv = sys.argv[1:] if argv is None else argv
+    n = os.cpu_count()
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            n = int(argv[i + 1])
+        elif a.startswith("--threads="):
+            n = int(a.split("=", 1)[1])
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    return n
+
+
 def setup_threads(n=None):
-    """Pin both libraries to the same thread count (all cores by default)."""
+    """Pin PyTorch to the same thread count as NumPy's BLAS (all cores by default)."""
     import os
     import torch
-    n = n or os.cpu_count()
+    n = n or int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count()))
     torch.set_num_threads(n)
     return n
+
+
+def load_average():
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except OSError:  # pragma: no cover - not Linux
+        return "?"

@@ -8,12 +8,15 @@ import argparse
 import os
 import sys
 
-import numpy as np
-import torch
-
 sys.path.insert(0, os.path.dirname(__file__))
+from _timing import report, setup_threads, threads_from_argv, time_pair  # noqa: E402
+
+threads_from_argv()  # before NumPy loads OpenBLAS
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
 import deepgrad as dg  # noqa: E402
-from _timing import report, setup_threads, time_pair  # noqa: E402
 
 
 def cases(n):
@@ -62,8 +65,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--number", type=int, default=200)
+    p.add_argument("--threads", type=int, default=None, help="threads for both libraries (default: all)")
     args = p.parse_args(argv)
-    setup_threads()
+    setup_threads(args.threads)
     rows = []
     for name, fd, ft, a, b in cases(args.size):
         d, t = time_pair(step_fn(dg, fd, a, b), step_fn(torch, ft, a, b), number=args.number)

@@ -13,12 +13,15 @@ import argparse
 import os
 import sys
 
-import numpy as np
-import torch
-
 sys.path.insert(0, os.path.dirname(__file__))
+from _timing import report, setup_threads, threads_from_argv, time_pair  # noqa: E402
+
+threads_from_argv()  # before NumPy loads OpenBLAS
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
 import deepgrad as dg  # noqa: E402
-from _timing import report, setup_threads, time_pair  # noqa: E402
 
 
 def copy_weights(dg_model, torch_model):

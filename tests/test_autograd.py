@@ -259,3 +259,21 @@ def test_create_graph_grad_is_writable():
     x = dg.tensor([1.0, 2.0], requires_grad=True)
     (x.sum() * 3.0).backward(create_graph=True)
     x.grad.detach().zero_()  # a broadcast view here would be read-only
+
+
+def test_leaf_gradients_never_alias_other_memory():
+    a = dg.tensor([1.0, 2.0], requires_grad=True)
+    b = dg.tensor([3.0, 4.0], requires_grad=True)
+    (a + b).backward(dg.ones(2))                  # one gradient buffer reaches two leaves
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    user = dg.ones(2)
+    c = dg.tensor([1.0, 2.0], requires_grad=True)
+    c.backward(user)                              # the caller's own gradient tensor
+    (c + 0.0).backward(user)
+    assert not np.shares_memory(c.grad.numpy(), user.numpy())
+    kept = []
+    d = dg.tensor([1.0, 2.0], requires_grad=True)
+    d.register_hook(lambda g: kept.append(g))     # a hook keeps the gradient it saw
+    (d * 2.0).backward(dg.ones(2))
+    assert not np.shares_memory(kept[0].numpy(), d.grad.numpy())
+    np.testing.assert_allclose(user.numpy(), [1.0, 1.0])

@@ -19,10 +19,13 @@ leaves that require grad, so in-place ops that rebase a tensor never re-route ol
 """
 from __future__ import annotations
 
+import sys
+
 from .grad_mode import _enabled
 from .. import backend
 
 _new = object.__new__
+_getrefcount = sys.getrefcount
 _anomaly = [False]      # set by detect_anomaly(); read on the hot path as one index
 _in_backward = [False]  # anomaly mode blames a backward's result on its node, not on its inner ops
 
@@ -333,6 +336,8 @@ def _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, ac
                 # Own the memory: a gradient may alias an upstream buffer or a saved array.
                 if create_graph:  # keep the graph, but never hand out a read-only broadcast view
                     leaf.grad = g if g.array.flags.writeable else g.clone()
+                elif _sole_owner(g):     # nobody else holds it: keep it, as PyTorch does
+                    leaf.grad = g
                 else:
                     leaf.grad = _Tensor._make(g.array.copy())
             else:
@@ -344,6 +349,15 @@ def _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, ac
                     f"autograd.grad: input {i} (shape {tuple(inputs[i].shape)}) was not used in "
                     f"the graph of the outputs; pass allow_unused=True to get None for it")
     return captured
+
+
+def _sole_owner(g):
+    """True when the engine holds the only references to gradient ``g`` and to its array, which
+    owns its memory; then it can become a leaf's ``.grad`` without a copy. References counted:
+    the engine's slot, the caller's and this frame's names, getrefcount's own argument."""
+    a = g.array
+    return (type(a) is _ndarray and a.base is None and a.flags.writeable
+            and _getrefcount(a) <= 3 and _getrefcount(g) <= 4)
 
 
 def _inplace_add(acc, g):
