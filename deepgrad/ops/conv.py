@@ -114,6 +114,9 @@ class _Geom:
         self.K = k[0] * k[1] * (C // g)
         self.P = out[0] * out[1]
         self.nb = max(1, min(N, _CHUNK_BYTES // max(1, self.P * C * k[0] * k[1] * itemsize)))
+        # The im2col copy's speed is set by its innermost contiguous run: kw*C/g numbers in NHWC,
+        # Wo in NCHW. Few channels (first layers: LeNet conv1 runs 5 vs 24) copy channels-first.
+        self.cf = k[1] * (C // g) < out[1] and s[1] == 1 and d[1] == 1
 
     def chunks(self):
         for n0 in range(0, self.N, self.nb):
@@ -121,16 +124,37 @@ class _Geom:
             yield n0, n1, n0 * self.P, n1 * self.P
 
     def cols(self, xpad, n0, n1, buf, xp):
-        """im2col of images n0:n1 into ``buf``: a (rows, g, K) array (rows = (n, ho, wo))."""
+        """im2col of images n0:n1 into ``buf`` as a (g, rows, K) GEMM operand (rows = (n, ho, wo),
+        K = (i, j, c)). ``xpad`` is (N, Hp, Wp, C)-shaped, its memory NCHW when ``self.cf``:
+        then the buffer is (g, K, rows) ("channels-first" columns) and the operand its transpose."""
         (kh, kw), (sh, sw), (dh, dw), g = self.k, self.s, self.d, self.g
         sN, sH, sW, sC = xpad.strides
         Cg = self.C // g
         m = n1 - n0
         v = _as_strided(xp, xpad[n0:n1], (m, self.Ho, self.Wo, kh, kw, g, Cg),
                         (sN, sH * sh, sW * sw, sH * dh, sW * dw, Cg * sC, sC))
-        b = buf[:m * self.P * g * self.K].reshape(m, self.Ho, self.Wo, g, kh, kw, Cg)
+        size = m * self.P * g * self.K
+        if self.cf:
+            b = buf[:size].reshape(g, kh, kw, Cg, m, self.Ho, self.Wo)
+            xp.copyto(b.transpose(4, 5, 6, 1, 2, 0, 3), v)
+            return b.reshape(g, self.K, m * self.P).transpose(0, 2, 1)
+        b = buf[:size].reshape(m, self.Ho, self.Wo, g, kh, kw, Cg)
         xp.copyto(b.transpose(0, 1, 2, 4, 5, 3, 6), v)
-        return b.reshape(m * self.P, g, self.K)
+        return b.reshape(m * self.P, g, self.K).transpose(1, 0, 2)
+
+    def pad(self, x, pads, xp):
+        """The NCHW-shaped ``x`` zero-padded by ``pads`` (negative pads crop) as the (N, Hp, Wp,
+        C)-shaped input of ``cols``: NHWC memory, or NCHW memory when ``self.cf``."""
+        if not self.cf:
+            return _pad_nhwc(x, pads, xp)
+        pt, pb, pl, pr = pads
+        N, C, H, W = x.shape
+        if not (pt or pb or pl or pr):
+            return xp.ascontiguousarray(x).transpose(0, 2, 3, 1)
+        buf = xp.zeros((N, C, H + pt + pb, W + pl + pr), dtype=x.dtype)
+        src = x[:, :, max(-pt, 0):H - max(-pb, 0), max(-pl, 0):W - max(-pr, 0)]
+        buf[:, :, max(pt, 0):max(pt, 0) + src.shape[2], max(pl, 0):max(pl, 0) + src.shape[3]] = src
+        return buf.transpose(0, 2, 3, 1)
 
     def buffer(self, dtype, xp):
         return xp.empty(self.nb * self.P * self.C * self.k[0] * self.k[1], dtype=dtype)
@@ -144,7 +168,7 @@ def _corr(xpad, wm, geo, bias, xp):
     for n0, n1, r0, r1 in geo.chunks():
         cols = geo.cols(xpad, n0, n1, buf, xp)
         yc = y2[r0:r1]
-        xp.matmul(cols.transpose(1, 0, 2), wm, out=yc.transpose(1, 0, 2))
+        xp.matmul(cols, wm, out=yc.transpose(1, 0, 2))
         if bias is not None:
             yc += bias.reshape(geo.g, -1)
     return y
@@ -157,7 +181,7 @@ def _corr_wgrad(xpad, g2, geo, xp):
     buf = geo.buffer(xpad.dtype, xp)
     for n0, n1, r0, r1 in geo.chunks():
         cols = geo.cols(xpad, n0, n1, buf, xp)
-        xp.matmul(cols.transpose(1, 2, 0), g2[r0:r1].transpose(1, 0, 2), out=tmp)
+        xp.matmul(cols.transpose(0, 2, 1), g2[r0:r1].transpose(1, 0, 2), out=tmp)
         dwm += tmp
     return dwm
 
@@ -241,7 +265,7 @@ class Conv(_ConvFunction):
         Ho = (Hp - dilation[0] * (kh - 1) - 1) // stride[0] + 1
         Wo = (Wp - dilation[1] * (kw - 1) - 1) // stride[1] + 1
         geo = _Geom(N, Hp, Wp, C, O, (kh, kw), stride, dilation, (Ho, Wo), groups, x.itemsize)
-        xpad = _pad_nhwc(x, pads, xp)
+        xpad = geo.pad(x, pads, xp)
         wm = _wmat(w, groups)
         y = _corr(xpad, wm, geo, b, xp)
         if self._record:
@@ -268,11 +292,11 @@ class Conv(_ConvFunction):
                 # minus the forward padding, with the flipped kernel (channels swapped): one more
                 # forward-shaped GEMM instead of col2im's kh*kw scattered adds.
                 eh, ew = dil_h * (kh - 1), dil_w * (kw - 1)
-                gpad = _pad_nhwc(gy, (eh - pt, eh - pb, ew - pl, ew - pr), xp)
                 gg = geo.g
                 wf = self.wm.reshape(gg, kh, kw, geo.C // gg, geo.O // gg)[:, ::-1, ::-1].transpose(0, 1, 2, 4, 3)
                 wf = wf.reshape(gg, -1, geo.C // gg)
                 rgeo = _Geom(geo.N, H + eh, W + ew, geo.O, geo.C, geo.k, (1, 1), geo.d, (H, W), gg, gy.itemsize)
+                gpad = rgeo.pad(gy, (eh - pt, eh - pb, ew - pl, ew - pr), xp)
                 dx = _corr(gpad, wf, rgeo, None, xp).transpose(0, 3, 1, 2)
             else:
                 dx = _corr_xgrad(g2, self.wm, geo, xp)[:, pt:pt + H, pl:pl + W].transpose(0, 3, 1, 2)
@@ -311,7 +335,7 @@ class ConvTranspose(_ConvFunction):
         if need_b:
             db = gy.sum(axis=(0, 2, 3))
         if need_x or need_w:
-            gpad = _pad_nhwc(gy, self.crop, xp)                     # (N, Hf, Wf, Cout)
+            gpad = geo.pad(gy, self.crop, xp)                       # (N, Hf, Wf, Cout)
             if need_x:
                 dx = _corr(gpad, self.wm, geo, None, xp).transpose(0, 3, 1, 2)
             if need_w:
