@@ -3,7 +3,7 @@
 Hot paths are single fused Functions: ``linear`` (``x @ W.T + b``; backward with three BLAS calls
 when no graph of the gradient is wanted, with differentiable ops when one is), ``embedding``,
 ``cross_entropy`` / ``nll_loss`` (``deepgrad.ops.loss``) and the normalisations
-(``deepgrad.ops.norm``). The rest is composed from ``deepgrad.ops``.
+(``deepgrad.ops.normalization``). The rest is composed from ``deepgrad.ops``.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .. import ops as _ops
 from ..ops.conv import *  # noqa: F401,F403  (conv1d/conv2d/... filled in by the conv engineer)
 from ..ops.pool import *  # noqa: F401,F403  (max_pool2d/avg_pool2d/... likewise)
 from ..ops.loss import cross_entropy, nll_loss, multi_margin_loss, _legacy_reduction, _check_reduction
-from ..ops.norm import batch_norm, layer_norm, group_norm
+from ..ops.normalization import batch_norm, layer_norm, group_norm
 from ..ops.attention import scaled_dot_product_attention  # noqa: F401
 from ..ops.linalg import linear, bilinear  # noqa: F401
 from ..ops.elementwise import prelu  # noqa: F401

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Tensor
-from ..ops.norm import batch_norm, layer_norm, group_norm
+from ..ops.normalization import batch_norm, layer_norm, group_norm
 from . import init
 from .module import Module
 from .parameter import _full, _set_parameters
