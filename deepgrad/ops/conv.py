@@ -187,13 +187,32 @@ def _corr_wgrad(xpad, g2, geo, xp):
 
 
 def _corr_xgrad(g2, wm, geo, xp):
-    """Input gradient (N, Hp, Wp, C) of ``_corr`` (col2im: one strided add per kernel offset)."""
+    """Input gradient (N, Hp, Wp, C) of ``_corr`` (col2im: one strided add per kernel offset).
+    With ``geo.cf`` the columns are (g, K, rows) and dx has NCHW memory, so each add moves rows
+    of Wo numbers instead of C (LeNet conv1's input gradient: 25 ms -> a few ms)."""
     (kh, kw), (sh, sw), (dh, dw) = geo.k, geo.s, geo.d
     Ho, Wo, g, Cg = geo.Ho, geo.Wo, geo.g, geo.C // geo.g
-    dx = xp.zeros((geo.N, geo.Hp, geo.Wp, geo.C), dtype=g2.dtype)
     he, we = sh * (Ho - 1) + 1, sw * (Wo - 1) + 1
     disjoint = sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1
     buf = geo.buffer(g2.dtype, xp)
+    if geo.cf:
+        dx = xp.zeros((geo.N, geo.C, geo.Hp, geo.Wp), dtype=g2.dtype)
+        for n0, n1, r0, r1 in geo.chunks():
+            m = n1 - n0
+            dcols = buf[:(r1 - r0) * g * geo.K].reshape(g, geo.K, r1 - r0)
+            xp.matmul(wm, g2[r0:r1].transpose(1, 2, 0), out=dcols)
+            d7 = dcols.reshape(g * kh, kw, Cg, m, Ho, Wo) if g == 1 else \
+                dcols.reshape(g, kh, kw, Cg, m, Ho, Wo).transpose(1, 2, 0, 3, 4, 5, 6).reshape(kh, kw, g * Cg, m, Ho, Wo)
+            dxc = dx[n0:n1].transpose(1, 0, 2, 3)                       # (C, m, Hp, Wp)
+            for i in range(kh):
+                for j in range(kw):
+                    dst = dxc[:, :, i * dh:i * dh + he:sh, j * dw:j * dw + we:sw]
+                    if disjoint:
+                        dst[...] = d7[i, j]
+                    else:
+                        dst += d7[i, j]
+        return dx.transpose(0, 2, 3, 1)
+    dx = xp.zeros((geo.N, geo.Hp, geo.Wp, geo.C), dtype=g2.dtype)
     wmT = wm.transpose(0, 2, 1)
     for n0, n1, r0, r1 in geo.chunks():
         m = n1 - n0
@@ -287,8 +306,8 @@ class Conv(_ConvFunction):
             pt, pb, pl, pr = self.pads
             H, W = geo.Hp - pt - pb, geo.Wp - pl - pr
             (kh, kw), (dil_h, dil_w) = geo.k, geo.d
-            if geo.s == (1, 1):
-                # stride 1: dx is the correlation of the gradient, padded by the kernel's extent
+            if geo.s == (1, 1) and not geo.cf:
+                # stride 1 (channels-last): dx is the correlation of the gradient, padded by the kernel's extent
                 # minus the forward padding, with the flipped kernel (channels swapped): one more
                 # forward-shaped GEMM instead of col2im's kh*kw scattered adds.
                 eh, ew = dil_h * (kh - 1), dil_w * (kw - 1)
