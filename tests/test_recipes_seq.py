@@ -175,7 +175,7 @@ def test_addition_held_out_pairs_never_trained_on():
     assert seen == 40 * 512
     # the rejection really happens: 20 of the 55 one-digit pairs are held out
     batches = add.AdditionBatches(64, 1, steps=5, generator=dg.Generator().manual_seed(0),
-                                  held_out=add.HeldOut(10, 10, 1, seed=0))
+                                  held_out=add.HeldOut(10, 10, 1, seed=0, max_fraction=0.4))
     for (src, _), _ in batches:
         pairs = np.array([[int(v) for v in add.decode_ids(row).split("+")] for row in src])
         assert not batches.held_out.contains(pairs[:, 0], pairs[:, 1]).any()
@@ -305,6 +305,9 @@ def test_word2vec_learns_planted_analogy():
     assert wv.most_similar("king", 1)[0][0] in {"queen"} | set(PAIRS[0][2])
 
 
-def test_held_out_larger_than_the_pair_space_is_refused():
+def test_held_out_keeps_small_buckets_in_training():
     with pytest.raises(ValueError, match="distinct"):
         add.HeldOut(30, 30, 1, seed=0)
+    h = add.HeldOut(1000, 2000, 4, seed=1234)
+    one_digit = (h.a < 10) & (h.b < 10)
+    assert 0 < one_digit.sum() <= 5                      # 10% of the 55 one-digit pairs at most

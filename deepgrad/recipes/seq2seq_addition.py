@@ -3,7 +3,8 @@ an encoder-decoder LSTM with attention maps ``"8584+920"`` to ``"9504"``, charac
 
 Data are generated on the fly from seeds: each operand has 1..``max_digits`` digits (the count
 uniform, then the value uniform), so short and long numbers are equally common. A validation set
-and a test set of distinct held-out pairs are drawn first from ``data_seed``; every training batch
+and a test set of distinct held-out pairs are drawn first from ``data_seed`` (at most 10% of the
+pairs of any digit-count bucket, so the 55 pairs of one-digit numbers are not all held out); every training batch
 is fresh random pairs with the held-out ones (in either order) rejected, so no held-out pair is
 ever trained on. Training uses teacher forcing; evaluation decodes greedily (see
 :mod:`deepgrad.models.seq2seq`), and ``exact_match`` counts sums that are right to the last digit
@@ -75,24 +76,38 @@ def decode_ids(ids):
     return "".join(out)
 
 
-class HeldOut:
-    """Distinct validation and test pairs drawn from ``seed`` (disjoint, unordered)."""
+def _count(d):
+    """How many numbers have ``d`` digits (0 counts as a 1-digit number)."""
+    return 10 if d == 1 else 9 * 10 ** (d - 1)
 
-    def __init__(self, n_val, n_test, max_digits, seed):
-        space = (10 ** max_digits) * (10 ** max_digits + 1) // 2      # unordered pairs
-        if n_val + n_test > space // 2:
-            raise ValueError(f"HeldOut: {n_val + n_test} held-out pairs leave too few of the {space} distinct "
-                             f"pairs of up-to-{max_digits}-digit numbers for training")
+
+class HeldOut:
+    """Distinct validation and test pairs drawn from ``seed`` (disjoint, unordered). At most
+    ``max_fraction`` of the unordered pairs of any digit-count bucket is held out, so that small
+    buckets (there are only 55 pairs of one-digit numbers) stay in the training distribution."""
+
+    def __init__(self, n_val, n_test, max_digits, seed, max_fraction=0.1):
+        caps = {}
+        for d1 in range(1, max_digits + 1):
+            for d2 in range(d1, max_digits + 1):
+                size = _count(d1) * (_count(d1) + 1) // 2 if d1 == d2 else _count(d1) * _count(d2)
+                caps[(d1, d2)] = max(1, int(max_fraction * size))
+        if n_val + n_test > sum(caps.values()):
+            raise ValueError(f"HeldOut: {n_val + n_test} held-out pairs are more than the {sum(caps.values())} "
+                             f"distinct pairs allowed (max_fraction={max_fraction} of each digit-count bucket)")
         rng = np.random.default_rng(seed)
-        keys, a_all, b_all = set(), [], []
+        keys, a_all, b_all, used = set(), [], [], {}
         while len(a_all) < n_val + n_test:
             a = sample_operands(4 * (n_val + n_test), max_digits, rng)
             b = sample_operands(len(a), max_digits, rng)
             for x, y, k in zip(a.tolist(), b.tolist(), _key(a, b, max_digits).tolist()):
-                if k not in keys and len(a_all) < n_val + n_test:
-                    keys.add(k)
-                    a_all.append(x)
-                    b_all.append(y)
+                bucket = tuple(sorted((len(str(x)), len(str(y)))))
+                if k in keys or len(a_all) >= n_val + n_test or used.get(bucket, 0) >= caps[bucket]:
+                    continue
+                used[bucket] = used.get(bucket, 0) + 1
+                keys.add(k)
+                a_all.append(x)
+                b_all.append(y)
         self.max_digits = max_digits
         self.a, self.b = np.array(a_all, dtype=np.int64), np.array(b_all, dtype=np.int64)
         self.keys = np.array(sorted(keys), dtype=np.int64)
