@@ -311,3 +311,5 @@ def test_held_out_keeps_small_buckets_in_training():
     h = add.HeldOut(1000, 2000, 4, seed=1234)
     one_digit = (h.a < 10) & (h.b < 10)
     assert 0 < one_digit.sum() <= 5                      # 10% of the 55 one-digit pairs at most
+    small = lambda a, b: ((a < 100) & (b < 100)).sum()  # noqa: E731
+    assert small(*h.val) > 0 and small(*h.test) > 0       # both splits hold easy pairs

@@ -109,7 +109,8 @@ class HeldOut:
                 a_all.append(x)
                 b_all.append(y)
         self.max_digits = max_digits
-        self.a, self.b = np.array(a_all, dtype=np.int64), np.array(b_all, dtype=np.int64)
+        order = rng.permutation(len(a_all))      # small buckets fill up first: spread them over val and test
+        self.a, self.b = np.array(a_all, dtype=np.int64)[order], np.array(b_all, dtype=np.int64)[order]
         self.keys = np.array(sorted(keys), dtype=np.int64)
         self.val = (self.a[:n_val], self.b[:n_val])
         self.test = (self.a[n_val:], self.b[n_val:])

@@ -17,6 +17,13 @@ Batches (``bptt``):
 
 The held-out text is always scored as ``"carry"`` streams from offset 0, i.e. every character
 is predicted from all of its stream's preceding characters (the model's real per-character loss).
+
+Measured (defaults: 1-layer LSTM, 256 units, 64-d embedding, batches 64 x 64 characters, Adam 3e-3
+with a per-batch cosine decay to 3%, gradient norm clipped at 5, 6 epochs = 1,464 steps), on a
+shared 2-core CPU with ``OPENBLAS_NUM_THREADS=1`` (multi-threaded BLAS was ~7x slower on the
+oversubscribed box) and a load average of 4-8: held-out loss 1.854, 1.703, 1.646, 1.616, 1.600,
+**1.593** nats/char after epochs 1-6, 1,608 s (26.8 min) of training; char-rnn's 3x512 LSTM /
+nanoGPT's char transformer reach ~1.47.
 """
 from __future__ import annotations
 
@@ -71,7 +78,7 @@ class ShakespeareCharLSTM(Recipe):
     name = "shakespeare-char-lstm"
     summary = "character-level LSTM language model on Tiny Shakespeare (char-rnn), truncated BPTT"
     reproduces = ("Karpathy's char-rnn / nanoGPT's char model reach ~1.47 nats/char on the held-out 10%; "
-                  "this 1x256 LSTM aims at <= 1.60 within ~30 min of CPU training")
+                  "this 1x256 LSTM reaches 1.59 in ~27 min of 2-core CPU training")
     target = 1.60                  # held-out loss, nats per character (lower is better)
     defaults = dict(epochs=6, batch_size=64, seq_len=64, lr=3e-3, optimizer="adam", embed=64, hidden=256,
                     layers=1, dropout=0.0, cell="lstm", bptt="carry", clip_grad_norm=5.0, eval_batch_size=64,
