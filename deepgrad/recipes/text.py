@@ -24,6 +24,9 @@ shared 2-core CPU with ``OPENBLAS_NUM_THREADS=1`` (multi-threaded BLAS was ~7x s
 oversubscribed box) and a load average of 4-8: held-out loss 1.854, 1.703, 1.646, 1.616, 1.600,
 **1.593** nats/char after epochs 1-6, 1,608 s (26.8 min) of training; char-rnn's 3x512 LSTM /
 nanoGPT's char transformer reach ~1.47.
+
+``"carry"`` vs ``"random"`` (measured with 128 units, 2 epochs, otherwise the defaults): held-out
+1.938 vs 1.930 nats/char, a tie within run-to-run noise; ``"carry"`` is kept as char-rnn's scheme.
 """
 from __future__ import annotations
 

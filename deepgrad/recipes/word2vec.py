@@ -16,6 +16,13 @@ Every epoch draws a fresh subsampling of frequent words, dynamic windows and noi
 recipe's seeded generator. The model and loss are in :mod:`deepgrad.models.word2vec`; after
 training, :func:`load_word_vectors` gives a :class:`~deepgrad.models.word2vec.WordVectors` with
 ``most_similar`` and ``analogy``.
+
+Measured on Tiny Shakespeare (defaults: 3,330 words with min_count 5, 100-d, window 5, 5 noise
+words, t = 1e-3, Adam 3e-3 decayed linearly, 5 epochs, 122 s on a shared 2-core CPU): the
+neighbours are sensible (romeo: juliet, mercutio, benvolio, tybalt; queen: margaret, elizabeth;
+father: son, grandfather; night: morning, morrow) and ``analogy("he", "his", "she")`` gives
+``her``, but ``analogy("man", "king", "woman")`` gives protector, commands, title (queen ranks
+92nd): 200k words are far too few for that analogy. On the synthetic corpus it gives queen.
 """
 from __future__ import annotations
 
