@@ -313,3 +313,12 @@ def test_held_out_keeps_small_buckets_in_training():
     assert 0 < one_digit.sum() <= 5                      # 10% of the 55 one-digit pairs at most
     small = lambda a, b: ((a < 100) & (b < 100)).sum()  # noqa: E731
     assert small(*h.val) > 0 and small(*h.test) > 0       # both splits hold easy pairs
+
+
+def test_sequence_cross_entropy_ignores_padding():
+    logits = np.random.default_rng(0).standard_normal((2, 3, 5)).astype(np.float32)
+    target = np.array([[1, 2, 0], [4, 0, 0]])
+    got = SequenceCrossEntropy(ignore_index=0)(T(logits), T(target)).item()
+    lp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    want = -np.mean([lp[0, 0, 1], lp[0, 1, 2], lp[1, 0, 4]])
+    assert got == pytest.approx(want, rel=1e-5)
