@@ -29,7 +29,7 @@ def test_import_is_light_and_python_m_works():
     assert r.returncode == 0 and "train" in r.stdout and "predict" in r.stdout
 
 
-@pytest.mark.parametrize("command", [[], ["recipes"], ["train"], ["evaluate"], ["predict"]])
+@pytest.mark.parametrize("command", [[], ["recipes"], ["train"], ["evaluate"], ["predict"], ["sample"]])
 def test_help_for_every_command(command, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main([*command, "--help"])
