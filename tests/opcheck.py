@@ -114,6 +114,16 @@ def convert_index(index, mod):
     return index
 
 
+#: check_op options for float32-only cases (no float64 gradcheck, no double backward)
+F32 = dict(double=False, gradcheck=False)
+
+
+def case_seed(*case):
+    """A stable seed per parameterised test case."""
+    import zlib
+    return zlib.crc32(repr(case).encode()) % 1000
+
+
 def rand(*shape, seed=0, low=-2.0, high=2.0, dtype=np.float64):
     return np.random.default_rng(seed).uniform(low, high, shape).astype(dtype)
 

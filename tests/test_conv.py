@@ -1,7 +1,6 @@
 """Convolutions (deepgrad.ops.conv, deepgrad.nn.conv) against PyTorch 2.13."""
 import itertools
 import math
-import zlib
 
 import numpy as np
 import pytest
@@ -13,22 +12,7 @@ import deepgrad.nn as dnn
 from deepgrad.ops import conv as C
 from deepgrad.ops import pool as P
 from deepgrad.ops.shape import pad
-from opcheck import assert_close, check_op, rand
-
-F32 = dict(double=False, gradcheck=False)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _torch_one_thread():
-    """The oracle's thread pool only slows these tiny cases down (and fights other processes)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _seed(*case):
-    return zlib.crc32(repr(case).encode()) % 1000
+from opcheck import F32, assert_close, case_seed as _seed, check_op, rand
 
 
 def _args(x, w, b):

@@ -1,7 +1,6 @@
 """Pooling, normalisation over neighbourhoods, pixel shuffle, interpolation (deepgrad.ops.pool,
 deepgrad.nn.pooling) against PyTorch 2.13."""
 import itertools
-import zlib
 
 import numpy as np
 import pytest
@@ -11,21 +10,7 @@ import torch.nn.functional as TF
 import deepgrad as dg
 import deepgrad.nn as dnn
 from deepgrad.ops import pool as P
-from opcheck import assert_close, check_op, rand
-
-F32 = dict(double=False, gradcheck=False)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _torch_one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _seed(*case):
-    return zlib.crc32(repr(case).encode()) % 1000
+from opcheck import F32, case_seed as _seed, check_op, rand
 
 
 def _x(shape, seed, dtype=np.float32):
