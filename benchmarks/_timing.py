@@ -1,4 +1,5 @@
-"""Same-process, alternating timing of a deepgrad callable against its PyTorch twin."""
+"""Shared benchmark helpers: same-process alternating timing of a deepgrad callable against its
+PyTorch twin, thread pinning, weight copying and training-step closures."""
 from __future__ import annotations
 
 import statistics
@@ -65,3 +66,22 @@ def load_average():
             return f.read().split()[0]
     except OSError:  # pragma: no cover - not Linux
         return "?"
+
+
+def copy_weights(dg_model, torch_model):
+    """deepgrad's parameters and buffers into the torch twin, by state_dict name (strict)."""
+    import numpy as np
+    import torch
+    sd = {k: torch.tensor(np.array(v.detach().numpy() if hasattr(v, "detach") else v))
+          for k, v in dg_model.state_dict().items()}
+    torch_model.load_state_dict(sd, strict=True)
+
+
+def make_step(model, x, y, loss_fn, opt):
+    """One training step (zero_grad, forward, loss, backward, optimiser step) as a callable."""
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+    return step

@@ -35,10 +35,11 @@ def _parse(argv=None):
     return p.parse_args(argv)
 
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import threads_from_argv  # noqa: E402
+
 if __name__ == "__main__":
-    _threads = _parse().threads or os.cpu_count()
-    for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_v] = str(_threads)
+    threads_from_argv()  # before NumPy loads OpenBLAS
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -50,7 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import deepgrad as dg  # noqa: E402
 from deepgrad import models  # noqa: E402
-from _timing import report, setup_threads, time_pair  # noqa: E402
+from _timing import copy_weights, make_step, report, setup_threads, time_pair  # noqa: E402
 
 
 # ---- PyTorch twins (same state_dict names as deepgrad.models) ------------------------------------
@@ -129,22 +130,6 @@ class TorchResNet20(tnn.Module):
 
 
 # ---- cases --------------------------------------------------------------------------------------
-def copy_weights(dg_model, torch_model):
-    """deepgrad's parameters and buffers into the torch twin, by state_dict name (strict)."""
-    sd = {k: torch.tensor(np.array(v.detach().numpy() if hasattr(v, "detach") else v))
-          for k, v in dg_model.state_dict().items()}
-    torch_model.load_state_dict(sd, strict=True)
-
-
-def make_step(model, x, y, loss_fn, opt):
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-    return step
-
-
 def pair(name, dg_model, torch_model, shape, lr=0.01, seed=0):
     rng = np.random.default_rng(seed)
     xb = rng.standard_normal(shape, dtype=np.float32)

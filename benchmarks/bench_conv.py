@@ -29,10 +29,11 @@ def _parse(argv=None):
     return ap.parse_args(argv)
 
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import threads_from_argv  # noqa: E402
+
 if __name__ == "__main__":
-    _threads = _parse().threads or os.cpu_count()
-    for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_v] = str(_threads)
+    threads_from_argv()  # before NumPy loads OpenBLAS
 
 import numpy as np  # noqa: E402
 
@@ -46,8 +47,7 @@ import deepgrad as dg  # noqa: E402
 from deepgrad.models.lenet import lenet5  # noqa: E402
 from deepgrad.models.resnet import resnet20  # noqa: E402
 from deepgrad.ops import conv as C, pool as P  # noqa: E402
-from _timing import setup_threads  # noqa: E402
-from bench_train import copy_weights, make_step  # noqa: E402
+from _timing import copy_weights, make_step, setup_threads  # noqa: E402
 
 
 def time_ratio(fn_dg, fn_torch, number, repeat, warmup=2):
@@ -204,9 +204,9 @@ def model_pair(dg_ctor, torch_ctor, shape, rng):
     copy_weights(m_dg, m_t)
     xb = rng.standard_normal(shape).astype(np.float32)
     yb = rng.integers(0, 10, shape[0])
-    s_dg = make_step(dg, m_dg, dg.tensor(xb), dg.tensor(yb), dg.nn.CrossEntropyLoss(),
+    s_dg = make_step(m_dg, dg.tensor(xb), dg.tensor(yb), dg.nn.CrossEntropyLoss(),
                      dg.optim.SGD(m_dg.parameters(), lr=0.01, momentum=0.9))
-    s_t = make_step(torch, m_t, torch.tensor(xb), torch.tensor(yb), torch.nn.CrossEntropyLoss(),
+    s_t = make_step(m_t, torch.tensor(xb), torch.tensor(yb), torch.nn.CrossEntropyLoss(),
                     torch.optim.SGD(m_t.parameters(), lr=0.01, momentum=0.9))
     return s_dg, s_t, m_dg
 

@@ -14,7 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _timing import report, setup_threads, threads_from_argv, time_pair  # noqa: E402
+from _timing import copy_weights, make_step, report, setup_threads, threads_from_argv, time_pair  # noqa: E402
 
 threads_from_argv()  # before NumPy loads OpenBLAS
 
@@ -22,12 +22,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import deepgrad as dg  # noqa: E402
-
-
-def copy_weights(dg_model, torch_model):
-    """Copy deepgrad's parameters into the torch twin, by name."""
-    sd = {k: torch.tensor(np.array(v.detach().numpy())) for k, v in dg_model.state_dict().items()}
-    torch_model.load_state_dict(sd)
 
 
 def mlp(lib):
@@ -47,24 +41,15 @@ def autoencoder(lib):
     return nn.Sequential(*layers)
 
 
-def make_step(lib, model, x, y, loss_fn, opt):
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-    return step
-
-
 def case_mlp(batch=128):
     rng = np.random.default_rng(0)
     xb = rng.random((batch, 1, 28, 28), dtype=np.float32)
     yb = rng.integers(0, 10, batch)
     m_dg, m_t = mlp(dg), mlp(torch)
     copy_weights(m_dg, m_t)
-    s_dg = make_step(dg, m_dg, dg.tensor(xb), dg.tensor(yb), dg.nn.CrossEntropyLoss(),
+    s_dg = make_step(m_dg, dg.tensor(xb), dg.tensor(yb), dg.nn.CrossEntropyLoss(),
                      dg.optim.SGD(m_dg.parameters(), lr=0.01, momentum=0.9))
-    s_t = make_step(torch, m_t, torch.tensor(xb), torch.tensor(yb), torch.nn.CrossEntropyLoss(),
+    s_t = make_step(m_t, torch.tensor(xb), torch.tensor(yb), torch.nn.CrossEntropyLoss(),
                     torch.optim.SGD(m_t.parameters(), lr=0.01, momentum=0.9))
     return "MLP 784-512-512-10, batch 128", s_dg, s_t
 
@@ -74,9 +59,9 @@ def case_autoencoder(batch=128):
     xb = rng.random((batch, 784), dtype=np.float32)
     m_dg, m_t = autoencoder(dg), autoencoder(torch)
     copy_weights(m_dg, m_t)
-    s_dg = make_step(dg, m_dg, dg.tensor(xb), dg.tensor(xb), dg.nn.MSELoss(),
+    s_dg = make_step(m_dg, dg.tensor(xb), dg.tensor(xb), dg.nn.MSELoss(),
                      dg.optim.SGD(m_dg.parameters(), lr=0.1, momentum=0.9))
-    s_t = make_step(torch, m_t, torch.tensor(xb), torch.tensor(xb), torch.nn.MSELoss(),
+    s_t = make_step(m_t, torch.tensor(xb), torch.tensor(xb), torch.nn.MSELoss(),
                     torch.optim.SGD(m_t.parameters(), lr=0.1, momentum=0.9))
     return "autoencoder 784-1000-...-30-...-784, b128", s_dg, s_t
 
