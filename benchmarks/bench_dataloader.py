@@ -1,4 +1,4 @@
-"""Loader measurements (not a test): ``python tests/data/bench_dataloader.py``.
+"""Loader measurements (not a test): ``python benchmarks/bench_dataloader.py``.
 
 1. batch-gathering throughput: the one-fancy-index fast path vs one __getitem__ per sample;
 2. batched augmentation (pad+crop, flip, normalize) per CIFAR batch vs per-sample transforms;
