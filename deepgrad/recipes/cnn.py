@@ -58,7 +58,7 @@ class MnistCNN(_MNISTConvRecipe):
     summary = "the lecture notes' CNN (conv-BN-conv-BN-pool-dropout-FC-BN-FC) on MNIST"
     reproduces = ">= 99.2% test accuracy (the Keras/PyTorch MNIST CNN examples report ~99.2%)"
     target = 0.992
-    defaults = dict(epochs=3, batch_size=128, lr=3e-3, optimizer="adam")
+    defaults = dict(epochs=5, batch_size=128, lr=3e-3, optimizer="adam")
 
     def build_model(self, hp):
         from ..models import mnist_cnn
