@@ -85,14 +85,20 @@ def test_data_dir_resolution(monkeypatch, tmp_path, shared_dir):
         D.CIFAR10(root=tmp_path / "empty")
 
 
-def test_shared_datasets_dir_helper(monkeypatch, shared_dir, tmp_path):
+def test_shared_datasets_dir_helper(monkeypatch, tmp_path):
+    # The helper must work wherever the clone sits, so the layouts are built here, not assumed.
     monkeypatch.delenv("DEEPGRAD_DATA", raising=False)
-    found = D.shared_datasets_dir()
-    assert found is not None and (found / "mnist").is_dir()
     repo = tmp_path / "repo" / "pkg"
     repo.mkdir(parents=True)
+    assert D.shared_datasets_dir(start=repo) is None
     (tmp_path / "shared" / "datasets").mkdir(parents=True)
-    assert D.shared_datasets_dir(start=repo) == tmp_path / "shared" / "datasets"
+    assert D.shared_datasets_dir(start=repo) == tmp_path / "shared" / "datasets"   # <repo>/../shared
+    other = tmp_path / "elsewhere" / "data"
+    other.mkdir(parents=True)
+    monkeypatch.setenv("DEEPGRAD_DATA", str(other))
+    assert D.shared_datasets_dir(start=repo) == other                           # the variable wins
+    monkeypatch.setenv("DEEPGRAD_DATA", str(tmp_path / "missing"))
+    assert D.shared_datasets_dir(start=repo) == tmp_path / "shared" / "datasets"  # unless it is absent
 
 
 def test_mnist_torchvision_layout_and_uncompressed(tmp_path, mnist_test):
