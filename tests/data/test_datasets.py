@@ -354,3 +354,20 @@ def test_tiny_shakespeare_checksum(tmp_path, shared_dir):
         D.TinyShakespeare(root=tmp_path)
     ts = D.TinyShakespeare(root=tmp_path, verify=False, seq_len=16)
     assert ts.vocab_size == 65
+
+
+def test_download_true_uses_the_local_mirror_before_the_network(monkeypatch, shared_dir, tmp_path):
+    # torchvision programs say CIFAR10(root='./data', download=True); offline, the local datasets
+    # folder stands in for the mirror (and its files are checked by the same SHA-256 sums).
+    monkeypatch.setenv("DEEPGRAD_DATA", str(shared_dir))
+
+    def no_network(*a, **k):
+        raise AssertionError("tried the network")
+    monkeypatch.setattr(D._download, "download_url", no_network)
+    monkeypatch.setattr(D._download, "download_from_mirrors", no_network)
+    ds = D.CIFAR10(root=tmp_path / "data", train=False, download=True)
+    assert len(ds) == 10000 and ds.raw_folder == shared_dir / "cifar10"
+    ds = D.MNIST(root=tmp_path / "data", train=False, download=True)
+    assert len(ds) == 10000 and ds.raw_folder == shared_dir / "mnist"
+    with pytest.raises(FileNotFoundError, match="CIFAR10"):
+        D.CIFAR10(root=tmp_path / "data", train=False)        # without download=True: root only

@@ -65,6 +65,17 @@ class VisionDataset(Dataset):
         dirs = [self.root / self.folder] + [self.root / f for f in self.alt_folders] + [self.root]
         return dirs
 
+    def _mirror_dirs(self):
+        """The local datasets folder (``$DEEPGRAD_DATA`` or ``shared/datasets`` beside the
+        checkout), searched before the network when ``download=True`` and ``root`` lacks the
+        files: a program written for torchvision (``CIFAR10(root='./data', download=True)``) then
+        runs offline. Files found there are checked against the same SHA-256 sums as downloaded
+        ones."""
+        mirror = _paths.shared_datasets_dir()
+        if mirror is None or mirror.resolve() == self.root.resolve():
+            return []
+        return [mirror / self.folder] + [mirror / f for f in self.alt_folders]
+
     def _find(self, names, dirs=None):
         """The folder holding every file in ``names`` (each as-is or with/without ``.gz``), with the
         paths; or None."""
@@ -128,7 +139,7 @@ class MNIST(VisionDataset):
         self.train = train
         prefix = "train" if train else "t10k"
         names = [f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz"]
-        hit = self._find(names)
+        hit = self._find(names) or (self._find(names, self._mirror_dirs()) if download else None)
         if hit is None and download:
             self.download()
             hit = self._find(names, [self.root / self.folder])
@@ -217,7 +228,7 @@ class CIFAR10(VisionDataset):
         super().__init__(root, transform, target_transform)
         self.train = train
         names = self.train_list if train else self.test_list
-        hit = self._find(names)
+        hit = self._find(names) or (self._find(names, self._mirror_dirs()) if download else None)
         if hit is None and download:
             self.download()
             hit = self._find(names)
