@@ -23,7 +23,7 @@ from ..autograd.grad_mode import _enabled
 from ..tensor import Tensor
 from .shape import (Gather, GatherView, IndexPut, Scatter, _Basic, _Flat, _gather, _Staged,
                     reshape)
-from ._util import wrap_dim
+from ._util import IndexOutOfRangeError, wrap_dim
 
 __all__ = ["getitem", "setitem", "gather", "scatter", "scatter_add", "index_select", "index_add",
            "take", "take_along_dim", "one_hot", "embedding"]
@@ -262,11 +262,6 @@ def _index_arg(index, opname, xp):
         raise RuntimeError(f"{opname}: expected an integer (int64) index tensor, got dtype {arr.dtype} "
                            f"(index shape {tuple(arr.shape)})")
     return arr
-
-
-class IndexOutOfRangeError(IndexError, RuntimeError):
-    """An index out of range in gather/scatter: PyTorch raises RuntimeError there (IndexError in
-    index_select/index_add), so this is both."""
 
 
 def _check_range(idx, size, opname, dim, in_shape, allow_negative=False, exc=IndexError):

@@ -953,6 +953,23 @@ def _order_index(x, d, rank_of_count, nan_first):
     return idx.astype(_INT64, copy=False)
 
 
+class _EvenlyPicked(Function):
+    """A value picked from ``x`` (a global median); as in PyTorch, its gradient is shared evenly
+    by all elements equal to it (NaN counting as equal to NaN)."""
+
+    def forward(self, x, value=None):
+        xp = backend.array_module(x)
+        if x.dtype.kind == "f" and bool(xp.isnan(value)):
+            mask = xp.isnan(x)
+        else:
+            mask = x == value
+        self.w = (mask / builtins.max(int(mask.sum()), 1)).astype(x.dtype)
+        return value.copy()
+
+    def backward(self, g):
+        return g * Tensor._make(self.w)
+
+
 def _median(input, dim, keepdim, ignore_nan):
     opname = "nanmedian" if ignore_nan else "median"
     _check_tensor(input, opname)
@@ -962,9 +979,8 @@ def _median(input, dim, keepdim, ignore_nan):
         if x.size == 0:
             return Tensor._make(backend.array_module(x).full((), np.nan, dtype=x.dtype)) \
                 if x.dtype.kind == "f" else _raise_empty(opname, x)
-        flat = _reshape(input, (x.size,))
-        idx = _order_index(flat.array, 0, lambda m: (m - 1) // 2, not ignore_nan).reshape(1)
-        return _pick_along(flat, 0, idx, False)[0].reshape(())
+        idx = _order_index(x.reshape(-1), 0, lambda m: (m - 1) // 2, not ignore_nan)
+        return _EvenlyPicked.apply(input, value=x.reshape(-1)[idx].reshape(()))
     d = _one_dim(x, dim, opname)
     if x.ndim == 0:
         return rt(input.clone() if input.requires_grad else Tensor._make(x.copy()),

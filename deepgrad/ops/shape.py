@@ -20,7 +20,7 @@ from .. import backend
 from ..autograd.function import Function
 from ..autograd.grad_mode import _enabled
 from ..tensor import Tensor
-from ._util import reduced_axes, shape_arg, wrap_dim
+from ._util import IndexOutOfRangeError, reduced_axes, shape_arg, wrap_dim
 
 __all__ = ["sum_to", "broadcast_to", "reshape", "view", "flatten", "unflatten", "transpose",
            "swapaxes", "swapdims", "permute", "t", "squeeze", "unsqueeze", "expand", "repeat",
@@ -619,8 +619,8 @@ def narrow(input, dim, start, length):
     if start < 0:
         start += size
     if not 0 <= start <= size or length < 0 or start + length > size:
-        raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension size "
-                         f"({size}) of dim {dim} for a tensor of shape {tuple(shape)}")
+        raise IndexOutOfRangeError(f"narrow: start ({start}) + length ({length}) exceeds dimension "
+                                   f"size ({size}) of dim {dim} for a tensor of shape {tuple(shape)}")
     return _gather(input, _Basic(_slice_along(len(shape), d, slice(start, start + length))))
 
 
