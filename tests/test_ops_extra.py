@@ -245,6 +245,7 @@ VALUES = [
     ("unique_float_counts", lambda M: M.unique(M.tensor(X1), return_counts=True)),
     ("unique_dim0", lambda M: M.unique(M.tensor(X2), dim=0, return_inverse=True, return_counts=True)),
     ("unique_dim1", lambda M: M.unique(M.tensor(X2), dim=1, return_inverse=True)),
+    ("unique_nan", lambda M: M.unique(M.tensor([1.0, NAN, 2.0, NAN, 1.0]), return_inverse=True, return_counts=True)),
     ("unique_bool", lambda M: M.unique(M.tensor([True, False, True]))),
     ("unique_consecutive", lambda M: M.unique_consecutive(M.tensor([1, 1, 2, 2, 3, 1, 1, 2]))),
     ("unique_consecutive_all", lambda M: M.tensor([[1, 1, 2], [2, 1, 1]]).unique_consecutive(

@@ -1142,7 +1142,8 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     x = input.array
     xp = backend.array_module(x)
     if dim is None:
-        vals, inv, cnt = xp.unique(x.reshape(-1), return_inverse=True, return_counts=True)
+        nan_kw = {"equal_nan": False} if xp is np else {}     # every NaN is distinct, as in PyTorch
+        vals, inv, cnt = xp.unique(x.reshape(-1), return_inverse=True, return_counts=True, **nan_kw)
         return _unique_result(vals, inv.reshape(x.shape), cnt, return_inverse, return_counts)
     d = _one_dim(x, dim, "unique")
     if x.ndim == 0:
