@@ -417,6 +417,20 @@ def test_cumprod_gradient_with_several_zeros_and_double_backward():
     check_op(*_both(lambda M, x: M.cumprod(x, 0)), [a.T.copy()])
 
 
+@pytest.mark.parametrize("dim", [0, 1, 2])
+def test_cumprod_first_order_gradient_with_zeros(dim):
+    # plain backward (no create_graph) takes deepgrad's O(n) path for rows with zeros
+    rng = np.random.default_rng(case_seed("cumprod", dim))
+    a = rng.integers(-2, 3, size=(3, 6, 4)) * rng.uniform(0.5, 1.5, (3, 6, 4))
+    w = rng.standard_normal(a.shape)
+    grads = []
+    for M in (dg, torch):
+        x = M.tensor(a, requires_grad=True)
+        (M.cumprod(x, dim) * M.tensor(w)).sum().backward()
+        grads.append(x.grad)
+    assert_close(*grads, what="cumprod grad with zeros")
+
+
 # ---------------------------------------------------------------------------------------------
 # erf / erfc / erfinv accuracy in float64 (no SciPy): 1e-12 relative to PyTorch
 # ---------------------------------------------------------------------------------------------

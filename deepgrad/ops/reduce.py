@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd.function import Function
+from ..autograd.grad_mode import _enabled
 from ..tensor import Tensor
 from ._util import wrap_dim
 from .elementwise import Convert, Maximum, Minimum, exp, pow_scalar, promote, where
@@ -822,6 +823,8 @@ class Cumprod(Function):
         d = self.dim
         if not self.has_zero:
             return Cumsum.apply(g * self.output(), dim=d, reverse=True) / x
+        if not _enabled[0]:                 # first order only: O(n) per row, exact with zeros
+            return Tensor._make(_cumprod_grad_with_zeros(x.array, g.array, self.output().array, d))
         xp = backend.array_module(x.array)
         xm, gm = movedim(x, d, -1), movedim(g, d, -1)
         n = xm.shape[-1]
@@ -832,6 +835,27 @@ class Cumprod(Function):
         table = where(upper, table, _const(xp.zeros((), dtype=x.array.dtype)))
         gk = sum(unsqueeze(gm, -2) * table, dim=-1)
         return movedim(gk, -1, d)
+
+
+def _cumprod_grad_with_zeros(x, g, out, d):
+    """The exact gradient of cumprod along ``d`` for rows that may hold zeros, on arrays. With z
+    the first zero of a row: before z, ``reverse_cumsum(g * out) / x`` (out is 0 from z on); at
+    z, ``out[z-1] * sum_{j>=z} g[j] prod_{z<i<=j} x[i]``; after z, 0."""
+    xp = backend.array_module(x)
+    x, g, out = (xp.moveaxis(a, d, -1) for a in (x, g, out))
+    n = x.shape[-1]
+    pos = xp.arange(n)
+    zero = x == 0
+    z = xp.where(zero.any(axis=-1, keepdims=True), xp.argmax(zero, axis=-1)[..., None], n)
+    rev = xp.cumsum((g * out)[..., ::-1], axis=-1)[..., ::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grad = xp.where(pos < z, rev / xp.where(pos < z, x, 1), 0).astype(x.dtype)
+    after = xp.cumprod(xp.where(pos <= z, 1, x), axis=-1)          # prod_{z<i<=j} x_i for j >= z
+    tail = (xp.where(pos >= z, g * after, 0)).sum(axis=-1, keepdims=True)
+    zc = xp.minimum(z, n - 1)
+    before = xp.where(z > 0, xp.take_along_axis(out, xp.maximum(zc - 1, 0), axis=-1), 1)
+    grad = xp.where(pos == z, before * tail, grad).astype(x.dtype, copy=False)
+    return xp.ascontiguousarray(xp.moveaxis(grad, -1, d))
 
 
 def cumprod(input, dim, dtype=None):
