@@ -6,7 +6,6 @@ exception class for the same misuse.
 Most cases are written once as ``f(M, *inputs)`` with ``M`` either ``deepgrad`` or ``torch``,
 since the two spell these calls the same way.
 """
-import math
 import warnings
 
 import numpy as np
