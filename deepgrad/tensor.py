@@ -582,11 +582,80 @@ class Tensor:
     def where(self, condition, other): return ops.where(condition, self, other)
     def contiguous(self): return self if self.array.flags.c_contiguous else ops.clone(self)
     def is_contiguous(self): return bool(self.array.flags.c_contiguous)
-    def nonzero(self): return ops.nonzero(self)
-    def unique(self, **kw): return ops.unique(self, **kw)
+    def nonzero(self, *, as_tuple=False): return ops.nonzero(self, as_tuple=as_tuple)
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None): return ops.unique(self, sorted, return_inverse, return_counts, dim)
     def sort(self, dim=-1, descending=False): return ops.sort(self, dim, descending)
     def argsort(self, dim=-1, descending=False): return ops.argsort(self, dim, descending)
     def topk(self, k, dim=-1, largest=True, sorted=True): return ops.topk(self, k, dim, largest, sorted)
+
+    # ---- new_* factories (dtype and device of self unless given) -------------------------------
+    def _new(self, array, dtype, device, requires_grad):
+        from .creation import _finish
+        dt = self.array.dtype if dtype is None else backend.as_dtype(dtype)
+        return _finish(array.astype(dt, copy=False), dt, self.device if device is None else device, requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(np.zeros(_shape_of(size)), dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(np.ones(_shape_of(size)), dtype, device, requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(np.empty(_shape_of(size), dtype=self.array.dtype if dtype is None else backend.as_dtype(dtype)),
+                         dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        dt = self.array.dtype if dtype is None else backend.as_dtype(dtype)
+        return self._new(np.full(_shape_of((size,)), fill_value).astype(dt), dtype, device, requires_grad)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        data = backend.to_numpy(data.array) if isinstance(data, Tensor) else np.asarray(data)
+        return self._new(np.array(data, copy=True), dtype, device, requires_grad)
+
+    # ---- more ops (each a one-line call into deepgrad.ops) ------------------------------------
+    def narrow(self, dim, start, length): return ops.narrow(self, dim, start, length)
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None): return ops.index.scatter_(self, dim, index, src, value, reduce=reduce)
+    def scatter_add_(self, dim, index, src): return ops.index.scatter_add_(self, dim, index, src)
+    def index_add(self, dim, index, source, *, alpha=1): return ops.index_add(self, dim, index, source, alpha=alpha)
+    def index_add_(self, dim, index, source, *, alpha=1): return ops.index.index_add_(self, dim, index, source, alpha=alpha)
+    def index_fill(self, dim, index, value): return ops.index_fill(self, dim, index, value)
+    def index_fill_(self, dim, index, value): return ops.index.index_fill_(self, dim, index, value)
+    def index_copy(self, dim, index, source): return ops.index_copy(self, dim, index, source)
+    def index_copy_(self, dim, index, source): return ops.index.index_copy_(self, dim, index, source)
+    def masked_scatter(self, mask, source): return ops.masked_scatter(self, mask, source)
+    def masked_scatter_(self, mask, source): return ops.index.masked_scatter_(self, mask, source)
+    def masked_select(self, mask): return ops.masked_select(self, mask)
+    def argwhere(self): return ops.argwhere(self)
+    def count_nonzero(self, dim=None): return ops.count_nonzero(self, dim)
+    def repeat_interleave(self, repeats, dim=None, *, output_size=None): return ops.repeat_interleave(self, repeats, dim, output_size=output_size)
+    def erf(self): return ops.erf(self)
+    def erfc(self): return ops.erfc(self)
+    def erfinv(self): return ops.erfinv(self)
+    def log2(self): return ops.log2(self)
+    def log10(self): return ops.log10(self)
+    def frac(self): return ops.frac(self)
+    def atan2(self, other): return ops.atan2(self, other)
+    arctan2 = atan2
+    def lerp(self, end, weight): return ops.lerp(self, end, weight)
+    def addcmul(self, tensor1, tensor2, *, value=1): return ops.addcmul(self, tensor1, tensor2, value=value)
+    def addcdiv(self, tensor1, tensor2, *, value=1): return ops.addcdiv(self, tensor1, tensor2, value=value)
+    def lerp_(self, end, weight): return self._inplace("lerp_", lambda s: ops.lerp(s, end, weight))
+    def addcmul_(self, tensor1, tensor2, *, value=1): return self._inplace("addcmul_", lambda s: ops.addcmul(s, tensor1, tensor2, value=value))
+    def addcdiv_(self, tensor1, tensor2, *, value=1): return self._inplace("addcdiv_", lambda s: ops.addcdiv(s, tensor1, tensor2, value=value))
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None): return ops.nan_to_num(self, nan, posinf, neginf)
+    def nan_to_num_(self, nan=0.0, posinf=None, neginf=None): return self._inplace("nan_to_num_", lambda s: ops.nan_to_num(s, nan, posinf, neginf))
+    def cumprod(self, dim, dtype=None): return ops.cumprod(self, dim, dtype=dtype)
+    def cummax(self, dim): return ops.cummax(self, dim)
+    def cummin(self, dim): return ops.cummin(self, dim)
+    def diff(self, n=1, dim=-1, prepend=None, append=None): return ops.diff(self, n, dim, prepend, append)
+    def median(self, dim=None, keepdim=False): return ops.median(self, dim, keepdim)
+    def nanmedian(self, dim=None, keepdim=False): return ops.nanmedian(self, dim, keepdim)
+    def kthvalue(self, k, dim=-1, keepdim=False): return ops.kthvalue(self, k, dim, keepdim)
+    def quantile(self, q, dim=None, keepdim=False, *, interpolation="linear"): return ops.quantile(self, q, dim, keepdim, interpolation=interpolation)
+    def nanquantile(self, q, dim=None, keepdim=False, *, interpolation="linear"): return ops.nanquantile(self, q, dim, keepdim, interpolation=interpolation)
+    def unique_consecutive(self, return_inverse=False, return_counts=False, dim=None): return ops.unique_consecutive(self, return_inverse, return_counts, dim)
+    def bincount(self, weights=None, minlength=0): return ops.bincount(self, weights, minlength)
+    def histc(self, bins=100, min=0, max=0): return ops.histc(self, bins, min, max)
 
 
 class Size(tuple):
@@ -614,6 +683,16 @@ class _HookHandle:
             lst = t._hooks or []
         if self._hook in lst:
             lst.remove(self._hook)
+
+
+def _shape_of(size):
+    """``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` as a shape tuple."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    try:
+        return tuple(int(s) for s in size)
+    except TypeError:
+        raise TypeError(f"expected a shape of ints, got {size!r}") from None
 
 
 def _wrap_dim(dim, ndim, opname="op"):
