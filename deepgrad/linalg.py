@@ -306,11 +306,11 @@ class _Slogdet(Function):
 
 
 def slogdet(A, *, out=None):
-    """``(sign, logabsdet)`` of each determinant; only ``logabsdet`` has a gradient."""
+    """``(sign, logabsdet)`` of each determinant; the sign's gradient is zero."""
     _no_out(out, "linalg.slogdet")
     _check(A, "linalg.slogdet")
     sign, lad = _Slogdet.apply(A)
-    return return_types.linalg_slogdet(sign.detach(), lad)
+    return return_types.linalg_slogdet(sign, lad)
 
 
 def logdet(input):
@@ -619,8 +619,6 @@ def qr(A, mode="reduced", *, out=None):
         raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' "
                            f"(default), 'r', or 'complete'")
     q, r = _Qr.apply(A, mode=mode)
-    if mode == "r":
-        q = q.detach()
     return return_types.linalg_qr(q, r)
 
 
@@ -735,7 +733,11 @@ def lstsq(A, B, rcond=None, *, driver=None):
         raise RuntimeError(f"torch.linalg.lstsq: parameter `driver` should be one of "
                            f"{_LSTSQ_DRIVERS}")
     m, n = a.shape[-2:]
-    vector = _is_vector_rhs(A, B)
+    if not 0 <= A.array.ndim - B.array.ndim <= 1:
+        raise RuntimeError(f"torch.linalg.lstsq: input.dim() must be greater or equal to other.dim() "
+                           f"and (input.dim() - other.dim()) <= 1 (shapes {tuple(A.shape)} and "
+                           f"{tuple(B.shape)})")
+    vector = B.array.ndim == A.array.ndim - 1
     Bm = _reshape(B, B.array.shape + (1,)) if vector else B
     if Bm.array.ndim < 2 or Bm.array.shape[-2] != m:
         raise RuntimeError(f"torch.linalg.lstsq: input.size(-2) should match other.size(-2) "
@@ -747,12 +749,11 @@ def lstsq(A, B, rcond=None, *, driver=None):
     s, keep = _kept_singular_values(a, 0.0, rtol, False)
     rank = keep.sum(axis=-1).astype(np.int64)
     empty = Tensor._make(xp.zeros((0,), dtype=a.dtype))
-    residuals = empty
     if driver != "gelsy" and m > n and bool((rank == n).all()):
-        r = matmul(A, X.detach()) - Bm
-        residuals = (r * r).sum(-2).detach()
-        if vector:
-            residuals = _reshape(residuals, residuals.array.shape[:-1] + (1,))
+        r = matmul(A, X) - Bm
+        residuals = (r * r).sum(-2)
+    else:  # empty, but attached to the graph as PyTorch's is
+        residuals = narrow(_reshape(X, (-1,)), 0, 0, 0)
     rank_t = Tensor._make(xp.zeros((0,), dtype=np.int64)) if driver == "gels" else \
         Tensor._make(xp.broadcast_to(rank, batch).copy())
     sv = Tensor._make(xp.broadcast_to(s, batch + s.shape[-1:]).copy()) \

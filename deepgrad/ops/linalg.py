@@ -514,9 +514,6 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     """The diagonal ``offset`` of each matrix over ``dim1``, ``dim2``, appended as the last
     dimension; a view of ``input``, as in PyTorch."""
     _check_t(input, "diagonal")
-    if input.array.ndim < 2:
-        raise RuntimeError(f"diagonal: expected a tensor with at least 2 dimensions, got shape "
-                           f"{_shp(input)}")
     d1, d2 = _diag_dims(input.array.ndim, dim1, dim2, "diagonal")
     return _Diagonal.apply(input, offset=int(offset), d1=d1, d2=d2)
 
