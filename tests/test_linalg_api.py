@@ -119,7 +119,8 @@ CASES = [
 
 for _o in [2, 1, math.inf, -math.inf, 3, 0.5, -1]:
     CASES.append((f"vector_norm_{_o}", lambda m, a, o=_o: m.linalg.vector_norm(a, o, dim=(0, 2)),
-                  [rnd(77, 3, 2, 4)], True))
+                  [rnd(77, 3, 2, 4)], _o in (2, 1, math.inf, -math.inf)))
+# (torch's double backward of other orders imports torch._dynamo: seconds, once per process)
 CASES.append(("vector_norm_0", lambda m, a: m.linalg.vector_norm(a, 0), [rnd(78, 3, 4)], False))
 CASES.append(("vector_norm_all_keepdim", lambda m, a: m.linalg.vector_norm(a, keepdim=True), [rnd(79, 3, 4)], False))
 for _o in ["fro", "nuc", 2, -2, 1, -1, math.inf, -math.inf]:
@@ -171,7 +172,7 @@ CASES += [
     ("cdist_p3", lambda m, a, b: m.cdist(a, b, p=3), [rnd(149, 2, 4, 3), rnd(150, 2, 5, 3)], False),
     ("cdist_p0", lambda m, a, b: m.cdist(a, b, p=0), [rnd(151, 4, 3), rnd(152, 5, 3)], False),
     ("dist", lambda m, a, b: m.dist(a, b), [rnd(153, 3, 4), rnd(154, 4)], True),
-    ("dist_p1_method", lambda m, a, b: a.dist(b, 1), [rnd(155, 3, 4), rnd(156, 3, 4)], True),
+    ("dist_p1_method", lambda m, a, b: a.dist(b, 1), [rnd(155, 3, 4), rnd(156, 3, 4)], False),
     # PyTorch's top-level and Tensor-method spellings
     ("torch_inverse", lambda m, a: m.inverse(a), [well(160, 3, 3)], True),
     ("method_inverse_det", lambda m, a: a.inverse().det(), [well(161, 2, 3, 3)], True),
