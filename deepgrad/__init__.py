@@ -17,6 +17,9 @@ from .ops import *  # noqa: F401,F403
 from . import nn, optim, data, train  # noqa: E402
 from .nn.functional import dropout  # noqa: E402  (torch.dropout(input, p, train))
 from .io import save, load  # noqa: E402
+from . import linalg  # noqa: E402
+from .linalg import TOP_LEVEL as _LINALG_TOP_LEVEL  # noqa: E402  (det, inverse, svd, qr, ...)
+globals().update(_LINALG_TOP_LEVEL)
 
 __version__ = "0.1.0"
 

@@ -587,6 +587,37 @@ class Tensor:
     def sort(self, dim=-1, descending=False): return ops.sort(self, dim, descending)
     def argsort(self, dim=-1, descending=False): return ops.argsort(self, dim, descending)
     def topk(self, k, dim=-1, largest=True, sorted=True): return ops.topk(self, k, dim, largest, sorted)
+    # linear algebra (deepgrad.linalg and the diagonal/product ops of ops/linalg.py)
+    def inverse(self): return _linalg().inv(self)
+    def det(self): return _linalg().det(self)
+    def logdet(self): return _linalg().logdet(self)
+    def slogdet(self): return _linalg().TOP_LEVEL["slogdet"](self)
+    def pinverse(self, rcond=1e-15): return _linalg().pinv(self, rtol=rcond)
+    def cholesky(self, upper=False): return _linalg().cholesky(self, upper=upper)
+    def cholesky_solve(self, input2, upper=False): return _linalg().TOP_LEVEL["cholesky_solve"](self, input2, upper)
+    def cholesky_inverse(self, upper=False): return _linalg().TOP_LEVEL["cholesky_inverse"](self, upper)
+    def svd(self, some=True, compute_uv=True): return _linalg().TOP_LEVEL["svd"](self, some, compute_uv)
+    def qr(self, some=True): return _linalg().TOP_LEVEL["qr"](self, some)
+    def matrix_power(self, n): return _linalg().matrix_power(self, n)
+    def cross(self, other, dim=None): return _linalg().TOP_LEVEL["cross"](self, other, dim)
+    def diag(self, diagonal=0): return ops.diag(self, diagonal)
+    def diag_embed(self, offset=0, dim1=-2, dim2=-1): return ops.diag_embed(self, offset, dim1, dim2)
+    def diagflat(self, offset=0): return ops.diagflat(self, offset)
+    def diagonal(self, offset=0, dim1=0, dim2=1): return ops.diagonal(self, offset, dim1, dim2)
+    def trace(self): return ops.trace(self)
+    def mv(self, vec): return ops.mv(self, vec)
+    def ger(self, vec2): return ops.outer(self, vec2)
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1): return ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+    def addmv(self, mat, vec, *, beta=1, alpha=1): return ops.addmv(self, mat, vec, beta=beta, alpha=alpha)
+    def addbmm(self, batch1, batch2, *, beta=1, alpha=1): return ops.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1): return ops.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+    def addr(self, vec1, vec2, *, beta=1, alpha=1): return ops.addr(self, vec1, vec2, beta=beta, alpha=alpha)
+    def dist(self, other, p=2): return ops.dist(self, other, p)
+
+
+def _linalg():
+    from . import linalg
+    return linalg
 
     # ---- new_* factories (dtype and device of self unless given) -------------------------------
     def _new(self, array, dtype, device, requires_grad):

@@ -709,6 +709,9 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     _check_float(input, "norm")
     if p is None or p == "fro":
         p = 2.0
+    elif p == "nuc":  # the sum of singular values (over the last two dims, or the two in dim)
+        from ..linalg import matrix_norm
+        return matrix_norm(input, "nuc", (-2, -1) if dim is None else dim, keepdim)
     elif isinstance(p, str):
         raise ValueError(f"norm: p must be 'fro' or a number, got {p!r} (nuclear norm is not supported)")
     p = float(p)
