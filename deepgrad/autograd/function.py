@@ -16,6 +16,10 @@ more. ``self.needs_input_grad[i]`` tells backward which gradients anybody wants.
 
 Graph edges point at ``(node, output_index)`` for non-leaf inputs and at the Tensor itself for
 leaves that require grad, so in-place ops that rebase a tensor never re-route older edges.
+
+PyTorch's user-facing style (``@staticmethod forward(ctx, ...)``, ``backward(ctx, ...)``) is the
+same class: a subclass with a static ``forward`` (or a ``setup_context``) is detected when it is
+defined and gets the ``apply`` of custom.py, which records one node around the user's code.
 """
 from __future__ import annotations
 
@@ -39,6 +43,12 @@ class Function:
 
     # Instance attributes (kept out of __slots__ so subclasses can add their own freely).
     #   next_edges, needs_input_grad, saved, _out_arrays, _out_versions, _freed, _hooks
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if isinstance(cls.__dict__.get("forward"), staticmethod) or "setup_context" in cls.__dict__:
+            from .custom import install   # PyTorch-style custom Function (see custom.py)
+            install(cls)
 
     @classmethod
     def apply(cls, *inputs, **attrs):
@@ -398,3 +408,6 @@ def _dispatch_backward(fn, grads, create_graph):
 # Set by tensor.py once Tensor exists (it imports this module first).
 _Tensor = None
 _ndarray = None
+
+# PyTorch's names in torch.autograd.function (import last: custom.py builds on this module).
+from .custom import FunctionCtx, BackwardCFunction, once_differentiable  # noqa: E402
