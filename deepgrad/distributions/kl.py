@@ -113,9 +113,7 @@ def _kl_mvn_mvn(p, q):
     shape = np.broadcast_shapes(tuple(Lq.shape[:-2]), tuple(Lp.shape[:-2]))
     term2 = solve_triangular(Lq.expand(*shape, n, n), Lp.expand(*shape, n, n)).pow(2).sum((-2, -1))
     term3 = _batch_mahalanobis(Lq, q.loc - p.loc)
-    out = half_term1 + 0.5 * (term2 + term3 - n)
-    batch = tuple(p.batch_shape)
-    return out.expand(*batch) if tuple(out.shape) != batch else out
+    return half_term1 + 0.5 * (term2 + term3 - n)
 
 
 @register_kl(Independent, Independent)
