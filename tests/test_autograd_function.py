@@ -469,3 +469,40 @@ def test_internal_ops_keep_their_array_style():
     Twice.apply(x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
     assert Twice.apply.__func__ is Function.apply.__func__
+
+
+def test_vjp_alias_and_setup_context_keywords():
+    for M in (dg, torch):
+        class Scale(M.autograd.Function):
+            @staticmethod
+            def forward(x, k=2.0):
+                return x * k
+
+            @staticmethod
+            def setup_context(ctx, inputs, output):
+                ctx.k = inputs[1]
+                ctx.n_inputs = len(inputs)
+
+            @staticmethod
+            def vjp(ctx, g):
+                assert ctx.n_inputs == 2            # defaults are bound into inputs
+                return g * ctx.k, None
+        x = M.tensor([1.0, 2.0], requires_grad=True)
+        Scale.apply(x).sum().backward()
+        Scale.apply(x, k=5.0).sum().backward()
+        np.testing.assert_allclose(np.asarray(x.grad.numpy()), [7.0, 7.0])
+
+
+def test_anomaly_mode_names_the_custom_function():
+    class Bad(dg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * float("nan")
+    x = dg.tensor([1.0], requires_grad=True)
+    with dg.autograd.detect_anomaly():
+        with pytest.raises(RuntimeError, match="BadBackward|Bad"):
+            Bad.apply(x).sum().backward()

@@ -207,3 +207,41 @@ def test_import_paths_and_no_grad_call():
     with dg.no_grad():
         y = dcp.checkpoint(lambda h: h * 2, x, use_reentrant=False)
     assert not y.requires_grad
+
+
+def test_custom_function_inside_checkpoint():
+    x = RNG.standard_normal((3, 4))
+    res = {}
+    for M, cp in ((dg, dcp), (torch, tcp)):
+        class Cube(M.autograd.Function):
+            @staticmethod
+            def forward(ctx, h):
+                ctx.save_for_backward(h)
+                return h ** 3
+
+            @staticmethod
+            def backward(ctx, g):
+                h, = ctx.saved_tensors
+                return 3 * g * h ** 2
+        w = M.tensor(W_CAPTURE[:4, :4].copy(), requires_grad=True)
+        xx = M.tensor(x, requires_grad=True)
+        y = cp.checkpoint(lambda h: Cube.apply(h @ w).tanh(), xx, use_reentrant=False)
+        y.sum().backward()
+        res[M.__name__] = (xx.grad.numpy().copy(), w.grad.numpy().copy())
+    for a, b in zip(res["deepgrad"], res["torch"]):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+
+
+def test_modified_input_and_second_backward_are_errors():
+    for M, cp in ((dg, dcp), (torch, tcp)):
+        x = M.tensor(X_CAPTURE, requires_grad=True)
+        h = x * 1
+        y = cp.checkpoint(lambda a: a.exp(), h, use_reentrant=False)
+        with M.no_grad():
+            h.add_(1)
+        with pytest.raises(RuntimeError):
+            y.sum().backward()
+        y = cp.checkpoint(lambda a: a.exp(), x * 1, use_reentrant=False).sum()
+        y.backward()
+        with pytest.raises(RuntimeError, match="(?i)second time|freed"):
+            y.backward()

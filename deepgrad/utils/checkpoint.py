@@ -37,8 +37,9 @@ class CheckpointFunction(Function):
 
     def backward(self, *grads):
         Tensor = _fn._Tensor
-        for t, version in self._arg_versions:
-            if t._version[0] != version:
+        function, args, kwargs = self.saved    # the engine drops ``saved`` once a node has run
+        for t, (counter, version) in zip([a for a in args if isinstance(a, Tensor)], self._arg_versions):
+            if counter[0] != version:
                 raise RuntimeError(
                     f"checkpoint: an input of the checkpointed function (shape {tuple(t.shape)}) was "
                     f"modified by an inplace operation after the forward pass; backward cannot "
@@ -49,7 +50,7 @@ class CheckpointFunction(Function):
             _random.default_generator.set_state(self._rng_state)
         try:
             with enable_grad():
-                out = self._function(*self._args, **self._kwargs)
+                out = function(*args, **kwargs)
         finally:
             if outer_state is not None:
                 _random.default_generator.set_state(outer_state)
@@ -166,8 +167,8 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=None, determinism
     node._freed = False
     node._hooks = None
     node._n_out = len(diff)
-    node._function, node._args, node._kwargs = function, args, kwargs
-    node._arg_versions = [(a, a._version[0]) for a in args if isinstance(a, Tensor)]
+    node.saved = (function, args, kwargs)
+    node._arg_versions = [(a._version, a._version[0]) for a in args if isinstance(a, Tensor)]
     node._rng_state = rng_state
     node._out_positions = diff
     node._out_shapes = {i: tuple(outs[i].shape) for i in diff}
