@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import numbers
 
-import numpy as np
-
 from ..tensor import Size, Tensor
+from .. import backend
 from ..autograd.grad_mode import no_grad
 from . import constraints
 from .distribution import Distribution
@@ -80,8 +79,10 @@ class Bernoulli(Distribution):
         from ..random import rng
         shape = self._extended_shape(sample_shape)
         with no_grad():
-            p = np.broadcast_to(self.probs.array, tuple(shape))
-            return Tensor._make((rng().random(tuple(shape)) < p).astype(p.dtype))
+            a = self.probs.array
+            xp = backend.array_module(a)
+            u = backend.to_device(rng().random(tuple(shape)), backend.device_of(a))
+            return Tensor._make((u < xp.broadcast_to(a, tuple(shape))).astype(a.dtype))
 
     def log_prob(self, value):
         if self._validate_args:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Size, Tensor
+from .. import backend
 from ..autograd.grad_mode import no_grad
 from . import constraints
 from .distribution import Distribution
@@ -80,13 +81,14 @@ class Categorical(Distribution):
         if not isinstance(sample_shape, (tuple, list, Size)):
             sample_shape = (int(sample_shape),)
         with no_grad():
-            p = self.probs.array.astype(np.float64)
-            cdf = np.cumsum(p, axis=-1)
+            a = self.probs.array
+            xp = backend.array_module(a)
+            cdf = xp.cumsum(a.astype(np.float64), axis=-1)
             cdf /= cdf[..., -1:]
             shape = tuple(sample_shape) + tuple(self._batch_shape)
-            u = rng().random(shape)[..., None]
-            idx = (np.broadcast_to(cdf, shape + (self._num_events,)) <= u).sum(-1)
-            return Tensor._make(np.minimum(idx, self._num_events - 1).astype(np.int64))
+            u = backend.to_device(rng().random(shape)[..., None], backend.device_of(a))
+            idx = (xp.broadcast_to(cdf, shape + (self._num_events,)) <= u).sum(-1)
+            return Tensor._make(xp.minimum(idx, self._num_events - 1).astype(np.int64))
 
     def log_prob(self, value):
         if self._validate_args:

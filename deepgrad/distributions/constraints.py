@@ -20,7 +20,9 @@ def _t(array):
 
 
 def _arr(v):
-    return v.array if isinstance(v, Tensor) else np.asarray(v)
+    """Validation runs on the host: CuPy arrays are copied to NumPy."""
+    from .. import backend
+    return backend.to_numpy(v.array) if isinstance(v, Tensor) else np.asarray(v)
 
 
 class Constraint:
