@@ -245,3 +245,21 @@ def test_modified_input_and_second_backward_are_errors():
         y.backward()
         with pytest.raises(RuntimeError, match="(?i)second time|freed"):
             y.backward()
+
+
+def test_nested_checkpoints():
+    dm, tm = make_pair()
+    x = RNG.standard_normal((4, IN))
+    res = {}
+    for M, m, cp in ((dg, dm, dcp), (torch, tm, tcp)):
+        xx = M.tensor(x, requires_grad=True)
+
+        def inner(h):
+            return m[1](m[0](h))
+
+        def outer(h):
+            return m[4](m[3](cp.checkpoint(inner, h, use_reentrant=False)))
+        m[5](cp.checkpoint(outer, xx, use_reentrant=False)).pow(2).sum().backward()
+        res[M.__name__] = [xx.grad.numpy().copy()] + [p.grad.numpy().copy() for p in m.parameters()]
+    for a, b in zip(res["deepgrad"], res["torch"]):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
