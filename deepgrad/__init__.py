@@ -37,4 +37,7 @@ def __getattr__(name):
     if name == "models":
         import importlib
         return importlib.import_module(".models", __name__)
+    if name in ("utils", "distributions"):  # torch.utils.checkpoint, torch.distributions
+        import importlib
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'deepgrad' has no attribute {name!r}")
