@@ -1,0 +1,3 @@
+"""``torch.nn.modules.conv`` (``_ConvNd`` is the real base class, as PyTorch code subclasses it)."""
+from ..conv import *  # noqa: F401,F403
+from ..conv import __all__, _ConvNd, _ConvTransposeNd  # noqa: F401

@@ -1,0 +1,4 @@
+"""``torch.nn.modules.module``: deepgrad's ``Module`` under PyTorch's import path."""
+from ..module import Module, RemovableHandle, _addindent, _IncompatibleKeys  # noqa: F401
+
+__all__ = ["Module"]

@@ -1,0 +1,5 @@
+"""``torch.nn.modules.normalization``."""
+from ..normalization import LayerNorm, GroupNorm  # noqa: F401
+from ..pooling import LocalResponseNorm  # noqa: F401
+
+__all__ = ["LayerNorm", "GroupNorm", "LocalResponseNorm"]

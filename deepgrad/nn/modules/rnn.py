@@ -1,0 +1,3 @@
+"""``torch.nn.modules.rnn``."""
+from ..rnn import *  # noqa: F401,F403
+from ..rnn import __all__  # noqa: F401
