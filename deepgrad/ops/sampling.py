@@ -11,8 +11,9 @@
 * ``GridSample2d`` is a fused op (first-order, like PyTorch's): the sampling positions are
   unnormalised from [-1, 1], mapped into the image by the padding mode (``border`` clips,
   ``reflection`` folds back and forth), then read with bilinear weights from the four corners
-  around each position (or the nearest pixel). Backward scatters the output gradient into the
-  corners (one ``bincount`` for all of them) and differentiates the bilinear weights for the grid.
+  around each position (or the nearest pixel) of a copy of the image with a border of zeros.
+  Backward scatters the output gradient into the corners (one ``bincount`` for all of them) and
+  differentiates the bilinear weights for the grid.
 """
 from __future__ import annotations
 
@@ -295,7 +296,11 @@ def _source_coords(coord, size, padding_mode, align_corners, xp):
 
 
 class GridSample2d(Function):
-    """Sample (N, C, H, W) at the positions ``grid`` (N, Ho, Wo, 2) -> (N, C, Ho, Wo)."""
+    """Sample (N, C, H, W) at the positions ``grid`` (N, Ho, Wo, 2) -> (N, C, Ho, Wo).
+
+    The image is read from a copy with a one-pixel border of zeros, and every corner index is
+    clipped into that border: a corner outside the image then reads 0 (the 'zeros' padding, and
+    the +1 corner at the far edge in the other modes) with no mask to build or apply."""
     array_backward = True
 
     def forward(self, x, grid, mode="bilinear", padding_mode="zeros", align_corners=False):
@@ -303,62 +308,65 @@ class GridSample2d(Function):
         N, C, H, W = x.shape
         _, Ho, Wo, _ = grid.shape
         P = Ho * Wo
-        gx = grid[..., 0].reshape(N, P)
-        gy = grid[..., 1].reshape(N, P)
-        ix, mx = _source_coords(gx, W, padding_mode, align_corners, xp)
-        iy, my = _source_coords(gy, H, padding_mode, align_corners, xp)
+        ix, mx = _source_coords(grid[..., 0].reshape(N, P), W, padding_mode, align_corners, xp)
+        iy, my = _source_coords(grid[..., 1].reshape(N, P), H, padding_mode, align_corners, xp)
+        Hp, Wp = H + 2, W + 2
+        xpad = xp.zeros((N, C, Hp, Wp), dtype=x.dtype)
+        xpad[:, :, 1:-1, 1:-1] = x
+        flat = xpad.reshape(-1)
+        base = (xp.arange(N * C, dtype=np.int64) * (Hp * Wp)).reshape(N, C, 1)
         self.shape, self.mode = x.shape, mode
-        xf = x.reshape(N, C, H * W)
+
+        def col(c):
+            return xp.clip(c, -1, W) + 1
+
+        def row(r):
+            return (xp.clip(r, -1, H) + 1) * Wp
+
         if mode == "nearest":
-            cx, cy = xp.rint(ix).astype(np.int64), xp.rint(iy).astype(np.int64)
-            corners = [(cx, cy, None)]
+            idx = base + (row(xp.rint(iy).astype(np.int64)) + col(xp.rint(ix).astype(np.int64)))[:, None, :]
+            self.idx, self.w = [idx], [None]
+            out = flat.take(idx)
         else:
             x0, y0 = xp.floor(ix), xp.floor(iy)
             tx, ty = ix - x0, iy - y0
             x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
-            corners = [(x0, y0, (1 - tx) * (1 - ty)), (x0 + 1, y0, tx * (1 - ty)),
-                       (x0, y0 + 1, (1 - tx) * ty), (x0 + 1, y0 + 1, tx * ty)]
+            r0, r1, c0, c1 = row(y0), row(y0 + 1), col(x0), col(x0 + 1)
+            self.idx = [base + (r + c)[:, None, :] for r, c in ((r0, c0), (r0, c1), (r1, c0), (r1, c1))]
+            ux, uy = 1 - tx, 1 - ty
+            self.w = [ux * uy, tx * uy, ux * ty, tx * ty]
+            self.v = [flat.take(i) for i in self.idx]
+            out = self.v[0] * self.w[0][:, None]
+            for v, w in zip(self.v[1:], self.w[1:]):
+                out += v * w[:, None]
             self.t = (tx, ty, mx, my)
-        out = xp.zeros((N, C, P), dtype=x.dtype)
-        saved = []
-        for cx, cy, w in corners:
-            valid = (cx >= 0) & (cx < W) & (cy >= 0) & (cy < H)
-            lin = xp.where(valid, cy * W + cx, 0)
-            v = xp.take_along_axis(xf, xp.broadcast_to(lin[:, None, :], (N, C, P)), axis=2)
-            v = v * valid[:, None, :].astype(x.dtype)
-            out += v if w is None else v * w[:, None, :]
-            saved.append((lin, valid, w, v))
-        self.corners = saved
         return out.reshape(N, C, Ho, Wo)
 
     def backward(self, g):
         N, C, H, W = self.shape
         xp = backend.array_module(g)
-        P = g.shape[2] * g.shape[3]
-        gf = g.reshape(N, C, P)
+        Ho, Wo = g.shape[2], g.shape[3]
+        gf = g.reshape(N, C, Ho * Wo)
         dx = dgrid = None
         if self.needs_input_grad[0]:
-            base = (xp.arange(N * C, dtype=np.int64) * (H * W)).reshape(N, C, 1)
-            idx, vals = [], []
-            for lin, valid, w, _ in self.corners:
-                wv = valid.astype(g.dtype) if w is None else w * valid
-                idx.append((base + lin[:, None, :]).ravel())
-                vals.append((gf * wv[:, None, :]).ravel())
-            flat = xp.bincount(xp.concatenate(idx), weights=xp.concatenate(vals), minlength=N * C * H * W)
-            dx = flat.astype(g.dtype, copy=False).reshape(N, C, H, W)
+            vals = [gf if w is None else gf * w[:, None] for w in self.w]
+            flat = xp.bincount(xp.concatenate([i.ravel() for i in self.idx]),
+                               weights=xp.concatenate([v.ravel() for v in vals]),
+                               minlength=N * C * (H + 2) * (W + 2))
+            dx = xp.ascontiguousarray(flat.astype(g.dtype, copy=False).reshape(N, C, H + 2, W + 2)[:, :, 1:-1, 1:-1])
         if self.needs_input_grad[1]:
             if self.mode == "nearest":
-                dgrid = xp.zeros((N, g.shape[2], g.shape[3], 2), dtype=g.dtype)
+                dgrid = xp.zeros((N, Ho, Wo, 2), dtype=g.dtype)
             else:
                 tx, ty, mx, my = self.t
-                (_, _, _, v00), (_, _, _, v10), (_, _, _, v01), (_, _, _, v11) = self.corners
+                v00, v10, v01, v11 = self.v
                 # d out / d ix and d out / d iy per channel, summed against the output gradient
-                dvx = ((v10 - v00) * (1 - ty)[:, None] + (v11 - v01) * ty[:, None])
-                dvy = ((v01 - v00) * (1 - tx)[:, None] + (v11 - v10) * tx[:, None])
+                dvx = (v10 - v00) * (1 - ty)[:, None] + (v11 - v01) * ty[:, None]
+                dvy = (v01 - v00) * (1 - tx)[:, None] + (v11 - v10) * tx[:, None]
                 gix = (gf * dvx).sum(1) * mx
                 giy = (gf * dvy).sum(1) * my
-                dgrid = xp.stack([gix, giy], axis=-1).reshape(N, g.shape[2], g.shape[3], 2)
-        self.corners = self.t = None
+                dgrid = xp.stack([gix, giy], axis=-1).reshape(N, Ho, Wo, 2)
+        self.idx = self.w = self.v = self.t = None
         return dx, dgrid
 
 

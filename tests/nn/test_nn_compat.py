@@ -634,3 +634,13 @@ def test_parametrized_module_deepcopies_and_trains():
     m(dg.randn(4, 3)).pow(2).sum().backward()
     opt.step()
     assert not np.allclose(npy(m.weight), before)
+
+
+def test_nn_modules_missing_names_say_so():
+    assert not hasattr(nn.modules.conv, "Conv9d")
+    with pytest.raises(NotImplementedError, match="torch.nn.modules.conv.Conv9d"):
+        nn.modules.conv.Conv9d
+    with pytest.raises(ImportError):
+        from deepgrad.nn.modules.lazy import LazyModuleMixin  # noqa: F401
+    import deepgrad.nn.modules.instancenorm  # noqa: F401  (the path exists, as in PyTorch)
+    assert nn.modules.pooling.MaxPool2d is nn.MaxPool2d

@@ -3,7 +3,7 @@ import _Loss``, ``nn.modules.conv._ConvNd``, ``nn.modules.utils._pair``, ...), e
 that re-exports deepgrad's own classes (the same objects as ``deepgrad.nn.X``)."""
 from . import (module, linear, flatten, conv, batchnorm, activation, container, rnn, dropout,  # noqa: F401
                pooling, padding, upsampling, pixelshuffle, normalization, sparse, transformer, loss,
-               distance, fold, utils)
+               distance, fold, utils, adaptive, channelshuffle, instancenorm, lazy)
 from .module import Module  # noqa: F401
 from .linear import *  # noqa: F401,F403
 from .flatten import *  # noqa: F401,F403

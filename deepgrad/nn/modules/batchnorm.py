@@ -4,3 +4,7 @@ from ..normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, _BatchNorm  #
 _NormBase = _BatchNorm
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
+
+from ._fallback import fallback as _fallback  # noqa: E402
+
+__getattr__ = _fallback(__name__)
