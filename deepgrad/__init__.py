@@ -17,6 +17,8 @@ from .ops import *  # noqa: F401,F403
 from . import nn, optim, data, train  # noqa: E402
 from .nn.functional import dropout  # noqa: E402  (torch.dropout(input, p, train))
 from .io import save, load  # noqa: E402
+from .utils import data as _utils_data  # noqa: E402,F401  (deepgrad.utils.data, as torch.utils.data)
+del _utils_data
 
 __version__ = "0.1.0"
 

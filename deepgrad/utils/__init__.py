@@ -1,0 +1,1 @@
+"""``deepgrad.utils``: PyTorch's ``torch.utils`` import paths (``deepgrad.utils.data``, ...)."""
