@@ -20,6 +20,8 @@ from .io import save, load  # noqa: E402
 from . import linalg  # noqa: E402
 from .linalg import TOP_LEVEL as _LINALG_TOP_LEVEL  # noqa: E402  (det, inverse, svd, qr, ...)
 globals().update(_LINALG_TOP_LEVEL)
+from .utils import data as _utils_data  # noqa: E402,F401  (deepgrad.utils.data, as torch.utils.data)
+del _utils_data
 
 __version__ = "0.1.0"
 
