@@ -14,3 +14,5 @@ from .rnn import *  # noqa: F401,F403  (RNN, LSTM, GRU, cells, packed sequences)
 from .attention import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
 from . import functional, init, utils
+from . import parallel  # noqa: E402
+from .parallel import DataParallel  # noqa: E402
