@@ -7,7 +7,6 @@ each op's forward and backward live side by side.
 from __future__ import annotations
 
 import numbers
-import sys
 
 import numpy as np
 
@@ -400,29 +399,28 @@ class Tensor:
     # ---- printing -----------------------------------------------------------------------------
     def __repr__(self):
         from ._config import PRINT_OPTIONS as po
+        from ._format import format_values, add_suffixes
         a = backend.to_numpy(self.array)
+        floating = backend.is_floating(a.dtype)
         shown = a.astype(np.float32) if a.dtype == backend.bfloat16 else a
-        fmt = None
-        if po["sci_mode"] is not None and shown.dtype.kind == "f":
-            p = po["precision"]
-            fmt = {"float_kind": (lambda x: f"{x:.{p}e}") if po["sci_mode"] else (lambda x: f"{x:.{p}f}")}
-        threshold = po["threshold"]
-        body = np.array2string(shown, separator=", ", precision=po["precision"],
-                               threshold=sys.maxsize if threshold == float("inf") else threshold,
-                               edgeitems=po["edgeitems"], max_line_width=po["linewidth"], formatter=fmt,
-                               prefix="tensor(", floatmode="maxprec_equal" if shown.dtype.kind == "f" else "maxprec")
-        extras = []
-        if a.dtype != backend.get_default_dtype() and a.dtype != np.int64 and a.dtype != np.bool_:
-            extras.append(f"dtype=deepgrad.{a.dtype}")
-        if a.size == 0:
-            extras.insert(0, f"size={tuple(a.shape)}")
+        prefix, suffixes = "tensor(", []
         if self.device.type != "cpu":
-            extras.insert(0, f"device='{self.device}'")
+            suffixes.append(f"device='{self.device}'")
+        if a.size == 0:
+            if a.ndim != 1:
+                suffixes.append(f"size={tuple(a.shape)}")
+            if a.dtype != backend.get_default_dtype():
+                suffixes.append(f"dtype=deepgrad.{a.dtype}")
+        else:
+            if not po["edgeitems"]:
+                suffixes.append(f"size={tuple(a.shape)}")
+            if a.dtype not in (backend.get_default_dtype(), np.int64, np.bool_):
+                suffixes.append(f"dtype=deepgrad.{a.dtype}")
         if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+            suffixes.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self.requires_grad:
-            extras.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+            suffixes.append("requires_grad=True")
+        return add_suffixes(prefix + format_values(shown, floating, len(prefix)), suffixes, len(prefix))
 
     __str__ = __repr__
 

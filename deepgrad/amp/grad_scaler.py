@@ -79,7 +79,7 @@ class GradScaler:
                 return v * Tensor._make(backend.to_device(np.asarray(self._scale, dtype=np.float32), v.device))
             if isinstance(v, (list, tuple)):
                 return type(v)(apply(x) for x in v)
-            if hasattr(v, "__iter__") and not isinstance(v, (str, bytes, dict)):
+            if hasattr(v, "__iter__"):   # any other iterable: mapped lazily, as PyTorch does
                 return map(apply, v)
             raise ValueError("outputs must be a Tensor or an iterable of Tensors")
 
@@ -154,12 +154,12 @@ class GradScaler:
             if not found:
                 raise AssertionError("No inf checks were recorded prior to update.")
             if sum(found):
-                self._scale = np.float32(self._scale * np.float32(self._backoff_factor))
+                self._scale = np.float32(np.float64(self._scale) * self._backoff_factor)
                 self._growth_tracker = 0
             else:
                 successful = self._growth_tracker + 1
                 if successful == self._growth_interval:
-                    grown = np.float32(self._scale * np.float32(self._growth_factor))
+                    grown = np.float32(np.float64(self._scale) * self._growth_factor)
                     if math.isfinite(grown):
                         self._scale = grown
                     self._growth_tracker = 0
