@@ -213,11 +213,11 @@ def main(argv=None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(_USAGE, file=sys.stderr if not argv else sys.stdout)
         return 0 if argv else 2
-    install()
     if argv[0] == "-m":
         if len(argv) < 2:
             print(_USAGE, file=sys.stderr)
             return 2
+        install()
         sys.argv = [argv[1], *argv[2:]]
         sys.path.insert(0, os.getcwd())
         runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
@@ -226,6 +226,7 @@ def main(argv=None) -> int:
     if not os.path.exists(script):
         print(f"deepgrad.torch_compat: no such file: {script}", file=sys.stderr)
         return 2
+    install()
     sys.argv = [script, *argv[1:]]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     runpy.run_path(script, run_name="__main__")

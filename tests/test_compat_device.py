@@ -210,12 +210,14 @@ def test_compile_returns_something_that_runs():
     np.testing.assert_array_equal(g(x).numpy(), x.numpy() - 1)
 
 
-@pytest.mark.parametrize("call", [lambda m: m.compile(m.nn.Linear(2, 2), mode="bogus"),
-                                  lambda m: m.compile(3),
-                                  lambda m: m.compile(m.nn.Linear(2, 2), mode="default", options={"a": 1})])
-def test_compile_errors_like_torch(call):
-    o, t = outcome(lambda: call(dg)), outcome(lambda: call(torch))
-    assert o[0] == t[0] == "raise" and issubclass(o[1], builtin(t[1])), (o, t)
+# torch.compile's own errors, as PyTorch 2.13 raises them (calling it here would import its compiler: seconds)
+@pytest.mark.parametrize("call,torch_error", [(lambda m: m.compile(m.nn.Linear(2, 2), mode="bogus"), RuntimeError),
+                                              (lambda m: m.compile(3), AssertionError),
+                                              (lambda m: m.compile(m.nn.Linear(2, 2), mode="default",
+                                                                   options={"a": 1}), RuntimeError)])
+def test_compile_errors_like_torch(call, torch_error):
+    with pytest.raises(torch_error):
+        call(dg)
 
 
 def test_jit_script_trace_and_save():
