@@ -163,13 +163,12 @@ def install() -> None:
     finder = _TorchFinder()
     sys.meta_path.insert(0, finder)
     _installed.update(on=True, finder=finder, names=[], attrs=[])
-    stand_ins = {}
     for name in MAPPED:
         if name in sys.modules:
             continue
         mod = _deepgrad_module(name)
         if mod is None and name in ("torch.utils", "torchvision"):
-            mod = stand_ins[name] = _namespace(name, {})
+            mod = _namespace(name, {})
         if mod is None:
             continue
         sys.modules[name] = mod
