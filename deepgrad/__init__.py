@@ -23,6 +23,16 @@ globals().update(_LINALG_TOP_LEVEL)
 from .utils import data as _utils_data  # noqa: E402,F401  (deepgrad.utils.data, as torch.utils.data)
 del _utils_data
 
+from .backend import bfloat16  # noqa: E402
+from ._legacy import (FloatTensor, DoubleTensor, HalfTensor, BFloat16Tensor, LongTensor, IntTensor,  # noqa: E402
+                      ShortTensor, CharTensor, ByteTensor, BoolTensor)
+from ._numbers import finfo, iinfo  # noqa: E402
+from ._config import (set_num_threads, get_num_threads, set_num_interop_threads, get_num_interop_threads,  # noqa: E402
+                      set_float32_matmul_precision, get_float32_matmul_precision, set_printoptions)
+from . import cuda, cpu, backends, accelerator, amp, jit, distributed  # noqa: E402
+from .amp import autocast, is_autocast_enabled, get_autocast_dtype  # noqa: E402
+from ._compile import compile  # noqa: E402,A001
+
 __version__ = "0.1.0"
 
 

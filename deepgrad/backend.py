@@ -25,6 +25,13 @@ int8 = np.dtype(np.int8)
 int16 = np.dtype(np.int16)
 bool_ = np.dtype(np.bool_)
 
+try:  # NumPy has no bfloat16; ml_dtypes (a pyproject dependency) provides one.
+    import ml_dtypes as _ml_dtypes  # type: ignore
+    bfloat16 = np.dtype(_ml_dtypes.bfloat16)
+except Exception:  # pragma: no cover - only without ml_dtypes
+    _ml_dtypes = None
+    bfloat16 = None
+
 _DEFAULT_DTYPE = [float32]
 
 _DTYPE_ALIASES = {
@@ -33,6 +40,8 @@ _DTYPE_ALIASES = {
     "int64": int64, "long": int64, "uint8": uint8, "int8": int8, "int16": int16,
     "bool": bool_,
 }
+if bfloat16 is not None:
+    _DTYPE_ALIASES["bfloat16"] = bfloat16
 
 
 def get_default_dtype():
@@ -65,7 +74,7 @@ def as_dtype(dtype):
 
 
 def is_floating(dtype) -> bool:
-    return dtype.kind == "f"
+    return dtype.kind == "f" or (bfloat16 is not None and dtype == bfloat16)
 
 
 class device:
@@ -110,6 +119,11 @@ def cuda_available() -> bool:
         return False
 
 
+class CudaUnavailableError(AssertionError, RuntimeError):
+    """A CUDA device was asked for where there is none. PyTorch's CPU build raises AssertionError
+    here; deriving from RuntimeError as well keeps ``except RuntimeError`` handlers working."""
+
+
 def array_module(*arrays):
     """The module (numpy or cupy) that owns ``arrays``; numpy when none is a CuPy array."""
     if _cupy is not None:
@@ -130,7 +144,9 @@ def module_for(dev) -> object:
     if dev.type == "cpu":
         return np
     if not cuda_available():
-        raise RuntimeError(f"device {dev} requested but CuPy with a CUDA device is not available")
+        raise CudaUnavailableError(
+            f"device {dev} requested but CuPy with a CUDA device is not available (PyTorch's CPU build "
+            "says 'Torch not compiled with CUDA enabled'); use the 'cpu' device or install CuPy on a GPU machine")
     return _cupy
 
 

@@ -199,6 +199,10 @@ def save(obj, f):
     >>> deepgrad.load(p)["step"]
     3
     """
+    if hasattr(obj, "state_dict") and not isinstance(obj, (dict, list, tuple, Tensor)):
+        raise TypeError(f"deepgrad.save: cannot save a whole {type(obj).__name__} object (PyTorch pickles it; deepgrad "
+                        "never pickles, so that loading a file cannot run code). Save its weights instead: "
+                        "deepgrad.save(obj.state_dict(), path), and later obj.load_state_dict(deepgrad.load(path))")
     enc = _Encoder()
     structure = enc.encode(obj)
     header = {"format": _FORMAT, "version": _VERSION, "obj": structure}

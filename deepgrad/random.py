@@ -50,7 +50,11 @@ class Generator:
         self._seed = int(state.get("seed", 0))
 
 
+# The global generator starts from fresh OS entropy, as PyTorch's does, so two unseeded processes
+# draw different numbers; ``manual_seed`` makes a run reproducible. (A new ``Generator()`` still
+# starts from a fixed seed, as ``torch.Generator()`` does.)
 default_generator = Generator()
+default_generator.seed()
 
 
 def manual_seed(seed: int) -> Generator:

@@ -98,6 +98,22 @@ class Tensor:
         return self.device.type == "cuda"
 
     @property
+    def is_cpu(self):
+        return self.device.type == "cpu"
+
+    @property
+    def is_xpu(self):
+        return False
+
+    @property
+    def is_mps(self):
+        return False
+
+    @property
+    def is_meta(self):
+        return False
+
+    @property
     def _version_value(self):
         return self._version[0]
 
@@ -113,7 +129,7 @@ class Tensor:
         self.array = value
 
     def is_floating_point(self):
-        return self.array.dtype.kind == "f"
+        return backend.is_floating(self.array.dtype)
 
     def __len__(self):
         if self.array.ndim == 0:
@@ -134,10 +150,22 @@ class Tensor:
         return bool(self.array)
 
     def __float__(self):
+        if self.array.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return float(self.item())
 
     def __int__(self):
+        if self.array.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return int(self.item())
+
+    def __format__(self, format_spec):
+        # f"{loss:.4f}": a 0-d tensor formats as its Python number; others only with an empty spec.
+        if self.array.ndim == 0:
+            return self.item().__format__(format_spec)
+        if format_spec:
+            raise TypeError("unsupported format string passed to Tensor.__format__")
+        return str(self)
 
     def __index__(self):
         if self.array.dtype.kind not in "iub" or self.array.size != 1:
@@ -152,7 +180,8 @@ class Tensor:
     def item(self):
         if self.array.size != 1:
             raise RuntimeError(f"item(): a Tensor with {self.array.size} elements cannot be converted to a Python scalar")
-        return self.array.reshape(()).item()
+        v = self.array.reshape(()).item()
+        return float(v) if self.array.dtype == backend.bfloat16 else v
 
     def numpy(self):
         if self.requires_grad:
@@ -178,7 +207,7 @@ class Tensor:
         from .ops.elementwise import clone
         return clone(self)
 
-    def to(self, *args, dtype=None, device=None, copy=False):
+    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False, memory_format=None):
         for a in args:
             if isinstance(a, Tensor):
                 dtype, device = a.dtype, a.device
@@ -189,10 +218,13 @@ class Tensor:
         from .ops.elementwise import to_dtype_device
         return to_dtype_device(self, None if dtype is None else backend.as_dtype(dtype), device, copy)
 
-    def type(self, dtype=None):
+    def type(self, dtype=None, non_blocking=False):
+        """With no argument, PyTorch's type name ('torch.FloatTensor'); else a cast to ``dtype``
+        (a dtype, a legacy type such as ``deepgrad.LongTensor`` or its name)."""
+        from . import _legacy
         if dtype is None:
-            return f"deepgrad.{self.dtype}"
-        return self.to(dtype)
+            return _legacy.type_name(self)
+        return self.to(_legacy.dtype_of_type(dtype))
 
     def float(self):
         return self.to(backend.float32)
@@ -215,8 +247,10 @@ class Tensor:
     def cpu(self):
         return self.to("cpu")
 
-    def cuda(self, device=None):
-        return self.to("cuda" if device is None else f"cuda:{device}")
+    def cuda(self, device=None, non_blocking=False):
+        if device is None:
+            return self.to("cuda")
+        return self.to(device if isinstance(device, (str, backend.device)) else f"cuda:{device}")
 
     # ---- autograd -----------------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
@@ -364,21 +398,29 @@ class Tensor:
 
     # ---- printing -----------------------------------------------------------------------------
     def __repr__(self):
+        from ._config import PRINT_OPTIONS as po
+        from ._format import format_values, add_suffixes
         a = backend.to_numpy(self.array)
-        body = np.array2string(a, separator=", ", precision=4, threshold=1000, edgeitems=3,
-                               prefix="tensor(", floatmode="maxprec_equal" if a.dtype.kind == "f" else "maxprec")
-        extras = []
-        if a.dtype != backend.get_default_dtype() and a.dtype != np.int64 and a.dtype != np.bool_:
-            extras.append(f"dtype=deepgrad.{a.dtype}")
-        if a.size == 0:
-            extras.insert(0, f"size={tuple(a.shape)}")
+        floating = backend.is_floating(a.dtype)
+        shown = a.astype(np.float32) if a.dtype == backend.bfloat16 else a
+        prefix, suffixes = "tensor(", []
         if self.device.type != "cpu":
-            extras.insert(0, f"device='{self.device}'")
+            suffixes.append(f"device='{self.device}'")
+        if a.size == 0:
+            if a.ndim != 1:
+                suffixes.append(f"size={tuple(a.shape)}")
+            if a.dtype != backend.get_default_dtype():
+                suffixes.append(f"dtype=deepgrad.{a.dtype}")
+        else:
+            if not po["edgeitems"]:
+                suffixes.append(f"size={tuple(a.shape)}")
+            if a.dtype not in (backend.get_default_dtype(), np.int64, np.bool_):
+                suffixes.append(f"dtype=deepgrad.{a.dtype}")
         if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+            suffixes.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self.requires_grad:
-            extras.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+            suffixes.append("requires_grad=True")
+        return add_suffixes(prefix + format_values(shown, floating, len(prefix)), suffixes, len(prefix))
 
     __str__ = __repr__
 

@@ -17,3 +17,5 @@ from . import functional, init, utils
 from .distance import *  # noqa: F401,F403,E402  (PairwiseDistance, CosineSimilarity)
 from .fold import *  # noqa: F401,F403,E402  (Fold, Unfold)
 from . import modules  # noqa: E402,F401  (torch.nn.modules.* import paths)
+from . import parallel  # noqa: E402
+from .parallel import DataParallel  # noqa: E402

@@ -1,0 +1,5 @@
+"""``deepgrad.backends.cpu``."""
+
+
+def get_cpu_capability() -> str:
+    return "DEFAULT"
