@@ -145,7 +145,7 @@ class MNIST(VisionDataset):
             t.flags.writeable = False
             self.targets = t
         if self.targets.size and (self.targets.min() < 0 or self.targets.max() >= len(self.classes)):
-            raise _formats.DatasetFileError(f"{lbl_path}: labels outside 0..{len(self.classes) - 1}")
+            raise _formats.DatasetFileError(lbl_path, f"labels outside 0..{len(self.classes) - 1}")
 
     def _checks(self, path, name, verify):
         if not verify:
@@ -185,7 +185,7 @@ class FashionMNIST(MNIST):
 
 
 def _read_names(path):
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return _formats.read_names(path)
 
 
 class CIFAR10(VisionDataset):
