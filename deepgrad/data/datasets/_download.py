@@ -26,11 +26,13 @@ from pathlib import Path, PurePosixPath
 from ..._files import FileError, GiB, UnsafeFileError, open_regular
 
 __all__ = ["ChecksumError", "UnsafeArchiveError", "file_digest", "check_digest", "download_url",
-           "download_from_mirrors", "extract_archive", "MAX_EXTRACT_BYTES", "MAX_EXTRACT_MEMBERS"]
+           "download_from_mirrors", "extract_archive", "MAX_EXTRACT_BYTES", "MAX_EXTRACT_RATIO", "MAX_EXTRACT_MEMBERS"]
 
 _CHUNK = 1 << 20
 
 MAX_EXTRACT_BYTES = 4 * GiB          # total bytes extract_archive may write (per call; overridable)
+MAX_EXTRACT_RATIO = 100              # ... and at most this many times the archive's size,
+MIN_EXTRACT_CAP = 64 * (1 << 20)     # ... but never less than this (small archives of text compress well)
 MAX_EXTRACT_MEMBERS = 100_000
 
 
@@ -338,14 +340,17 @@ def _move_into_lstat(tmp, dest, archive, plan):   # pragma: no cover (platforms 
         os.replace(os.path.join(tmp, *parts), os.path.join(dest, *parts))
 
 
-def extract_archive(archive, dest, max_bytes=None, max_member_bytes=None, max_members=None) -> Path:
+def extract_archive(archive, dest, max_bytes=None, max_member_bytes=None, max_members=None,
+                    max_ratio=MAX_EXTRACT_RATIO) -> Path:
     """Extract a .tar, .tar.gz/.tgz, .tar.bz2, .tar.xz or .zip into ``dest`` safely.
 
     * Members with absolute paths, ``..``, an empty name, symbolic or hard links, devices or FIFOs,
       and names that are both a file and a folder are refused.
     * The archive is streamed into a fresh temporary folder created inside ``dest``, counting the
-      bytes actually written: more than ``max_bytes`` in all (default ``MAX_EXTRACT_BYTES``), more
-      than ``max_member_bytes`` for one member, or more than ``max_members`` members stops it.
+      bytes actually written: more than ``max_bytes`` in all (default: ``max_ratio`` (100) times the
+      archive's size, at least 64 MiB and at most ``MAX_EXTRACT_BYTES``, 4 GiB), more than
+      ``max_member_bytes`` for one member, or more than ``max_members`` members stops it, so a
+      1 MB compression bomb writes at most 100 MB before it is refused (and then removed).
     * Only then is the result moved into ``dest``, through folder descriptors opened without
       following symbolic links: a symlinked folder already inside ``dest`` is never written
       through.
@@ -353,13 +358,18 @@ def extract_archive(archive, dest, max_bytes=None, max_member_bytes=None, max_me
       subclass :class:`UnsafeArchiveError`) is raised naming the archive and the member.
     """
     archive, dest = Path(archive), Path(dest)
-    max_bytes = MAX_EXTRACT_BYTES if max_bytes is None else int(max_bytes)
-    max_member_bytes = max_bytes if max_member_bytes is None else int(max_member_bytes)
     max_members = MAX_EXTRACT_MEMBERS if max_members is None else int(max_members)
-    plan = _Plan(archive, max_bytes, max_member_bytes, max_members)
     state = {"member": None}
     dest.mkdir(parents=True, exist_ok=True)
     with open_regular(archive, "archive") as f:
+        if max_bytes is None:
+            max_bytes = MAX_EXTRACT_BYTES
+            if max_ratio is not None:
+                size = os.fstat(f.fileno()).st_size
+                max_bytes = min(max_bytes, max(MIN_EXTRACT_CAP, int(max_ratio * size)))
+        max_bytes = int(max_bytes)
+        max_member_bytes = max_bytes if max_member_bytes is None else int(max_member_bytes)
+        plan = _Plan(archive, max_bytes, max_member_bytes, max_members)
         tmp = tempfile.mkdtemp(dir=dest, prefix=".extract-")
         try:
             try:

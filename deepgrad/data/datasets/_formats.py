@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..._files import FileError, GiB, MiB, check_alloc, decompress_capped, decompress_prefix, read_bytes
+from ..._files import FileError, GiB, MiB, decompress_capped, decompress_prefix, read_bytes
 from ._download import ChecksumError
 
 __all__ = ["DatasetFileError", "ChecksumError", "read_payload", "parse_idx", "read_idx", "read_cifar_bin",
@@ -167,14 +167,17 @@ def _idx_header(payload, path, expected_magic=None, expected_shape=None):
     return header, shape, dtype, count * dtype.itemsize
 
 
+def _check_idx_size(path, shape, dtype, nbytes, cap):
+    if nbytes > cap:
+        raise DatasetFileError(path, f"IDX header declares shape {shape} of {dtype.name} ({nbytes:,} bytes), more "
+                                     f"than the {cap:,} bytes a dataset file may hold (corrupt file?)")
+
+
 def parse_idx(payload: bytes, path="<bytes>", expected_magic=None, expected_shape=None, max_bytes=None):
     """Decode an IDX payload into an ndarray (native byte order). ``max_bytes`` (default
     ``MAX_DATA_BYTES``) bounds the array the header may declare."""
     header, shape, dtype, nbytes = _idx_header(payload, path, expected_magic, expected_shape)
-    cap = MAX_DATA_BYTES if max_bytes is None else int(max_bytes)
-    if nbytes > cap:
-        raise DatasetFileError(path, f"IDX header declares shape {shape} of {dtype.name} ({nbytes:,} bytes), more "
-                                     f"than the {cap:,} bytes a dataset file may hold (corrupt file?)")
+    _check_idx_size(path, shape, dtype, nbytes, MAX_DATA_BYTES if max_bytes is None else int(max_bytes))
     need = header + nbytes
     if len(payload) < need:
         raise DatasetFileError(path, f"truncated IDX data: header declares shape {shape} ({need:,} bytes) but "
@@ -204,7 +207,7 @@ def read_idx(path, expected_magic=None, expected_shape=None, sha256=None, file_m
             except FileError as e:
                 raise DatasetFileError(path, e.message) from None
             header, shape, dtype, nbytes = _idx_header(head, path, expected_magic, expected_shape)
-            check_alloc(shape, dtype.itemsize, cap, path, what="IDX data")
+            _check_idx_size(path, shape, dtype, nbytes, cap)
             payload = _gunzip(raw, path, header + nbytes)
         else:
             payload = raw

@@ -12,6 +12,8 @@ The file (plain or gzip) may hold at most ``max_bytes`` bytes, as stored and dec
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..._files import check_alloc
@@ -125,6 +127,9 @@ class TinyShakespeare(Dataset):
             p = d / self.filename
             if p.is_file():
                 return p
+            if os.path.lexists(p):
+                raise _formats.DatasetFileError(p, "is not a regular file; deepgrad reads dataset files only "
+                                                   "from regular files")
         return None
 
     # vocabulary helpers

@@ -15,6 +15,8 @@ then ``<root>/`` itself; ``.gz`` or uncompressed. ``root`` defaults to ``$DEEPGR
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..dataset import Dataset, batch_fn
@@ -76,6 +78,9 @@ class VisionDataset(Dataset):
                     if cand.is_file():
                         found.append(cand)
                         break
+                    if os.path.lexists(cand):       # a FIFO, a device, a dangling link: say so
+                        raise _formats.DatasetFileError(cand, "is not a regular file; deepgrad reads dataset "
+                                                              "files only from regular files")
                 else:
                     break
             if len(found) == len(names):
