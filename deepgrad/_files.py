@@ -20,7 +20,7 @@ import stat
 import zlib
 
 __all__ = ["FileError", "MissingFileError", "UnsafeFileError", "open_regular", "read_bytes", "decompress_capped",
-           "check_alloc", "MiB", "GiB"]
+           "decompress_prefix", "check_alloc", "MiB", "GiB"]
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -128,6 +128,37 @@ def decompress_capped(data, max_out, path=None, member=None, kind="gzip"):
     except zlib.error as e:
         raise FileError(path, f"corrupt {kind} data ({e})", member) from None
     return b"".join(out)
+
+
+def decompress_prefix(data, n, path=None, member=None, kind="gzip"):
+    """The first ``n`` bytes (fewer if the stream is shorter) of the decompressed ``data``, without
+    decompressing the rest: enough to read a header that says how large the whole should be.
+    Concatenated gzip members are followed; a corrupt start raises :class:`FileError`, a stream
+    that merely ends early returns what it has (the full read reports the truncation)."""
+    wbits = {"gzip": 16 + zlib.MAX_WBITS, "zlib": zlib.MAX_WBITS, "deflate": -zlib.MAX_WBITS}[kind]
+    out = bytearray()
+    buf = memoryview(data)
+    try:
+        while len(out) < n:
+            d = zlib.decompressobj(wbits)
+            pending = buf
+            while len(out) < n:
+                piece = d.decompress(pending, n - len(out))
+                out += piece
+                if d.eof:
+                    break
+                pending = d.unconsumed_tail
+                if not pending and not piece:
+                    return bytes(out)
+            if len(out) >= n or kind != "gzip":
+                break
+            rest = d.unused_data
+            if not rest or not rest.lstrip(b"\x00"):
+                break
+            buf = memoryview(rest)
+    except zlib.error as e:
+        raise FileError(path, f"corrupt {kind} data ({e})", member) from None
+    return bytes(out)
 
 
 def check_alloc(shape, itemsize, max_bytes, path=None, member=None, what="array"):

@@ -213,6 +213,9 @@ class Tensor:
                 dtype, device = a.dtype, a.device
             elif isinstance(a, (str, backend.device)) and (isinstance(a, backend.device) or a.split(":")[0] in ("cpu", "cuda")):
                 device = a
+            elif isinstance(a, str) and a not in backend._DTYPE_ALIASES:
+                backend.device(a)       # neither a dtype nor a device: "unknown device", as PyTorch says
+                dtype = a
             else:
                 dtype = a
         from .ops.elementwise import to_dtype_device
@@ -301,6 +304,8 @@ class Tensor:
             gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=self.dtype)
             if gradient.shape != self.shape:
                 raise RuntimeError(f"backward: gradient has shape {tuple(gradient.shape)} but the tensor has shape {tuple(self.shape)}")
+            if gradient.dtype != self.dtype:    # PyTorch casts grad_output to the output's dtype
+                gradient = gradient.to(self.dtype)
         if retain_graph is None:
             retain_graph = create_graph
         if inputs is not None:

@@ -10,9 +10,13 @@ in the main thread (with the worker's traceback); abandoning an iterator mid-epo
 ``del``, garbage collection, ``close()``) cancels pending work and stops its threads.
 
 Randomness: at the start of an epoch the loader draws a base seed from ``generator`` (else the
-global generator); batch ``k``'s transforms draw from a Generator seeded by (base seed, ``k``). So
-results are reproducible under ``deepgrad.manual_seed`` and identical for any ``prefetch`` and
-``num_workers``.
+global generator); while batch ``k`` is fetched, the fetching thread's *default* generator is a
+Generator seeded by (base seed, ``k``). Transforms, and any user code in ``Dataset.__getitem__``
+that calls ``dg.randn``/``dg.rand``/``torch``-style factories without ``generator=``, draw from it
+instead of the shared global stream. So results are reproducible under ``deepgrad.manual_seed`` and
+identical for any ``prefetch`` and ``num_workers``, and fetching never advances the main thread's
+global stream (which differs from PyTorch with ``num_workers=0``, where ``__getitem__`` draws from
+the global generator; the values differ, the reproducibility is the same).
 """
 from __future__ import annotations
 
@@ -200,6 +204,13 @@ class DataLoader:
     synchronously in the main thread), ``batch_transform`` (applied to each collated batch's input,
     e.g. ``transforms.BatchRandomCrop``), ``device`` (move batches there in the background).
     ``num_workers`` is the number of fetching *threads* (NumPy releases the GIL in its copies).
+
+    Randomness in ``Dataset.__getitem__`` (``dg.randn`` and friends, random transforms) is
+    deterministic under a seed: while batch ``k`` of an epoch is fetched, the fetching thread's
+    default generator is one seeded by (the epoch's base seed, ``k``), so the batches are the same
+    with ``prefetch=0`` or ``N`` and any ``num_workers``, and the main thread's global stream is
+    not advanced by fetching. The epoch's base seed is drawn from ``generator`` (else the global
+    generator) when iteration starts.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None,

@@ -362,10 +362,13 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
                          f"to the input size ({tuple(input.shape)}) is deprecated. Please ensure they have "
                          f"the same size.")
     a = input.array
-    if a.size and (float(a.min()) < 0 or float(a.max()) > 1):
+    if a.size and not bool(((a >= 0) & (a <= 1)).all()):      # NaN fails too, as in PyTorch
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1 "
                            "(apply sigmoid first, or use binary_cross_entropy_with_logits)")
     input, target = _pair("binary_cross_entropy", input, target)
+    t = target.array
+    if t.size and not bool(((t >= 0) & (t <= 1)).all()):
+        raise RuntimeError("binary_cross_entropy: all elements of target should be between 0 and 1")
     log_x = clamp(_log(input), min=-100.0)
     log_1mx = clamp(_log(1.0 - input), min=-100.0)
     loss = -(target * log_x + (1.0 - target) * log_1mx)

@@ -116,17 +116,10 @@ def evaluate_checkpoint(path, data=None, batch_size=None, device=None):
 
 
 def read_input(path):
-    """Pixels of a PNG/JPEG (Pillow when installed, else matplotlib) or the array in a ``.npy``
-    file (read without pickle)."""
-    if str(path).lower().endswith(".npy"):
-        return np.load(path, allow_pickle=False)
-    try:
-        from PIL import Image
-    except ImportError:
-        import matplotlib.image as mpimg
-        return mpimg.imread(path)
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGBA") if im.mode in ("P", "PA") else im)
+    """Pixels of a PNG/JPEG or the array in a ``.npy`` file, read safely (size caps before
+    decoding, no pickle, FileError naming the file): see ``deepgrad.data._inputs``."""
+    from ..data._inputs import read_input as _read
+    return _read(path)
 
 
 def predict_inputs(path, inputs, device=None, top=1):

@@ -174,7 +174,7 @@ def test_wrong_magic_and_swapped_files(tmp_path):
     a, b = img.read_bytes(), lbl.read_bytes()
     img.write_bytes(b)
     lbl.write_bytes(a)
-    with pytest.raises(D.DatasetFileError, match=r"t10k-images-idx3-ubyte\.gz: wrong IDX magic number 2049"):
+    with pytest.raises(D.DatasetFileError, match=r"t10k-images-idx3-ubyte\.gz'?: wrong IDX magic number 2049"):
         D.MNIST(root=tmp_path, train=False)
 
 
@@ -182,7 +182,7 @@ def test_truncated_raw_idx_and_trailing_bytes(tmp_path):
     a = np.arange(60, dtype=np.uint8).reshape(5, 3, 4)
     p = tmp_path / "x-idx3-ubyte"
     p.write_bytes(_idx(a, 0x08)[:-7])
-    with pytest.raises(D.DatasetFileError, match=r"x-idx3-ubyte: truncated IDX data"):
+    with pytest.raises(D.DatasetFileError, match=r"x-idx3-ubyte'?: truncated IDX data"):
         D.read_idx(p)
     p.write_bytes(_idx(a, 0x08) + b"\0\0")
     with pytest.raises(D.DatasetFileError, match="trailing bytes"):
@@ -207,7 +207,7 @@ def test_fashion_mnist_md5_and_structure(tmp_path):
     (d / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(imgs, 0x08)))
     (d / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx(labels, 0x08)[:4] + _idx(labels, 0x08)[4:]))
     # the labels file needs magic 2049 = 0x00000801 (1 dim)
-    with pytest.raises(D.ChecksumError, match=r"t10k-images-idx3-ubyte\.gz: MD5"):
+    with pytest.raises(D.ChecksumError, match=r"t10k-images-idx3-ubyte\.gz'?: MD5"):
         D.FashionMNIST(root=tmp_path, train=False)
     f = D.FashionMNIST(root=tmp_path, train=False, verify=False)
     assert f.classes[9] == "Ankle boot" and len(f) == 10000
@@ -261,25 +261,25 @@ def test_cifar10_uncompressed_bin_equals_gz(tmp_path, cifar_test_bin, cifar_test
 
 def test_cifar10_truncated_and_corrupted(tmp_path, cifar_test_bin):
     p = _cifar_dir(tmp_path, cifar_test_bin[:-100])
-    with pytest.raises(D.DatasetFileError, match=r"test_batch\.bin: .*not a whole number of 3073-byte"):
+    with pytest.raises(D.DatasetFileError, match=r"test_batch\.bin'?: .*not a whole number of 3073-byte"):
         D.CIFAR10(root=tmp_path, train=False)
     p.write_bytes(cifar_test_bin[:3073 * 9000])
-    with pytest.raises(D.DatasetFileError, match=r"test_batch\.bin: holds 9000 CIFAR records, expected 10000"):
+    with pytest.raises(D.DatasetFileError, match=r"test_batch\.bin'?: holds 9000 CIFAR records, expected 10000"):
         D.CIFAR10(root=tmp_path, train=False)
     b = bytearray(cifar_test_bin)
     b[3073 * 5 + 100] ^= 0x10
     p.write_bytes(bytes(b))
-    with pytest.raises(D.ChecksumError, match=r"test_batch\.bin: SHA-256"):
+    with pytest.raises(D.ChecksumError, match=r"test_batch\.bin'?: SHA-256"):
         D.CIFAR10(root=tmp_path, train=False)
     b = bytearray(cifar_test_bin)
     b[3073 * 7] = 12                                       # label byte out of range
     p.write_bytes(bytes(b))
-    with pytest.raises(D.DatasetFileError, match=r"test_batch\.bin: record 7 has label 12"):
+    with pytest.raises(D.DatasetFileError, match=r"test_batch\.bin'?: record 7 has label 12"):
         D.CIFAR10(root=tmp_path, train=False, verify=False)
     gz = tmp_path / "cifar10" / "test_batch.bin.gz"
     p.unlink()
     gz.write_bytes(gzip.compress(cifar_test_bin[:100000], compresslevel=1)[:5000])
-    with pytest.raises(D.DatasetFileError, match=r"test_batch\.bin\.gz: corrupted or truncated gzip"):
+    with pytest.raises(D.DatasetFileError, match=r"test_batch\.bin\.gz'?: (corrupt|truncated) gzip"):
         D.CIFAR10(root=tmp_path, train=False)
 
 
@@ -303,7 +303,7 @@ def test_cifar100_binary_layout(tmp_path, monkeypatch):
     assert cc[5][1] == int(coarse[5])
     recs[9, 1] = 100
     (d / "test.bin").write_bytes(recs.tobytes())
-    with pytest.raises(D.DatasetFileError, match=r"test\.bin: record 9 has label 100"):
+    with pytest.raises(D.DatasetFileError, match=r"test\.bin'?: record 9 has label 100"):
         D.CIFAR100(root=tmp_path, train=False)
 
 
@@ -350,7 +350,7 @@ def test_tiny_shakespeare_checksum(tmp_path, shared_dir):
     d.mkdir()
     text = (shared_dir / "tinyshakespeare" / "input.txt").read_text()
     (d / "input.txt").write_text(text[:-10])
-    with pytest.raises(D.ChecksumError, match=r"input\.txt: SHA-256"):
+    with pytest.raises(D.ChecksumError, match=r"input\.txt'?: SHA-256"):
         D.TinyShakespeare(root=tmp_path)
     ts = D.TinyShakespeare(root=tmp_path, verify=False, seq_len=16)
     assert ts.vocab_size == 65

@@ -19,6 +19,8 @@ then ``<root>/`` itself; ``.gz`` or uncompressed. ``root`` defaults to ``$DEEPGR
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ...tensor import Tensor
@@ -131,6 +133,9 @@ class VisionDataset(Dataset):
                     if cand.is_file():
                         found.append(cand)
                         break
+                    if os.path.lexists(cand):       # a FIFO, a device, a dangling link: say so
+                        raise _formats.DatasetFileError(cand, "is not a regular file; deepgrad reads dataset "
+                                                              "files only from regular files")
                 else:
                     break
             if len(found) == len(names):
@@ -203,7 +208,7 @@ class MNIST(VisionDataset):
         self.targets = labels
         labels = self._labels
         if labels.size and (labels.min() < 0 or labels.max() >= len(self.classes)):
-            raise _formats.DatasetFileError(f"{lbl_path}: labels outside 0..{len(self.classes) - 1}")
+            raise _formats.DatasetFileError(lbl_path, f"labels outside 0..{len(self.classes) - 1}")
 
     def _checks(self, path, name, verify):
         if not verify:
@@ -243,7 +248,7 @@ class FashionMNIST(MNIST):
 
 
 def _read_names(path):
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return _formats.read_names(path)
 
 
 class CIFAR10(VisionDataset):
