@@ -17,6 +17,7 @@ from .ops import *  # noqa: F401,F403
 from . import nn, optim, data, train  # noqa: E402
 from .nn.functional import dropout  # noqa: E402  (torch.dropout(input, p, train))
 from .io import save, load  # noqa: E402
+from ._files import FileError  # noqa: E402  (every unreadable file: a ValueError and an OSError)
 
 __version__ = "0.1.0"
 
