@@ -544,12 +544,20 @@ def _read_object(f, source):
         st = os.fstat(fileno)
         if not stat.S_ISREG(st.st_mode):
             raise _bad(source, "is not a regular file (a pipe, device or socket); deepgrad reads a regular file")
-    data = f.read(MAX_FILE_BYTES + 1)
-    if not isinstance(data, (bytes, bytearray)):
-        raise TypeError("deepgrad.load: the file object must be opened in binary mode")
-    if len(data) > MAX_FILE_BYTES:
-        raise _bad(source, f"is more than the {MAX_FILE_BYTES:,} bytes a deepgrad file may have")
-    return _io.BytesIO(data)
+    out = _io.BytesIO()
+    total = 0
+    while True:                      # in chunks: read(n) may allocate n bytes up front
+        chunk = f.read(1 << 20)
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise TypeError("deepgrad.load: the file object must be opened in binary mode")
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > MAX_FILE_BYTES:
+            raise _bad(source, f"is more than the {MAX_FILE_BYTES:,} bytes a deepgrad file may have")
+        out.write(chunk)
+    out.seek(0)
+    return out
 
 
 def _load(fh, source, map_location):
@@ -605,7 +613,7 @@ def _load(fh, source, map_location):
     for name in sorted(refs):
         member = name + ".npy"
         if member not in by_name:
-            raise _bad(source, f"is not a valid deepgrad file (missing array {name!r})", member)
+            raise _bad(source, f"is not a valid deepgrad file (missing array {name!r})", _RECORD)
         buf = _read_member(fh, by_name[member], source, size, dir_start, MAX_FILE_BYTES, taken)
         if hashes is not None:
             digest = hashes.get(name)
