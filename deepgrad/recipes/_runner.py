@@ -47,8 +47,9 @@ def _read_recipe_checkpoint(path):
     ckpt = load_checkpoint(path)
     meta = ckpt.get("meta") or {}
     if "recipe" not in meta:
-        raise ValueError(f"{source!r} does not record the recipe it was trained with; rebuild the model "
-                         "yourself and use model.load_state_dict(deepgrad.load(path)['model'])")
+        raise field_error(source, "meta.recipe", "missing: the checkpoint does not record the recipe it was "
+                          "trained with; rebuild the model yourself and use "
+                          "model.load_state_dict(deepgrad.load(path)['model'])")
     if not isinstance(meta["recipe"], str):
         raise field_error(source, "meta.recipe", f"not a recipe name but {type(meta['recipe']).__name__}")
     try:
