@@ -32,6 +32,7 @@ from ._config import (set_num_threads, get_num_threads, set_num_interop_threads,
 from . import cuda, cpu, backends, accelerator, amp, jit, distributed  # noqa: E402
 from .amp import autocast, is_autocast_enabled, get_autocast_dtype  # noqa: E402
 from ._compile import compile  # noqa: E402,A001
+from ._files import FileError  # noqa: E402  (every unreadable file: a ValueError and an OSError)
 
 __version__ = "0.1.0"
 
