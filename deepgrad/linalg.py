@@ -958,8 +958,6 @@ def matrix_power(A, n, *, out=None):
     return result
 
 
-
-
 def diagonal(A, *, offset=0, dim1=-2, dim2=-1):
     """``torch.linalg.diagonal``: ``torch.diagonal`` with the last two dims as defaults."""
     return _diagonal(A, offset, dim1, dim2)
