@@ -35,9 +35,8 @@ import numpy as np
 
 from . import backend
 from .autograd.function import Function
-from .ops import linalg as _plinalg
 from .ops.elementwise import where
-from .ops.linalg import _Diagonal, diag_embed, diagonal as _diagonal, einsum, matmul
+from .ops.linalg import diag_embed, diagonal as _diagonal, matmul
 from .ops.reduce import _reshape, _SwapLast, amax, amin, return_types
 from .ops.reduce import norm as _norm
 from .ops.shape import broadcast_to, movedim, narrow, sum_to, tril, triu
@@ -170,8 +169,9 @@ def inv(A, *, out=None):
 
 
 def inv_ex(A, *, check_errors=False, out=None):
-    """``inv`` that reports a singular matrix in ``info`` (the batch's shape, 0 where it
-    succeeded) instead of raising, unless ``check_errors``."""
+    """``inv`` that reports singular matrices in ``info`` (the batch's shape: 0 where the
+    inversion succeeded, positive where the matrix is singular) instead of raising, unless
+    ``check_errors``; the inverse is then NaN."""
     _no_out(out, "linalg.inv_ex")
     a = _check(A, "linalg.inv_ex")
     xp = backend.array_module(a)
@@ -275,13 +275,11 @@ def _cofactor(a):
     ``A = U S Vh`` it is ``det(U) det(Vh) U diag(prod_{j!=i} s_j) Vh``."""
     xp = backend.array_module(a)
     u, s, vh = xp.linalg.svd(a)
-    n = s.shape[-1]
     ones = xp.ones(s.shape[:-1] + (1,), dtype=s.dtype)
     before = xp.cumprod(xp.concatenate([ones, s[..., :-1]], -1), -1)
     after = xp.flip(xp.cumprod(xp.concatenate([ones, xp.flip(s, -1)[..., :-1]], -1), -1), -1)
     others = before * after
     sign = xp.linalg.det(u) * xp.linalg.det(vh)
-    del n
     return sign[..., None, None] * ((u * others[..., None, :]) @ vh)
 
 
@@ -958,9 +956,6 @@ def matrix_power(A, n, *, out=None):
         if n:
             base = matmul(base, base)
     return result
-
-
-matmul = _plinalg.matmul
 
 
 def diagonal(A, *, offset=0, dim1=-2, dim2=-1):
