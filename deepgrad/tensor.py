@@ -661,11 +661,6 @@ class Tensor:
     def addr(self, vec1, vec2, *, beta=1, alpha=1): return ops.addr(self, vec1, vec2, beta=beta, alpha=alpha)
     def dist(self, other, p=2): return ops.dist(self, other, p)
 
-
-def _linalg():
-    from . import linalg
-    return linalg
-
     # ---- new_* factories (dtype and device of self unless given) -------------------------------
     def _new(self, array, dtype, device, requires_grad):
         from .creation import _finish
@@ -734,6 +729,11 @@ def _linalg():
     def unique_consecutive(self, return_inverse=False, return_counts=False, dim=None): return ops.unique_consecutive(self, return_inverse, return_counts, dim)
     def bincount(self, weights=None, minlength=0): return ops.bincount(self, weights, minlength)
     def histc(self, bins=100, min=0, max=0): return ops.histc(self, bins, min, max)
+
+
+def _linalg():
+    from . import linalg
+    return linalg
 
 
 class Size(tuple):
