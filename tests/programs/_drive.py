@@ -22,6 +22,7 @@ def rewrite_imports(src):
         stripped = line.lstrip()
         if stripped.startswith(("import ", "from ")):
             line = re.sub(r"^(\s*)import torch\s*$", r"\1import deepgrad as torch", line)
+            line = re.sub(r"^(\s*)import torchvision\s*$", r"\1import deepgrad.vision as torchvision", line)
             line = re.sub(r"\btorchvision\b", "deepgrad.vision", line)
             line = re.sub(r"\btorch\.", "deepgrad.", line)
             line = re.sub(r"^(\s*)from torch import", r"\1from deepgrad import", line)

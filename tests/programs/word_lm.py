@@ -11,7 +11,7 @@ parser.add_argument('--model', type=str, default='LSTM')
 parser.add_argument('--emsize', type=int, default=32)
 parser.add_argument('--nhid', type=int, default=32)
 parser.add_argument('--nlayers', type=int, default=2)
-parser.add_argument('--lr', type=float, default=20)
+parser.add_argument('--lr', type=float, default=5)  # the example's 20 sometimes stalls in 25 batches
 parser.add_argument('--clip', type=float, default=0.25)
 parser.add_argument('--batch_size', type=int, default=16)
 parser.add_argument('--bptt', type=int, default=20)
