@@ -13,7 +13,8 @@ From a notebook or a program, before anything imports torch::
 
 ``install()`` puts deepgrad's own module objects into ``sys.modules`` under PyTorch's names
 (``torch`` is ``deepgrad``, ``torch.nn`` is ``deepgrad.nn``, ``torch.utils.data`` is
-``deepgrad.data``, ``torchvision.transforms`` is ``deepgrad.data.transforms`` ...), and adds an
+``deepgrad.data``, ``torchvision`` is ``deepgrad.vision``, so ``torchvision.transforms`` is
+``deepgrad.vision.transforms`` ...), and adds an
 import hook that maps any other ``torch.X.Y`` to ``deepgrad.X.Y`` when deepgrad has such a module.
 Nothing is copied or wrapped: ``torch.nn.Linear is deepgrad.nn.Linear``. A ``torch`` module that
 deepgrad lacks raises ModuleNotFoundError naming it; the real PyTorch is never imported, and if it
@@ -41,9 +42,7 @@ __all__ = ["install", "uninstall", "is_installed", "main", "MAPPED"]
 _RENAMES = {
     "torch": "deepgrad",
     "torch.utils.data": "deepgrad.data",
-    "torchvision.datasets": "deepgrad.data.datasets",
-    "torchvision.transforms": "deepgrad.data.transforms",
-    "torchvision.models": "deepgrad.models",
+    "torchvision": "deepgrad.vision",        # datasets, transforms, models, utils (make_grid, save_image)
 }
 # The modules real programs import first; each is registered by install() if deepgrad has it.
 MAPPED = (
@@ -55,7 +54,7 @@ MAPPED = (
     "torch.cpu", "torch.cpu.amp", "torch.backends", "torch.backends.cudnn", "torch.backends.cuda",
     "torch.backends.mps", "torch.backends.mkldnn", "torch.amp", "torch.distributed", "torch.jit",
     "torch.accelerator", "torch.random", "torchvision", "torchvision.datasets", "torchvision.transforms",
-    "torchvision.models",
+    "torchvision.models", "torchvision.utils",
 )
 _ROOTS = ("torch", "torchvision")
 

@@ -108,8 +108,9 @@ NAMES_CHECK = textwrap.dedent('''
     import torch.optim.sgd                       # resolved by the hook to deepgrad.optim.sgd
     out = {
         "same": [torch is deepgrad, torch.nn is deepgrad.nn, torch.utils.data is deepgrad.data,
-                 torch.utils.data.DataLoader is deepgrad.data.DataLoader, T is deepgrad.data.transforms,
-                 torchvision.datasets is deepgrad.data.datasets, models is deepgrad.models,
+                 torch.utils.data.DataLoader is deepgrad.data.DataLoader, T is deepgrad.vision.transforms,
+                 torchvision.datasets is deepgrad.vision.datasets, models is deepgrad.vision.models,
+                 torchvision.utils is deepgrad.vision.utils, T.ToTensor is deepgrad.data.transforms.ToTensor,
                  torch.cuda.amp.GradScaler is deepgrad.cuda.amp.GradScaler, DataParallel is deepgrad.nn.DataParallel,
                  torch.optim.sgd is deepgrad.optim.sgd, deepgrad.optim.sgd.__spec__.name == "deepgrad.optim.sgd"],
         "errors": {},
@@ -168,6 +169,6 @@ def test_mapping_table_only_names_deepgrad_modules():
         target = torch_compat._target(name)
         assert target is None or target.startswith("deepgrad"), (name, target)
     assert torch_compat._target("torch.utils.data.dataloader") == "deepgrad.data.dataloader"
-    assert torch_compat._target("torchvision.transforms") == "deepgrad.data.transforms"
-    assert torch_compat._target("torchvision.io") is None
+    assert torch_compat._target("torchvision.transforms") == "deepgrad.vision.transforms"
+    assert torch_compat._deepgrad_module("torchvision.io") is None
     assert dg.nn.parallel.DataParallel is dg.nn.DataParallel
