@@ -371,3 +371,13 @@ def test_zoo_weights_enum_names():
     assert M.ResNet18_Weights.DEFAULT is M.ResNet18_Weights.IMAGENET1K_V1
     assert M.VGG16_Weights.IMAGENET1K_FEATURES.name == "IMAGENET1K_FEATURES"
     assert repr(M.ResNet18_Weights.DEFAULT) == "ResNet18_Weights.IMAGENET1K_V1"
+
+
+def test_subclass_overriding_iter_is_honoured():
+    class Evens(dg.data.RandomSampler):
+        def __iter__(self):
+            return iter(range(0, len(self.data_source), 2))
+
+    ds = dg.data.TensorDataset(dg.arange(10))
+    got = [b[0].tolist() for b in dg.data.DataLoader(ds, batch_size=2, sampler=Evens(ds))]
+    assert got == [[0, 2], [4, 6], [8]]
