@@ -381,3 +381,11 @@ def test_subclass_overriding_iter_is_honoured():
     ds = dg.data.TensorDataset(dg.arange(10))
     got = [b[0].tolist() for b in dg.data.DataLoader(ds, batch_size=2, sampler=Evens(ds))]
     assert got == [[0, 2], [4, 6], [8]]
+
+
+def test_mnist_deprecated_aliases_warn_like_torchvision():
+    ds = dg.data.MNIST(train=False)
+    with pytest.warns(UserWarning, match="renamed targets"):
+        assert ds.test_labels is ds.targets
+    with pytest.warns(UserWarning, match="renamed data"):
+        assert ds.train_data is ds.data
