@@ -244,7 +244,7 @@ def _readers():
         "read_idx": D.read_idx, "read_cifar_bin": lambda p: D.read_cifar_bin(p, 1, 10),
         "read_text": D.read_text, "read_names": D._formats.read_names,
         "read_payload": D._formats.read_payload, "extract_archive": lambda p: D.extract_archive(p, p.parent / "x"),
-        "read_image": _inputs.read_image, "read_npy": _inputs.read_npy,
+        "read_image": _inputs.read_image, "read_npy": _inputs.read_npy, "file_digest": D.file_digest,
     }
 
 

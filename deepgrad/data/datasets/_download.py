@@ -60,7 +60,7 @@ class UnsafeArchiveError(_LegacyMessage, UnsafeFileError, RuntimeError):
 
 def file_digest(path, algorithm="sha256") -> str:
     h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
+    with open_regular(path) as f:             # a FIFO or a device is refused, never read forever
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()
