@@ -9,6 +9,10 @@ import sys as _sys
 from .. import data  # noqa: F401  (deepgrad.utils.data is deepgrad.data)
 
 _sys.modules[__name__ + ".data"] = data
+for _name, _mod in list(_sys.modules.items()):      # deepgrad.utils.data.dataloader is deepgrad.data.dataloader
+    if _name.startswith("deepgrad.data."):
+        _sys.modules.setdefault(__name__ + _name[len("deepgrad"):], _mod)
+del _name, _mod
 
 
 def __getattr__(name):
