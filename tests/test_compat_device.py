@@ -589,6 +589,10 @@ def test_save_whole_module_refused_with_what_to_do(tmp_path):
         with pytest.raises(TypeError, match=r"state_dict\(\)"):
             dg.save(obj, tmp_path / "m.pt")
         assert not (tmp_path / "m.pt").exists()
+    with pytest.raises(TypeError, match=r"obj\['model'\].*state_dict\(\)"):
+        dg.save({"model": model, "epoch": 3}, tmp_path / "m.pt")
+    with pytest.raises(TypeError, match=r"obj\[1\].*GradScaler"):
+        dg.save([model.state_dict(), dg.amp.GradScaler("cpu")], tmp_path / "m.pt")
     dg.save(model.state_dict(), tmp_path / "m.pt")
     assert set(dg.load(tmp_path / "m.pt")) == {"0.weight", "0.bias"}
 
