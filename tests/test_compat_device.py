@@ -49,7 +49,8 @@ CUDA_CALLS = [("is_available", ()), ("device_count", ()), ("manual_seed", (1,)),
               ("synchronize", ()), ("current_device", ()), ("get_device_name", ()), ("get_device_name", (0,)),
               ("empty_cache", ()), ("is_initialized", ()), ("get_device_capability", ()),
               ("get_device_properties", (0,)), ("memory_allocated", ()), ("max_memory_allocated", ()),
-              ("is_bf16_supported", ()), ("seed", ()), ("initial_seed", ())]
+              ("is_bf16_supported", ()), ("seed", ()), ("initial_seed", ()), ("get_rng_state", ()),
+              ("get_rng_state_all", ()), ("set_rng_state_all", ([],))]
 
 
 @no_gpu
