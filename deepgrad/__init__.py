@@ -17,6 +17,11 @@ from .ops import *  # noqa: F401,F403
 from . import nn, optim, data, train  # noqa: E402
 from .nn.functional import dropout  # noqa: E402  (torch.dropout(input, p, train))
 from .io import save, load  # noqa: E402
+from . import linalg  # noqa: E402
+from .linalg import TOP_LEVEL as _LINALG_TOP_LEVEL  # noqa: E402  (det, inverse, svd, qr, ...)
+globals().update(_LINALG_TOP_LEVEL)
+from .utils import data as _utils_data  # noqa: E402,F401  (deepgrad.utils.data, as torch.utils.data)
+del _utils_data
 
 from .backend import bfloat16  # noqa: E402
 from ._legacy import (FloatTensor, DoubleTensor, HalfTensor, BFloat16Tensor, LongTensor, IntTensor,  # noqa: E402
@@ -27,6 +32,7 @@ from ._config import (set_num_threads, get_num_threads, set_num_interop_threads,
 from . import cuda, cpu, backends, accelerator, amp, jit, distributed  # noqa: E402
 from .amp import autocast, is_autocast_enabled, get_autocast_dtype  # noqa: E402
 from ._compile import compile  # noqa: E402,A001
+from ._files import FileError  # noqa: E402  (every unreadable file: a ValueError and an OSError)
 
 __version__ = "0.1.0"
 
@@ -44,4 +50,7 @@ def __getattr__(name):
     if name == "models":
         import importlib
         return importlib.import_module(".models", __name__)
+    if name in ("utils", "distributions"):  # torch.utils.checkpoint, torch.distributions
+        import importlib
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'deepgrad' has no attribute {name!r}")

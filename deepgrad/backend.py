@@ -88,8 +88,12 @@ class device:
             return
         spec = str(spec)
         kind, _, idx = spec.partition(":")
+        # RuntimeError for a string PyTorch cannot parse either, as torch.device does
         if kind not in ("cpu", "cuda"):
-            raise ValueError(f"unknown device {spec!r}: expected 'cpu' or 'cuda[:N]'")
+            raise RuntimeError(f"unknown device {spec!r}: deepgrad supports the device types 'cpu' and "
+                               f"'cuda[:N]'")
+        if idx and not (idx.isascii() and idx.isdigit()):
+            raise RuntimeError(f"invalid device string {spec!r}: expected 'cpu' or 'cuda[:N]'")
         self.type = kind
         self.index = builtins.int(idx) if idx else index
 

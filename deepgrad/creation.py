@@ -113,12 +113,21 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
 
 
 def randint(low, high=None, size=None, generator=None, dtype=None, device=None, requires_grad=False):
+    """Integers drawn uniformly from [low, high): ``randint(high, size)`` or
+    ``randint(low, high, size)`` (int64 unless ``dtype`` says otherwise)."""
+    if size is None and isinstance(high, (tuple, list)):      # randint(high, size)
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     if size is None:
-        raise TypeError("randint: the size argument is required")
+        raise TypeError("randint: the size argument is required (randint(high, size) or "
+                        "randint(low, high, size))")
+    low, high = int(low), int(high)
+    if low >= high:
+        raise RuntimeError(f"randint: random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dt = backend.as_dtype(dtype) if dtype is not None else backend.int64
-    return _finish(rng(generator).integers(low, high, size=tuple(size)).astype(dt), dtype, device, requires_grad)
+    return _finish(rng(generator).integers(low, high, size=_shape(tuple(size) if isinstance(size, (tuple, list)) else (size,))).astype(dt),
+                   dtype, device, requires_grad)
 
 
 def randperm(n, generator=None, dtype=None, device=None):

@@ -1,51 +1,88 @@
 """``deepgrad.save`` / ``deepgrad.load``: state dicts and checkpoints without pickle.
 
-A saved file is one ``.npz`` archive (a zip of ``.npy`` files) written with ``allow_pickle=False``:
+A saved file is one ``.npz`` archive (a zip of ``.npy`` files, every member *stored*, uncompressed):
 
-* every array (a Tensor's or a NumPy one) is an entry ``a0``, ``a1``, ...;
-* the entry ``__deepgrad__`` holds the UTF-8 JSON of the object's structure, where arrays appear as
-  references (``{"__tensor__": "a3"}``) and the types JSON lacks are tagged (tuples, dicts with
-  non-string keys, NumPy scalars, non-finite floats).
+* every array (a Tensor's or a NumPy one) is a member ``a0.npy``, ``a1.npy``, ...;
+* the member ``__deepgrad__.npy`` holds the UTF-8 JSON of the object's structure, where arrays
+  appear as references (``{"__tensor__": "a3"}``) and the types JSON lacks are tagged (tuples,
+  dicts with non-string keys, NumPy scalars, non-finite floats), plus the SHA-256 of every array
+  member (``"sha256": {"a0": "..."}``).
 
-Loading never unpickles: ``np.load(..., allow_pickle=False)`` refuses object arrays, the structure is
-plain JSON decoded by a closed set of tags, and a pickle file (e.g. from ``torch.save``) is
-recognised and refused with :class:`UnsafeFileError` before NumPy sees it. A file from a stranger
-therefore cannot run code.
+Files from strangers
+--------------------
+:func:`load` treats every file as hostile. It never unpickles (a pickle, e.g. from ``torch.save``,
+and an object array are refused with :class:`UnsafeFileError`), and it is bounded and strict:
+
+* only a regular file is opened (a FIFO, a directory, ``/dev/zero`` behind a symlink are refused at
+  once, see :func:`deepgrad._files.open_regular`), of at most :data:`MAX_FILE_BYTES`;
+* the zip central directory is parsed, but only the structure record and the members it refers to
+  are read, each exactly once and from non-overlapping byte ranges, so reading costs at most the
+  file's size; any other member, a compressed or encrypted member, a local header that disagrees
+  with the central directory, is refused;
+* each ``.npy`` header is parsed here (bounded length, a plain numeric or bool dtype, a shape whose
+  size must equal the bytes the member really holds) before anything is allocated;
+* every member's CRC-32 is checked against the zip record before use, and, in files written by
+  this version, its SHA-256 against the structure record; so a flipped byte (even in a header,
+  ``'<f4'`` -> ``'<f2'``) is an error, never a silently different tensor;
+* the structure record is bounded in size, nesting depth and integer length and decoded by a closed
+  set of tags.
+
+Every failure is one exception type, :class:`deepgrad.FileError` (a subclass of ``ValueError`` and
+``OSError``; :class:`UnsafeFileError` and ``MissingFileError`` are subclasses of it) whose message
+names the file and the member. Files written by older versions (without SHA-256) still load, checked
+by CRC.
 
 Files are written atomically: into a temporary file in the destination's directory, flushed and
 fsync'ed, then moved over the destination with ``os.replace``; a crash mid-write leaves the old file
-as it was.
+as it was (and, after a hard kill, a ``.NAME.*.tmp`` file that :func:`remove_stale_tmp` deletes).
 """
 from __future__ import annotations
 
+import ast
+import hashlib
 import io as _io
 import json
 import math
 import os
+import re
+import stat
+import struct
 import tempfile
+import time
 import zipfile
+import zlib
 from collections import OrderedDict
 
 import numpy as np
 
 from . import backend
+from ._files import GiB, MiB, FileError, MissingFileError, UnsafeFileError, check_alloc, open_regular
 from .tensor import Tensor
 
-__all__ = ["save", "load", "UnsafeFileError", "atomic_write"]
+__all__ = ["save", "load", "UnsafeFileError", "FileError", "MissingFileError", "atomic_write", "remove_stale_tmp"]
 
 _STRUCT = "__deepgrad__"
+_RECORD = _STRUCT + ".npy"
 _FORMAT = "deepgrad.save"
 _VERSION = 1
 _ZIP_MAGIC = b"PK\x03\x04"
 _EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 
+#: the largest file :func:`load` reads
+MAX_FILE_BYTES = 64 * GiB
+#: the largest structure record (the JSON member)
+MAX_RECORD_BYTES = 256 * MiB
+#: the largest zip central directory (about 200,000 members)
+MAX_DIRECTORY_BYTES = 16 * MiB
+#: the longest ``.npy`` header (deepgrad writes about 120 bytes)
+MAX_NPY_HEADER = 1 << 16
+#: the deepest nesting of lists/dicts in the structure record
+MAX_DEPTH = 200
+#: the most digits of an integer in the structure record
+MAX_INT_DIGITS = 1000
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
-
-
-class UnsafeFileError(ValueError):
-    """A file that could run code when loaded (a pickle, an object array) was refused."""
 
 
 # ---- atomic writes ----------------------------------------------------------------------------
@@ -85,6 +122,52 @@ def atomic_write(path, write, mode="wb"):
         pass
     finally:
         os.close(dfd)
+
+
+def _process_start_time():
+    """When this process started (seconds since the epoch); the import time where unknown."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        ticks = int(fields[19])           # field 22 (starttime), counted after the ')' that ends field 2
+        with open("/proc/stat", "rb") as f:
+            btime = next(int(line.split()[1]) for line in f if line.startswith(b"btime"))
+        return btime + ticks / os.sysconf("SC_CLK_TCK")
+    except Exception:   # noqa: BLE001 - not Linux
+        return _IMPORTED
+
+
+_IMPORTED = time.time()
+_TMP_NAME = re.compile(r"^\.(?P<base>.+)\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def remove_stale_tmp(directory, names=None, older_than=None):
+    """Delete the temporary files that :func:`atomic_write` leaves beside a destination when the
+    process is killed mid-write (``.NAME.XXXXXXXX.tmp``), for the destinations ``names`` in
+    ``directory`` (all names when None), if they were last modified before ``older_than``
+    (default: when this process started, so that a write in progress elsewhere is left alone).
+    Only regular files are removed, never through a symlink. Returns the paths removed."""
+    if older_than is None:
+        older_than = _process_start_time()
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        m = _TMP_NAME.match(entry)
+        if not m or (names is not None and m.group("base") not in names):
+            continue
+        path = os.path.join(directory, entry)
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode) or st.st_mtime >= older_than:
+                continue
+            os.unlink(path)
+            removed.append(path)
+        except OSError:
+            continue
+    return removed
 
 
 # ---- encoding -----------------------------------------------------------------------------------
@@ -139,56 +222,19 @@ class _Encoder:
                         "keys must be str, int, float, bool, None or tuples of them")
 
 
-def _decode(obj, arrays, source, map_location):
-    def bad(msg):
-        raise ValueError(f"deepgrad.load: {source} is not a valid deepgrad file ({msg})")
+# ---- saving -------------------------------------------------------------------------------------
+class _HashingWriter:
+    """A write-only stream that forwards to ``fp`` and hashes what passes through."""
 
-    def arr(name):
-        if not isinstance(name, str) or name not in arrays:
-            bad(f"missing array {name!r}")
-        return arrays[name]
+    def __init__(self, fp):
+        self.fp = fp
+        self.sha = hashlib.sha256()
 
-    def dec(o):
-        if o is None or isinstance(o, (bool, int, float, str)):
-            return o
-        if isinstance(o, list):
-            return [dec(v) for v in o]
-        if not isinstance(o, dict):
-            bad(f"unexpected {type(o).__name__}")
-        if "__tensor__" in o:
-            t = Tensor._make(arr(o["__tensor__"]))
-            if map_location is not None:
-                t = t.to(map_location)
-            if o.get("requires_grad"):
-                t.requires_grad_(True)
-            return t
-        if "__ndarray__" in o:
-            return arr(o["__ndarray__"])
-        if "__npscalar__" in o:
-            return arr(o["__npscalar__"])[()]
-        if "__float__" in o:
-            v = o["__float__"]
-            if v not in ("nan", "inf", "-inf"):
-                bad(f"bad float {v!r}")
-            return float(v)
-        if "__tuple__" in o:
-            return tuple(dec(v) for v in o["__tuple__"])
-        if "__odict__" in o:
-            return OrderedDict((k, dec(v)) for k, v in o["__odict__"])
-        if "__dict__" in o:
-            items = o["__dict__"]
-            if not isinstance(items, list) or not all(isinstance(p, list) and len(p) == 2 for p in items):
-                bad("malformed dict record")
-            pairs = [(dec(k), dec(v)) for k, v in items]
-            return OrderedDict(pairs) if o.get("ordered") else dict(pairs)
-        if any(isinstance(k, str) and k.startswith("__") for k in o):
-            bad(f"unknown tag in {sorted(o)!r}")
-        return {k: dec(v) for k, v in o.items()}
-
-    return dec(obj)
+    def write(self, b):
+        self.sha.update(b)
+        return self.fp.write(b)
 
 
-# ---- public API ---------------------------------------------------------------------------------
 def save(obj, f):
     """Save ``obj`` (a state dict: nested dicts/lists/tuples of Tensors, arrays, numbers, strings,
     None) to ``f`` (a path, written atomically, or a writable binary file object).
@@ -203,85 +249,412 @@ def save(obj, f):
     refuse_whole_objects(obj)   # a Module/Optimizer anywhere in obj: say to save its state_dict()
     enc = _Encoder()
     structure = enc.encode(obj)
-    header = {"format": _FORMAT, "version": _VERSION, "obj": structure}
-    blob = json.dumps(header, allow_nan=False, separators=(",", ":")).encode("utf-8")
-    entries = dict(enc.arrays)
-    entries[_STRUCT] = np.frombuffer(blob, dtype=np.uint8)
+
+    def write(fh):
+        with zipfile.ZipFile(fh, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            hashes = {}
+            for name, a in enc.arrays.items():
+                with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                    hw = _HashingWriter(member)
+                    np.lib.format.write_array(hw, a, allow_pickle=False)
+                hashes[name] = hw.sha.hexdigest()
+            header = {"format": _FORMAT, "version": _VERSION, "obj": structure, "sha256": hashes}
+            blob = json.dumps(header, allow_nan=False, separators=(",", ":")).encode("utf-8")
+            with zf.open(_RECORD, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.frombuffer(blob, dtype=np.uint8), allow_pickle=False)
 
     if hasattr(f, "write"):
-        _savez(f, entries)
+        write(f)
     else:
-        atomic_write(f, lambda fh: _savez(fh, entries))
+        atomic_write(f, write)
 
 
-def _savez(fh, entries):
-    """``np.savez`` with every member written by ``np.lib.format.write_array(allow_pickle=False)``."""
-    with zipfile.ZipFile(fh, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for name, a in entries.items():
-            with zf.open(name + ".npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, a, allow_pickle=False)
+# ---- loading: the zip container ---------------------------------------------------------------
+_LOCAL = struct.Struct("<4s5H3L2H")
+
+
+def _bad(source, message, member=None):
+    return FileError(source, message, member)
+
+
+def _check_directory(fh, source):
+    """Bound the central directory before zipfile parses it (its entries cost ~10x their bytes)."""
+    try:
+        end = zipfile._EndRecData(fh)
+    except Exception as e:   # noqa: BLE001 - a crafted end record: any failure is a corrupt file
+        raise _bad(source, f"is not a readable zip archive ({type(e).__name__}: {e})") from None
+    if not end:
+        raise _bad(source, "is not a zip archive (no end-of-central-directory record; truncated?)")
+    size = end[zipfile._ECD_SIZE]
+    if size > MAX_DIRECTORY_BYTES:
+        raise _bad(source, f"has a zip central directory of {size:,} bytes, more than the "
+                           f"{MAX_DIRECTORY_BYTES:,} a deepgrad file may have")
+
+
+def _read_member(fh, info, source, file_size, dir_start, cap, taken):
+    """The raw bytes of a stored (uncompressed) member, checked against its CRC-32; ``taken``
+    collects the byte ranges already read so that no two members share bytes."""
+    name = info.filename
+    if info.flag_bits & 0x1:
+        raise _bad(source, "is encrypted; deepgrad files are not", name)
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise _bad(source, f"is compressed (zip method {info.compress_type}); deepgrad writes stored "
+                           "(uncompressed) members only", name)
+    size = info.file_size
+    if info.compress_size != size:
+        raise _bad(source, f"declares {info.compress_size:,} stored bytes but {size:,} uncompressed bytes", name)
+    if size > cap:
+        raise _bad(source, f"is {size:,} bytes, more than the {cap:,} it may have", name)
+    off = info.header_offset
+    if not 0 <= off <= file_size - _LOCAL.size:
+        raise _bad(source, "has a local header outside the file (truncated or corrupt)", name)
+    fh.seek(off)
+    sig, _, flags, method, _, _, _, _, _, nlen, elen = _LOCAL.unpack(fh.read(_LOCAL.size))
+    if sig != _ZIP_MAGIC:
+        raise _bad(source, "has no local header where the central directory says (corrupt)", name)
+    if method != zipfile.ZIP_STORED or flags & 0x1:
+        raise _bad(source, "has a local header that is compressed or encrypted, unlike deepgrad's", name)
+    local_name = fh.read(nlen)
+    expected = name.encode("utf-8" if flags & 0x800 else "cp437", errors="replace")
+    if local_name != expected and local_name.replace(b"\\", b"/") != expected:
+        raise _bad(source, f"has a local header naming {local_name[:80]!r} (corrupt)", name)
+    start = off + _LOCAL.size + nlen + elen
+    end = start + size
+    if end > dir_start:
+        raise _bad(source, "runs past the end of the member data (truncated or corrupt)", name)
+    for lo, hi in taken:
+        if off < hi and lo < end:
+            raise _bad(source, "overlaps another member's bytes (a crafted archive)", name)
+    taken.append((off, end))
+    fh.seek(start)
+    buf = bytearray(size)
+    if fh.readinto(buf) != size:
+        raise _bad(source, "is truncated", name)
+    if zlib.crc32(buf) != info.CRC:
+        raise _bad(source, "fails its CRC-32 check (the file is corrupt)", name)
+    return buf
+
+
+# ---- loading: .npy members ----------------------------------------------------------------------
+_KINDS = "biufc"
+
+
+def _parse_npy(buf, source, member):
+    """The array in the ``.npy`` bytes ``buf`` (a bytearray: the array shares and may write it),
+    refusing anything but a plain numeric/bool dtype whose declared size is exactly the data held."""
+    n = len(buf)
+    if n < 10 or bytes(buf[:6]) != b"\x93NUMPY":
+        raise _bad(source, "is not an .npy array (bad magic)", member)
+    major = buf[6]
+    if major == 1:
+        hlen, start = int.from_bytes(buf[8:10], "little"), 10
+    elif major in (2, 3):
+        if n < 12:
+            raise _bad(source, "has a truncated .npy header", member)
+        hlen, start = int.from_bytes(buf[8:12], "little"), 12
+    else:
+        raise _bad(source, f"has an unsupported .npy format version {major}.{buf[7]}", member)
+    if hlen > MAX_NPY_HEADER:
+        raise _bad(source, f"has an .npy header of {hlen:,} bytes, more than the {MAX_NPY_HEADER:,} allowed", member)
+    if start + hlen > n:
+        raise _bad(source, "has a truncated .npy header", member)
+    try:
+        text = bytes(buf[start:start + hlen]).decode("utf-8" if major == 3 else "latin1")
+        d = ast.literal_eval(text)
+    except Exception as e:   # noqa: BLE001 - SyntaxError, ValueError, MemoryError, RecursionError...
+        raise _bad(source, f"has an unreadable .npy header ({type(e).__name__})", member) from None
+    if not isinstance(d, dict) or set(d) != {"descr", "fortran_order", "shape"}:
+        raise _bad(source, "has an .npy header without exactly 'descr', 'fortran_order' and 'shape'", member)
+    descr, fortran, shape = d["descr"], d["fortran_order"], d["shape"]
+    if not isinstance(descr, str) or len(descr) > 16:
+        raise _bad(source, f"has an unsupported .npy dtype {str(descr)[:40]!r}", member)
+    try:
+        dtype = np.dtype(descr)
+    except Exception:   # noqa: BLE001
+        raise _bad(source, f"has an unknown .npy dtype {descr!r}", member) from None
+    if dtype.hasobject:
+        raise UnsafeFileError(source, "contains an object array, which would need pickle (and could run code) "
+                                      "to read; refused", member)
+    if dtype.kind not in _KINDS or dtype.fields is not None or dtype.subdtype is not None or dtype.itemsize == 0:
+        raise _bad(source, f"has the .npy dtype {descr!r}; deepgrad stores only numeric and bool arrays", member)
+    if type(fortran) is not bool:
+        raise _bad(source, "has an .npy header whose 'fortran_order' is not a bool", member)
+    if not isinstance(shape, tuple) or len(shape) > 64 or any(type(s) is not int for s in shape):
+        raise _bad(source, f"has an invalid .npy shape {str(shape)[:80]}", member)
+    data = n - start - hlen
+    nbytes = check_alloc(shape, dtype.itemsize, data, source, member)
+    if nbytes != data:
+        raise _bad(source, f"holds {data:,} bytes of data but its header declares {descr} {shape} "
+                           f"({nbytes:,} bytes)", member)
+    count = nbytes // dtype.itemsize
+    if count == 0:
+        return np.empty(shape, dtype=dtype)
+    a = np.frombuffer(buf, dtype=dtype, count=count, offset=start + hlen)
+    return a.reshape(shape, order="F" if fortran else "C")
+
+
+# ---- loading: the structure record ----------------------------------------------------------
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+
+
+class _TooLong(ValueError):
+    pass
+
+
+def _parse_int(s):
+    if len(s.lstrip("-")) > MAX_INT_DIGITS:
+        raise _TooLong(f"an integer of {len(s):,} digits (more than {MAX_INT_DIGITS})")
+    return int(s)
+
+
+def _parse_record(raw, source):
+    try:
+        text = bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _bad(source, f"has a structure record that is not UTF-8 ({e.reason} at byte {e.start})", _RECORD) from None
+    bare = np.frombuffer(_JSON_STRING.sub("", text).encode("utf-8"), dtype=np.uint8)
+    steps = (np.isin(bare, (ord("["), ord("{"))).astype(np.int64) - np.isin(bare, (ord("]"), ord("}"))))
+    depth = int(np.cumsum(steps).max(initial=0))
+    if depth > MAX_DEPTH:
+        raise _bad(source, f"has a structure record nested {depth} levels deep (more than {MAX_DEPTH})", _RECORD)
+    try:
+        header = json.loads(text, parse_int=_parse_int)
+    except _TooLong as e:
+        raise _bad(source, f"has a structure record with {e}", _RECORD) from None
+    except (ValueError, RecursionError, MemoryError, TypeError, OverflowError) as e:
+        raise _bad(source, f"has an unreadable structure record ({type(e).__name__}: {str(e)[:200]})", _RECORD) from None
+    if not isinstance(header, dict) or header.get("format") != _FORMAT or "obj" not in header:
+        raise _bad(source, "has no deepgrad structure record", _RECORD)
+    version = header.get("version", _VERSION)
+    if type(version) is not int or version < 1:
+        raise _bad(source, f"has an invalid format version {str(version)[:40]!r}", _RECORD)
+    if version > _VERSION:
+        raise _bad(source, f"was written by a newer deepgrad (format version {version} > {_VERSION})", _RECORD)
+    hashes = header.get("sha256")
+    if hashes is not None and not (isinstance(hashes, dict) and all(
+            isinstance(v, str) and len(v) == 64 for v in hashes.values())):
+        raise _bad(source, "has a malformed 'sha256' table in its structure record", _RECORD)
+    return header
+
+
+_ARRAY_TAGS = ("__tensor__", "__ndarray__", "__npscalar__")
+
+
+def _references(obj, source):
+    """The array names the structure refers to (an iterative walk: no recursion)."""
+    refs, stack = set(), [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, list):
+            stack.extend(o)
+        elif isinstance(o, dict):
+            for tag in _ARRAY_TAGS:
+                if tag in o:
+                    name = o[tag]
+                    if not isinstance(name, str) or not name or len(name) > 64:
+                        raise _bad(source, f"refers to an invalid array name {str(name)[:40]!r}", _RECORD)
+                    refs.add(name)
+            stack.extend(o.values())
+    return refs
+
+
+def _decode(obj, arrays, source, map_location):
+    def bad(msg):
+        raise _bad(source, f"is not a valid deepgrad file ({msg})", _RECORD)
+
+    def only(o, allowed):
+        if not set(o) <= allowed:
+            bad(f"unexpected keys {sorted(o)[:6]!r} in a tagged value")
+
+    def dec(o):
+        if o is None or isinstance(o, (bool, int, float, str)):
+            return o
+        if isinstance(o, list):
+            return [dec(v) for v in o]
+        if not isinstance(o, dict):
+            bad(f"unexpected {type(o).__name__}")
+        if "__tensor__" in o:
+            only(o, {"__tensor__", "requires_grad"})
+            rg = o.get("requires_grad", False)
+            if type(rg) is not bool:
+                bad("requires_grad is not a bool")
+            a = arrays[o["__tensor__"]]
+            if rg and a.dtype.kind not in "fc":
+                bad(f"a tensor of dtype {a.dtype} cannot require grad")
+            t = Tensor._make(a)
+            if map_location is not None:
+                t = t.to(map_location)
+            if rg:
+                t.requires_grad_(True)
+            return t
+        if "__ndarray__" in o:
+            only(o, {"__ndarray__"})
+            return arrays[o["__ndarray__"]]
+        if "__npscalar__" in o:
+            only(o, {"__npscalar__"})
+            a = arrays[o["__npscalar__"]]
+            if a.ndim != 0:
+                bad("a NumPy scalar that is not 0-d")
+            return a[()]
+        if "__float__" in o:
+            only(o, {"__float__"})
+            v = o["__float__"]
+            if v not in ("nan", "inf", "-inf"):
+                bad(f"bad float {str(v)[:20]!r}")
+            return float(v)
+        if "__tuple__" in o:
+            only(o, {"__tuple__"})
+            if not isinstance(o["__tuple__"], list):
+                bad("malformed tuple")
+            return tuple(dec(v) for v in o["__tuple__"])
+        if "__odict__" in o:
+            only(o, {"__odict__"})
+            items = o["__odict__"]
+            if not isinstance(items, list) or not all(
+                    isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in items):
+                bad("malformed ordered dict record")
+            return OrderedDict((k, dec(v)) for k, v in items)
+        if "__dict__" in o:
+            only(o, {"__dict__", "ordered"})
+            items = o["__dict__"]
+            if not isinstance(items, list) or not all(isinstance(p, list) and len(p) == 2 for p in items):
+                bad("malformed dict record")
+            pairs = []
+            for k, v in items:
+                k = dec(k)
+                try:
+                    hash(k)
+                except TypeError:
+                    bad(f"unhashable dict key of type {type(k).__name__}")
+                pairs.append((k, dec(v)))
+            return OrderedDict(pairs) if o.get("ordered") else dict(pairs)
+        if any(k.startswith("__") for k in o):
+            bad(f"unknown tag in {sorted(o)[:6]!r}")
+        return {k: dec(v) for k, v in o.items()}
+
+    return dec(obj)
+
+
+# ---- loading: the public function -------------------------------------------------------------
+def _read_object(f, source):
+    """A seekable binary stream over a file object's content, read up to :data:`MAX_FILE_BYTES`."""
+    try:
+        fileno = f.fileno()
+    except Exception:   # noqa: BLE001 - BytesIO and friends
+        fileno = None
+    if fileno is not None:
+        st = os.fstat(fileno)
+        if not stat.S_ISREG(st.st_mode):
+            raise _bad(source, "is not a regular file (a pipe, device or socket); deepgrad reads a regular file")
+    out = _io.BytesIO()
+    total = 0
+    while True:                      # in chunks: read(n) may allocate n bytes up front
+        chunk = f.read(1 << 20)
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise TypeError("deepgrad.load: the file object must be opened in binary mode")
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > MAX_FILE_BYTES:
+            raise _bad(source, f"is more than the {MAX_FILE_BYTES:,} bytes a deepgrad file may have")
+        out.write(chunk)
+    out.seek(0)
+    return out
+
+
+def _load(fh, source, map_location):
+    size = fh.seek(0, 2)
+    if size > MAX_FILE_BYTES:
+        raise _bad(source, f"is {size:,} bytes, more than the {MAX_FILE_BYTES:,} a deepgrad file may have")
+    fh.seek(0)
+    head = fh.read(4)
+    last = b""
+    if size:
+        fh.seek(size - 1)
+        last = fh.read(1)
+    if head[:1] == b"\x80" or (head[:1] in b"(]}clI" and head[:1] and last == b"."):
+        raise UnsafeFileError(source, "is a pickle file (for instance written by torch.save or pickle.dump), "
+                                      "and loading a pickle can run arbitrary code; refused. deepgrad reads "
+                                      "only its own .npz format (deepgrad.save).")
+    if not (head.startswith(_ZIP_MAGIC) or head.startswith(_EMPTY_ZIP_MAGIC)):
+        raise _bad(source, f"is not a deepgrad file (expected a .npz archive written by deepgrad.save; "
+                           f"it starts with {head!r})")
+    _check_directory(fh, source)
+    fh.seek(0)
+    try:
+        zf = zipfile.ZipFile(fh)
+        infos = zf.infolist()
+        dir_start = zf.start_dir
+    except Exception as e:   # noqa: BLE001 - BadZipFile, struct.error, ValueError, UnicodeDecodeError...
+        raise _bad(source, f"is a corrupt or truncated zip archive ({type(e).__name__}: {e})") from None
+    by_name = {}
+    for info in infos:
+        if info.filename in by_name:
+            raise _bad(source, "appears twice in the archive (a crafted file)", info.filename)
+        by_name[info.filename] = info
+    if _RECORD not in by_name:
+        if any(n.endswith(".pkl") for n in by_name):
+            raise UnsafeFileError(source, "is a zip holding pickles (the format of torch.save), and loading a "
+                                          "pickle can run arbitrary code; refused. Convert it with torch: numpy "
+                                          "arrays from state_dict() saved by deepgrad.save.")
+        raise _bad(source, "is an .npz archive but not one written by deepgrad.save (no structure record); "
+                           "use numpy.load for plain archives")
+    taken = []
+    raw = _read_member(fh, by_name[_RECORD], source, size, dir_start, MAX_RECORD_BYTES, taken)
+    record = _parse_npy(raw, source, _RECORD)
+    if record.dtype != np.uint8 or record.ndim != 1:
+        raise _bad(source, "is not a uint8 vector (the structure record)", _RECORD)
+    header = _parse_record(record, source)
+    refs = _references(header["obj"], source)
+    extra = sorted(set(by_name) - {_RECORD} - {r + ".npy" for r in refs})
+    if extra:
+        raise _bad(source, f"holds {len(extra)} member(s) the structure record does not refer to "
+                           f"({', '.join(repr(e) for e in extra[:3])}); deepgrad files hold no other members")
+    hashes = header.get("sha256")
+    arrays = {}
+    for name in sorted(refs):
+        member = name + ".npy"
+        if member not in by_name:
+            raise _bad(source, f"is not a valid deepgrad file (missing array {name!r})", _RECORD)
+        buf = _read_member(fh, by_name[member], source, size, dir_start, MAX_FILE_BYTES, taken)
+        if hashes is not None:
+            digest = hashes.get(name)
+            if digest is None:
+                raise _bad(source, "has no SHA-256 in the structure record", member)
+            if hashlib.sha256(buf).hexdigest() != digest:
+                raise _bad(source, "fails its SHA-256 check (the file is corrupt or was altered)", member)
+        arrays[name] = _parse_npy(buf, source, member)
+    return _decode(header["obj"], arrays, source, map_location)
 
 
 def load(f, map_location=None, weights_only=True):
-    """Load what :func:`save` wrote. Never unpickles: a pickle file, or an archive holding object
-    arrays, raises :class:`UnsafeFileError` naming the file. ``map_location`` (a device) moves the
-    Tensors; ``weights_only`` is accepted for PyTorch compatibility and is always in effect."""
+    """Load what :func:`save` wrote, from a path or a readable binary file object.
+
+    Never unpickles: a pickle file, or an archive holding object arrays, raises
+    :class:`UnsafeFileError`. Any other problem with the file (missing, not a regular file, too
+    large, truncated, corrupt, crafted) raises :class:`FileError` naming the file and the member;
+    no other exception escapes for a bad file. ``map_location`` (a device) moves the Tensors;
+    ``weights_only`` is accepted for PyTorch compatibility and is always in effect."""
+    if map_location is not None:
+        backend.device(map_location)          # a bad device is the caller's error, not the file's
     if hasattr(f, "read"):
-        source = getattr(f, "name", "<file object>")
-        data = f.read()
+        name = getattr(f, "name", None)
+        source = name if isinstance(name, (str, bytes, os.PathLike)) else "<file object>"
+        fh, own = _read_object(f, source), False
     else:
         source = os.fspath(f)
-        try:
-            with open(source, "rb") as fh:
-                data = fh.read()
-        except FileNotFoundError:
-            raise FileNotFoundError(f"deepgrad.load: no such file: {source!r}") from None
-    head = data[:4]
-    if head[:1] == b"\x80" or _looks_like_pickle(data):
-        raise UnsafeFileError(
-            f"deepgrad.load: refused to load {source!r}: it is a pickle file (for instance written by "
-            "torch.save or pickle.dump), and loading a pickle can run arbitrary code. deepgrad "
-            "reads only its own .npz format (deepgrad.save).")
-    if not (head.startswith(_ZIP_MAGIC) or head.startswith(_EMPTY_ZIP_MAGIC)):
-        raise ValueError(f"deepgrad.load: {source!r} is not a deepgrad file (expected a .npz archive "
-                         f"written by deepgrad.save; it starts with {head!r})")
+        fh, own = open_regular(source, "deepgrad file"), True
     try:
-        with np.load(_io.BytesIO(data), allow_pickle=False) as npz:
-            names = list(npz.files)
-            if _STRUCT not in names and any(n.endswith(".pkl") for n in names):
-                raise UnsafeFileError(
-                    f"deepgrad.load: refused to load {source!r}: it is a zip holding pickles (the format of "
-                    "torch.save), and loading a pickle can run arbitrary code. Convert it with torch: "
-                    "numpy arrays from state_dict() saved by deepgrad.save.")
-            if _STRUCT not in names:
-                raise ValueError(f"deepgrad.load: {source!r} is an .npz archive but not one written by "
-                                 "deepgrad.save (no structure record); use numpy.load for plain archives")
-            arrays = {n: npz[n] for n in names}
-            for n, a in arrays.items():
-                if not isinstance(a, np.ndarray):
-                    raise ValueError(f"deepgrad.load: {source!r}: member {n!r} is not an .npy array")
-    except ValueError as e:
-        if "allow_pickle" in str(e) or "Object arrays" in str(e):
-            raise UnsafeFileError(f"deepgrad.load: refused to load {source!r}: it contains an object array, "
-                                  "which would need pickle (and could run code) to read") from None
-        if str(e).startswith("deepgrad.load"):
+        return _load(fh, source, map_location)
+    except FileError:
+        raise
+    except (RuntimeError, ValueError) as e:
+        if map_location is not None and "device" in str(e).lower() and not isinstance(e, RecursionError):
             raise
-        raise ValueError(f"deepgrad.load: {source!r} is corrupt or not a deepgrad file: {e}") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as e:
-        raise ValueError(f"deepgrad.load: {source!r} is corrupt or truncated: {e}") from None
-    raw = arrays.pop(_STRUCT)
-    try:
-        header = json.loads(raw.astype(np.uint8).tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"deepgrad.load: {source!r} has an unreadable structure record: {e}") from None
-    if not isinstance(header, dict) or header.get("format") != _FORMAT or "obj" not in header:
-        raise ValueError(f"deepgrad.load: {source!r} has no deepgrad structure record")
-    if header.get("version", 0) > _VERSION:
-        raise ValueError(f"deepgrad.load: {source!r} was written by a newer deepgrad "
-                         f"(format version {header['version']} > {_VERSION})")
-    return _decode(header["obj"], arrays, repr(source), map_location)
-
-
-def _looks_like_pickle(data):
-    """Protocol 2+ pickles start with PROTO (0x80); protocol 0-1 ones end with STOP ('.')."""
-    return not data.startswith(_ZIP_MAGIC) and data[:1] in b"(]}clI" and data.endswith(b".")
+        raise _bad(source, f"is corrupt or not a deepgrad file ({type(e).__name__}: {str(e)[:300]})") from None
+    except (TypeError, KeyError, IndexError, OverflowError, MemoryError, EOFError, OSError,
+            struct.error, zipfile.BadZipFile, UnicodeError, AttributeError) as e:
+        raise _bad(source, f"is corrupt or not a deepgrad file ({type(e).__name__}: {str(e)[:300]})") from None
+    finally:
+        if own:
+            fh.close()

@@ -3,8 +3,16 @@
 ``Generator`` wraps a NumPy PCG64 generator; ``default_generator`` is the global one that
 ``manual_seed`` reseeds and that every random factory, initialiser, dropout mask, sampler and
 augmentation uses when no ``generator=`` is passed.
+
+A thread may override the default generator *for itself only* (:func:`thread_default_generator`):
+the DataLoader does this while it fetches a batch, so that ``dg.randn`` inside
+``Dataset.__getitem__`` draws from a generator seeded by (epoch seed, batch index) instead of the
+shared global stream, whichever thread fetches and in whatever order.
 """
 from __future__ import annotations
+
+import contextlib
+import threading
 
 import numpy as np
 
@@ -79,6 +87,37 @@ def set_rng_state(state: dict) -> None:
     default_generator.set_state(state)
 
 
+_local = threading.local()
+
+
+def _thread_override():
+    """The generator this thread uses in place of the global one, or None. The value installed may
+    be a Generator or any object with a ``get()`` returning one (created lazily on first draw)."""
+    g = getattr(_local, "generator", None)
+    if g is not None and not isinstance(g, Generator):
+        g = g.get()
+    return g
+
+
+@contextlib.contextmanager
+def thread_default_generator(generator):
+    """Within the ``with`` block, the current thread's default generator is ``generator`` (a
+    Generator, an object whose ``get()`` returns one, or None for the global one); other threads
+    and the global stream are unaffected."""
+    prev = getattr(_local, "generator", None)
+    _local.generator = generator
+    try:
+        yield generator
+    finally:
+        _local.generator = prev
+
+
 def rng(generator: Generator | None = None) -> np.random.Generator:
-    """The NumPy generator to draw from: ``generator``'s, else the global one."""
-    return (generator or default_generator).np
+    """The NumPy generator to draw from: ``generator``'s, else this thread's override (set by a
+    DataLoader while it fetches a batch), else the global one."""
+    if generator is None:
+        g = getattr(_local, "generator", None)
+        if g is None:
+            return default_generator.np
+        return (g if isinstance(g, Generator) else g.get()).np
+    return generator.np

@@ -213,6 +213,9 @@ class Tensor:
                 dtype, device = a.dtype, a.device
             elif isinstance(a, (str, backend.device)) and (isinstance(a, backend.device) or a.split(":")[0] in ("cpu", "cuda")):
                 device = a
+            elif isinstance(a, str) and a not in backend._DTYPE_ALIASES:
+                backend.device(a)       # neither a dtype nor a device: "unknown device", as PyTorch says
+                dtype = a
             else:
                 dtype = a
         from .ops.elementwise import to_dtype_device
@@ -301,6 +304,8 @@ class Tensor:
             gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=self.dtype)
             if gradient.shape != self.shape:
                 raise RuntimeError(f"backward: gradient has shape {tuple(gradient.shape)} but the tensor has shape {tuple(self.shape)}")
+            if gradient.dtype != self.dtype:    # PyTorch casts grad_output to the output's dtype
+                gradient = gradient.to(self.dtype)
         if retain_graph is None:
             retain_graph = create_graph
         if inputs is not None:
@@ -624,11 +629,111 @@ class Tensor:
     def where(self, condition, other): return ops.where(condition, self, other)
     def contiguous(self): return self if self.array.flags.c_contiguous else ops.clone(self)
     def is_contiguous(self): return bool(self.array.flags.c_contiguous)
-    def nonzero(self): return ops.nonzero(self)
-    def unique(self, **kw): return ops.unique(self, **kw)
+    def nonzero(self, *, as_tuple=False): return ops.nonzero(self, as_tuple=as_tuple)
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None): return ops.unique(self, sorted, return_inverse, return_counts, dim)
     def sort(self, dim=-1, descending=False): return ops.sort(self, dim, descending)
     def argsort(self, dim=-1, descending=False): return ops.argsort(self, dim, descending)
     def topk(self, k, dim=-1, largest=True, sorted=True): return ops.topk(self, k, dim, largest, sorted)
+    # linear algebra (deepgrad.linalg and the diagonal/product ops of ops/linalg.py)
+    def inverse(self): return _linalg().inv(self)
+    def det(self): return _linalg().det(self)
+    def logdet(self): return _linalg().logdet(self)
+    def slogdet(self): return _linalg().TOP_LEVEL["slogdet"](self)
+    def pinverse(self, rcond=1e-15): return _linalg().pinv(self, rtol=rcond)
+    def cholesky(self, upper=False): return _linalg().cholesky(self, upper=upper)
+    def cholesky_solve(self, input2, upper=False): return _linalg().TOP_LEVEL["cholesky_solve"](self, input2, upper)
+    def cholesky_inverse(self, upper=False): return _linalg().TOP_LEVEL["cholesky_inverse"](self, upper)
+    def svd(self, some=True, compute_uv=True): return _linalg().TOP_LEVEL["svd"](self, some, compute_uv)
+    def qr(self, some=True): return _linalg().TOP_LEVEL["qr"](self, some)
+    def matrix_power(self, n): return _linalg().matrix_power(self, n)
+    def cross(self, other, dim=None): return _linalg().TOP_LEVEL["cross"](self, other, dim)
+    def diag(self, diagonal=0): return ops.diag(self, diagonal)
+    def diag_embed(self, offset=0, dim1=-2, dim2=-1): return ops.diag_embed(self, offset, dim1, dim2)
+    def diagflat(self, offset=0): return ops.diagflat(self, offset)
+    def diagonal(self, offset=0, dim1=0, dim2=1): return ops.diagonal(self, offset, dim1, dim2)
+    def trace(self): return ops.trace(self)
+    def mv(self, vec): return ops.mv(self, vec)
+    def ger(self, vec2): return ops.outer(self, vec2)
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1): return ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+    def addmv(self, mat, vec, *, beta=1, alpha=1): return ops.addmv(self, mat, vec, beta=beta, alpha=alpha)
+    def addbmm(self, batch1, batch2, *, beta=1, alpha=1): return ops.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1): return ops.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+    def addr(self, vec1, vec2, *, beta=1, alpha=1): return ops.addr(self, vec1, vec2, beta=beta, alpha=alpha)
+    def dist(self, other, p=2): return ops.dist(self, other, p)
+
+    # ---- new_* factories (dtype and device of self unless given) -------------------------------
+    def _new(self, array, dtype, device, requires_grad):
+        from .creation import _finish
+        dt = self.array.dtype if dtype is None else backend.as_dtype(dtype)
+        return _finish(array.astype(dt, copy=False), dt, self.device if device is None else device, requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(np.zeros(_shape_of(size)), dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(np.ones(_shape_of(size)), dtype, device, requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(np.empty(_shape_of(size), dtype=self.array.dtype if dtype is None else backend.as_dtype(dtype)),
+                         dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        dt = self.array.dtype if dtype is None else backend.as_dtype(dtype)
+        return self._new(np.full(_shape_of((size,)), fill_value).astype(dt), dtype, device, requires_grad)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        data = backend.to_numpy(data.array) if isinstance(data, Tensor) else np.asarray(data)
+        return self._new(np.array(data, copy=True), dtype, device, requires_grad)
+
+    # ---- more ops (each a one-line call into deepgrad.ops) ------------------------------------
+    def narrow(self, dim, start, length): return ops.narrow(self, dim, start, length)
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None): return ops.index.scatter_(self, dim, index, src, value, reduce=reduce)
+    def scatter_add_(self, dim, index, src): return ops.index.scatter_add_(self, dim, index, src)
+    def index_add(self, dim, index, source, *, alpha=1): return ops.index_add(self, dim, index, source, alpha=alpha)
+    def index_add_(self, dim, index, source, *, alpha=1): return ops.index.index_add_(self, dim, index, source, alpha=alpha)
+    def index_fill(self, dim, index, value): return ops.index_fill(self, dim, index, value)
+    def index_fill_(self, dim, index, value): return ops.index.index_fill_(self, dim, index, value)
+    def index_copy(self, dim, index, source): return ops.index_copy(self, dim, index, source)
+    def index_copy_(self, dim, index, source): return ops.index.index_copy_(self, dim, index, source)
+    def masked_scatter(self, mask, source): return ops.masked_scatter(self, mask, source)
+    def masked_scatter_(self, mask, source): return ops.index.masked_scatter_(self, mask, source)
+    def masked_select(self, mask): return ops.masked_select(self, mask)
+    def argwhere(self): return ops.argwhere(self)
+    def count_nonzero(self, dim=None): return ops.count_nonzero(self, dim)
+    def repeat_interleave(self, repeats, dim=None, *, output_size=None): return ops.repeat_interleave(self, repeats, dim, output_size=output_size)
+    def erf(self): return ops.erf(self)
+    def erfc(self): return ops.erfc(self)
+    def erfinv(self): return ops.erfinv(self)
+    def log2(self): return ops.log2(self)
+    def log10(self): return ops.log10(self)
+    def frac(self): return ops.frac(self)
+    def atan2(self, other): return ops.atan2(self, other)
+    arctan2 = atan2
+    def lerp(self, end, weight): return ops.lerp(self, end, weight)
+    def addcmul(self, tensor1, tensor2, *, value=1): return ops.addcmul(self, tensor1, tensor2, value=value)
+    def addcdiv(self, tensor1, tensor2, *, value=1): return ops.addcdiv(self, tensor1, tensor2, value=value)
+    def lerp_(self, end, weight): return self._inplace("lerp_", lambda s: ops.lerp(s, end, weight))
+    def addcmul_(self, tensor1, tensor2, *, value=1): return self._inplace("addcmul_", lambda s: ops.addcmul(s, tensor1, tensor2, value=value))
+    def addcdiv_(self, tensor1, tensor2, *, value=1): return self._inplace("addcdiv_", lambda s: ops.addcdiv(s, tensor1, tensor2, value=value))
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None): return ops.nan_to_num(self, nan, posinf, neginf)
+    def nan_to_num_(self, nan=0.0, posinf=None, neginf=None): return self._inplace("nan_to_num_", lambda s: ops.nan_to_num(s, nan, posinf, neginf))
+    def cumprod(self, dim, dtype=None): return ops.cumprod(self, dim, dtype=dtype)
+    def cummax(self, dim): return ops.cummax(self, dim)
+    def cummin(self, dim): return ops.cummin(self, dim)
+    def diff(self, n=1, dim=-1, prepend=None, append=None): return ops.diff(self, n, dim, prepend, append)
+    def median(self, dim=None, keepdim=False): return ops.median(self, dim, keepdim)
+    def nanmedian(self, dim=None, keepdim=False): return ops.nanmedian(self, dim, keepdim)
+    def kthvalue(self, k, dim=-1, keepdim=False): return ops.kthvalue(self, k, dim, keepdim)
+    def quantile(self, q, dim=None, keepdim=False, *, interpolation="linear"): return ops.quantile(self, q, dim, keepdim, interpolation=interpolation)
+    def nanquantile(self, q, dim=None, keepdim=False, *, interpolation="linear"): return ops.nanquantile(self, q, dim, keepdim, interpolation=interpolation)
+    def unique_consecutive(self, return_inverse=False, return_counts=False, dim=None): return ops.unique_consecutive(self, return_inverse, return_counts, dim)
+    def bincount(self, weights=None, minlength=0): return ops.bincount(self, weights, minlength)
+    def histc(self, bins=100, min=0, max=0): return ops.histc(self, bins, min, max)
+
+
+def _linalg():
+    from . import linalg
+    return linalg
 
 
 class Size(tuple):
@@ -656,6 +761,16 @@ class _HookHandle:
             lst = t._hooks or []
         if self._hook in lst:
             lst.remove(self._hook)
+
+
+def _shape_of(size):
+    """``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` as a shape tuple."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    try:
+        return tuple(int(s) for s in size)
+    except TypeError:
+        raise TypeError(f"expected a shape of ints, got {size!r}") from None
 
 
 def _wrap_dim(dim, ndim, opname="op"):

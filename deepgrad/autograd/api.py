@@ -25,6 +25,8 @@ def _default_grads(outputs, grad_outputs):
             g = Tensor._make(backend.array_module(o.array).ones_like(o.array))
         elif tuple(g.shape) != tuple(o.shape):
             raise RuntimeError(f"grad: grad_output of shape {tuple(g.shape)} does not match output of shape {tuple(o.shape)}")
+        elif g.dtype != o.dtype:            # PyTorch casts grad_output to the output's dtype
+            g = g.to(o.dtype)
         out.append(g)
     return out
 

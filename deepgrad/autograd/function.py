@@ -16,6 +16,10 @@ more. ``self.needs_input_grad[i]`` tells backward which gradients anybody wants.
 
 Graph edges point at ``(node, output_index)`` for non-leaf inputs and at the Tensor itself for
 leaves that require grad, so in-place ops that rebase a tensor never re-route older edges.
+
+PyTorch's user-facing style (``@staticmethod forward(ctx, ...)``, ``backward(ctx, ...)``) is the
+same class: a subclass with a static ``forward`` (or a ``setup_context``) is detected when it is
+defined and gets the ``apply`` of custom.py, which records one node around the user's code.
 """
 from __future__ import annotations
 
@@ -39,6 +43,12 @@ class Function:
 
     # Instance attributes (kept out of __slots__ so subclasses can add their own freely).
     #   next_edges, needs_input_grad, saved, _out_arrays, _out_versions, _freed, _hooks
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if isinstance(cls.__dict__.get("forward"), staticmethod) or "setup_context" in cls.__dict__:
+            from .custom import install   # PyTorch-style custom Function (see custom.py)
+            install(cls)
 
     @classmethod
     def apply(cls, *inputs, **attrs):
@@ -202,22 +212,27 @@ def _check_finite(opname, phase, arrays):
 # ---------------------------------------------------------------------------------------------
 
 def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=None,
-                 allow_unused=False, accumulate=True):
+                 allow_unused=False, accumulate=True, stop=None):
     """Propagate ``grad_roots`` from ``roots`` back through the graph.
 
     With ``accumulate=True`` (``Tensor.backward``) leaf gradients are added into ``.grad``
     (only for ``inputs`` when given). With ``accumulate=False`` (``autograd.grad``) the gradients
     of ``inputs`` are returned and nothing is written to ``.grad``.
+
+    ``stop`` (a set of nodes; used by utils.checkpoint for a backward inside a backward) makes
+    the walk end at those nodes: their gradients are captured for ``inputs`` but they do not run,
+    and leaf hooks are left to the outer backward.
     """
     prev_mode = _enabled[0]
     _enabled[0] = bool(create_graph)
     try:
-        return _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, accumulate)
+        return _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, accumulate,
+                    stop)
     finally:
         _enabled[0] = prev_mode
 
 
-def _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, accumulate):
+def _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, accumulate, stop=None):
     # Where to capture gradients for autograd.grad / backward(inputs=...)
     capture_leaf = {}   # id(leaf tensor) -> slot index
     capture_node = {}   # (node, nr) -> slot index
@@ -242,6 +257,8 @@ def _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, ac
             stack.append(fn)
     while stack:
         fn = stack.pop()
+        if stop is not None and fn in stop:
+            continue
         if fn._freed:
             _raise_freed(fn)
         for e in fn.next_edges:
@@ -288,6 +305,12 @@ def _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, ac
         grads = buffers.pop(fn, None)
         if grads is None:
             grads = [None] * fn._n_out
+        if stop is not None and fn in stop:   # a boundary of an inner backward: capture, don't run
+            for nr in range(fn._n_out):
+                slot = capture_node.get((fn, nr))
+                if slot is not None:
+                    captured[slot] = grads[nr]
+            continue
         if fn._hooks:
             for nr, hooks in fn._hooks.items():
                 for h in hooks:
@@ -321,7 +344,7 @@ def _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, ac
 
     # Leaves: hooks, then accumulate (backward) or capture (grad).
     for key, (leaf, g) in leaf_grads.items():
-        if leaf._hooks:
+        if leaf._hooks and stop is None:
             for h in leaf._hooks:
                 new = h(g)
                 if new is not None:
@@ -395,6 +418,32 @@ def _dispatch_backward(fn, grads, create_graph):
     return out
 
 
+class record_nodes:
+    """``with record_nodes() as nodes:`` adds every graph node created inside to the set ``nodes``
+    (utils.checkpoint uses it to tell a region's own nodes from older ones). It swaps the
+    module's node allocator, so ops pay nothing when no recording is on."""
+
+    def __enter__(self):
+        global _new
+        self._prev = prev = _new
+        nodes = self.nodes = set()
+
+        def new(cls):
+            node = prev(cls)
+            nodes.add(node)
+            return node
+        _new = new
+        return nodes
+
+    def __exit__(self, *exc):
+        global _new
+        _new = self._prev
+        return False
+
+
 # Set by tensor.py once Tensor exists (it imports this module first).
 _Tensor = None
 _ndarray = None
+
+# PyTorch's names in torch.autograd.function (import last: custom.py builds on this module).
+from .custom import FunctionCtx, BackwardCFunction, once_differentiable  # noqa: E402

@@ -87,8 +87,10 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tr
     ws = [Tensor._make(rng.standard_normal(o.shape)) for o in outs]
 
     def first_grads(*xs):
-        out = _flat_outputs(fn(*xs))
-        gs = _grad(out, [xs[i] for i in check], grad_outputs=ws, create_graph=True, allow_unused=True)
+        from .grad_mode import enable_grad
+        with enable_grad():  # gradcheck evaluates this under no_grad for its central differences
+            out = _flat_outputs(fn(*xs))
+            gs = _grad(out, [xs[i] for i in check], grad_outputs=ws, create_graph=True, allow_unused=True)
         return tuple(g for g in gs if g is not None and g.requires_grad)
 
     return gradcheck(first_grads, inputs, eps=eps, atol=atol, rtol=rtol,

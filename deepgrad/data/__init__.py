@@ -9,11 +9,11 @@ from .dataset import (Dataset, IterableDataset, TensorDataset, ArrayDataset, Sub
                       random_split)
 from .sampler import (Sampler, SequentialSampler, RandomSampler, SubsetRandomSampler, WeightedRandomSampler,
                       BatchSampler)
-from .dataloader import DataLoader, default_collate, default_convert
+from .dataloader import DataLoader, default_collate, default_convert, get_worker_info, WorkerInfo
 from .datasets import MNIST, FashionMNIST, CIFAR10, CIFAR100, TinyShakespeare, shared_datasets_dir
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "ArrayDataset", "Subset", "ConcatDataset", "ChainDataset",
            "random_split", "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
            "WeightedRandomSampler", "BatchSampler", "DataLoader", "default_collate", "default_convert",
            "transforms", "datasets", "MNIST", "FashionMNIST", "CIFAR10", "CIFAR100", "TinyShakespeare",
-           "shared_datasets_dir"]
+           "shared_datasets_dir", "get_worker_info", "WorkerInfo"]

@@ -2,20 +2,20 @@
 
 Everything goes through ``deepgrad.random.rng(generator)``. While a DataLoader fetches batch ``k``
 of an epoch it installs, for the fetching thread only, a Generator seeded from (the epoch's base
-seed, ``k``); the base seed is drawn from the loader's generator (else the global one) when the
-epoch starts. Augmentations are therefore reproducible under ``deepgrad.manual_seed`` and give the
-same batches whether they run in the main thread or in prefetch threads, in any order.
+seed, ``k``) as that thread's *default* generator (``deepgrad.random.thread_default_generator``);
+the base seed is drawn from the loader's generator (else the global one) when the epoch starts.
+Augmentations and any user code in ``Dataset.__getitem__`` that calls ``dg.randn``/``dg.rand``/...
+are therefore reproducible under ``deepgrad.manual_seed`` and give the same batches whether they
+run in the main thread or in prefetch threads, in any order; the global stream is not advanced by
+fetching.
 """
 from __future__ import annotations
-
-import contextlib
-import threading
 
 import numpy as np
 
 from .. import random as _random
 
-_local = threading.local()
+_local = _random._local     # one thread-local override, shared with deepgrad.random.rng
 
 
 class _Deferred:
@@ -49,15 +49,10 @@ def rng(generator=None) -> np.random.Generator:
     return _random.rng(generator)
 
 
-@contextlib.contextmanager
 def use_generator(generator):
-    """Install ``generator`` (a Generator, a deferred one, or None) for the current thread."""
-    prev = getattr(_local, "generator", None)
-    _local.generator = generator
-    try:
-        yield generator
-    finally:
-        _local.generator = prev
+    """Install ``generator`` (a Generator, a deferred one, or None) as the current thread's
+    default generator (a context manager)."""
+    return _random.thread_default_generator(generator)
 
 
 def deferred_generator(base_seed: int, index: int):

@@ -10,14 +10,19 @@ in the main thread (with the worker's traceback); abandoning an iterator mid-epo
 ``del``, garbage collection, ``close()``) cancels pending work and stops its threads.
 
 Randomness: at the start of an epoch the loader draws a base seed from ``generator`` (else the
-global generator); batch ``k``'s transforms draw from a Generator seeded by (base seed, ``k``). So
-results are reproducible under ``deepgrad.manual_seed`` and identical for any ``prefetch`` and
-``num_workers``.
+global generator); while batch ``k`` is fetched, the fetching thread's *default* generator is a
+Generator seeded by (base seed, ``k``). Transforms, and any user code in ``Dataset.__getitem__``
+that calls ``dg.randn``/``dg.rand``/``torch``-style factories without ``generator=``, draw from it
+instead of the shared global stream. So results are reproducible under ``deepgrad.manual_seed`` and
+identical for any ``prefetch`` and ``num_workers``, and fetching never advances the main thread's
+global stream (which differs from PyTorch with ``num_workers=0``, where ``__getitem__`` draws from
+the global generator; the values differ, the reproducibility is the same).
 """
 from __future__ import annotations
 
 import collections
 import collections.abc
+import copy
 import numbers
 import threading
 import weakref
@@ -31,7 +36,7 @@ from . import _rng
 from .dataset import IterableDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
-__all__ = ["DataLoader", "default_collate", "default_convert"]
+__all__ = ["DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo"]
 
 _STR_TYPES = (str, bytes)
 
@@ -50,10 +55,12 @@ def default_collate(batch):
     """Stack a list of samples into a batch.
 
     Tensors and ndarrays are stacked along a new first axis (dtype kept, so images made by
-    ``ToTensor`` stay float32); Python ints become int64, floats float32 (deepgrad's default),
-    bools bool; NumPy scalars keep their dtype; strings stay a list; tuples/lists are collated
-    position by position (a list comes back, as in PyTorch), dicts key by key, namedtuples keep
-    their type.
+    ``ToTensor`` stay float32); as in PyTorch, a batch of Python floats becomes float64 (PyTorch
+    calls ``torch.tensor(batch, dtype=torch.float64)``), of Python ints int64 (of bools bool; a
+    float among ints gives the default float dtype, as ``torch.tensor`` infers); NumPy scalars
+    keep their dtype (mixed ones promote); strings stay a list; tuples are collated position by
+    position into a list, lists and other mutable sequences and mappings keep their type (a copy
+    is filled in), namedtuples keep their type.
     """
     if len(batch) == 0:
         raise ValueError("default_collate: empty batch")
@@ -68,19 +75,23 @@ def default_collate(batch):
     if hasattr(elem, "__cuda_array_interface__"):
         return Tensor._make(_stack(batch))
     if isinstance(elem, np.generic) and not isinstance(elem, (np.str_, np.bytes_)):
-        return Tensor._make(np.array(batch, dtype=elem.dtype))
-    if isinstance(elem, bool):
-        return Tensor._make(np.array(batch, dtype=np.bool_))
-    if isinstance(elem, numbers.Integral):
-        return Tensor._make(np.array(batch, dtype=np.int64))
+        return Tensor._make(np.array(batch, dtype=_numpy_scalars_dtype(batch)))
+    if isinstance(elem, numbers.Integral):          # bool included: torch.tensor(batch) inference
+        return Tensor._make(np.array(batch, dtype=_python_numbers_dtype(batch)))
     if isinstance(elem, numbers.Real):
-        return Tensor._make(np.array(batch, dtype=backend.get_default_dtype()))
+        return Tensor._make(np.array(batch, dtype=np.float64))
     if isinstance(elem, _STR_TYPES):
         return list(batch)
     if isinstance(elem, collections.abc.Mapping):
         out = {k: default_collate([d[k] for d in batch]) for k in elem}
+        if type(elem) is dict:
+            return out
         try:
-            return type(elem)(out) if type(elem) is not dict else out
+            if isinstance(elem, collections.abc.MutableMapping):
+                clone = copy.copy(elem)
+                clone.update(out)
+                return clone
+            return type(elem)(out)
         except TypeError:
             return out
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
@@ -89,12 +100,41 @@ def default_collate(batch):
         n = len(elem)
         if any(len(b) != n for b in batch):
             raise RuntimeError("default_collate: each element in list of batch should be of equal size")
-        return [default_collate(list(s)) for s in zip(*batch)]
+        columns = [default_collate(list(s)) for s in zip(*batch)]
+        if isinstance(elem, tuple) or type(elem) is list:
+            return columns
+        try:
+            if isinstance(elem, collections.abc.MutableSequence):
+                clone = copy.copy(elem)
+                for i, c in enumerate(columns):
+                    clone[i] = c
+                return clone
+            return type(elem)(columns)
+        except TypeError:
+            return columns
     if elem is None:
         raise TypeError("default_collate: a sample contains None (datasets must return tensors, arrays, numbers, "
                         "dicts or lists)")
     raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
                     f"found {type(elem).__name__}")
+
+
+def _python_numbers_dtype(batch):
+    """The dtype ``torch.tensor(batch)`` infers for Python numbers: bool if all are bools, the
+    default float dtype if any is a float, else int64."""
+    if all(isinstance(b, (bool, np.bool_)) for b in batch):
+        return np.bool_
+    if any(isinstance(b, numbers.Real) and not isinstance(b, numbers.Integral) for b in batch):
+        return backend.get_default_dtype()
+    return np.int64
+
+
+def _numpy_scalars_dtype(batch):
+    """One NumPy scalar type keeps its dtype; mixed ones promote (Python numbers weakly)."""
+    kinds = {type(b) for b in batch}
+    if len(kinds) == 1:
+        return batch[0].dtype
+    return np.result_type(*(np.dtype(k) if issubclass(k, np.generic) else k() for k in kinds))
 
 
 def default_convert(data):
@@ -164,6 +204,13 @@ class DataLoader:
     synchronously in the main thread), ``batch_transform`` (applied to each collated batch's input,
     e.g. ``transforms.BatchRandomCrop``), ``device`` (move batches there in the background).
     ``num_workers`` is the number of fetching *threads* (NumPy releases the GIL in its copies).
+
+    Randomness in ``Dataset.__getitem__`` (``dg.randn`` and friends, random transforms) is
+    deterministic under a seed: while batch ``k`` of an epoch is fetched, the fetching thread's
+    default generator is one seeded by (the epoch's base seed, ``k``), so the batches are the same
+    with ``prefetch=0`` or ``N`` and any ``num_workers``, and the main thread's global stream is
+    not advanced by fetching. The epoch's base seed is drawn from ``generator`` (else the global
+    generator) when iteration starts.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None,
@@ -266,6 +313,42 @@ class DataLoader:
         return batch
 
 
+class WorkerInfo:
+    """What ``get_worker_info()`` returns inside a DataLoader worker: ``id`` (0 ..
+    ``num_workers - 1``), ``num_workers``, ``seed`` (the epoch's base seed + ``id``) and
+    ``dataset``. Workers are threads here, so ``dataset`` is the loader's own object, not a copy."""
+
+    __initialized = False
+
+    def __init__(self, **kwargs):
+        for k, v in kwargs.items():
+            setattr(self, k, v)
+        self.__keys = tuple(kwargs)
+        self.__initialized = True
+
+    def __setattr__(self, key, val):
+        if self.__initialized:
+            raise RuntimeError(f"Cannot assign attributes to {type(self).__name__} objects")
+        return super().__setattr__(key, val)
+
+    def __repr__(self):
+        body = ", ".join(f"{k}={getattr(self, k)}" for k in self.__keys)
+        return f"{type(self).__name__}({body})"
+
+
+_worker_local = threading.local()
+
+
+def get_worker_info():
+    """``None`` in the main thread (and with ``num_workers=0``); in a DataLoader worker thread,
+    a ``WorkerInfo`` (``id``, ``num_workers``, ``seed``, ``dataset``) as PyTorch's.
+
+    An ``IterableDataset``'s ``__iter__`` is called once, in the main thread, so it sees ``None``
+    and yields the whole stream once (PyTorch calls it in every worker process, where the
+    dataset must split the stream itself using this info)."""
+    return getattr(_worker_local, "info", None)
+
+
 _END = object()
 
 
@@ -328,11 +411,16 @@ class _LoaderIter:
             init = loader.worker_init_fn
             counter = iter(range(workers))
             lock = threading.Lock()
+            base_seed = self._base_seed
 
             def initializer():
+                with lock:
+                    wid = next(counter)
+                if loader.num_workers > 0:
+                    _worker_local.info = WorkerInfo(id=wid, num_workers=loader.num_workers,
+                                                    seed=(base_seed + wid) & ((1 << 64) - 1),
+                                                    dataset=loader.dataset)
                 if init is not None:
-                    with lock:
-                        wid = next(counter)
                     init(wid)
 
             self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deepgrad-data",

@@ -3,7 +3,9 @@
 Random samplers draw the whole epoch's indices from ``generator`` (else the global generator)
 when ``iter()`` is called, in the caller's thread, so background prefetching cannot reorder their
 draws. ``_epoch_indices()`` returns that epoch as an int64 array (the DataLoader slices it into
-batches without building Python lists).
+batches without building Python lists); ``_epoch_chunks()`` returns it as an iterable of int64
+arrays, which lets a sampler whose epoch is too long to hold in memory (``RandomSampler(ds,
+replacement=True, num_samples=10**10)``) hand it out piece by piece.
 """
 from __future__ import annotations
 
@@ -31,10 +33,26 @@ class Sampler:
         """The epoch's indices as an int64 array, or None if unknown ahead of time."""
         return None
 
+    def _epoch_chunks(self):
+        """The epoch's indices as an iterable of int64 arrays (drawn now, consumed lazily), or
+        None if unknown ahead of time."""
+        idx = self._epoch_indices()
+        return None if idx is None else (idx,)
+
 
 class _ArraySampler(Sampler):
     def __iter__(self):
-        return iter(self._epoch_indices().tolist())
+        chunks = self._epoch_chunks()
+        if isinstance(chunks, tuple) and len(chunks) == 1:
+            return iter(chunks[0].tolist())
+        return (i for c in chunks for i in c.tolist())
+
+
+# Epochs longer than this are drawn lazily, _LAZY_CHUNK indices at a time, from a private
+# Generator seeded (from ``generator``, else the global one) when the epoch starts, as PyTorch's
+# RandomSampler does; shorter ones are drawn at once, so their stream is unchanged.
+_EAGER_LIMIT = 1 << 22
+_LAZY_CHUNK = 1 << 16
 
 
 class SequentialSampler(_ArraySampler):
@@ -73,15 +91,39 @@ class RandomSampler(_ArraySampler):
 
     def _epoch_indices(self):
         n, m = len(self.data_source), int(self.num_samples)
-        g = _random.rng(self.generator)
         if n == 0:
             raise ValueError("RandomSampler: the data source is empty")
+        if m > _EAGER_LIMIT:
+            return None              # too long to hold: see _epoch_chunks
+        g = _random.rng(self.generator)
         if self.replacement:
             return g.integers(0, n, size=m, dtype=np.int64)
         chunks = [g.permutation(n) for _ in range(m // n)]
         if m % n:
             chunks.append(g.permutation(n)[:m % n])
         return np.concatenate(chunks).astype(np.int64, copy=False)
+
+    def _epoch_chunks(self):
+        n, m = len(self.data_source), int(self.num_samples)
+        if n == 0:
+            raise ValueError("RandomSampler: the data source is empty")
+        if m <= _EAGER_LIMIT:
+            return (self._epoch_indices(),)
+        # One seed drawn now, in the caller's thread; the indices come from a private stream,
+        # so prefetching or other draws from the same generator cannot change them.
+        seed = int(_random.rng(self.generator).integers(0, 2 ** 63 - 1, dtype=np.int64))
+        return self._lazy_chunks(np.random.default_rng(seed), n, m)
+
+    def _lazy_chunks(self, g, n, m):
+        left = m
+        while left > 0:
+            if self.replacement:
+                k = min(left, _LAZY_CHUNK)
+                yield g.integers(0, n, size=k, dtype=np.int64)
+            else:                    # one permutation of the data at a time
+                k = min(left, n)
+                yield g.permutation(n)[:k].astype(np.int64, copy=False)
+            left -= k
 
 
 class SubsetRandomSampler(_ArraySampler):
@@ -153,16 +195,37 @@ class BatchSampler(Sampler):
         return n // self.batch_size if self.drop_last else (n + self.batch_size - 1) // self.batch_size
 
     def _iter_arrays(self):
-        """Batches as int64 arrays; the epoch's indices are drawn now, eagerly."""
-        idx = self.sampler._epoch_indices() if hasattr(self.sampler, "_epoch_indices") else None
-        if idx is not None:
-            return self._slices(idx)
+        """Batches as int64 arrays; the epoch's indices are drawn now (or, for an epoch too long
+        to hold, its private stream is seeded now and drawn chunk by chunk)."""
+        chunks = self.sampler._epoch_chunks() if hasattr(self.sampler, "_epoch_chunks") else None
+        if chunks is not None:
+            return self._slices(chunks)
         return (np.asarray(b, dtype=np.int64) for b in self._iter_lists(iter(self.sampler)))
 
-    def _slices(self, idx):
-        bs, n = self.batch_size, len(idx)
-        stop = n - n % bs if self.drop_last else n
-        return (idx[i:i + bs] for i in range(0, stop, bs))
+    def _slices(self, chunks):
+        bs = self.batch_size
+        if isinstance(chunks, np.ndarray):
+            chunks = (chunks,)
+        if isinstance(chunks, tuple) and len(chunks) == 1:
+            idx = chunks[0]
+            n = len(idx)
+            stop = n - n % bs if self.drop_last else n
+            return (idx[i:i + bs] for i in range(0, stop, bs))
+        return self._rebatch(chunks)
+
+    def _rebatch(self, chunks):
+        """Batches of ``batch_size`` across chunk boundaries."""
+        bs = self.batch_size
+        carry = np.empty(0, dtype=np.int64)
+        for c in chunks:
+            if carry.size:
+                c = np.concatenate([carry, c])
+            full = len(c) - len(c) % bs
+            for i in range(0, full, bs):
+                yield c[i:i + bs]
+            carry = c[full:]
+        if carry.size and not self.drop_last:
+            yield carry
 
     def _iter_lists(self, it):
         batch = []
@@ -175,7 +238,7 @@ class BatchSampler(Sampler):
             yield batch
 
     def __iter__(self):
-        idx = self.sampler._epoch_indices() if hasattr(self.sampler, "_epoch_indices") else None
-        if idx is not None:
-            return (b.tolist() for b in self._slices(idx))
+        chunks = self.sampler._epoch_chunks() if hasattr(self.sampler, "_epoch_chunks") else None
+        if chunks is not None:
+            return (b.tolist() for b in self._slices(chunks))
         return self._iter_lists(iter(self.sampler))

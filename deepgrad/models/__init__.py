@@ -9,6 +9,7 @@ from .vgg import *  # noqa: F401,F403
 from .googlenet import *  # noqa: F401,F403
 from .resnet import *  # noqa: F401,F403
 from .transfer import *  # noqa: F401,F403
+from ._weights import *  # noqa: F401,F403  (ResNet18_Weights, ...: names only)
 from .charrnn import CharRNN  # noqa: F401
 from .seq2seq import Seq2Seq  # noqa: F401
 from .word2vec import WordVectors, SkipGram  # noqa: F401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import nn
+from ._weights import AlexNet_Weights, with_weights
 
 __all__ = ["AlexNet", "alexnet"]
 
@@ -31,5 +32,6 @@ class AlexNet(nn.Module):
         return self.classifier(self.avgpool(self.features(x)).flatten(1))
 
 
+@with_weights(AlexNet_Weights)
 def alexnet(num_classes: int = 1000, **kwargs) -> AlexNet:
     return AlexNet(num_classes=num_classes, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import nn, ops
 from ..nn import functional as F
+from ._weights import GoogLeNet_Weights, with_weights
 
 __all__ = ["GoogLeNet", "googlenet", "Inception", "InceptionAux", "BasicConv2d"]
 
@@ -105,5 +106,6 @@ class GoogLeNet(nn.Module):
         return x
 
 
+@with_weights(GoogLeNet_Weights)
 def googlenet(num_classes: int = 1000, **kwargs) -> GoogLeNet:
     return GoogLeNet(num_classes=num_classes, **kwargs)

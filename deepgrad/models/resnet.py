@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from .. import nn, ops
 from ..nn import functional as F
+from . import _weights as W
+from ._weights import with_weights
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50", "resnet101",
            "resnet152", "CifarResNet", "CifarBasicBlock", "resnet20", "resnet32", "resnet44",
@@ -113,10 +115,15 @@ class ResNet(nn.Module):
         return self.fc(self.avgpool(x).flatten(1))
 
 
+@with_weights(W.ResNet18_Weights)
 def resnet18(**kwargs): return ResNet(BasicBlock, [2, 2, 2, 2], **kwargs)
+@with_weights(W.ResNet34_Weights)
 def resnet34(**kwargs): return ResNet(BasicBlock, [3, 4, 6, 3], **kwargs)
+@with_weights(W.ResNet50_Weights)
 def resnet50(**kwargs): return ResNet(Bottleneck, [3, 4, 6, 3], **kwargs)
+@with_weights(W.ResNet101_Weights)
 def resnet101(**kwargs): return ResNet(Bottleneck, [3, 4, 23, 3], **kwargs)
+@with_weights(W.ResNet152_Weights)
 def resnet152(**kwargs): return ResNet(Bottleneck, [3, 8, 36, 3], **kwargs)
 
 

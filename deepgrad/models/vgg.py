@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from .. import nn
+from . import _weights as W
+from ._weights import with_weights
 
 __all__ = ["VGG", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
            "make_vgg_layers"]
@@ -61,11 +63,19 @@ def _vgg(cfg, batch_norm, **kwargs):
     return VGG(make_vgg_layers(CONFIGS[cfg], batch_norm=batch_norm), **kwargs)
 
 
+@with_weights(W.VGG11_Weights)
 def vgg11(**kwargs): return _vgg("A", False, **kwargs)
+@with_weights(W.VGG11_BN_Weights)
 def vgg11_bn(**kwargs): return _vgg("A", True, **kwargs)
+@with_weights(W.VGG13_Weights)
 def vgg13(**kwargs): return _vgg("B", False, **kwargs)
+@with_weights(W.VGG13_BN_Weights)
 def vgg13_bn(**kwargs): return _vgg("B", True, **kwargs)
+@with_weights(W.VGG16_Weights)
 def vgg16(**kwargs): return _vgg("D", False, **kwargs)
+@with_weights(W.VGG16_BN_Weights)
 def vgg16_bn(**kwargs): return _vgg("D", True, **kwargs)
+@with_weights(W.VGG19_Weights)
 def vgg19(**kwargs): return _vgg("E", False, **kwargs)
+@with_weights(W.VGG19_BN_Weights)
 def vgg19_bn(**kwargs): return _vgg("E", True, **kwargs)

@@ -14,5 +14,8 @@ from .rnn import *  # noqa: F401,F403  (RNN, LSTM, GRU, cells, packed sequences)
 from .attention import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
 from . import functional, init, utils
+from .distance import *  # noqa: F401,F403,E402  (PairwiseDistance, CosineSimilarity)
+from .fold import *  # noqa: F401,F403,E402  (Fold, Unfold)
+from . import modules  # noqa: E402,F401  (torch.nn.modules.* import paths)
 from . import parallel  # noqa: E402
 from .parallel import DataParallel  # noqa: E402

@@ -58,6 +58,16 @@ class _ConvNd(Module):
                 raise ValueError(f"{name}: padding='same' is not supported for strided convolutions")
         else:
             padding = _C._ntuple(padding, nd, "padding", name)
+        # PyTorch builds such a layer and raises RuntimeError on its first forward; the same type,
+        # raised where the mistake is made
+        if any(k <= 0 for k in kernel_size):
+            raise RuntimeError(f"{name}: kernel size should be greater than zero, but got kernel_size={kernel_size}")
+        if any(s <= 0 for s in stride):
+            raise RuntimeError(f"{name}: non-positive stride is not supported, but got stride={stride}")
+        if any(d <= 0 for d in dilation):
+            raise RuntimeError(f"{name}: dilation should be greater than zero, but got dilation={dilation}")
+        if not isinstance(padding, str) and any(p < 0 for p in padding):
+            raise RuntimeError(f"{name}: negative padding is not supported, but got padding={padding}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
         self.transposed = self._transposed

@@ -195,15 +195,63 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
     return _feature_dropout(input, p, training, inplace, 3, "dropout1d")
 
 
+def _feature_dropout_nc(input, p, training, inplace, name):
+    """PyTorch's ``feature_dropout``: one draw per (dim 0, dim 1) entry, shared over the rest."""
+    if input.ndim < 2:
+        raise RuntimeError(f"{name}: Feature dropout requires at least 2 dimensions in the input, got shape "
+                           f"{tuple(input.shape)}")
+    if not training or p == 0.0:
+        return input
+    shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
+    dt = input.array.dtype
+    mask = np.zeros(shape, dt) if p == 1.0 else _keep_mask(shape, p, dt, input.array)
+    m = Tensor._make(mask)
+    return _apply(input, lambda x: _ops.mul(x, m), inplace, name + "_")
+
+
+def _wrong_dim_warning(name, nd, spatial, expected):
+    warnings.warn(f"{name}: Received a {nd}-D input to {name}, which is deprecated and will result in an error "
+                  f"in a future release. To retain the behavior and silence this warning, please use dropout "
+                  f"instead. Note that {name} exists to provide channel-wise dropout on inputs with {spatial} "
+                  f"spatial dimensions, a channel dimension, and an optional batch dimension (i.e. {expected} "
+                  f"inputs).", UserWarning, stacklevel=3)
+
+
 def dropout2d(input, p=0.5, training=True, inplace=False):
-    if input.ndim == 3:
-        warnings.warn("dropout2d: received a 3D input; it is treated as (C, H, W) without a batch "
-                      "dimension (channel-wise dropout)", stacklevel=2)
-    return _feature_dropout(input, p, training, inplace, 4, "dropout2d")
+    """Channel-wise dropout for (N, C, H, W). As PyTorch: other ranks warn; a 3-D input is read as
+    (N, C, L) (one draw per (n, c)), and any input draws one value per entry of its first two dims."""
+    _check_p(p)
+    nd = input.ndim
+    if nd not in (3, 4):
+        _wrong_dim_warning("dropout2d", nd, 2, "3D or 4D")
+    if nd == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                      "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel "
+                      "dim. This behavior will change in a future release to interpret the input as one without "
+                      "a batch dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout "
+                      "behavior, please switch to using dropout1d instead.", UserWarning, stacklevel=2)
+    return _feature_dropout_nc(input, p, training, inplace, "dropout2d")
 
 
 def dropout3d(input, p=0.5, training=True, inplace=False):
-    return _feature_dropout(input, p, training, inplace, 5, "dropout3d")
+    """Channel-wise dropout for (N, C, D, H, W) or (C, D, H, W). As PyTorch, other ranks warn and
+    are read as unbatched: one draw per entry of dim 0."""
+    _check_p(p)
+    nd = input.ndim
+    if nd not in (4, 5):
+        _wrong_dim_warning("dropout3d", nd, 3, "4D or 5D")
+    if nd == 5:
+        return _feature_dropout_nc(input, p, training, inplace, "dropout3d")
+    if not training or p == 0.0:
+        return input
+    if nd == 0:
+        raise RuntimeError("dropout3d: Feature dropout requires at least 2 dimensions in the input, got a 0-d "
+                           "tensor")
+    shape = (input.shape[0],) + (1,) * (nd - 1)
+    dt = input.array.dtype
+    mask = np.zeros(shape, dt) if p == 1.0 else _keep_mask(shape, p, dt, input.array)
+    m = Tensor._make(mask)
+    return _apply(input, lambda x: _ops.mul(x, m), inplace, "dropout3d_")
 
 
 def alpha_dropout(input, p=0.5, training=False, inplace=False):
@@ -314,10 +362,13 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
                          f"to the input size ({tuple(input.shape)}) is deprecated. Please ensure they have "
                          f"the same size.")
     a = input.array
-    if a.size and (float(a.min()) < 0 or float(a.max()) > 1):
+    if a.size and not bool(((a >= 0) & (a <= 1)).all()):      # NaN fails too, as in PyTorch
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1 "
                            "(apply sigmoid first, or use binary_cross_entropy_with_logits)")
     input, target = _pair("binary_cross_entropy", input, target)
+    t = target.array
+    if t.size and not bool(((t >= 0) & (t <= 1)).all()):
+        raise RuntimeError("binary_cross_entropy: all elements of target should be between 0 and 1")
     log_x = clamp(_log(input), min=-100.0)
     log_1mx = clamp(_log(1.0 - input), min=-100.0)
     loss = -(target * log_x + (1.0 - target) * log_1mx)
@@ -426,3 +477,11 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     reduction = _legacy_reduction(size_average, reduce, reduction)
     return _reduce(softplus(-target * input), reduction)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sliding blocks, spatial sampling, distances (deepgrad.ops.sampling / deepgrad.ops.distance)
+# ---------------------------------------------------------------------------------------------
+from ..ops.sampling import unfold, fold, affine_grid, grid_sample  # noqa: E402,F401
+from ..ops.distance import (pairwise_distance, triplet_margin_loss,  # noqa: E402,F401
+                            triplet_margin_with_distance_loss)

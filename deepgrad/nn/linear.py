@@ -46,7 +46,9 @@ class Linear(Module):
 
     def forward(self, input):
         p = self._parameters
-        w, b = p["weight"], p["bias"]
+        # weight/bias computed on access (parametrizations, weight_norm hooks) live outside _parameters
+        w = p["weight"] if "weight" in p else self.weight
+        b = p["bias"] if "bias" in p else self.bias
         try:
             a = input.array
         except AttributeError:

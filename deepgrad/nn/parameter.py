@@ -1,6 +1,9 @@
 """``Parameter``: a Tensor that a ``Module`` registers as one of its learnable parameters."""
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 
 from .. import backend
@@ -63,11 +66,55 @@ def _on_device(a, device):
 
 def _empty(shape, dtype, device):
     """Uninitialised storage of ``shape`` for a parameter (the layer's ``reset_parameters`` fills it)."""
-    return _on_device(np.empty(shape, dtype=backend.as_dtype(dtype)), device)
+    dtype = backend.as_dtype(dtype)
+    _charge(shape, dtype)
+    return _on_device(np.empty(shape, dtype=dtype), device)
 
 
 def _full(shape, value, dtype, device):
-    return _on_device(np.full(shape, value, dtype=backend.as_dtype(dtype)), device)
+    dtype = backend.as_dtype(dtype)
+    _charge(shape, dtype)
+    return _on_device(np.full(shape, value, dtype=dtype), device)
+
+
+# ---- a budget for building a model from untrusted hyper-parameters -------------------------------
+class ParameterBudgetExceeded(MemoryError):
+    """Raised inside :func:`parameter_budget` when a layer would allocate past the budget."""
+
+    def __init__(self, shape, nbytes, budget):
+        self.shape, self.nbytes, self.budget = tuple(shape), nbytes, budget
+        super().__init__(f"a parameter of shape {self.shape} ({nbytes:,} bytes) would take the model past "
+                         f"its budget of {budget:,} bytes")
+
+
+_budget = threading.local()
+
+
+def _charge(shape, dtype):
+    state = getattr(_budget, "state", None)
+    if state is None:
+        return
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    n = 1
+    for s in shape:
+        n *= max(int(s), 0)
+    nbytes = n * np.dtype(dtype).itemsize
+    state[0] += nbytes
+    if state[0] > state[1]:
+        raise ParameterBudgetExceeded(shape, nbytes, state[1])
+
+
+@contextlib.contextmanager
+def parameter_budget(max_bytes):
+    """Within this block, layers refuse (with :class:`ParameterBudgetExceeded`) to allocate
+    parameters past ``max_bytes`` in all, *before* allocating. Used to rebuild a model from a
+    checkpoint's hyper-parameters without trusting them: the budget is what the file holds."""
+    previous = getattr(_budget, "state", None)
+    _budget.state = [0, int(max_bytes)]
+    try:
+        yield
+    finally:
+        _budget.state = previous
 
 
 def _set_parameters(module, **tensors):

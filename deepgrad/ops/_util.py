@@ -58,6 +58,11 @@ def check_broadcast(opname, sa, sb):
             raise RuntimeError(f"{opname}: shapes {tuple(sa)} and {tuple(sb)} are not broadcastable")
 
 
+class IndexOutOfRangeError(IndexError, RuntimeError):
+    """An index or range out of bounds where PyTorch raises RuntimeError (gather, scatter,
+    narrow) while deepgrad's older callers expect IndexError: it is both."""
+
+
 def wrap_dim(dim, ndim, opname="op"):
     n = max(ndim, 1)
     if not -n <= dim < n:

@@ -388,6 +388,9 @@ def _conv_args(opname, input, weight, bias, stride, padding, dilation, groups, n
     if groups <= 0:
         raise RuntimeError(f"{opname}: non-positive groups is not supported (got {groups})")
     ksize = tuple(weight.shape[2:])
+    if any(k <= 0 for k in ksize):
+        raise RuntimeError(f"{opname}: kernel size should be greater than zero, but got weight of size "
+                           f"{list(weight.shape)}")
     if isinstance(padding, str):
         if padding == "valid":
             pads = (0,) * (2 * nd)
@@ -477,6 +480,9 @@ def _conv_transpose_args(opname, input, weight, bias, stride, padding, output_pa
     if bias is not None and tuple(bias.shape) != (Cout,):
         raise RuntimeError(f"{opname}: expected bias of size [{Cout}], but got bias of size {list(bias.shape)}")
     ksize = tuple(weight.shape[2:])
+    if any(k <= 0 for k in ksize):
+        raise RuntimeError(f"{opname}: kernel size should be greater than zero, but got weight of size "
+                           f"{list(weight.shape)}")
     for n, k, s, d, p, op in zip(input.shape[-nd:], ksize, stride, dilation, padding, output_padding):
         if (n - 1) * s - 2 * p + d * (k - 1) + op + 1 <= 0:
             raise RuntimeError(f"{opname}: the output size is too small for input of size {list(input.shape)}, "

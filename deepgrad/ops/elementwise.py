@@ -5,6 +5,7 @@ Backward formulas are written with deepgrad ops on Tensors, so they are themselv
 """
 from __future__ import annotations
 
+import builtins
 import math
 
 import numpy as np
@@ -644,9 +645,32 @@ def where(condition, input=None, other=None):
         return nonzero(condition, as_tuple=True)
     cond = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
-        raise TypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
+        raise RuntimeError(f"where: expected condition to be a boolean tensor, got dtype {cond.dtype} "
+                           f"(shape {tuple(cond.shape)})")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        input, other = _scalar_pair(input, other, backend.array_module(cond))
     a, b = promote(input, other, "where")
+    try:
+        np.broadcast_shapes(cond.shape, a.array.shape, b.array.shape)
+    except ValueError:
+        raise RuntimeError(f"where: condition {tuple(cond.shape)}, input {tuple(a.shape)} and other "
+                           f"{tuple(b.shape)} are not broadcastable") from None
     return Where.apply(a, b, cond=cond)
+
+
+def _scalar_pair(x, y, xp):
+    """Two Python scalars as 0-d Tensors of PyTorch's result type: bool with bool stays bool,
+    ints give int64, any float gives the default float dtype."""
+    vals = (x, y)
+    if builtins.all(isinstance(v, (bool, np.bool_)) for v in vals):
+        dt = np.dtype(np.bool_)
+    elif builtins.all(isinstance(v, (int, np.integer, bool, np.bool_)) for v in vals):
+        dt = np.dtype(np.int64)
+    elif builtins.any(isinstance(v, complex) for v in vals):
+        raise NotImplementedError("where: complex scalars are not supported by deepgrad")
+    else:
+        dt = backend.get_default_dtype()
+    return tuple(Tensor._make(xp.asarray(v, dtype=dt)) for v in vals)
 
 
 def masked_fill(input, mask, value):
@@ -811,3 +835,276 @@ def prelu(input, weight):
             raise RuntimeError(f"prelu: mismatch of parameter numbers and input channel size: the weight has "
                                f"{weight.numel()} entries, the input of shape {tuple(input.shape)} has {C} channels")
     return PReluFn.apply(input, weight)
+
+
+# ---------------------------------------------------------------------------------------------
+# Special functions and blends: erf, erfc, erfinv, log2, log10, frac, atan2, lerp, addcmul,
+# addcdiv, nan_to_num
+# ---------------------------------------------------------------------------------------------
+
+__all__ += ["erf", "erfc", "erfinv", "log2", "log10", "frac", "atan2", "arctan2", "lerp", "addcmul",
+            "addcdiv", "nan_to_num"]
+
+_SQRT_PI = math.sqrt(math.pi)
+_TWO_OVER_SQRT_PI = 2.0 / _SQRT_PI
+
+
+def _exp_minus_square(xp, a):
+    """exp(-a*a) without the rounding error of forming a*a for large a: a = hi + lo with hi on a
+    1/256 grid, so hi*hi is exact and exp(-a^2) = exp(-hi^2) * exp(-(a-hi)(a+hi))."""
+    hi = xp.round(a * 256.0) / 256.0
+    return xp.exp(-hi * hi) * xp.exp(-(a - hi) * (a + hi))
+
+
+def _erf_erfc64(xp, x):
+    """(erf(x), erfc(x)) for a float64 array, both to a few ulp (no SciPy).
+
+    |x| < 1.5: erf(a) = 2/sqrt(pi) exp(-a^2) sum_n 2^n a^(2n+1) / (1*3*...*(2n+1)), a series of
+    positive terms (no cancellation; 60 terms reach double precision). |x| >= 1.5: the continued
+    fraction erfc(a) = exp(-a^2)/sqrt(pi) / (a + (1/2)/(a + 1/(a + (3/2)/(a + ...)))) summed
+    backwards from its 100th term. erfc(-a) = 2 - erfc(a), erf is odd."""
+    a = xp.abs(x)
+    erf_a = xp.empty_like(a)
+    erfc_a = xp.empty_like(a)
+    with np.errstate(all="ignore"):
+        small = a < 1.5
+        s = a[small]
+        s2 = s * s
+        term, acc = s.copy(), s.copy()
+        for n in range(1, 60):
+            term = term * (2.0 * s2 / (2 * n + 1))
+            acc = acc + term
+        e = _TWO_OVER_SQRT_PI * xp.exp(-s2) * acc
+        erf_a[small], erfc_a[small] = e, 1.0 - e
+        big = ~small            # includes nan (a < 1.5 is False): nan flows through the fraction
+        b = a[big]
+        t = b.copy()
+        for k in range(100, 0, -1):
+            t = b + (0.5 * k) / t
+        c = _exp_minus_square(xp, b) / _SQRT_PI / t
+        c = xp.where(b == np.inf, 0.0, c)
+        erfc_a[big], erf_a[big] = c, 1.0 - c
+    neg = x < 0
+    return xp.where(neg, -erf_a, erf_a), xp.where(neg, 2.0 - erfc_a, erfc_a)
+
+
+def _erfinv64(xp, y):
+    """erfinv of a float64 array: a closed-form first guess (good to ~2e-3) refined by four
+    Newton steps on erf (on erfc where |y| > 0.5, whose residual 1-|y| is exact there)."""
+    a = xp.abs(y)
+    with np.errstate(all="ignore"):
+        w = xp.log((1.0 - a) * (1.0 + a))
+        k = 0.147
+        c = 2.0 / (math.pi * k) + 0.5 * w
+        x = xp.sqrt(xp.sqrt(c * c - w / k) - c)
+        x = xp.where(a < 1, x, 1.0)         # keep the iteration finite; fixed up below
+        tail = a > 0.5
+        r = 1.0 - a
+        for _ in range(4):
+            e, ec = _erf_erfc64(xp, x)
+            f = xp.where(tail, r - ec, e - a)
+            x = x - f / (_TWO_OVER_SQRT_PI * _exp_minus_square(xp, x))
+        x = xp.where(a == 1, np.inf, x)
+        x = xp.where((a > 1) | xp.isnan(a), np.nan, x)
+    return xp.copysign(x, y)
+
+
+def _in64(x):
+    return x if x.dtype == np.float64 else x.astype(np.float64)
+
+
+class Erf(Function):
+    def forward(self, x):
+        self.save_for_backward(self.inputs[0])
+        return _erf_erfc64(backend.array_module(x), _in64(x))[0].astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        return g * (exp(-(x * x)) * _TWO_OVER_SQRT_PI)
+
+
+class Erfc(Function):
+    def forward(self, x):
+        self.save_for_backward(self.inputs[0])
+        return _erf_erfc64(backend.array_module(x), _in64(x))[1].astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        return g * (exp(-(x * x)) * -_TWO_OVER_SQRT_PI)
+
+
+class Erfinv(Function):
+    save_output = True
+
+    def forward(self, x):
+        return _erfinv64(backend.array_module(x), _in64(x)).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        y = self.output()
+        return g * (exp(y * y) * (_SQRT_PI / 2.0))
+
+
+def erf(input):
+    return Erf.apply(_float_input(input, "erf"))
+
+
+def erfc(input):
+    return Erfc.apply(_float_input(input, "erfc"))
+
+
+def erfinv(input):
+    return Erfinv.apply(_float_input(input, "erfinv"))
+
+
+class Log2(Function):
+    def forward(self, x):
+        self.save_for_backward(self.inputs[0])
+        return backend.array_module(x).log2(x)
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        return g / (x * math.log(2.0))
+
+
+class Log10(Function):
+    def forward(self, x):
+        self.save_for_backward(self.inputs[0])
+        return backend.array_module(x).log10(x)
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        return g / (x * math.log(10.0))
+
+
+def log2(input):
+    return Log2.apply(_float_input(input, "log2"))
+
+
+def log10(input):
+    return Log10.apply(_float_input(input, "log10"))
+
+
+class Frac(Function):
+    def forward(self, x):
+        return x - backend.array_module(x).trunc(x)
+
+    def backward(self, g):
+        return g
+
+
+def frac(input):
+    """``input - trunc(input)`` (keeps the sign); its gradient is 1."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"frac: expected a Tensor, got {type(input).__name__}")
+    if input.array.dtype.kind != "f":
+        raise NotImplementedError(f"frac: not implemented for dtype {input.dtype} (PyTorch's frac is "
+                                  f"defined for floating point tensors only); use input.float()")
+    return Frac.apply(input)
+
+
+class Atan2(Function):
+    def forward(self, a, b):
+        self.save_for_backward(*self.inputs)
+        return backend.array_module(a).arctan2(a, b)
+
+    def backward(self, g):
+        a, b = self.saved_tensors
+        r = g / (a * a + b * b)
+        return (sum_to(r * b, a.shape) if self.needs_input_grad[0] else None,
+                sum_to(-(r * a), b.shape) if self.needs_input_grad[1] else None)
+
+
+def atan2(input, other):
+    """The angle of the point (other, input): ``arctan(input / other)`` in the right quadrant."""
+    a, b = promote(input, other, "atan2")
+    if a.array.dtype.kind != "f":
+        a, b = a.to(backend.get_default_dtype()), b.to(backend.get_default_dtype())
+    return Atan2.apply(a, b)
+
+
+arctan2 = atan2
+
+
+def _shape3(opname, *ts):
+    shapes = [tuple(t.shape) for t in ts if isinstance(t, Tensor)]
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise RuntimeError(f"{opname}: shapes {', '.join(map(str, shapes))} are not broadcastable") from None
+
+
+def lerp(input, end, weight):
+    """``input + weight * (end - input)`` (computed from the nearer end, as PyTorch does)."""
+    if not isinstance(input, Tensor) or not isinstance(end, Tensor):
+        raise TypeError("lerp: input and end must be Tensors")
+    if input.array.dtype != end.array.dtype:
+        raise RuntimeError(f"lerp: expected dtype {input.dtype} for `end` but got dtype {end.dtype}")
+    if input.array.dtype.kind != "f":
+        raise NotImplementedError(f"lerp: not implemented for dtype {input.dtype} (PyTorch defines lerp "
+                                  f"for floating point tensors only); use input.float()")
+    if isinstance(weight, Tensor):
+        if weight.array.dtype != input.array.dtype:
+            if weight.ndim != 0:
+                raise RuntimeError(f"lerp: expected dtype {input.dtype} for `weight` but got dtype "
+                                   f"{weight.dtype}")
+            weight = weight.to(input.array.dtype)
+        _shape3("lerp", input, end, weight)
+        near = _const(backend.array_module(weight.array).abs(weight.array) < 0.5)
+    else:
+        _shape3("lerp", input, end)
+        near = None
+    d = end - input
+    if near is None:
+        return input + d * weight if builtins.abs(weight) < 0.5 else end - d * (1.0 - weight)
+    return where(near, input + d * weight, end - d * (1.0 - weight))
+
+
+def _check_value(value, ts, opname):
+    if isinstance(value, float) and all(t.array.dtype.kind in "biu" for t in ts if isinstance(t, Tensor)):
+        raise RuntimeError(f"{opname}: for integral input tensors, argument value must not be a "
+                           f"floating point number")
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 * tensor2`` (with broadcasting and PyTorch's type promotion)."""
+    _shape3("addcmul", input, tensor1, tensor2)
+    _check_value(value, (input, tensor1, tensor2), "addcmul")
+    prod = mul(tensor1, tensor2)
+    if value != 1:
+        prod = prod * value
+    out = add(input, prod)
+    return out
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 / tensor2`` (integer tensor1 and tensor2 are an error, as in
+    PyTorch)."""
+    if isinstance(tensor1, Tensor) and isinstance(tensor2, Tensor) and \
+            tensor1.array.dtype.kind in "biu" and tensor2.array.dtype.kind in "biu":
+        raise RuntimeError(f"addcdiv: integer division with addcdiv is not supported (tensor1 dtype "
+                           f"{tensor1.dtype}, tensor2 dtype {tensor2.dtype}); convert them with .float()")
+    _shape3("addcdiv", input, tensor1, tensor2)
+    q = div(tensor1, tensor2)
+    if value != 1:
+        q = q * value
+    return add(input, q)
+
+
+class NanToNum(Function):
+    def forward(self, x, nan=0.0, posinf=None, neginf=None):
+        xp = backend.array_module(x)
+        self.finite = xp.isfinite(x)
+        return xp.nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
+
+    def backward(self, g):
+        return where(_const(self.finite), g, zeros_like_t(g))
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """NaN -> ``nan``, +inf -> ``posinf`` (default: the dtype's largest finite value), -inf ->
+    ``neginf`` (default: the most negative). The gradient is zero at replaced elements."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"nan_to_num: expected a Tensor, got {type(input).__name__}")
+    if input.array.dtype.kind != "f":
+        return clone(input)
+    return NanToNum.apply(input, nan=nan, posinf=posinf, neginf=neginf)

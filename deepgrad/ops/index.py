@@ -23,7 +23,7 @@ from ..autograd.grad_mode import _enabled
 from ..tensor import Tensor
 from .shape import (Gather, GatherView, IndexPut, Scatter, _Basic, _Flat, _gather, _Staged,
                     reshape)
-from ._util import wrap_dim
+from ._util import IndexOutOfRangeError, wrap_dim
 
 __all__ = ["getitem", "setitem", "gather", "scatter", "scatter_add", "index_select", "index_add",
            "take", "take_along_dim", "one_hot", "embedding"]
@@ -264,14 +264,14 @@ def _index_arg(index, opname, xp):
     return arr
 
 
-def _check_range(idx, size, opname, dim, in_shape, allow_negative=False):
+def _check_range(idx, size, opname, dim, in_shape, allow_negative=False, exc=IndexError):
     if idx.size == 0:
         return idx
     lo, hi = int(idx.min()), int(idx.max())
     low = -size if allow_negative else 0
     if lo < low or hi >= size:
         bad = lo if lo < low else hi
-        raise IndexError(f"{opname}: index {bad} is out of bounds for dimension {dim} with size {size} "
+        raise exc(f"{opname}: index {bad} is out of bounds for dimension {dim} with size {size} "
                          f"(input shape {tuple(in_shape)}, index shape {tuple(idx.shape)})")
     if allow_negative and lo < 0:
         idx = idx % size if size else idx
@@ -324,7 +324,7 @@ def _flat_positions(opname, input_shape, dim, index, xp):
         idx = idx.reshape((-1,) * nd if nd else ())
     _check_gather_shapes(opname, input_shape, idx.shape, d)
     size = input_shape[d] if nd else 1
-    _check_range(idx, size, opname, dim, input_shape)
+    _check_range(idx, size, opname, dim, input_shape, exc=IndexOutOfRangeError)
     return d, idx, _lin_along(input_shape, d, idx)
 
 
@@ -358,6 +358,7 @@ def scatter(input, dim, index, src=None, value=None, reduce=None):
     xp = backend.array_module(a)
     d, idx, lin = _flat_positions("scatter", a.shape, dim, index, xp)
     if src is not None:
+        _check_same_dtype("scatter", input, src, "src")
         _check_gather_shapes("scatter", a.shape, idx.shape, d, tuple(src.shape))
         v = _src_values(src, idx.shape, a.dtype)
     else:
@@ -367,6 +368,13 @@ def scatter(input, dim, index, src=None, value=None, reduce=None):
     out = a.copy()
     _Flat(lin).set(out, v.array)
     return Tensor._make(out)
+
+
+def _check_same_dtype(opname, input, other, name):
+    if other.array.dtype != input.array.dtype:
+        raise RuntimeError(f"{opname}: expected self and {name} to have the same dtype, but got "
+                           f"{input.dtype} and {other.dtype} (shapes {tuple(input.shape)} and "
+                           f"{tuple(other.shape)})")
 
 
 def _full_like_index(input, index, value):
@@ -382,6 +390,7 @@ def scatter_add(input, dim, index, src):
     d, idx, lin = _flat_positions("scatter_add", a.shape, dim, index, xp)
     if not isinstance(src, Tensor):
         raise TypeError(f"scatter_add: src must be a Tensor, got {type(src).__name__}")
+    _check_same_dtype("scatter_add", input, src, "src")
     _check_gather_shapes("scatter_add", a.shape, idx.shape, d, tuple(src.shape))
     v = _src_values(src, idx.shape, a.dtype)
     return input + Scatter.apply(v, ix=_Flat(lin), shape=a.shape)
@@ -420,8 +429,7 @@ def index_add(input, dim, index, source, alpha=1):
         raise RuntimeError(f"index_add: source of shape {tuple(source.shape)} does not match the expected "
                            f"shape {tuple(expect)} (input shape {tuple(input.shape)}, {idx.shape[0]} indices "
                            f"along dim {dim})")
-    if source.array.dtype != input.array.dtype:
-        source = source.to(input.array.dtype)
+    _check_same_dtype("index_add", input, source, "source")
     if alpha != 1:
         source = source * alpha
     if input.ndim == 0:
@@ -550,3 +558,195 @@ def _embedding_renorm_(weight, idx, max_norm, norm_type):
         scale = (max_norm / (norms[over] + 1e-7)).astype(w.dtype)
         w[rows[over]] = sel[over] * scale[:, None]
         weight._version[0] += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# index_fill / index_copy / masked_scatter / masked_select / argwhere, and the in-place forms
+# (scatter_, scatter_add_, index_add_, index_fill_, index_copy_, masked_scatter_) that Tensor
+# runs through Tensor._inplace (tracked by autograd like add_).
+# ---------------------------------------------------------------------------------------------
+
+__all__ += ["index_fill", "index_copy", "masked_scatter", "masked_select", "argwhere"]
+
+
+def _long_index(opname, index):
+    arr = index.array if isinstance(index, Tensor) else np.asarray(index)
+    if arr.dtype.kind not in "iu":
+        raise IndexError(f"{opname}: expected dtype int64 for index, got {arr.dtype} (index shape "
+                         f"{tuple(arr.shape)})")
+    return index
+
+
+def _as_1d(input):
+    """A 0-d tensor as shape (1,) (index_fill/index_copy treat it as one slot)."""
+    return reshape(input, (1,)) if input.ndim == 0 else input
+
+
+def index_fill(input, dim, index, value):
+    """A copy of ``input`` with ``value`` (a number or a 0-d tensor) at positions ``index``
+    along ``dim``. Gradient: zero for the filled entries of input; their sum for ``value``."""
+    _long_index("index_fill", index)
+    if isinstance(index, Tensor) and index.ndim > 1:
+        raise RuntimeError(f"index_fill: index has to be a vector/scalar, got shape {tuple(index.shape)}")
+    x = _as_1d(input)
+    a = x.array
+    xp = backend.array_module(a)
+    d, idx, _ = _select_index("index_fill", x, dim, index)
+    idx = xp.unique(idx % a.shape[d]) if idx.size else idx   # a repeated slot is filled once
+    ix = _Staged(((slice(None),) * d + (idx,),), False)
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"index_fill: only supports a 0-dimensional value tensor, but got a tensor "
+                               f"of shape {tuple(value.shape)}")
+        v = value if value.array.dtype == a.dtype else value.to(a.dtype)
+    else:
+        v = Tensor._make(xp.asarray(value, dtype=a.dtype))
+    if _enabled[0] and (x.requires_grad or v.requires_grad) and a.dtype.kind == "f":
+        out = IndexPut.apply(x, v, ix=ix, inplace=False)
+    else:
+        o = a.copy()
+        ix.set(o, v.array)
+        out = Tensor._make(o)
+    return reshape(out, ()) if input.ndim == 0 else out
+
+
+def index_copy(input, dim, index, source):
+    """A copy of ``input`` whose slices ``index[i]`` along ``dim`` are ``source``'s slices ``i``.
+    Gradient: zero at the overwritten entries of input; the gathered gradient for ``source``."""
+    _long_index("index_copy", index)
+    if isinstance(index, Tensor) and index.ndim > 1:
+        raise IndexError(f"index_copy: index should have dimension 1 or 0 (got {index.ndim})")
+    if not isinstance(source, Tensor):
+        raise TypeError(f"index_copy: source must be a Tensor, got {type(source).__name__}")
+    x, src = _as_1d(input), _as_1d(source)
+    d, idx, ix = _select_index("index_copy", x, dim, index)
+    n = src.shape[d] if src.ndim > d else 1
+    if src.ndim != x.ndim:
+        raise IndexError(f"index_copy: source of shape {tuple(source.shape)} must have as many dimensions "
+                         f"as self of shape {tuple(input.shape)}")
+    if idx.shape[0] != n:
+        raise IndexError(f"index_copy: number of indices ({idx.shape[0]}) should be equal to "
+                         f"source.size(dim) ({n})")
+    for k, (p, q) in enumerate(zip(x.shape, src.shape)):
+        if k != d and p != q:
+            raise RuntimeError(f"index_copy: source/destination tensor must have same slice shapes; "
+                               f"self shape {tuple(input.shape)}, source shape {tuple(source.shape)}, "
+                               f"dim {dim}")
+    _check_same_dtype("index_copy", input, source, "source")
+    ix = _Staged(ix.stages, False)
+    if _enabled[0] and (x.requires_grad or src.requires_grad):
+        out = IndexPut.apply(x, src, ix=ix, inplace=False)
+    else:
+        o = x.array.copy()
+        ix.set(o, src.array)
+        out = Tensor._make(o)
+    return reshape(out, ()) if input.ndim == 0 else out
+
+
+def _bool_mask(opname, mask, shape=None):
+    m = mask.array if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise RuntimeError(f"{opname}: expected a boolean (bool) mask, got dtype {m.dtype}")
+    return m
+
+
+def _broadcast_pair(opname, input, m):
+    try:
+        shape = tuple(np.broadcast_shapes(tuple(input.shape), m.shape))
+    except ValueError:
+        raise RuntimeError(f"{opname}: the mask of shape {tuple(m.shape)} does not broadcast with the "
+                           f"input of shape {tuple(input.shape)}") from None
+    if shape != tuple(input.shape):
+        from .shape import broadcast_to
+        input = broadcast_to(input, shape)
+    xp = backend.array_module(input.array)
+    if backend.array_module(m) is not xp:
+        m = xp.asarray(backend.to_numpy(m))
+    return input, xp.broadcast_to(m, shape)
+
+
+def masked_scatter(input, mask, source):
+    """A copy of ``input`` whose entries where ``mask`` is True take ``source``'s elements in
+    order (row-major). Gradient: zero there for input; the first ``mask.sum()`` elements of
+    ``source`` get the gradient of the entries they filled."""
+    m = _bool_mask("masked_scatter", mask)
+    if not isinstance(source, Tensor):
+        raise TypeError(f"masked_scatter: source must be a Tensor, got {type(source).__name__}")
+    _check_same_dtype("masked_scatter", input, source, "source")
+    x, mb = _broadcast_pair("masked_scatter", input, m)
+    k = int(mb.sum())
+    if source.numel() < k:
+        raise RuntimeError(f"masked_scatter: number of elements of source ({source.numel()}, shape "
+                           f"{tuple(source.shape)}) < number of ones in mask ({k})")
+    part = getitem(reshape(source, (-1,)), slice(0, k))
+    ix = _Staged(((mb,),), False)
+    if _enabled[0] and (x.requires_grad or part.requires_grad):
+        return IndexPut.apply(x, part, ix=ix, inplace=False)
+    o = x.array.copy()
+    ix.set(o, part.array)
+    return Tensor._make(o)
+
+
+def masked_select(input, mask):
+    """The entries of ``input`` where ``mask`` is True (both broadcast), as a 1-d tensor."""
+    m = _bool_mask("masked_select", mask)
+    x, mb = _broadcast_pair("masked_select", input, m)
+    return getitem(x, Tensor._make(mb))
+
+
+def argwhere(input):
+    """The indices of the non-zero elements, one row each (``nonzero(input)``)."""
+    from .elementwise import nonzero
+    return nonzero(input)
+
+
+def _scatter_multiply(input, dim, index, src, value):
+    """``scatter(..., reduce='multiply')``: no gradient (PyTorch defines none either)."""
+    if _enabled[0] and (input.requires_grad or (isinstance(src, Tensor) and src.requires_grad)):
+        raise RuntimeError("scatter: reduce='multiply' has no gradient in deepgrad; scatter "
+                           "tensors that do not require grad (or under no_grad())")
+    a = input.array
+    xp = backend.array_module(a)
+    d, idx, lin = _flat_positions("scatter", a.shape, dim, index, xp)
+    if isinstance(src, Tensor):
+        _check_same_dtype("scatter", input, src, "src")
+        _check_gather_shapes("scatter", a.shape, idx.shape, d, tuple(src.shape))
+        v = _src_values(src, idx.shape, a.dtype).array
+    else:
+        v = xp.full(idx.shape, src if value is None else value, dtype=a.dtype)
+    out = a.copy()
+    xp.multiply.at(out.reshape(-1), lin.reshape(-1), v.reshape(-1))
+    return Tensor._make(out)
+
+
+def _scatter_reduce_arg(reduce):
+    if reduce is not None and reduce not in ("add", "multiply"):
+        raise RuntimeError(f"scatter: reduce argument must be either add or multiply, got {reduce!r}")
+
+
+def scatter_(input, dim, index, src=None, value=None, *, reduce=None):
+    """In-place ``scatter`` (``reduce``: None, 'add' or 'multiply')."""
+    _scatter_reduce_arg(reduce)
+    if reduce == "multiply":
+        return input._inplace("scatter_", lambda s: _scatter_multiply(s, dim, index, src, value))
+    return input._inplace("scatter_", lambda s: scatter(s, dim, index, src, value=value, reduce=reduce))
+
+
+def scatter_add_(input, dim, index, src):
+    return input._inplace("scatter_add_", lambda s: scatter_add(s, dim, index, src))
+
+
+def index_add_(input, dim, index, source, *, alpha=1):
+    return input._inplace("index_add_", lambda s: index_add(s, dim, index, source, alpha=alpha))
+
+
+def index_fill_(input, dim, index, value):
+    return input._inplace("index_fill_", lambda s: index_fill(s, dim, index, value))
+
+
+def index_copy_(input, dim, index, source):
+    return input._inplace("index_copy_", lambda s: index_copy(s, dim, index, source))
+
+
+def masked_scatter_(input, mask, source):
+    return input._inplace("masked_scatter_", lambda s: masked_scatter(s, mask, source))

@@ -440,3 +440,283 @@ def bilinear(input1, input2, weight, bias=None):
     if bias is None:
         return BilinearFn.apply(input1, input2, weight)
     return BilinearFn.apply(input1, input2, weight, bias)
+
+
+# ---------------------------------------------------------------------------------------------
+# Diagonals: diagonal (a view), its adjoint diag_embed, diag, diagflat, trace
+# ---------------------------------------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+
+__all__ += ["diagonal", "diag_embed", "diag", "diagflat", "trace", "tensordot", "baddbmm", "addbmm",
+            "addmv", "addr", "cdist", "dist"]
+
+
+def _diag_view(x, offset, d1, d2):
+    """The diagonal of ``x`` over axes ``d1``, ``d2`` as a view, laid out as NumPy's ``diagonal``
+    lays it out (the diagonal last). NumPy's own is read-only; PyTorch's is writable, so for a
+    writable NumPy array the same view is built with ``as_strided`` over the diagonal's start."""
+    xp = backend.array_module(x)
+    if xp is not np or not x.flags.writeable:
+        return xp.diagonal(x, offset, d1, d2)
+    shape, strides = x.shape, x.strides
+    if offset >= 0:
+        n = max(0, min(shape[d1], shape[d2] - offset))
+        start = {d2: min(offset, shape[d2])}
+    else:
+        n = max(0, min(shape[d1] + offset, shape[d2]))
+        start = {d1: min(-offset, shape[d1])}
+    sub = x[tuple(slice(start.get(i, 0), None) for i in range(x.ndim))]
+    rest = [i for i in range(x.ndim) if i not in (d1, d2)]
+    return np.lib.stride_tricks.as_strided(
+        sub, tuple(shape[i] for i in rest) + (n,),
+        tuple(strides[i] for i in rest) + (strides[d1] + strides[d2],))
+
+
+class _Diagonal(Function):
+    is_view = True
+
+    def forward(self, x, offset=0, d1=0, d2=1):
+        self.shape, self.offset, self.d1, self.d2 = x.shape, offset, d1, d2
+        return _diag_view(x, offset, d1, d2)
+
+    def backward(self, g):
+        return _DiagonalScatter.apply(g, shape=self.shape, offset=self.offset, d1=self.d1, d2=self.d2)
+
+
+class _DiagonalScatter(Function):
+    """Zeros of ``shape`` with ``g`` written along a diagonal (the adjoint of ``_Diagonal``)."""
+
+    def forward(self, g, shape=None, offset=0, d1=0, d2=1):
+        self.offset, self.d1, self.d2 = offset, d1, d2
+        out = backend.array_module(g).zeros(shape, dtype=g.dtype)
+        _diag_view(out, offset, d1, d2)[...] = g
+        return out
+
+    def backward(self, gg):
+        return _Diagonal.apply(gg, offset=self.offset, d1=self.d1, d2=self.d2)
+
+
+def _check_t(t, opname):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{opname}: expected a Tensor as input, got {type(t).__name__}")
+
+
+def _diag_dims(nd, dim1, dim2, opname):
+    from ._util import wrap_dim
+    d1, d2 = wrap_dim(dim1, nd, opname), wrap_dim(dim2, nd, opname)
+    if d1 == d2:
+        raise RuntimeError(f"{opname}: diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return d1, d2
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    """The diagonal ``offset`` of each matrix over ``dim1``, ``dim2``, appended as the last
+    dimension; a view of ``input``, as in PyTorch."""
+    _check_t(input, "diagonal")
+    d1, d2 = _diag_dims(input.array.ndim, dim1, dim2, "diagonal")
+    return _Diagonal.apply(input, offset=int(offset), d1=d1, d2=d2)
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    """Matrices whose diagonal ``offset`` (over output dims ``dim1``, ``dim2``) holds the last
+    dimension of ``input``; zeros elsewhere."""
+    _check_t(input, "diag_embed")
+    x = input.array
+    if x.ndim == 0:
+        raise RuntimeError("diag_embed: expected a tensor with at least 1 dimension, got a 0-d tensor")
+    nd = x.ndim + 1
+    d1, d2 = _diag_dims(nd, dim1, dim2, "diag_embed")
+    n = x.shape[-1] + abs(int(offset))
+    rest = iter(x.shape[:-1])
+    shape = tuple(n if i in (d1, d2) else next(rest) for i in range(nd))
+    return _DiagonalScatter.apply(input, shape=shape, offset=int(offset), d1=d1, d2=d2)
+
+
+def diag(input, diagonal=0):
+    """1-D input: a square matrix with ``input`` on diagonal ``diagonal``; 2-D input: a copy of
+    that diagonal."""
+    _check_t(input, "diag")
+    nd = input.array.ndim
+    if nd == 1:
+        return diag_embed(input, diagonal, 0, 1)
+    if nd == 2:
+        d = _Diagonal.apply(input, offset=int(diagonal), d1=0, d2=1)
+        return d.clone()
+    raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {nd}D (shape {_shp(input)})")
+
+
+def diagflat(input, offset=0):
+    _check_t(input, "diagflat")
+    return diag_embed(_reshape(input, (input.array.size,)), offset, 0, 1)
+
+
+def trace(input):
+    """Sum of the main diagonal of a matrix."""
+    _check_t(input, "trace")
+    if input.array.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with size: {list(input.array.shape)}")
+    return _Diagonal.apply(input, offset=0, d1=0, d2=1).sum()
+
+
+# ---------------------------------------------------------------------------------------------
+# tensordot, the add-and-multiply family, distances
+# ---------------------------------------------------------------------------------------------
+
+def tensordot(a, b, dims=2, out=None):
+    """Contract dimensions ``dims`` of ``a`` with those of ``b``: an int n (the last n of ``a``
+    with the first n of ``b``) or a pair of lists of dims."""
+    if out is not None:
+        raise NotImplementedError("tensordot(out=...) is not supported; use the returned tensor")
+    _check_pair("tensordot", a, b)
+    na, nb = a.array.ndim, b.array.ndim
+    if isinstance(dims, Tensor):
+        dims = dims.tolist()
+    if isinstance(dims, (int, np.integer)):
+        if dims < 0:
+            raise RuntimeError(f"tensordot expects dims >= 0, but got dims={dims}")
+        if dims > min(na, nb):
+            raise RuntimeError(f"tensordot expects dims < ndim_a or ndim_b, but got dims={dims} "
+                               f"(shapes {_shp(a)} and {_shp(b)})")
+        da, db = list(range(na - dims, na)), list(range(dims))
+    else:
+        da, db = dims
+        da = [da] if isinstance(da, (int, np.integer)) else list(da)
+        db = [db] if isinstance(db, (int, np.integer)) else list(db)
+        if len(da) != len(db):
+            raise RuntimeError(f"both dimension lists should have same length, got {da} and {db}")
+    from ._util import wrap_dim
+    da = [wrap_dim(int(d), na, "tensordot") for d in da]
+    db = [wrap_dim(int(d), nb, "tensordot") for d in db]
+    la, lb = list(_LETTERS[:na]), list(_LETTERS[na:na + nb])
+    for i, j in zip(da, db):
+        if a.array.shape[i] != b.array.shape[j]:
+            raise RuntimeError(f"contracted dimensions need to match, but first has size "
+                               f"{a.array.shape[i]} in dim {i} and second has size {b.array.shape[j]} "
+                               f"in dim {j}")
+        lb[j] = la[i]
+    outl = [c for k, c in enumerate(la) if k not in da] + [c for k, c in enumerate(lb) if k not in db]
+    return einsum("".join(la) + "," + "".join(lb) + "->" + "".join(outl), a, b)
+
+
+def _scaled_sum(opname, input, prod, beta, alpha):
+    """``beta * input + alpha * prod`` with ``input`` broadcast to ``prod``'s shape; ``beta == 0``
+    ignores the values of ``input`` (NaNs included), as PyTorch does."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{opname}: expected input to be a Tensor, got {type(input).__name__}")
+    shape = prod.array.shape
+    try:
+        np.broadcast_shapes(input.array.shape, shape)
+        ok = np.broadcast_shapes(input.array.shape, shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise RuntimeError(f"{opname}: input of shape {_shp(input)} does not broadcast to the "
+                           f"product's shape {tuple(shape)}")
+    out = prod if alpha == 1 else prod * alpha
+    if beta == 0:
+        if input.requires_grad:  # no contribution, but a zero gradient as in PyTorch
+            never = Tensor._make(backend.array_module(input.array).zeros((), dtype=bool))
+            out = out + where(never, input, 0.0)
+        return out
+    return (input if beta == 1 else input * beta) + out
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """``beta * input + alpha * (batch1 @ batch2)`` for batches of matrices."""
+    return _scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha)
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """``beta * input + alpha * sum_i batch1[i] @ batch2[i]``."""
+    _check_pair("addbmm", batch1, batch2)
+    a, b = batch1.array, batch2.array
+    if a.ndim != 3 or b.ndim != 3:
+        raise RuntimeError(f"addbmm: batch1 and batch2 must be 3-D tensors, got shapes {_shp(batch1)} "
+                           f"and {_shp(batch2)}")
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise RuntimeError(f"addbmm: batch1 of shape {_shp(batch1)} and batch2 of shape "
+                           f"{_shp(batch2)} cannot be multiplied")
+    return _scaled_sum("addbmm", input, einsum("bij,bjk->ik", batch1, batch2), beta, alpha)
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1):
+    """``beta * input + alpha * (mat @ vec)``."""
+    return _scaled_sum("addmv", input, mv(mat, vec), beta, alpha)
+
+
+def addr(input, vec1, vec2, *, beta=1, alpha=1):
+    """``beta * input + alpha * outer(vec1, vec2)``."""
+    return _scaled_sum("addr", input, outer(vec1, vec2), beta, alpha)
+
+
+class _Cdist2(Function):
+    """Euclidean distances between the rows of ``x1`` (..., P, M) and ``x2`` (..., R, M), batch
+    dims already broadcast. Small inputs subtract directly; larger ones use the Gram-matrix form
+    ``|x|^2 + |y|^2 - 2 x.y`` (PyTorch's rule: more than 25 rows on either side)."""
+    save_output = True
+
+    def forward(self, x1, x2):
+        self.save_for_backward(*self.inputs)
+        xp = backend.array_module(x1)
+        if x1.shape[-2] > 25 or x2.shape[-2] > 25:
+            sq = ((x1 * x1).sum(-1)[..., :, None] + (x2 * x2).sum(-1)[..., None, :]
+                  - 2 * (x1 @ x2.swapaxes(-1, -2)))
+            return xp.sqrt(xp.maximum(sq, 0))
+        d = x1[..., :, None, :] - x2[..., None, :, :]
+        return xp.sqrt((d * d).sum(-1))
+
+    def backward(self, g):
+        x1, x2 = self.saved_tensors
+        d = self.output()
+        zero = d.array == 0
+        # w_ij = g_ij / d_ij, and 0 where two rows coincide (the subgradient PyTorch picks)
+        if zero.any():
+            z = Tensor._make(zero)
+            w = where(z, 0.0, g / where(z, 1.0, d))
+        else:
+            w = g / d
+        g1 = g2 = None
+        if self.needs_input_grad[0]:
+            g1 = x1 * _reshape(w.sum(-1), w.array.shape[:-1] + (1,)) - Matmul.apply(w, x2)
+        if self.needs_input_grad[1]:
+            wt = _SwapLast.apply(w)
+            g2 = x2 * _reshape(wt.sum(-1), wt.array.shape[:-1] + (1,)) - Matmul.apply(wt, x1)
+        return g1, g2
+
+
+def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
+    """p-norm distances between each row of ``x1`` (B*, P, M) and each row of ``x2`` (B*, R, M):
+    (B*, P, R). ``compute_mode`` is accepted for PyTorch compatibility."""
+    from .reduce import norm
+    _check_pair("cdist", x1, x2)
+    for name, t in (("X1", x1), ("X2", x2)):
+        if t.array.ndim < 2:
+            raise RuntimeError(f"cdist only supports at least 2D tensors, {name} got: {t.array.ndim}D")
+        if t.array.dtype.kind != "f":
+            raise RuntimeError(f"cdist only supports floating-point dtypes, {name} got: {t.dtype}")
+    if x1.array.shape[-1] != x2.array.shape[-1]:
+        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: {x1.array.shape[-1]} "
+                           f"X2: {x2.array.shape[-1]}")
+    p = float(p)
+    if p < 0:
+        raise RuntimeError(f"cdist only supports non-negative p values (got p={p})")
+    s1, s2 = x1.array.shape, x2.array.shape
+    try:
+        batch = np.broadcast_shapes(s1[:-2], s2[:-2])
+    except ValueError:
+        raise RuntimeError(f"cdist: the batch dimensions of shapes {s1} and {s2} are not "
+                           f"broadcastable") from None
+    x1 = broadcast_to(x1, batch + s1[-2:])
+    x2 = broadcast_to(x2, batch + s2[-2:])
+    if p == 2.0:
+        return _Cdist2.apply(x1, x2)
+    a = _reshape(x1, batch + (s1[-2], 1, s1[-1]))
+    b = _reshape(x2, batch + (1, s2[-2], s2[-1]))
+    return norm(a - b, p, dim=-1)
+
+
+def dist(input, other, p=2):
+    """The p-norm of ``input - other`` (broadcast), as a 0-d tensor."""
+    from .reduce import norm
+    return norm(input - other, p)

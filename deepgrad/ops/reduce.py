@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd.function import Function
+from ..autograd.grad_mode import _enabled
 from ..tensor import Tensor
 from ._util import wrap_dim
 from .elementwise import Convert, Maximum, Minimum, exp, pow_scalar, promote, where
@@ -708,6 +709,9 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     _check_float(input, "norm")
     if p is None or p == "fro":
         p = 2.0
+    elif p == "nuc":  # the sum of singular values (over the last two dims, or the two in dim)
+        from ..linalg import matrix_norm
+        return matrix_norm(input, "nuc", (-2, -1) if dim is None else dim, keepdim)
     elif isinstance(p, str):
         raise ValueError(f"norm: p must be 'fro' or a number, got {p!r} (nuclear norm is not supported)")
     p = float(p)
@@ -780,3 +784,540 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     idx = _argsort(x, d, largest)
     idx = idx[(slice(None),) * d + (slice(0, k),)].astype(_INT64, copy=False)
     return return_types.topk(_TakeAlong.apply(input, idx=idx, axis=d), Tensor._make(idx))
+
+
+# ---------------------------------------------------------------------------------------------
+# cumprod, cummax, cummin, diff
+# ---------------------------------------------------------------------------------------------
+
+__all__ += ["cumprod", "cummax", "cummin", "diff", "median", "nanmedian", "kthvalue", "quantile",
+            "nanquantile", "unique", "unique_consecutive", "bincount", "histc", "searchsorted",
+            "bucketize", "count_nonzero"]
+
+for _name in ("cummax", "cummin", "median", "nanmedian", "kthvalue"):
+    setattr(return_types, _name, namedtuple(_name, ["values", "indices"]))
+del _name
+
+
+def _const(array):
+    return Tensor._make(array)
+
+
+class Cumprod(Function):
+    """Running product along ``dim``. Without zeros the gradient is
+    ``reverse_cumsum(g * out) / x``; with zeros it is built from the products that leave out one
+    element (an n x n table per row, made with cumprod itself), so it stays exact and twice
+    differentiable."""
+    save_output = True
+
+    def forward(self, x, dim=0, dtype=None):
+        self.save_for_backward(self.inputs[0])
+        self.dim = dim
+        self.has_zero = self._record and bool((x == 0).any())
+        if x.ndim == 0:
+            return x.astype(dtype) if dtype is not None else x.copy()
+        return x.cumprod(axis=dim, dtype=dtype)
+
+    def backward(self, g):
+        from .shape import movedim, unsqueeze
+        (x,) = self.saved_tensors
+        if x.ndim == 0:
+            return g
+        d = self.dim
+        if not self.has_zero:
+            return Cumsum.apply(g * self.output(), dim=d, reverse=True) / x
+        if not _enabled[0]:                 # first order only: O(n) per row, exact with zeros
+            return Tensor._make(_cumprod_grad_with_zeros(x.array, g.array, self.output().array, d))
+        xp = backend.array_module(x.array)
+        xm, gm = movedim(x, d, -1), movedim(g, d, -1)
+        n = xm.shape[-1]
+        eye = _const(xp.eye(n, dtype=bool))
+        table = where(eye, _const(xp.ones((), dtype=x.array.dtype)), unsqueeze(xm, -2))
+        table = Cumprod.apply(table, dim=table.ndim - 1)   # [k, j] = prod_{i <= j, i != k} x_i
+        upper = _const(xp.triu(xp.ones((n, n), dtype=bool)))
+        table = where(upper, table, _const(xp.zeros((), dtype=x.array.dtype)))
+        gk = sum(unsqueeze(gm, -2) * table, dim=-1)
+        return movedim(gk, -1, d)
+
+
+def _cumprod_grad_with_zeros(x, g, out, d):
+    """The exact gradient of cumprod along ``d`` for rows that may hold zeros, on arrays. With z
+    the first zero of a row: before z, ``reverse_cumsum(g * out) / x`` (out is 0 from z on); at
+    z, ``out[z-1] * sum_{j>=z} g[j] prod_{z<i<=j} x[i]``; after z, 0."""
+    xp = backend.array_module(x)
+    x, g, out = (xp.moveaxis(a, d, -1) for a in (x, g, out))
+    n = x.shape[-1]
+    pos = xp.arange(n)
+    zero = x == 0
+    z = xp.where(zero.any(axis=-1, keepdims=True), xp.argmax(zero, axis=-1)[..., None], n)
+    rev = xp.cumsum((g * out)[..., ::-1], axis=-1)[..., ::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grad = xp.where(pos < z, rev / xp.where(pos < z, x, 1), 0).astype(x.dtype)
+    after = xp.cumprod(xp.where(pos <= z, 1, x), axis=-1)          # prod_{z<i<=j} x_i for j >= z
+    tail = (xp.where(pos >= z, g * after, 0)).sum(axis=-1, keepdims=True)
+    zc = xp.minimum(z, n - 1)
+    before = xp.where(z > 0, xp.take_along_axis(out, xp.maximum(zc - 1, 0), axis=-1), 1)
+    grad = xp.where(pos == z, before * tail, grad).astype(x.dtype, copy=False)
+    return xp.ascontiguousarray(xp.moveaxis(grad, -1, d))
+
+
+def cumprod(input, dim, dtype=None):
+    """Running product along ``dim`` (integer and bool inputs give int64, as in PyTorch)."""
+    _check_tensor(input, "cumprod")
+    x = input.array
+    d = _one_dim(x, dim, "cumprod")
+    if dtype is not None:
+        dtype = backend.as_dtype(dtype)
+        if dtype.kind == "f":
+            input, dtype = input.to(dtype), None
+    elif x.dtype.kind in "biu":
+        dtype = _INT64
+    return Cumprod.apply(input, dim=d, dtype=dtype)
+
+
+def _cum_extreme(input, dim, is_max):
+    from .index import gather
+    opname = "cummax" if is_max else "cummin"
+    _check_tensor(input, opname)
+    x = input.array
+    d = _one_dim(x, dim, opname)
+    xp = backend.array_module(x)
+    if x.ndim == 0:
+        idx = xp.zeros((), dtype=_INT64)
+        vals = input.clone() if input.requires_grad else Tensor._make(x.copy())
+    else:
+        run = (xp.maximum if is_max else xp.minimum).accumulate(x, axis=d)
+        hit = x == run
+        if x.dtype.kind == "f":
+            hit = hit | xp.isnan(x)       # a NaN starts (and, repeated, restarts) the running NaN
+        shape = [1] * x.ndim
+        shape[d] = x.shape[d]
+        pos = xp.arange(x.shape[d], dtype=_INT64).reshape(shape)
+        idx = xp.maximum.accumulate(xp.where(hit, pos, 0), axis=d)
+        vals = gather(input, d, Tensor._make(idx))
+    return (return_types.cummax if is_max else return_types.cummin)(vals, Tensor._make(idx))
+
+
+def cummax(input, dim):
+    """(running maximum, index of the latest element attaining it) along ``dim``."""
+    return _cum_extreme(input, dim, True)
+
+
+def cummin(input, dim):
+    """(running minimum, index of the latest element attaining it) along ``dim``."""
+    return _cum_extreme(input, dim, False)
+
+
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    """The n-th forward difference along ``dim`` (``out[i] = x[i+1] - x[i]``; for bool tensors
+    the exclusive or), after concatenating ``prepend`` and ``append``."""
+    from .shape import cat, narrow
+    from .elementwise import logical_xor
+    _check_tensor(input, "diff")
+    if input.ndim == 0:
+        raise RuntimeError("diff: expects input to be at least one-dimensional (got a 0-d tensor)")
+    if n < 0:
+        raise RuntimeError(f"diff: order must be non-negative but got {n}")
+    d = wrap_dim(dim, input.ndim, "diff")
+    parts = []
+    for name, extra in (("prepend", prepend), (None, input), ("append", append)):
+        if extra is None:
+            continue
+        if not isinstance(extra, Tensor):
+            extra = Tensor(extra, dtype=input.dtype, device=input.device)
+            if extra.ndim == 0:
+                shape = list(input.shape)
+                shape[d] = 1
+                extra = extra.expand(*shape)
+        if name is not None and extra.ndim != input.ndim:
+            raise RuntimeError(f"diff: expected {name} to have the same number of dimensions as input "
+                               f"({input.ndim}), got shape {tuple(extra.shape)}")
+        parts.append(extra)
+    x = cat(parts, d) if len(parts) > 1 else input
+    for _ in range(n):
+        length = x.shape[d]
+        if length == 0:
+            break
+        hi, lo = narrow(x, d, 1, length - 1), narrow(x, d, 0, length - 1)
+        x = logical_xor(hi, lo) if x.dtype == np.bool_ else hi - lo
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# median, nanmedian, kthvalue, quantile, nanquantile: order statistics picked from a sort
+# ---------------------------------------------------------------------------------------------
+
+def _pick_along(input, d, idx, keepdim):
+    """``input``'s elements at ``idx`` (kept-dims shape) along ``d``, differentiable."""
+    from .index import gather
+    from .shape import squeeze
+    vals = gather(input, d, Tensor._make(idx))
+    if not keepdim:
+        vals = squeeze(vals, d)
+        idx = idx.reshape(tuple(s for i, s in enumerate(idx.shape) if i != d))
+    return vals, Tensor._make(idx)
+
+
+def _order_index(x, d, rank_of_count, nan_first):
+    """Indices (kept-dims shape) along ``d`` of the element of sorted rank ``rank_of_count(m)``
+    where ``m`` counts the non-NaN elements of each row. ``nan_first``: a row holding a NaN
+    answers its first NaN (median's rule)."""
+    xp = backend.array_module(x)
+    order = xp.argsort(x, axis=d, kind="stable")       # NaNs sort last
+    n = x.shape[d]
+    if x.dtype.kind == "f":
+        nan = xp.isnan(x)
+        m = n - nan.sum(axis=d, keepdims=True)
+    else:
+        nan = None
+        m = xp.full(_kept(x.shape, (d,)), n, dtype=_INT64)
+    rank = rank_of_count(m)
+    idx = xp.take_along_axis(order, xp.clip(rank, 0, builtins.max(n - 1, 0)).astype(_INT64), axis=d)
+    if nan is not None and nan_first:
+        any_nan = nan.any(axis=d, keepdims=True)
+        first_nan = xp.argmax(nan, axis=d, keepdims=True)
+        idx = xp.where(any_nan, first_nan, idx)
+    return idx.astype(_INT64, copy=False)
+
+
+class _EvenlyPicked(Function):
+    """A value picked from ``x`` (a global median); as in PyTorch, its gradient is shared evenly
+    by all elements equal to it (NaN counting as equal to NaN)."""
+
+    def forward(self, x, value=None):
+        xp = backend.array_module(x)
+        if x.dtype.kind == "f" and bool(xp.isnan(value)):
+            mask = xp.isnan(x)
+        else:
+            mask = x == value
+        self.w = (mask / builtins.max(int(mask.sum()), 1)).astype(x.dtype)
+        return value.copy()
+
+    def backward(self, g):
+        return g * Tensor._make(self.w)
+
+
+def _median(input, dim, keepdim, ignore_nan):
+    opname = "nanmedian" if ignore_nan else "median"
+    _check_tensor(input, opname)
+    x = input.array
+    rt = return_types.nanmedian if ignore_nan else return_types.median
+    if dim is None:
+        if x.size == 0:
+            return Tensor._make(backend.array_module(x).full((), np.nan, dtype=x.dtype)) \
+                if x.dtype.kind == "f" else _raise_empty(opname, x)
+        idx = _order_index(x.reshape(-1), 0, lambda m: (m - 1) // 2, not ignore_nan)
+        return _EvenlyPicked.apply(input, value=x.reshape(-1)[idx].reshape(()))
+    d = _one_dim(x, dim, opname)
+    if x.ndim == 0:
+        return rt(input.clone() if input.requires_grad else Tensor._make(x.copy()),
+                  Tensor._make(backend.array_module(x).zeros((), dtype=_INT64)))
+    if x.shape[d] == 0:
+        raise IndexError(f"{opname}: cannot compute the median over dimension {d} of size 0 "
+                         f"(input shape {tuple(x.shape)})")
+    idx = _order_index(x, d, lambda m: (m - 1) // 2, not ignore_nan)
+    return rt(*_pick_along(input, d, idx, keepdim))
+
+
+def _raise_empty(opname, x):
+    raise IndexError(f"{opname}: cannot compute the median of an empty tensor of shape {tuple(x.shape)}")
+
+
+def median(input, dim=None, keepdim=False):
+    """The lower median (of all elements, or (values, indices) along ``dim``); NaN if any
+    element is NaN, as in PyTorch."""
+    return _median(input, dim, keepdim, False)
+
+
+def nanmedian(input, dim=None, keepdim=False):
+    """``median`` ignoring NaNs (NaN only where a whole row is NaN)."""
+    return _median(input, dim, keepdim, True)
+
+
+def kthvalue(input, k, dim=-1, keepdim=False):
+    """(the k-th smallest element, its index) along ``dim`` (k counts from 1)."""
+    _check_tensor(input, "kthvalue")
+    x = input.array
+    d = _one_dim(x, dim, "kthvalue")
+    n = x.shape[d] if x.ndim else 1
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue: selected number k={k} is out of range for dimension {d} of size "
+                           f"{n} (input shape {tuple(x.shape)})")
+    if x.ndim == 0:
+        return return_types.kthvalue(input.clone() if input.requires_grad else Tensor._make(x.copy()),
+                                     Tensor._make(backend.array_module(x).zeros((), dtype=_INT64)))
+    xp = backend.array_module(x)
+    order = xp.argsort(x, axis=d, kind="stable")
+    idx = order[(slice(None),) * d + (slice(k - 1, k),)].astype(_INT64, copy=False)
+    return return_types.kthvalue(*_pick_along(input, d, idx, keepdim))
+
+
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile(input, q, dim, keepdim, interpolation, ignore_nan):
+    from .index import gather
+    from .shape import movedim, reshape, unsqueeze
+    opname = "nanquantile" if ignore_nan else "quantile"
+    _check_tensor(input, opname)
+    x = input.array
+    xp = backend.array_module(x)
+    if x.dtype not in (np.float32, np.float64):
+        raise RuntimeError(f"{opname}: input tensor must be either float or double dtype, got {x.dtype}")
+    if interpolation not in _INTERPOLATIONS:
+        raise RuntimeError(f"{opname}: interpolation must be one of {', '.join(_INTERPOLATIONS)}, "
+                           f"but got {interpolation!r}")
+    if isinstance(q, Tensor):
+        if q.ndim > 1:
+            raise RuntimeError(f"{opname}: q must be a scalar or 1D tensor, got shape {tuple(q.shape)}")
+        if q.array.dtype != x.dtype:
+            raise RuntimeError(f"{opname}: q tensor must be same dtype as the input tensor ({q.dtype} vs "
+                               f"{x.dtype})")
+        scalar_q = q.ndim == 0
+        qs = backend.to_numpy(q.array).reshape(-1).astype(np.float64)
+    elif isinstance(q, (list, tuple)):
+        scalar_q, qs = False, np.asarray(q, dtype=np.float64).reshape(-1)
+    else:
+        scalar_q, qs = True, np.asarray([float(q)])
+    if qs.size and not (np.all(qs >= 0) and np.all(qs <= 1)):
+        bad = qs[~((qs >= 0) & (qs <= 1))][0]
+        raise RuntimeError(f"{opname}: q must be in the range [0, 1] but got {bad}")
+    if x.size == 0:
+        raise RuntimeError(f"{opname}: input tensor must be non-empty (shape {tuple(x.shape)})")
+    if dim is None:
+        src, d = _reshape(input, (x.size,)), 0
+    else:
+        d = _one_dim(x, dim, opname)
+        src = input if x.ndim else _reshape(input, (1,))
+    s = sort(src, d).values                                  # NaNs last
+    a = s.array
+    n = a.shape[d]
+    nq = qs.size
+    if ignore_nan:
+        m = n - xp.isnan(a).sum(axis=d, keepdims=True)       # per-row count of numbers
+        last = xp.maximum(m - 1, 0).astype(np.float64)
+    else:
+        has_nan = xp.isnan(a).any(axis=d, keepdims=True)
+        last = xp.where(has_nan, n - 1, 0).astype(np.float64)  # NaN rows read their (last) NaN
+    qshape = [1] * a.ndim
+    qshape[d] = nq
+    qv = xp.asarray(qs).reshape(qshape)
+    if ignore_nan:
+        rank = qv * last
+    else:
+        rank = xp.where(has_nan, last, qv * (n - 1))
+    if interpolation == "lower":
+        rank = xp.floor(rank)
+    elif interpolation == "higher":
+        rank = xp.ceil(rank)
+    elif interpolation == "nearest":
+        rank = xp.round(rank)
+    lo = xp.floor(rank)
+    hi = xp.ceil(rank)
+    wt = rank - lo
+    if interpolation == "midpoint":
+        wt = xp.where(wt > 0, 0.5, 0.0)
+    full = list(a.shape)
+    full[d] = nq
+    lo_i = xp.broadcast_to(lo.astype(_INT64), full)
+    hi_i = xp.broadcast_to(hi.astype(_INT64), full)
+    v_lo = gather(s, d, Tensor._make(xp.ascontiguousarray(lo_i)))
+    if interpolation in ("lower", "higher", "nearest"):
+        out = v_lo
+    else:
+        v_hi = gather(s, d, Tensor._make(xp.ascontiguousarray(hi_i)))
+        out = v_lo + (v_hi - v_lo) * Tensor._make(xp.broadcast_to(wt, full).astype(a.dtype))
+    out = movedim(out, d, 0)                                  # (nq, rest...)
+    if keepdim:
+        if dim is None:
+            out = reshape(out, (nq,) + (1,) * x.ndim)
+        elif x.ndim:
+            out = unsqueeze(out, d + 1)
+    if scalar_q:
+        out = reshape(out, tuple(out.shape[1:]))
+    return out
+
+
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """The q-th quantiles (q a number or a 1-d tensor; its values lead the output's dims) of all
+    elements or along ``dim``; NaN where a row holds a NaN."""
+    return _quantile(input, q, dim, keepdim, interpolation, False)
+
+
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """``quantile`` ignoring NaNs (NaN only where a whole row is NaN)."""
+    return _quantile(input, q, dim, keepdim, interpolation, True)
+
+
+# ---------------------------------------------------------------------------------------------
+# unique, unique_consecutive, bincount, histc, searchsorted, bucketize, count_nonzero (no grad)
+# ---------------------------------------------------------------------------------------------
+
+def _unique_result(values, inverse, counts, return_inverse, return_counts):
+    out = (Tensor._make(values),)
+    if return_inverse:
+        out += (Tensor._make(inverse.astype(_INT64, copy=False)),)
+    if return_counts:
+        out += (Tensor._make(counts.astype(_INT64, copy=False)),)
+    return out[0] if len(out) == 1 else out
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """The distinct elements (or slices along ``dim``), in ascending order, optionally with each
+    element's position among them (``return_inverse``) and their counts. No gradient."""
+    _check_tensor(input, "unique")
+    x = input.array
+    xp = backend.array_module(x)
+    if dim is None:
+        nan_kw = {"equal_nan": False} if xp is np else {}     # every NaN is distinct, as in PyTorch
+        vals, inv, cnt = xp.unique(x.reshape(-1), return_inverse=True, return_counts=True, **nan_kw)
+        return _unique_result(vals, inv.reshape(x.shape), cnt, return_inverse, return_counts)
+    d = _one_dim(x, dim, "unique")
+    if x.ndim == 0:
+        raise IndexError("unique: dim given for a 0-d tensor")
+    if x.shape[d] == 0:
+        raise RuntimeError(f"unique: number of elements along dim {d} must be positive "
+                           f"(input shape {tuple(x.shape)})")
+    vals, inv, cnt = xp.unique(x, return_inverse=True, return_counts=True, axis=d)
+    return _unique_result(vals, inv.reshape(-1), cnt, return_inverse, return_counts)
+
+
+def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
+    """Collapse runs of equal consecutive elements (or slices along ``dim``) to one."""
+    _check_tensor(input, "unique_consecutive")
+    x = input.array
+    xp = backend.array_module(x)
+    if dim is None:
+        rows, shape_inv, d = x.reshape(-1, 1), x.shape, None
+    else:
+        d = _one_dim(x, dim, "unique_consecutive")
+        if x.ndim == 0:
+            raise IndexError("unique_consecutive: dim given for a 0-d tensor")
+        moved = xp.moveaxis(x, d, 0)
+        rows, shape_inv = moved.reshape(moved.shape[0], -1), (x.shape[d],)
+    n = rows.shape[0]
+    start = xp.ones(n, dtype=bool)
+    if n > 1:
+        start[1:] = (rows[1:] != rows[:-1]).any(axis=1)
+    inv = xp.cumsum(start) - 1
+    pos = xp.nonzero(start)[0]
+    counts = xp.diff(xp.concatenate([pos, xp.asarray([n])]))
+    if d is None:
+        vals = x.reshape(-1)[start]
+    else:
+        vals = xp.compress(start, x, axis=d)
+    return _unique_result(vals, inv.reshape(shape_inv), counts, return_inverse, return_counts)
+
+
+def bincount(input, weights=None, minlength=0):
+    """Counts of each value 0..max of a 1-d non-negative integer tensor (sums of ``weights``)."""
+    _check_tensor(input, "bincount")
+    x = input.array
+    xp = backend.array_module(x)
+    if x.dtype.kind == "f":
+        raise NotImplementedError(f"bincount: not implemented for dtype {x.dtype} (PyTorch counts "
+                                  f"integer tensors only); convert with .long()")
+    if x.ndim != 1 or x.dtype.kind not in "iub" or (x.size and int(x.min()) < 0):
+        raise RuntimeError(f"bincount: only supports 1-d non-negative integral inputs (got shape "
+                           f"{tuple(x.shape)}, dtype {x.dtype})")
+    if minlength < 0:
+        raise RuntimeError(f"bincount: minlength should be >= 0, got {minlength}")
+    if weights is None:
+        return Tensor._make(xp.bincount(x, minlength=minlength).astype(_INT64, copy=False))
+    w = weights.array if isinstance(weights, Tensor) else xp.asarray(weights)
+    if w.ndim != 1 or w.shape[0] != x.shape[0]:
+        raise RuntimeError(f"bincount: weights should be 1-d and have the same length as input "
+                           f"(input shape {tuple(x.shape)}, weights shape {tuple(w.shape)})")
+    dt = w.dtype if w.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    return Tensor._make(xp.bincount(x, weights=w.astype(np.float64), minlength=minlength).astype(dt))
+
+
+def histc(input, bins=100, min=0, max=0):
+    """A histogram of ``bins`` equal-width bins over [min, max] (the data's range when min ==
+    max); elements outside are ignored. Same dtype as ``input``; no gradient."""
+    _check_tensor(input, "histc")
+    x = input.array
+    xp = backend.array_module(x)
+    if x.dtype.kind != "f":
+        raise NotImplementedError(f"histc: not implemented for dtype {x.dtype} (PyTorch's histc takes "
+                                  f"floating point tensors); convert with .float()")
+    if bins <= 0:
+        raise RuntimeError(f"histc: bins must be > 0, got {bins}")
+    lo, hi = float(min), float(max)
+    if lo > hi:
+        raise RuntimeError(f"histc: max must be larger than min (got min={min}, max={max})")
+    if lo == hi and x.size:
+        lo, hi = float(x.min()), float(x.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise RuntimeError(f"histc: range of [{lo}, {hi}] is not finite")
+    v = x.reshape(-1)
+    v = v[(v >= lo) & (v <= hi)]
+    pos = ((v.astype(np.float64) - lo) / (hi - lo) * bins).astype(np.int64)
+    pos = xp.minimum(pos, bins - 1)
+    return Tensor._make(xp.bincount(pos, minlength=bins).astype(x.dtype))
+
+
+def _side(right, side, opname):
+    if side is not None:
+        if side not in ("left", "right"):
+            raise RuntimeError(f"{opname}: side can only be 'left' or 'right', got {side!r}")
+        if right and side == "left":
+            raise RuntimeError(f"{opname}: side and right can't be set to opposites, got side of left "
+                               f"while right was True")
+        return side
+    return "right" if right else "left"
+
+
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None):
+    """Positions at which ``input``'s values would be inserted into ``sorted_sequence`` (1-d, or
+    N-d sorted along its last dim with leading dims matching ``input``'s) to keep it sorted."""
+    _check_tensor(sorted_sequence, "searchsorted")
+    side = _side(right, side, "searchsorted")
+    seq = sorted_sequence.array
+    xp = backend.array_module(seq)
+    scalar = not isinstance(input, Tensor)
+    vals = xp.asarray(input) if scalar else input.array
+    if scalar and seq.ndim != 1:
+        raise RuntimeError(f"searchsorted: a scalar value needs a 1-d sorted_sequence, got shape "
+                           f"{tuple(seq.shape)}")
+    if seq.ndim == 0:
+        raise RuntimeError("searchsorted: sorted_sequence must have at least one dimension")
+    if sorter is not None:
+        srt = sorter.array if isinstance(sorter, Tensor) else xp.asarray(sorter)
+        if srt.shape != seq.shape:
+            raise RuntimeError(f"searchsorted: sorter shape {tuple(srt.shape)} must equal "
+                               f"sorted_sequence shape {tuple(seq.shape)}")
+        seq = xp.take_along_axis(seq, srt.astype(_INT64), axis=-1)
+    dt = np.dtype(np.int32) if out_int32 else _INT64
+    if seq.ndim == 1:
+        return Tensor._make(xp.asarray(xp.searchsorted(seq, vals, side=side)).astype(dt))
+    if vals.ndim != seq.ndim or vals.shape[:-1] != seq.shape[:-1]:
+        raise RuntimeError(f"searchsorted: boundaries tensor should be 1 dimension or the first N-1 "
+                           f"dimensions of boundaries tensor and input value tensor must match, but "
+                           f"got boundaries shape {tuple(seq.shape)} and input shape {tuple(vals.shape)}")
+    s2 = seq.reshape(-1, seq.shape[-1])
+    v2 = vals.reshape(-1, vals.shape[-1])
+    out = xp.empty(v2.shape, dtype=dt)
+    for r in range(s2.shape[0]):
+        out[r] = xp.searchsorted(s2[r], v2[r], side=side)
+    return Tensor._make(out.reshape(vals.shape))
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    """The index of the bucket of each value: ``boundaries[i-1] < x <= boundaries[i]``
+    (``right=True``: ``boundaries[i-1] <= x < boundaries[i]``); ``boundaries`` is 1-d, sorted."""
+    _check_tensor(boundaries, "bucketize")
+    if boundaries.ndim != 1:
+        raise RuntimeError(f"bucketize: boundaries tensor must be 1 dimension, but got dim({boundaries.ndim})")
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+
+
+def count_nonzero(input, dim=None):
+    """The number of non-zero elements (over ``dim``: an int or a tuple of ints), as int64."""
+    _check_tensor(input, "count_nonzero")
+    x = input.array
+    axes = _axes(x, dim, "count_nonzero")
+    xp = backend.array_module(x)
+    return Tensor._make(xp.asarray(xp.count_nonzero(x, axis=axes)).astype(_INT64))

@@ -20,7 +20,7 @@ from .. import backend
 from ..autograd.function import Function
 from ..autograd.grad_mode import _enabled
 from ..tensor import Tensor
-from ._util import reduced_axes, shape_arg, wrap_dim
+from ._util import IndexOutOfRangeError, reduced_axes, shape_arg, wrap_dim
 
 __all__ = ["sum_to", "broadcast_to", "reshape", "view", "flatten", "unflatten", "transpose",
            "swapaxes", "swapdims", "permute", "t", "squeeze", "unsqueeze", "expand", "repeat",
@@ -619,8 +619,8 @@ def narrow(input, dim, start, length):
     if start < 0:
         start += size
     if not 0 <= start <= size or length < 0 or start + length > size:
-        raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension size "
-                         f"({size}) of dim {dim} for a tensor of shape {tuple(shape)}")
+        raise IndexOutOfRangeError(f"narrow: start ({start}) + length ({length}) exceeds dimension "
+                                   f"size ({size}) of dim {dim} for a tensor of shape {tuple(shape)}")
     return _gather(input, _Basic(_slice_along(len(shape), d, slice(start, start + length))))
 
 
@@ -1054,3 +1054,103 @@ def pad(input, pad, mode="constant", value=None):
     pos = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pads)
     lin = xp.pad(lin, pos, mode=_NP_MODES[mode])
     return _gather(input, _Flat(lin))
+
+
+# ---------------------------------------------------------------------------------------------
+# repeat_interleave, meshgrid
+# ---------------------------------------------------------------------------------------------
+
+__all__ += ["repeat_interleave", "meshgrid"]
+
+
+def _repeats_array(repeats, opname):
+    if isinstance(repeats, Tensor):
+        r = backend.to_numpy(repeats.array)
+        if r.dtype.kind not in "iu":
+            raise RuntimeError(f"{opname}: repeats must be an integer tensor, got dtype {r.dtype}")
+        if r.ndim > 1:
+            raise RuntimeError(f"{opname}: repeats must be 0-dim or 1-dim tensor, got shape {tuple(r.shape)}")
+        r = r.astype(np.int64)
+    elif isinstance(repeats, (int, np.integer)) and not isinstance(repeats, bool):
+        r = np.asarray(int(repeats), dtype=np.int64)
+    else:
+        raise TypeError(f"{opname}: repeats must be an int or an integer Tensor, got {type(repeats).__name__}")
+    if r.size and int(r.min()) < 0:
+        raise RuntimeError(f"{opname}: repeats must be non-negative, got {r.tolist()}")
+    return r
+
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """Repeat each element (or each slice along ``dim``) ``repeats`` times in place, e.g.
+    ``[a, b] -> [a, a, b, b]``. ``repeats``: an int or a tensor with one count per element.
+    ``repeat_interleave(counts)`` alone gives ``arange(len(counts))`` repeated by ``counts``."""
+    if repeats is None:                      # torch.repeat_interleave(repeats)
+        r = _repeats_array(input, "repeat_interleave")
+        if r.ndim != 1:
+            raise RuntimeError(f"repeat_interleave: repeats must be a 1-d tensor, got shape {tuple(r.shape)}")
+        out = np.repeat(np.arange(r.shape[0], dtype=np.int64), r)
+        return Tensor._make(backend.to_device(out, input.device) if input.device.type != "cpu" else out)
+    if not isinstance(input, Tensor):
+        raise TypeError(f"repeat_interleave: expected a Tensor, got {type(input).__name__}")
+    if dim is None:
+        input = reshape(input, -1)
+        d = 0
+    else:
+        d = wrap_dim(dim, input.ndim, "repeat_interleave")
+        if input.ndim == 0:
+            input = reshape(input, 1)
+    n = input.array.shape[d]
+    r = _repeats_array(repeats, "repeat_interleave")
+    if r.ndim == 1 and r.shape[0] == 1:
+        r = r.reshape(())
+    if r.ndim == 1 and r.shape[0] != n:
+        raise RuntimeError(f"repeat_interleave: repeats must have the same size as input along dim, but "
+                           f"got repeats.size(0) = {r.shape[0]} and input.size({d}) = {n}")
+    src = np.repeat(np.arange(n, dtype=np.int64), r)
+    if output_size is not None and output_size != src.shape[0]:
+        raise RuntimeError(f"repeat_interleave: output_size ({output_size}) does not match the sum of "
+                           f"repeats ({src.shape[0]})")
+    xp = backend.array_module(input.array)
+    if xp is not np:
+        src = backend.to_device(src, input.device)
+    return _gather(input, _Staged(((_SLICE_ALL,) * d + (src,),), True))
+
+
+def meshgrid(*tensors, indexing=None):
+    """Coordinate grids from 1-d tensors: output i varies along dim i (``indexing='ij'``, the
+    default) or, for ``'xy'``, the first two inputs index dims 1 and 0 (Cartesian, NumPy's default).
+    The outputs are broadcast views."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        import warnings
+        warnings.warn("meshgrid: in an upcoming release, it will be required to pass the indexing "
+                      "argument; defaulting to indexing='ij' (PyTorch's default)", UserWarning, stacklevel=2)
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise RuntimeError(f"meshgrid: indexing must be one of 'xy' or 'ij', but received: {indexing}")
+    if not tensors:
+        raise RuntimeError("meshgrid: expects a non-empty TensorList")
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"meshgrid: expected Tensors, got {type(t).__name__}")
+        if t.ndim > 1:
+            raise RuntimeError(f"meshgrid: expected 0D or 1D tensors in the tensor list but got a tensor "
+                               f"of shape {tuple(t.shape)}")
+    dt = tensors[0].dtype
+    if any(t.dtype != dt for t in tensors):
+        raise RuntimeError(f"meshgrid: expects all tensors to have the same dtype, got "
+                           f"{[str(t.dtype) for t in tensors]}")
+    ts = list(tensors)
+    swap = indexing == "xy" and len(ts) >= 2
+    if swap:
+        ts[0], ts[1] = ts[1], ts[0]
+    sizes = tuple(t.numel() for t in ts)
+    outs = []
+    for i, t in enumerate(ts):
+        shape = [1] * len(ts)
+        shape[i] = sizes[i]
+        outs.append(expand(reshape(t, tuple(shape)), *sizes))
+    if swap:
+        outs[0], outs[1] = outs[1], outs[0]
+    return tuple(outs)

@@ -11,7 +11,8 @@ from .nadam import NAdam
 from .adagrad import Adagrad
 from .rmsprop import RMSprop
 from .adadelta import Adadelta
+from .lbfgs import LBFGS
 from . import lr_scheduler
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "Adagrad", "RMSprop",
-           "Adadelta", "lr_scheduler"]
+           "Adadelta", "LBFGS", "lr_scheduler"]

@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import sys
 import time
 
 import numpy as np
@@ -24,37 +26,154 @@ def _default_out(name):
     return os.path.join("runs", f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
+#: hyper-parameters that ``train --resume`` applies as a deliberate change of schedule; any other
+#: hyper-parameter that differs from the checkpoint's is refused (it would change the model, the
+#: optimiser or the data, and a resumed run would no longer be the run it continues)
+RESUME_CHANGEABLE = ("epochs", "lr", "batch_size")
+#: the files a run writes into its folder (their stale ``.NAME.*.tmp`` files are removed)
+RUN_FILES = (CHECKPOINT_NAME, "history.csv", "history.json", "result.json", "loss.png", "accuracy.png", "lr.png")
+
+
+def _source(path):
+    return os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(path)
+
+
+def _read_recipe_checkpoint(path):
+    """``(ckpt, recipe, hparams)`` of a recipe checkpoint, every field checked (see
+    :mod:`deepgrad.train._schema`)."""
+    from ..train import load_checkpoint
+    from ..train._schema import field_error, validate_hparams
+    source = _source(path)
+    ckpt = load_checkpoint(path)
+    meta = ckpt.get("meta") or {}
+    if "recipe" not in meta:
+        raise field_error(source, "meta.recipe", "missing: the checkpoint does not record the recipe it was "
+                          "trained with; rebuild the model yourself and use "
+                          "model.load_state_dict(deepgrad.load(path)['model'])")
+    if not isinstance(meta["recipe"], str):
+        raise field_error(source, "meta.recipe", f"not a recipe name but {type(meta['recipe']).__name__}")
+    try:
+        recipe = get_recipe(meta["recipe"])
+    except KeyError as e:
+        raise field_error(source, "meta.recipe", e.args[0]) from None
+    saved = validate_hparams(recipe, meta.get("hparams", {}), source)
+    return ckpt, recipe, recipe.hparams(**saved)
+
+
+def _build_model(recipe, hp, ckpt, source):
+    """The recipe's model for ``hp``, built only if it is no larger than the weights the checkpoint
+    holds (so crafted hyper-parameters cannot make us allocate gigabytes), with the checkpoint's
+    parameter shapes checked against the model's."""
+    from .._files import FileError
+    from ..nn.parameter import ParameterBudgetExceeded, parameter_budget
+    from ..train._schema import field_error
+    stored = sum(int(np.prod(t.shape)) for t in ckpt["model"].values())
+    budget = 8 * stored + (1 << 20)              # float64 at most, plus a little slack
+    try:
+        with parameter_budget(budget):
+            model = recipe.build_model(hp)
+    except ParameterBudgetExceeded as e:
+        raise field_error(source, "meta.hparams", f"the hyper-parameters imply a model larger than the weights "
+                          f"the file holds ({stored:,} values): {e}; refusing to build it") from None
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
+        raise field_error(source, "meta.hparams", f"recipe {recipe.name!r} cannot build a model from them: {e}") from None
+    own = model.state_dict()
+    for k, v in ckpt["model"].items():
+        if k in own and tuple(own[k].shape) != tuple(v.shape):
+            raise field_error(source, f"model.{k}", f"has shape {tuple(v.shape)} but the hyper-parameters give "
+                              f"{tuple(own[k].shape)}")
+    missing, unexpected = sorted(set(own) - set(ckpt["model"])), sorted(set(ckpt["model"]) - set(own))
+    if missing or unexpected:
+        raise field_error(source, "model", f"does not fit recipe {recipe.name!r}'s model: missing {missing[:5]}, "
+                          f"unexpected {unexpected[:5]}")
+    return model
+
+
+def _resume_changes(name, saved, overrides, source):
+    """The hyper-parameters to apply on resume: ``saved`` with --epochs/--lr/--batch-size applied;
+    any other override that differs from ``saved`` raises ValueError."""
+    hp = dict(saved)
+    changes = {}
+    refused = []
+    for k, v in overrides.items():
+        if v is None or (k in hp and hp[k] == v and type(hp[k]) is type(v)):
+            continue
+        if k not in hp:
+            raise KeyError(f"recipe {name!r} has no hyper-parameter {k!r}; it has: {', '.join(sorted(hp))}")
+        if k in RESUME_CHANGEABLE:
+            if hp[k] != v:
+                changes[k] = (hp[k], v)
+            hp[k] = v
+        elif hp[k] != v:
+            refused.append(f"{k}={v!r} (the checkpoint has {hp[k]!r})")
+    if refused:
+        raise ValueError(f"cannot resume {source!r} with {', '.join(refused)}: a resumed run keeps the "
+                         f"hyper-parameters it was started with, except {', '.join(RESUME_CHANGEABLE)}; "
+                         "start a new run (without --resume) to change the others")
+    return hp, changes
+
+
+def _rescale_lr(optimizer, scheduler, factor):
+    """Multiply every learning rate of the optimiser and the scheduler's schedule by ``factor``."""
+    for group in optimizer.param_groups:
+        for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+            if isinstance(group.get(key), (int, float)) and not isinstance(group.get(key), bool):
+                group[key] = group[key] * factor
+    if scheduler is not None:
+        for attr in ("base_lrs", "_last_lr", "min_lrs", "max_lrs"):
+            v = getattr(scheduler, attr, None)
+            if isinstance(v, list):
+                setattr(scheduler, attr, [x * factor if isinstance(x, (int, float)) else x for x in v])
+        if isinstance(getattr(scheduler, "eta_min", None), (int, float)):
+            scheduler.eta_min = scheduler.eta_min * factor
+
+
 def train_recipe(name, out=None, data=None, resume=None, verbose="auto", device=None, plots=True, **overrides):
     """Train recipe ``name`` with ``overrides`` of its hyper-parameters, then evaluate it on its
     test set. Writes into ``out`` (default ``runs/<name>-<timestamp>``): ``checkpoint.npz``
     (updated every epoch; resumable), ``history.csv``, ``history.json``, ``loss.png``,
-    ``accuracy.png``, ``lr.png`` and ``result.json``. ``resume``: a checkpoint of this recipe to
-    carry on from (its hyper-parameters are reused; ``epochs`` may be raised). ``plots=False``
-    skips the PNGs.
+    ``accuracy.png``, ``lr.png`` and ``result.json`` (every file atomically; temporary files left
+    there by a killed run are removed first). ``plots=False`` skips the PNGs.
+
+    ``resume``: a checkpoint of this recipe to carry on from. Its hyper-parameters are reused;
+    ``epochs`` (in all), ``lr`` (the schedule is rescaled to the new peak rate) and ``batch_size``
+    may be changed, with a notice on stderr (the run is then no longer bit-identical to an
+    uninterrupted one); a different value of any other hyper-parameter (``optimizer``, ``seed``,
+    a ``--set`` of the model's size...) raises ValueError.
 
     Returns ``{"recipe", "hparams", "test", "history", "epochs", "wall_s", "out", "checkpoint",
-    "plots"}``.
+    "plots", "resume_changes"}``.
     """
     from .. import random
-    from ..train import CSVLogger, JSONLogger, ModelCheckpoint, PlotHistory, Trainer, load_checkpoint
+    from ..io import atomic_write, remove_stale_tmp
+    from ..train import CSVLogger, JSONLogger, ModelCheckpoint, PlotHistory, Trainer
 
     recipe = get_recipe(name)
+    ckpt, changes = None, {}
     if resume is not None:
-        ckpt = load_checkpoint(resume)
-        meta = ckpt.get("meta") or {}
-        if meta.get("recipe") != name:
-            raise ValueError(f"{str(resume)!r} is a checkpoint of recipe {meta.get('recipe')!r}, not {name!r}")
-        hp = recipe.hparams(**{**meta.get("hparams", {}), **{k: v for k, v in overrides.items() if k == "epochs"}})
+        source = _source(resume)
+        ckpt, saved_recipe, saved_hp = _read_recipe_checkpoint(resume)
+        if saved_recipe.name != name:
+            raise ValueError(f"{source!r} is a checkpoint of recipe {saved_recipe.name!r}, not {name!r}")
+        hp, changes = _resume_changes(name, saved_hp, overrides, source)
+        for k, (old, new) in changes.items():
+            print(f"deepgrad: resuming {source}: {k} changed from {old!r} to {new!r}"
+                  + (" (the learning-rate schedule is rescaled)" if k == "lr" else "")
+                  + ("" if k == "epochs" else "; the run will differ from an uninterrupted one"), file=sys.stderr)
         out = out or os.path.dirname(os.path.abspath(resume))
     else:
         hp = recipe.hparams(**overrides)
     out = out or _default_out(name)
     os.makedirs(out, exist_ok=True)
+    remove_stale_tmp(out, RUN_FILES)
 
     random.manual_seed(hp["seed"])
     splits = recipe.build_data(hp, data)
     train_loader, val_loader, test_loader = recipe.build_loaders(hp, splits)
-    model = recipe.build_model(hp)
+    if ckpt is not None:
+        model = _build_model(recipe, hp, ckpt, source)
+    else:
+        model = recipe.build_model(hp)
     optimizer = recipe.build_optimizer(hp, model)
     sched = recipe.build_scheduler(hp, optimizer, len(train_loader))
     scheduler, interval = sched if sched is not None else (None, "epoch")
@@ -66,35 +185,55 @@ def train_recipe(name, out=None, data=None, resume=None, verbose="auto", device=
     callbacks = [CSVLogger(os.path.join(out, "history.csv")),
                  JSONLogger(os.path.join(out, "history.json"), extra={"recipe": name, "hparams": hp}),
                  ModelCheckpoint(checkpoint)] + ([plotter] if plotter else [])
+    if "lr" in changes:
+        old_lr, new_lr = changes["lr"]
+        # applied right after the checkpoint's optimiser and scheduler states are restored; appended
+        # last so that the other callbacks keep the indices their saved states are filed under
+        callbacks.append(_after_resume(lambda: _rescale_lr(optimizer, scheduler, new_lr / old_lr)))
     t0 = time.perf_counter()
     trainer.fit(train_loader, epochs=hp["epochs"], val_loader=val_loader if val_loader is not None else test_loader,
-                callbacks=callbacks, resume=resume)
+                callbacks=callbacks, resume=ckpt if ckpt is not None else None)
     wall = time.perf_counter() - t0
     test = trainer.evaluate(test_loader) if test_loader is not None else {}
     result = {"recipe": name, "hparams": hp, "test": test, "epochs": trainer.epoch, "wall_s": wall,
               "out": out, "checkpoint": checkpoint, "plots": plotter.paths if plotter else [],
-              "history": trainer.history.rows()}
-    with open(os.path.join(out, "result.json"), "w") as f:
-        json.dump({k: v for k, v in result.items() if k != "history"}, f, indent=1)
+              "history": trainer.history.rows(),
+              "resume_changes": {k: {"from": a, "to": b} for k, (a, b) in changes.items()}}
+    from ..train.callbacks import json_safe
+    text = json.dumps(json_safe({k: v for k, v in result.items() if k != "history"}), indent=1, allow_nan=False)
+    atomic_write(os.path.join(out, "result.json"), lambda f: f.write(text), mode="w")
     return result
+
+
+def _after_resume(fn):
+    """A callback that runs ``fn`` once, at the first epoch's start (after ``fit`` restored the
+    checkpoint)."""
+    from ..train.callbacks import Callback
+
+    class AfterResume(Callback):
+        done = False
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if not self.done:
+                self.done = True
+                fn()
+
+    return AfterResume()
 
 
 def load_trained(path, device=None):
     """``(recipe, hparams, model)`` rebuilt from a checkpoint that records its recipe, with the
-    checkpoint's weights loaded, in eval mode."""
-    from ..train import load_checkpoint
-    ckpt = load_checkpoint(path)
-    meta = ckpt.get("meta") or {}
-    if "recipe" not in meta:
-        raise ValueError(f"{str(path)!r} does not record the recipe it was trained with; rebuild the model "
-                         "yourself and use model.load_state_dict(deepgrad.load(path)['model'])")
-    recipe = get_recipe(meta["recipe"])
-    hp = recipe.hparams(**meta.get("hparams", {}))
-    model = recipe.build_model(hp)
+    checkpoint's weights loaded, in eval mode. Every field of the checkpoint is checked first, and
+    the model is built only if its size fits the weights the file holds: a bad or crafted file
+    raises :class:`deepgrad.FileError` naming the file and the field."""
+    source = _source(path)
+    ckpt, recipe, hp = _read_recipe_checkpoint(path)
+    model = _build_model(recipe, hp, ckpt, source)
     try:
         model.load_state_dict(ckpt["model"])
     except (RuntimeError, KeyError, ValueError) as e:
-        raise RuntimeError(f"{str(path)!r}: its weights do not fit recipe {recipe.name!r}'s model: {e}") from e
+        from .._files import FileError
+        raise FileError(source, f"its weights do not fit recipe {recipe.name!r}'s model: {e}") from e
     if device is not None:
         model.to(device)
     model.eval()
@@ -116,17 +255,10 @@ def evaluate_checkpoint(path, data=None, batch_size=None, device=None):
 
 
 def read_input(path):
-    """Pixels of a PNG/JPEG (Pillow when installed, else matplotlib) or the array in a ``.npy``
-    file (read without pickle)."""
-    if str(path).lower().endswith(".npy"):
-        return np.load(path, allow_pickle=False)
-    try:
-        from PIL import Image
-    except ImportError:
-        import matplotlib.image as mpimg
-        return mpimg.imread(path)
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGBA") if im.mode in ("P", "PA") else im)
+    """Pixels of a PNG/JPEG or the array in a ``.npy`` file, read safely (size caps before
+    decoding, no pickle, FileError naming the file): see ``deepgrad.data._inputs``."""
+    from ..data._inputs import read_input as _read
+    return _read(path)
 
 
 def predict_inputs(path, inputs, device=None, top=1):

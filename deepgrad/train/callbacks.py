@@ -362,9 +362,25 @@ class CSVLogger(Callback):
         dgio.atomic_write(self.filename, lambda f: f.write(buf.getvalue()), mode="w")
 
 
+def json_safe(obj):
+    """``obj`` with NaN/inf floats as None (``null``) and NumPy scalars and arrays as Python values,
+    so that ``json.dumps(..., allow_nan=False)`` writes valid JSON."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (np.generic, np.ndarray)):
+        obj = obj.tolist()
+        if isinstance(obj, list):
+            return json_safe(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 class JSONLogger(Callback):
     """Write the history as JSON (``{"epochs": [{"epoch": 1, "loss": ...}, ...], ...}``) after
-    every epoch, atomically."""
+    every epoch, atomically; a NaN or infinite value is written as ``null`` (valid JSON)."""
 
     def __init__(self, filename, extra=None):
         self.filename = os.fspath(filename)
@@ -372,7 +388,7 @@ class JSONLogger(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         doc = {**self.extra, "epochs": self.trainer.history.rows()}
-        text = json.dumps(doc, indent=1, default=float)
+        text = json.dumps(json_safe(doc), indent=1, allow_nan=False, default=float)
         dgio.atomic_write(self.filename, lambda f: f.write(text), mode="w")
 
 

@@ -18,6 +18,8 @@ resumes from the last checkpoint and redoes that epoch from its start.
 """
 from __future__ import annotations
 
+import math
+import os
 import random as _pyrandom
 import sys
 import time
@@ -32,7 +34,7 @@ from .callbacks import CallbackList, History, LearningRateScheduler, ProgressBar
 from .metrics import get_metric
 
 __all__ = ["Trainer", "fit", "evaluate", "predict", "get_optimizer", "get_loss",
-           "load_checkpoint", "capture_rng_state", "restore_rng_state", "CHECKPOINT_FORMAT"]
+           "load_checkpoint", "validate_checkpoint", "capture_rng_state", "restore_rng_state", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "deepgrad.checkpoint"
 CHECKPOINT_VERSION = 1
@@ -161,15 +163,17 @@ def restore_rng_state(state, loaders=None):
 
 def load_checkpoint(path):
     """Read a training checkpoint written by :meth:`Trainer.save_checkpoint` (or ``ModelCheckpoint``),
-    checking that it is one; errors name the file."""
+    checking every field's type and range before anything is built from it; problems raise
+    :class:`deepgrad.FileError` naming the file and the field."""
     from ..io import load
     ckpt = load(path)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{str(path)!r} is not a deepgrad training checkpoint (a weights-only file? "
-                         "load it with model.load_state_dict(deepgrad.load(path)))")
-    if ckpt.get("version", 0) > CHECKPOINT_VERSION:
-        raise ValueError(f"{str(path)!r} was written by a newer deepgrad (checkpoint version {ckpt['version']})")
-    return ckpt
+    return validate_checkpoint(ckpt, os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(path))
+
+
+def validate_checkpoint(ckpt, source="checkpoint"):
+    """Check the fields of a checkpoint dict (see :mod:`deepgrad.train._schema`)."""
+    from ._schema import validate_checkpoint as check
+    return check(ckpt, source, CHECKPOINT_FORMAT, tuple(range(1, CHECKPOINT_VERSION + 1)))
 
 
 # ---- the trainer --------------------------------------------------------------------------------
@@ -372,23 +376,73 @@ class Trainer:
         }
 
     def load_state_dict(self, ckpt, source="checkpoint"):
-        try:
-            self.model.load_state_dict(ckpt["model"])
-        except (RuntimeError, KeyError, ValueError) as e:
-            raise RuntimeError(f"{source}: the model does not match the checkpoint's weights: {e}") from e
-        if self.optimizer is not None and ckpt.get("optimizer") is not None:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
+        """Restore :meth:`state_dict`. Everything is checked first (field types and ranges, the
+        model's shapes, the optimiser's groups, the scheduler's and callbacks' states against the
+        live objects' own); a mismatch raises :class:`deepgrad.FileError` naming ``source`` and the
+        field, and leaves the trainer as it was as far as the model and optimiser are concerned."""
+        from ._schema import conform, field_error
+        from .._files import FileError
+        validate_checkpoint(ckpt, source)
+        own = self.model.state_dict()
+        for k, v in ckpt["model"].items():
+            if k in own and tuple(own[k].shape) != tuple(v.shape):
+                raise field_error(source, f"model.{k}", f"has shape {tuple(v.shape)}, the model's is {tuple(own[k].shape)}")
+        missing, unexpected = sorted(set(own) - set(ckpt["model"])), sorted(set(ckpt["model"]) - set(own))
+        if missing or unexpected:
+            raise field_error(source, "model", f"does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        opt = ckpt.get("optimizer")
+        if self.optimizer is not None and opt is not None:
+            self._check_optimizer_state(opt, source)
         if self.scheduler is not None and ckpt.get("scheduler") is not None:
-            self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.history.load_state_dict(ckpt["history"])
+            conform(ckpt["scheduler"], self.scheduler.state_dict(), source, "scheduler")
         states = ckpt.get("callbacks", {})
         cbs = self._callback_list.callbacks if self._callback_list is not None else self.callbacks
         for i, cb in enumerate(cbs):
             key = f"{i}:{type(cb).__name__}"
             if hasattr(cb, "load_state_dict") and key in states:
-                cb.load_state_dict(states[key])
-        self.epoch = int(ckpt["epoch"])
-        restore_rng_state(ckpt["rng"], self._loaders)
+                conform(states[key], cb.state_dict(), source, f"callbacks.{key}")
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            if self.optimizer is not None and opt is not None:
+                self.optimizer.load_state_dict(opt)
+            if self.scheduler is not None and ckpt.get("scheduler") is not None:
+                self.scheduler.load_state_dict(ckpt["scheduler"])
+            self.history.load_state_dict(ckpt["history"])
+            for i, cb in enumerate(cbs):
+                key = f"{i}:{type(cb).__name__}"
+                if hasattr(cb, "load_state_dict") and key in states:
+                    cb.load_state_dict(states[key])
+            self.epoch = int(ckpt["epoch"])
+            restore_rng_state(ckpt["rng"], self._loaders)
+        except FileError:
+            raise
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
+            raise FileError(source, f"cannot be restored into this trainer: {e}") from e
+
+    def _check_optimizer_state(self, opt, source):
+        from ._schema import field_error
+        groups = self.optimizer.param_groups
+        saved = opt["param_groups"]
+        if len(saved) != len(groups) or any(len(g["params"]) != len(s["params"]) for g, s in zip(groups, saved)):
+            raise field_error(source, "optimizer.param_groups", "do not match the optimiser's parameter groups "
+                              f"({[len(s['params']) for s in saved][:5]} parameters vs "
+                              f"{[len(g['params']) for g in groups][:5]})")
+        for g, s in zip(groups, saved):
+            unknown = sorted(set(s) - set(g))
+            if unknown:
+                raise field_error(source, "optimizer.param_groups", f"has settings {unknown[:5]} that "
+                                  f"{type(self.optimizer).__name__} does not have (another optimiser?)")
+        shapes = {}
+        for g, s in zip(groups, saved):
+            for p, idx in zip(g["params"], s["params"]):
+                shapes[idx] = tuple(p.shape)
+        for idx, st in opt["state"].items():
+            if idx not in shapes:
+                raise field_error(source, f"optimizer.state[{idx}]", "refers to no parameter")
+            for name, v in st.items():
+                if isinstance(v, (Tensor, np.ndarray)) and int(np.prod(v.shape)) > 1 and tuple(v.shape) != shapes[idx]:
+                    raise field_error(source, f"optimizer.state[{idx}].{name}", f"has shape {tuple(v.shape)}, "
+                                      f"the parameter's is {shapes[idx]}")
 
     def save_checkpoint(self, path):
         """Write :meth:`state_dict` to ``path`` atomically."""
@@ -397,8 +451,8 @@ class Trainer:
 
     def load_checkpoint(self, path):
         """Restore a checkpoint written by :meth:`save_checkpoint`; returns its dict."""
-        ckpt = load_checkpoint(path)
-        self.load_state_dict(ckpt, source=repr(str(path)))
+        ckpt = path if isinstance(path, dict) else load_checkpoint(path)
+        self.load_state_dict(ckpt, source=os.fspath(path) if isinstance(path, (str, os.PathLike)) else "checkpoint")
         return ckpt
 
 

@@ -85,14 +85,20 @@ def test_data_dir_resolution(monkeypatch, tmp_path, shared_dir):
         D.CIFAR10(root=tmp_path / "empty")
 
 
-def test_shared_datasets_dir_helper(monkeypatch, shared_dir, tmp_path):
+def test_shared_datasets_dir_helper(monkeypatch, tmp_path):
+    # The helper must work wherever the clone sits, so the layouts are built here, not assumed.
     monkeypatch.delenv("DEEPGRAD_DATA", raising=False)
-    found = D.shared_datasets_dir()
-    assert found is not None and (found / "mnist").is_dir()
     repo = tmp_path / "repo" / "pkg"
     repo.mkdir(parents=True)
+    assert D.shared_datasets_dir(start=repo) is None
     (tmp_path / "shared" / "datasets").mkdir(parents=True)
-    assert D.shared_datasets_dir(start=repo) == tmp_path / "shared" / "datasets"
+    assert D.shared_datasets_dir(start=repo) == tmp_path / "shared" / "datasets"   # <repo>/../shared
+    other = tmp_path / "elsewhere" / "data"
+    other.mkdir(parents=True)
+    monkeypatch.setenv("DEEPGRAD_DATA", str(other))
+    assert D.shared_datasets_dir(start=repo) == other                           # the variable wins
+    monkeypatch.setenv("DEEPGRAD_DATA", str(tmp_path / "missing"))
+    assert D.shared_datasets_dir(start=repo) == tmp_path / "shared" / "datasets"  # unless it is absent
 
 
 def test_mnist_torchvision_layout_and_uncompressed(tmp_path, mnist_test):
@@ -168,7 +174,7 @@ def test_wrong_magic_and_swapped_files(tmp_path):
     a, b = img.read_bytes(), lbl.read_bytes()
     img.write_bytes(b)
     lbl.write_bytes(a)
-    with pytest.raises(D.DatasetFileError, match=r"t10k-images-idx3-ubyte\.gz: wrong IDX magic number 2049"):
+    with pytest.raises(D.DatasetFileError, match=r"t10k-images-idx3-ubyte\.gz'?: wrong IDX magic number 2049"):
         D.MNIST(root=tmp_path, train=False)
 
 
@@ -176,7 +182,7 @@ def test_truncated_raw_idx_and_trailing_bytes(tmp_path):
     a = np.arange(60, dtype=np.uint8).reshape(5, 3, 4)
     p = tmp_path / "x-idx3-ubyte"
     p.write_bytes(_idx(a, 0x08)[:-7])
-    with pytest.raises(D.DatasetFileError, match=r"x-idx3-ubyte: truncated IDX data"):
+    with pytest.raises(D.DatasetFileError, match=r"x-idx3-ubyte'?: truncated IDX data"):
         D.read_idx(p)
     p.write_bytes(_idx(a, 0x08) + b"\0\0")
     with pytest.raises(D.DatasetFileError, match="trailing bytes"):
@@ -201,7 +207,7 @@ def test_fashion_mnist_md5_and_structure(tmp_path):
     (d / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(imgs, 0x08)))
     (d / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx(labels, 0x08)[:4] + _idx(labels, 0x08)[4:]))
     # the labels file needs magic 2049 = 0x00000801 (1 dim)
-    with pytest.raises(D.ChecksumError, match=r"t10k-images-idx3-ubyte\.gz: MD5"):
+    with pytest.raises(D.ChecksumError, match=r"t10k-images-idx3-ubyte\.gz'?: MD5"):
         D.FashionMNIST(root=tmp_path, train=False)
     f = D.FashionMNIST(root=tmp_path, train=False, verify=False)
     assert f.classes[9] == "Ankle boot" and len(f) == 10000
@@ -218,7 +224,7 @@ def test_cifar10_train(cifar_train):
     assert c.data.shape == (50000, 32, 32, 3) and c.data.dtype == np.uint8
     assert np.bincount(c.targets).tolist() == [5000] * 10
     assert np.bincount(c.targets[:10000]).tolist() == [1005, 974, 1032, 1016, 999, 937, 1030, 1001, 1025, 981]
-    assert c.targets[:10].tolist() == [6, 9, 9, 4, 1, 1, 2, 7, 8, 3]
+    assert c.targets[:10] == [6, 9, 9, 4, 1, 1, 2, 7, 8, 3]                 # a list, as torchvision
     assert c.classes == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     assert c.data[0, 0, :3, 0].tolist() == [59, 43, 50]          # R plane starts 59, 43, 50
     assert c.data[0, 31, -3:, 2].tolist() == [140, 84, 72]       # B plane ends 140, 84, 72
@@ -232,7 +238,7 @@ def test_cifar10_train(cifar_train):
 def test_cifar10_test(cifar_test):
     c = cifar_test
     assert len(c) == 10000 and np.bincount(c.targets).tolist() == [1000] * 10
-    assert c.targets[:10].tolist() == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]
+    assert c.targets[:10] == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]
     assert c.data[0, 0, :3, 0].tolist() == [158, 159, 165]
     stats = [_hist_stats(c.data[..., k]) for k in range(3)]
     np.testing.assert_allclose([m / 255 for m, _ in stats], [0.494214, 0.485131, 0.450409], atol=1e-6)
@@ -255,25 +261,25 @@ def test_cifar10_uncompressed_bin_equals_gz(tmp_path, cifar_test_bin, cifar_test
 
 def test_cifar10_truncated_and_corrupted(tmp_path, cifar_test_bin):
     p = _cifar_dir(tmp_path, cifar_test_bin[:-100])
-    with pytest.raises(D.DatasetFileError, match=r"test_batch\.bin: .*not a whole number of 3073-byte"):
+    with pytest.raises(D.DatasetFileError, match=r"test_batch\.bin'?: .*not a whole number of 3073-byte"):
         D.CIFAR10(root=tmp_path, train=False)
     p.write_bytes(cifar_test_bin[:3073 * 9000])
-    with pytest.raises(D.DatasetFileError, match=r"test_batch\.bin: holds 9000 CIFAR records, expected 10000"):
+    with pytest.raises(D.DatasetFileError, match=r"test_batch\.bin'?: holds 9000 CIFAR records, expected 10000"):
         D.CIFAR10(root=tmp_path, train=False)
     b = bytearray(cifar_test_bin)
     b[3073 * 5 + 100] ^= 0x10
     p.write_bytes(bytes(b))
-    with pytest.raises(D.ChecksumError, match=r"test_batch\.bin: SHA-256"):
+    with pytest.raises(D.ChecksumError, match=r"test_batch\.bin'?: SHA-256"):
         D.CIFAR10(root=tmp_path, train=False)
     b = bytearray(cifar_test_bin)
     b[3073 * 7] = 12                                       # label byte out of range
     p.write_bytes(bytes(b))
-    with pytest.raises(D.DatasetFileError, match=r"test_batch\.bin: record 7 has label 12"):
+    with pytest.raises(D.DatasetFileError, match=r"test_batch\.bin'?: record 7 has label 12"):
         D.CIFAR10(root=tmp_path, train=False, verify=False)
     gz = tmp_path / "cifar10" / "test_batch.bin.gz"
     p.unlink()
     gz.write_bytes(gzip.compress(cifar_test_bin[:100000], compresslevel=1)[:5000])
-    with pytest.raises(D.DatasetFileError, match=r"test_batch\.bin\.gz: corrupted or truncated gzip"):
+    with pytest.raises(D.DatasetFileError, match=r"test_batch\.bin\.gz'?: (corrupt|truncated) gzip"):
         D.CIFAR10(root=tmp_path, train=False)
 
 
@@ -297,7 +303,7 @@ def test_cifar100_binary_layout(tmp_path, monkeypatch):
     assert cc[5][1] == int(coarse[5])
     recs[9, 1] = 100
     (d / "test.bin").write_bytes(recs.tobytes())
-    with pytest.raises(D.DatasetFileError, match=r"test\.bin: record 9 has label 100"):
+    with pytest.raises(D.DatasetFileError, match=r"test\.bin'?: record 9 has label 100"):
         D.CIFAR100(root=tmp_path, train=False)
 
 
@@ -344,7 +350,24 @@ def test_tiny_shakespeare_checksum(tmp_path, shared_dir):
     d.mkdir()
     text = (shared_dir / "tinyshakespeare" / "input.txt").read_text()
     (d / "input.txt").write_text(text[:-10])
-    with pytest.raises(D.ChecksumError, match=r"input\.txt: SHA-256"):
+    with pytest.raises(D.ChecksumError, match=r"input\.txt'?: SHA-256"):
         D.TinyShakespeare(root=tmp_path)
     ts = D.TinyShakespeare(root=tmp_path, verify=False, seq_len=16)
     assert ts.vocab_size == 65
+
+
+def test_download_true_uses_the_local_mirror_before_the_network(monkeypatch, shared_dir, tmp_path):
+    # torchvision programs say CIFAR10(root='./data', download=True); offline, the local datasets
+    # folder stands in for the mirror (and its files are checked by the same SHA-256 sums).
+    monkeypatch.setenv("DEEPGRAD_DATA", str(shared_dir))
+
+    def no_network(*a, **k):
+        raise AssertionError("tried the network")
+    monkeypatch.setattr(D._download, "download_url", no_network)
+    monkeypatch.setattr(D._download, "download_from_mirrors", no_network)
+    ds = D.CIFAR10(root=tmp_path / "data", train=False, download=True)
+    assert len(ds) == 10000 and ds.raw_folder == shared_dir / "cifar10"
+    ds = D.MNIST(root=tmp_path / "data", train=False, download=True)
+    assert len(ds) == 10000 and ds.raw_folder == shared_dir / "mnist"
+    with pytest.raises(FileNotFoundError, match="CIFAR10"):
+        D.CIFAR10(root=tmp_path / "data", train=False)        # without download=True: root only

@@ -150,7 +150,7 @@ def test_default_collate_types():
     out = default_collate([1, 2, 3])
     assert out.dtype == dg.int64 and out.tolist() == [1, 2, 3]
     out = default_collate([1.5, 2.0])
-    assert out.dtype == dg.float32
+    assert out.dtype == dg.float64          # PyTorch: torch.tensor(batch, dtype=torch.float64)
     assert default_collate([True, False]).dtype == dg.bool
     assert default_collate([np.float64(1), np.float64(2)]).dtype == dg.float64
     assert default_collate(["a", "b"]) == ["a", "b"]

@@ -362,7 +362,7 @@ def test_standard_scaler_on_mnist(mnist_test):
     train = MNIST(train=True)
     sc = T.StandardScaler(per="channel")
     for k in range(0, 60000, 15000):
-        sc.partial_fit(train.data[k:k + 15000, None].astype(np.float32) / 255)
+        sc.partial_fit(np.asarray(train.data[k:k + 15000, None]).astype(np.float32) / 255)
     np.testing.assert_allclose(sc.mean_.ravel(), [0.130660], atol=1e-6)
     np.testing.assert_allclose(sc.std_.ravel(), [0.308108], atol=1e-6)
     ds = MNIST(train=False, transform=T.Compose([T.ToTensor(), sc]))

@@ -43,12 +43,17 @@ NOTES_REPR = """NeuralNetwork(
 
 
 def test_notes_network_prints_and_trains_like_torch():
+    # float64 and a seeded torch init: in float32 the final ReLU's kink sits within rounding of a
+    # few pre-activations, and the two libraries' different (both correct) summation orders can
+    # send one unit to opposite sides of it (seen once: 23 of 262,144 weights off by 5e-5).
+    torch.manual_seed(0)
     model, tmodel = make_notes_network(nn), make_notes_network(torch.nn)
     assert repr(model) == repr(tmodel) == NOTES_REPR
     assert model.num_parameters() == 669_706
+    model, tmodel = model.double(), tmodel.double()
     sync(model, tmodel)
     rng = np.random.default_rng(0)
-    x = rng.uniform(0, 1, (32, 1, 28, 28)).astype(np.float32)
+    x = rng.uniform(0, 1, (32, 1, 28, 28))
     y = rng.integers(0, 10, 32)
     opt = dg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     topt = torch.optim.SGD(tmodel.parameters(), lr=0.1, momentum=0.9)
@@ -63,10 +68,11 @@ def test_notes_network_prints_and_trains_like_torch():
         tloss.backward()
         opt.step()
         topt.step()
-        close(loss, tloss, "loss", rtol=1e-4)
+        close(loss, tloss, "loss", rtol=1e-10)
         losses.append(loss.item())
+    assert losses[-1] < losses[0]
     for (n, p), tp in zip(model.named_parameters(), tmodel.parameters()):
-        close(p, tp, n, rtol=1e-3, atol=1e-5)
+        close(p, tp, n, rtol=1e-9, atol=1e-12)
 
 
 class MLP(nn.Module):

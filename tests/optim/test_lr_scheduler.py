@@ -90,11 +90,33 @@ def _sequence(lib, make, kind="SGD", steps=STEPS):
     return seq
 
 
+def _same(x, y):
+    """Recursive comparison: sequences element by element (same length and kind), ``None`` and
+    other non-numbers exactly, numbers to 1e-12 relative (pytest 9's ``approx`` rejects None)."""
+    if isinstance(y, (list, tuple)):
+        return (isinstance(x, (list, tuple)) and len(x) == len(y)
+                and all(_same(a, b) for a, b in zip(x, y)))
+    if isinstance(y, (int, float)) and not isinstance(y, bool):
+        return (isinstance(x, (int, float)) and not isinstance(x, bool)
+                and x == pytest.approx(y, rel=1e-12, abs=1e-15))
+    return x is y if y is None else x == y
+
+
 def _assert_seq_equal(ours, theirs):
     assert len(ours) == len(theirs)
     for i, (a, b) in enumerate(zip(ours, theirs)):
+        assert len(a) == len(b), f"step {i}: {a} != {b}"
         for x, y in zip(a, b):
-            assert x == pytest.approx(y, rel=1e-12, abs=1e-15), f"step {i}: {a} != {b}"
+            assert _same(x, y), f"step {i}: {a} != {b}"
+
+
+def test_same_helper_can_fail():
+    assert _same([0.1, None, (0.9, 0.999)], [0.1 + 1e-17, None, (0.9, 0.999)])
+    assert not _same([None], [0.0])
+    assert not _same([0.0], [None])
+    assert not _same([0.1, None], [0.1000001, None])
+    assert not _same([(0.9, 0.999)], [(0.9, 0.99)])
+    assert not _same([0.1], [0.1, 0.2])
 
 
 ALL = [(k, v, "SGD") for k, v in SCHEDULERS.items()] + \

@@ -6,11 +6,17 @@ validation splits share it; ``encode``/``decode`` map strings to int64 ids and b
 ``(x, y)``: ``x = ids[s:s + seq_len]`` and ``y = ids[s + 1:s + seq_len + 1]`` (the next character
 at every position) with ``s = i * stride`` (``stride`` defaults to ``seq_len``: non-overlapping
 windows; ``stride=1`` gives every window).
+
+The file (plain or gzip) may hold at most ``max_bytes`` bytes, as stored and decompressed (default
+``deepgrad.data.datasets._formats.MAX_TEXT_BYTES``, 256 MiB, or ``$DEEPGRAD_MAX_TEXT_BYTES``).
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from ..._files import check_alloc
 from ..dataset import Dataset
 from . import _download, _formats, _paths
 
@@ -25,6 +31,7 @@ class CharVocab:
         self.stoi = {c: i for i, c in enumerate(self.chars)}
         self.itos = dict(enumerate(self.chars))
         self._table = None
+        self._cps = None
         if all(ord(c) < 256 for c in self.chars):
             table = np.full(256, -1, dtype=np.int64)
             for i, c in enumerate(self.chars):
@@ -45,10 +52,21 @@ class CharVocab:
                 bad = text[int(np.argmax(ids < 0))]
                 raise KeyError(f"encode: character {bad!r} is not in the vocabulary")
             return ids
-        try:
-            return np.array([self.stoi[c] for c in text], dtype=np.int64)
-        except KeyError as e:
-            raise KeyError(f"encode: character {e.args[0]!r} is not in the vocabulary") from None
+        # any text: code points (4 bytes each) looked up among the vocabulary's sorted code points,
+        # never a Python list of one object per character
+        cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        if self._cps is None:
+            order = sorted(range(len(self.chars)), key=lambda i: ord(self.chars[i]) if len(self.chars[i]) == 1 else -1)
+            self._cps = (np.array([ord(self.chars[i]) if len(self.chars[i]) == 1 else 0xFFFFFFFF for i in order],
+                                  dtype=np.uint32), np.array(order, dtype=np.int64))
+        keys, ids = self._cps
+        pos = np.searchsorted(keys, cps)
+        pos_c = np.minimum(pos, max(len(keys) - 1, 0))
+        ok = (pos < len(keys)) & (keys[pos_c] == cps) if len(keys) else np.zeros(len(cps), bool)
+        if not ok.all():
+            bad = text[int(np.argmin(ok))]
+            raise KeyError(f"encode: character {bad!r} is not in the vocabulary")
+        return ids[pos_c]
 
     def decode(self, ids) -> str:
         if hasattr(ids, "array"):
@@ -66,7 +84,7 @@ class TinyShakespeare(Dataset):
     sha256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 
     def __init__(self, root=None, train=True, transform=None, target_transform=None, download=False,
-                 seq_len=128, stride=None, train_fraction=0.9, verify=True):
+                 seq_len=128, stride=None, train_fraction=0.9, verify=True, max_bytes=None):
         if seq_len < 1:
             raise ValueError(f"TinyShakespeare: seq_len must be >= 1, got {seq_len}")
         if not 0 < train_fraction < 1:
@@ -88,7 +106,10 @@ class TinyShakespeare(Dataset):
             raise FileNotFoundError(f"TinyShakespeare: {self.filename} not found; looked in:\n{dirs}\n"
                                     f"Pass root=<folder>, set $DEEPGRAD_DATA, or use download=True.")
         self.path = path
-        self.text = _formats.read_text(path, self.sha256 if verify else None)
+        self.text = _formats.read_text(path, self.sha256 if verify else None, max_bytes=max_bytes)
+        # the int64 ids take 8 bytes a character: bounded before they are made
+        check_alloc((len(self.text),), 8, 8 * (_formats.MAX_TEXT_BYTES if max_bytes is None else int(max_bytes)),
+                    path, what="character ids")
         self.vocab = CharVocab.from_text(self.text)
         ids = self.vocab.encode(self.text)
         cut = int(len(ids) * train_fraction)
@@ -106,6 +127,9 @@ class TinyShakespeare(Dataset):
             p = d / self.filename
             if p.is_file():
                 return p
+            if os.path.lexists(p):
+                raise _formats.DatasetFileError(p, "is not a regular file; deepgrad reads dataset files only "
+                                                   "from regular files")
         return None
 
     # vocabulary helpers

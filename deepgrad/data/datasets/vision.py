@@ -2,8 +2,12 @@
 
 ``ds[i]`` is ``(image, label)``: the image a uint8 NumPy array, ``(28, 28)`` for the MNISTs and
 ``(32, 32, 3)`` HWC for CIFAR (what torchvision gives as a PIL image), after ``transform``; the
-label a Python int, after ``target_transform``. ``ds.data`` (N, H, W[, C]) uint8 and
-``ds.targets`` (N,) int64 hold the whole split (read-only, shared between instances).
+label a Python int, after ``target_transform``. The whole split is exposed as torchvision does:
+MNIST / Fashion-MNIST ``ds.data`` a uint8 Tensor (N, 28, 28) and ``ds.targets`` an int64 Tensor
+(N,); CIFAR ``ds.data`` a uint8 NumPy array (N, 32, 32, 3) and ``ds.targets`` a list of ints.
+They are read-only views of memory shared between instances (copy before writing in place);
+assigning ``ds.data = ...`` / ``ds.targets = ...`` (e.g. a subset) replaces what the dataset
+serves.
 
 Without a transform, or with deterministic transforms (``ToTensor``, ``Normalize``, ...), the
 DataLoader gathers whole batches with one fancy-index (``_get_batch``).
@@ -15,17 +19,31 @@ then ``<root>/`` itself; ``.gz`` or uncompressed. ``root`` defaults to ``$DEEPGR
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from ...tensor import Tensor
 from ..dataset import Dataset, batch_fn
 from . import _download, _formats, _paths
 
 __all__ = ["VisionDataset", "MNIST", "FashionMNIST", "CIFAR10", "CIFAR100"]
 
 
+def _as_array(value, dtype=None):
+    arr = value.array if isinstance(value, Tensor) else np.asarray(value)
+    return arr if dtype is None else arr.astype(dtype, copy=False)
+
+
 class VisionDataset(Dataset):
+    """Base of the image datasets: ``_images`` (N, H, W[, C]) uint8 and ``_labels`` (N,) int64
+    NumPy arrays hold the split; ``data`` / ``targets`` present them as torchvision does
+    (``_data_kind``: "tensor" or "numpy"; ``_targets_kind``: "tensor" or "list")."""
+
     folder = ""
     alt_folders: tuple = ()
+    _data_kind = "numpy"
+    _targets_kind = "list"
 
     def __init__(self, root=None, transform=None, target_transform=None):
         self.root = _paths.resolve_root(root)
@@ -33,16 +51,44 @@ class VisionDataset(Dataset):
         self.transform = transform
         self.target_transform = target_transform
 
+    @property
+    def data(self):
+        if self._data_kind == "numpy":
+            return self._images
+        view = self.__dict__.get("_data_view")
+        if view is None or view.array is not self._images:
+            view = self._data_view = Tensor._make(self._images)
+        return view
+
+    @data.setter
+    def data(self, value):
+        self._images = _as_array(value)
+        self._data_view = None
+
+    @property
+    def targets(self):
+        view = self.__dict__.get("_targets_view")
+        if view is None:
+            view = (Tensor._make(self._labels) if self._targets_kind == "tensor"
+                    else self._labels.tolist())
+            self._targets_view = view
+        return view
+
+    @targets.setter
+    def targets(self, value):
+        self._labels = _as_array(value, np.int64)
+        self._targets_view = None
+
     def __len__(self):
-        return len(self.targets)
+        return len(self._labels)
 
     def __getitem__(self, index):
-        n = len(self.targets)
+        n = len(self._labels)
         index = int(index)
         if index < -n or index >= n:
             raise IndexError(f"{type(self).__name__}: index {index} out of range for {n} samples")
-        img = self.data[index].copy()
-        target = int(self.targets[index])
+        img = self._images[index].copy()
+        target = int(self._labels[index])
         if self.transform is not None:
             img = self.transform(img)
         if self.target_transform is not None:
@@ -55,7 +101,7 @@ class VisionDataset(Dataset):
         fn = batch_fn(self.transform)
         if fn is None:
             return None
-        return fn(self.data[indices]), self.targets[indices]
+        return fn(self._images[indices]), self._labels[indices]
 
     @property
     def class_to_idx(self):
@@ -64,6 +110,17 @@ class VisionDataset(Dataset):
     def _search_dirs(self):
         dirs = [self.root / self.folder] + [self.root / f for f in self.alt_folders] + [self.root]
         return dirs
+
+    def _mirror_dirs(self):
+        """The local datasets folder (``$DEEPGRAD_DATA`` or ``shared/datasets`` beside the
+        checkout), searched before the network when ``download=True`` and ``root`` lacks the
+        files: a program written for torchvision (``CIFAR10(root='./data', download=True)``) then
+        runs offline. Files found there are checked against the same SHA-256 sums as downloaded
+        ones."""
+        mirror = _paths.shared_datasets_dir()
+        if mirror is None or mirror.resolve() == self.root.resolve():
+            return []
+        return [mirror / self.folder] + [mirror / f for f in self.alt_folders]
 
     def _find(self, names, dirs=None):
         """The folder holding every file in ``names`` (each as-is or with/without ``.gz``), with the
@@ -76,6 +133,9 @@ class VisionDataset(Dataset):
                     if cand.is_file():
                         found.append(cand)
                         break
+                    if os.path.lexists(cand):       # a FIFO, a device, a dangling link: say so
+                        raise _formats.DatasetFileError(cand, "is not a regular file; deepgrad reads dataset "
+                                                              "files only from regular files")
                 else:
                     break
             if len(found) == len(names):
@@ -118,6 +178,8 @@ class MNIST(VisionDataset):
             md5="ec29112dd5afa0611ce80d1b7f02629c",
             raw_sha256="ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
     }
+    _data_kind = "tensor"
+    _targets_kind = "tensor"
     classes = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
                "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"]
     bundled = "mnist"
@@ -128,7 +190,7 @@ class MNIST(VisionDataset):
         self.train = train
         prefix = "train" if train else "t10k"
         names = [f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz"]
-        hit = self._find(names)
+        hit = self._find(names) or (self._find(names, self._mirror_dirs()) if download else None)
         if hit is None and download:
             self.download()
             hit = self._find(names, [self.root / self.folder])
@@ -139,13 +201,14 @@ class MNIST(VisionDataset):
         self.raw_folder, (img_path, lbl_path) = hit
         n = self.num_train if train else self.num_test
         self.data = _formats.read_idx(img_path, 2051, (n, 28, 28), **self._checks(img_path, names[0], verify))
-        self.targets = _formats.read_idx(lbl_path, 2049, (n,), **self._checks(lbl_path, names[1], verify))
-        if self.targets.dtype != np.int64:
-            t = self.targets.astype(np.int64)
-            t.flags.writeable = False
-            self.targets = t
-        if self.targets.size and (self.targets.min() < 0 or self.targets.max() >= len(self.classes)):
-            raise _formats.DatasetFileError(f"{lbl_path}: labels outside 0..{len(self.classes) - 1}")
+        labels = _formats.read_idx(lbl_path, 2049, (n,), **self._checks(lbl_path, names[1], verify))
+        if labels.dtype != np.int64:
+            labels = labels.astype(np.int64)
+            labels.flags.writeable = False
+        self.targets = labels
+        labels = self._labels
+        if labels.size and (labels.min() < 0 or labels.max() >= len(self.classes)):
+            raise _formats.DatasetFileError(lbl_path, f"labels outside 0..{len(self.classes) - 1}")
 
     def _checks(self, path, name, verify):
         if not verify:
@@ -185,7 +248,7 @@ class FashionMNIST(MNIST):
 
 
 def _read_names(path):
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return _formats.read_names(path)
 
 
 class CIFAR10(VisionDataset):
@@ -217,7 +280,7 @@ class CIFAR10(VisionDataset):
         super().__init__(root, transform, target_transform)
         self.train = train
         names = self.train_list if train else self.test_list
-        hit = self._find(names)
+        hit = self._find(names) or (self._find(names, self._mirror_dirs()) if download else None)
         if hit is None and download:
             self.download()
             hit = self._find(names)
@@ -230,9 +293,10 @@ class CIFAR10(VisionDataset):
             im, lb = _formats.read_cifar_bin(p, self.label_bytes, self.records_per_file, sha, self._num_classes())
             images.append(im)
             labels.append(lb)
-        self.data = images[0] if len(images) == 1 else np.concatenate(images)
+        data = images[0] if len(images) == 1 else np.concatenate(images)
+        data.flags.writeable = False
+        self.data = data
         all_labels = labels[0] if len(labels) == 1 else np.concatenate(labels)
-        self.data.flags.writeable = False
         self._set_targets(all_labels)
         self.classes = self._load_classes()
 
@@ -240,7 +304,7 @@ class CIFAR10(VisionDataset):
         return 10
 
     def _set_targets(self, labels):
-        t = np.ascontiguousarray(labels[:, 0])
+        t = np.ascontiguousarray(labels[:, 0]).astype(np.int64)
         t.flags.writeable = False
         self.targets = t
 

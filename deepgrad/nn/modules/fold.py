@@ -1,0 +1,7 @@
+"""``torch.nn.modules.fold``."""
+from ..fold import *  # noqa: F401,F403
+from ..fold import __all__  # noqa: F401
+
+from ._fallback import fallback as _fallback  # noqa: E402
+
+__getattr__ = _fallback(__name__)

@@ -1,0 +1,410 @@
+"""Sliding blocks and spatial sampling: ``unfold``/``fold`` (im2col and its adjoint col2im),
+``affine_grid`` and ``grid_sample`` (the spatial transformer of Jaderberg et al.).
+
+* ``Unfold`` copies the ``kh*kw`` shifted, strided views of the zero-padded input into a
+  ``(N, C, kh, kw, oh, ow)`` array (one strided copy per kernel offset) and returns it as
+  ``(N, C*kh*kw, oh*ow)``, PyTorch's layout. ``Fold`` adds those views back into a zero-padded
+  image. The two are linear and each other's adjoint, so each one's backward is the other one:
+  gradients of any order come for free.
+* ``affine_grid`` is composed of differentiable ops (a fixed base grid times ``theta``), so it is
+  twice differentiable in ``theta``.
+* ``GridSample2d`` is a fused op (first-order, like PyTorch's): the sampling positions are
+  unnormalised from [-1, 1], mapped into the image by the padding mode (``border`` clips,
+  ``reflection`` folds back and forth), then read with bilinear weights from the four corners
+  around each position (or the nearest pixel) of a copy of the image with a border of zeros.
+  Backward scatters the output gradient into the corners (one ``bincount`` for all of them) and
+  differentiates the bilinear weights for the grid.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import backend
+from ..autograd.function import Function
+from ..tensor import Tensor
+
+__all__ = ["unfold", "fold", "affine_grid", "grid_sample"]
+
+
+# ---------------------------------------------------------------------------------------------
+# unfold / fold
+# ---------------------------------------------------------------------------------------------
+
+def _pair_arg(v, name, opname):
+    if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            v = tuple(v) * 2
+        if len(v) != 2 or not all(isinstance(a, numbers.Integral) for a in v):
+            raise ValueError(f"{opname}: {name} must be an int or a tuple of 2 ints, got {tuple(v)}")
+        return int(v[0]), int(v[1])
+    if isinstance(v, numbers.Integral):
+        return int(v), int(v)
+    raise TypeError(f"{opname}: {name} must be an int or a tuple of 2 ints, got {v!r}")
+
+
+def _block_args(opname, kernel_size, dilation, padding, stride):
+    k = _pair_arg(kernel_size, "kernel_size", opname)
+    d = _pair_arg(dilation, "dilation", opname)
+    p = _pair_arg(padding, "padding", opname)
+    s = _pair_arg(stride, "stride", opname)
+    if min(k) <= 0:
+        raise RuntimeError(f"{opname}: kernel size should be greater than zero, but got kernel_height: {k[0]} "
+                           f"kernel_width: {k[1]}")
+    if min(d) <= 0:
+        raise RuntimeError(f"{opname}: dilation should be greater than zero, but got dilation_height: {d[0]} "
+                           f"dilation_width: {d[1]}")
+    if min(p) < 0:
+        raise RuntimeError(f"{opname}: padding should be non-negative, but got pad_height: {p[0]} "
+                           f"pad_width: {p[1]}")
+    if min(s) <= 0:
+        raise RuntimeError(f"{opname}: stride should be greater than zero, but got stride_height: {s[0]} "
+                           f"stride_width: {s[1]}")
+    return k, d, p, s
+
+
+def _blocks(size, k, d, p, s):
+    """Number of sliding blocks along each spatial dimension."""
+    return tuple((size[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i in range(2))
+
+
+def _offsets(k, d, s, out):
+    """For each kernel offset (i, j): the slices of the padded image that it reads."""
+    for i in range(k[0]):
+        for j in range(k[1]):
+            yield i, j, (slice(i * d[0], i * d[0] + s[0] * (out[0] - 1) + 1, s[0]),
+                         slice(j * d[1], j * d[1] + s[1] * (out[1] - 1) + 1, s[1]))
+
+
+class Unfold(Function):
+    """(N, C, H, W) -> (N, C*kh*kw, L): every block of the zero-padded input as a column."""
+
+    def forward(self, x, k=(1, 1), d=(1, 1), p=(0, 0), s=(1, 1)):
+        self.cfg = (k, d, p, s)
+        self.size = x.shape[2:]
+        xp = backend.array_module(x)
+        N, C, H, W = x.shape
+        out = _blocks((H, W), k, d, p, s)
+        if p[0] or p[1]:
+            xpad = xp.zeros((N, C, H + 2 * p[0], W + 2 * p[1]), dtype=x.dtype)
+            xpad[:, :, p[0]:p[0] + H, p[1]:p[1] + W] = x
+        else:
+            xpad = x
+        cols = xp.empty((N, C, k[0], k[1], out[0], out[1]), dtype=x.dtype)
+        for i, j, (sh, sw) in _offsets(k, d, s, out):
+            cols[:, :, i, j] = xpad[:, :, sh, sw]
+        return cols.reshape(N, C * k[0] * k[1], out[0] * out[1])
+
+    def backward(self, g):
+        k, d, p, s = self.cfg
+        return Fold.apply(g, size=self.size, k=k, d=d, p=p, s=s)
+
+
+class Fold(Function):
+    """(N, C*kh*kw, L) -> (N, C, H, W): the columns summed back into their blocks (col2im)."""
+
+    def forward(self, cols, size=(1, 1), k=(1, 1), d=(1, 1), p=(0, 0), s=(1, 1)):
+        self.cfg = (k, d, p, s)
+        xp = backend.array_module(cols)
+        N, CK, _ = cols.shape
+        C = CK // (k[0] * k[1])
+        out = _blocks(size, k, d, p, s)
+        H, W = size
+        buf = xp.zeros((N, C, H + 2 * p[0], W + 2 * p[1]), dtype=cols.dtype)
+        c6 = cols.reshape(N, C, k[0], k[1], out[0], out[1])
+        for i, j, (sh, sw) in _offsets(k, d, s, out):
+            buf[:, :, sh, sw] += c6[:, :, i, j]
+        return xp.ascontiguousarray(buf[:, :, p[0]:p[0] + H, p[1]:p[1] + W])
+
+    def backward(self, g):
+        k, d, p, s = self.cfg
+        return Unfold.apply(g, k=k, d=d, p=p, s=s)
+
+
+def _check_tensor(x, opname, name="input"):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{opname}(): argument '{name}' must be Tensor, not {type(x).__name__}")
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """PyTorch's ``F.unfold`` (im2col): (N, C, H, W) or (C, H, W) -> (N, C*prod(kernel_size), L)."""
+    opname = "unfold"
+    _check_tensor(input, opname)
+    k, d, p, s = _block_args(opname, kernel_size, dilation, padding, stride)
+    if input.ndim not in (3, 4) or any(n == 0 for n in input.shape[-3:]):
+        raise RuntimeError(f"{opname}: expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other "
+                           f"non-zero dimensions for input, but got: {list(input.shape)}")
+    batched = input.ndim == 4
+    x = input if batched else input.unsqueeze(0)
+    out = _blocks(tuple(x.shape[2:]), k, d, p, s)
+    if min(out) < 1:
+        raise RuntimeError(f"{opname}: given input with spatial size {tuple(x.shape[2:])}, kernel_size={k}, "
+                           f"dilation={d}, padding={p}, calculated shape of the array of sliding blocks as "
+                           f"{out}, but its components must be at least one.")
+    y = Unfold.apply(x, k=k, d=d, p=p, s=s)
+    return y if batched else y.squeeze(0)
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """PyTorch's ``F.fold`` (col2im, the adjoint of ``unfold``): (N, C*prod(kernel_size), L) or
+    (C*prod(kernel_size), L) -> (N, C, *output_size), overlapping values summed."""
+    opname = "fold"
+    _check_tensor(input, opname)
+    size = _pair_arg(output_size, "output_size", opname)
+    k, d, p, s = _block_args(opname, kernel_size, dilation, padding, stride)
+    if input.ndim not in (2, 3) or any(n == 0 for n in input.shape[-2:]):
+        raise RuntimeError(f"{opname}: expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size "
+                           f"and non-zero dimensions for input, but got: {list(input.shape)}")
+    batched = input.ndim == 3
+    x = input if batched else input.unsqueeze(0)
+    kk = k[0] * k[1]
+    if x.shape[1] % kk:
+        raise RuntimeError(f"{opname}: expected size of input's dimension 1 to be divisible by the product of "
+                           f"kernel_size, but got input.size(1)={x.shape[1]} and kernel_size={k}.")
+    out = _blocks(size, k, d, p, s)
+    if min(out) < 1:
+        raise RuntimeError(f"{opname}: given output_size={size}, kernel_size={k}, dilation={d}, padding={p}, "
+                           f"stride={s}, calculated shape of the array of sliding blocks as {out}, but its "
+                           f"components must be at least one.")
+    if x.shape[2] != out[0] * out[1]:
+        raise RuntimeError(f"{opname}: given output_size={size}, kernel_size={k}, dilation={d}, padding={p}, "
+                           f"stride={s}, expected size of input's dimension 2 to match the calculated number "
+                           f"of sliding blocks {out[0]} * {out[1]} = {out[0] * out[1]}, but got "
+                           f"input.size(2)={x.shape[2]}.")
+    y = Fold.apply(x, size=size, k=k, d=d, p=p, s=s)
+    return y if batched else y.squeeze(0)
+
+
+# ---------------------------------------------------------------------------------------------
+# affine_grid
+# ---------------------------------------------------------------------------------------------
+
+_ALIGN_WARNING = ("Default grid_sample and affine_grid behavior has changed to align_corners=False since "
+                  "1.3.0. Please specify align_corners=True if the old behavior is desired. See the "
+                  "documentation of grid_sample for details.")
+
+
+def _linspace_unit(n, align_corners, dtype):
+    """``n`` coordinates spanning [-1, 1] (pixel corners) or pixel centres when not ``align_corners``."""
+    if n <= 1:
+        return np.zeros(max(n, 0), dtype=dtype)
+    r = np.linspace(-1.0, 1.0, n, dtype=np.float64)
+    if not align_corners:
+        r = r * (n - 1) / n
+    return r.astype(dtype)
+
+
+def affine_grid(theta, size, align_corners=None):
+    """PyTorch's ``F.affine_grid``: the sampling grid (N, H, W, 2) (or (N, D, H, W, 3)) of the
+    affine maps ``theta`` (N, 2, 3) (or (N, 3, 4)), in [-1, 1] coordinates; differentiable in
+    ``theta``."""
+    import warnings
+    from .linalg import matmul
+    _check_tensor(theta, "affine_grid", "theta")
+    if align_corners is None:
+        warnings.warn(_ALIGN_WARNING, stacklevel=2)
+        align_corners = False
+    if theta.array.dtype.kind not in "fc":
+        raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
+    size = tuple(int(v) for v in size)
+    if len(size) == 4:
+        if theta.ndim != 3 or tuple(theta.shape[-2:]) != (2, 3):
+            raise ValueError(f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {size}. "
+                             f"Got {tuple(theta.shape)}.")
+        spatial = size[-2:]
+    elif len(size) == 5:
+        if theta.ndim != 3 or tuple(theta.shape[-2:]) != (3, 4):
+            raise ValueError(f"Expected a batch of 3D affine matrices of shape Nx3x4 for size {size}. "
+                             f"Got {tuple(theta.shape)}.")
+        spatial = size[-3:]
+    else:
+        raise NotImplementedError(f"affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, "
+                                  f"respectively. Got size {size}.")
+    if align_corners and min(spatial) == 1:
+        warnings.warn("Since version 1.3.0, affine_grid behavior has changed for unit-size grids when "
+                      "align_corners=True. This is not an intended use case of affine_grid. See the "
+                      "documentation of affine_grid for details.", stacklevel=2)
+    elif min(size) <= 0:
+        raise ValueError(f"Expected non-zero, positive output size. Got {size}")
+    if theta.shape[0] != size[0]:
+        raise RuntimeError(f"affine_grid: expected theta with batch size {size[0]} (size[0]), got theta of shape "
+                           f"{tuple(theta.shape)}")
+    dt = theta.array.dtype
+    # base grid: the last axis holds (x, y[, z], 1); x runs along the last spatial dimension
+    axes = [_linspace_unit(n, align_corners, dt) for n in spatial]
+    mesh = np.meshgrid(*axes, indexing="ij")              # each of shape spatial, axis order (d,) h, w
+    coords = [m for m in reversed(mesh)] + [np.ones(spatial, dtype=dt)]
+    base = np.stack(coords, axis=-1).reshape(1, -1, len(spatial) + 1)
+    xp = backend.array_module(theta.array)
+    if xp is not np:
+        base = backend.to_device(base, backend.device_of(theta.array))
+    grid = matmul(Tensor._make(base), theta.transpose(1, 2))  # (N, prod(spatial), ndim)
+    return grid.reshape(size[0], *spatial, len(spatial))
+
+
+# ---------------------------------------------------------------------------------------------
+# grid_sample
+# ---------------------------------------------------------------------------------------------
+
+def _unnormalize(coord, size, align_corners):
+    """[-1, 1] -> pixel coordinates, and the derivative of that map."""
+    if align_corners:
+        return (coord + 1) * ((size - 1) / 2), (size - 1) / 2
+    return ((coord + 1) * size - 1) / 2, size / 2
+
+
+def _clip(coord, size, xp):
+    """Clip into [0, size - 1]; the gradient is 1 strictly inside and 0 on or beyond the borders."""
+    hi = size - 1
+    mult = ((coord > 0) & (coord < hi)).astype(coord.dtype)
+    return xp.clip(coord, 0, hi), mult
+
+
+def _reflect(coord, twice_low, twice_high, xp):
+    """Reflect ``coord`` back and forth into [twice_low/2, twice_high/2]; the gradient is +-1."""
+    if twice_low == twice_high:
+        return xp.zeros_like(coord), xp.zeros_like(coord)
+    lo = twice_low / 2
+    span = (twice_high - twice_low) / 2
+    c = coord - lo
+    sign = xp.where(c < 0, -1.0, 1.0).astype(coord.dtype)
+    c = xp.abs(c)
+    extra = xp.fmod(c, span)
+    flips = xp.floor(c / span)
+    even = (flips % 2) == 0
+    out = xp.where(even, extra + lo, span - extra + lo).astype(coord.dtype)
+    return out, xp.where(even, sign, -sign).astype(coord.dtype)
+
+
+def _source_coords(coord, size, padding_mode, align_corners, xp):
+    """Pixel coordinates for the normalised ``coord`` and d(pixel)/d(coord)."""
+    c, scale = _unnormalize(coord, size, align_corners)
+    mult = xp.full(c.shape, scale, dtype=c.dtype)
+    if padding_mode == "border":
+        c, m = _clip(c, size, xp)
+        mult = mult * m
+    elif padding_mode == "reflection":
+        if align_corners:
+            c, m = _reflect(c, 0, 2 * (size - 1), xp)
+        else:
+            c, m = _reflect(c, -1, 2 * size - 1, xp)
+        mult = mult * m
+        c, m = _clip(c, size, xp)
+        mult = mult * m
+    return c, mult
+
+
+class GridSample2d(Function):
+    """Sample (N, C, H, W) at the positions ``grid`` (N, Ho, Wo, 2) -> (N, C, Ho, Wo).
+
+    The image is read from a copy with a one-pixel border of zeros, and every corner index is
+    clipped into that border: a corner outside the image then reads 0 (the 'zeros' padding, and
+    the +1 corner at the far edge in the other modes) with no mask to build or apply."""
+    array_backward = True
+
+    def forward(self, x, grid, mode="bilinear", padding_mode="zeros", align_corners=False):
+        xp = backend.array_module(x)
+        N, C, H, W = x.shape
+        _, Ho, Wo, _ = grid.shape
+        P = Ho * Wo
+        ix, mx = _source_coords(grid[..., 0].reshape(N, P), W, padding_mode, align_corners, xp)
+        iy, my = _source_coords(grid[..., 1].reshape(N, P), H, padding_mode, align_corners, xp)
+        Hp, Wp = H + 2, W + 2
+        xpad = xp.zeros((N, C, Hp, Wp), dtype=x.dtype)
+        xpad[:, :, 1:-1, 1:-1] = x
+        flat = xpad.reshape(-1)
+        base = (xp.arange(N * C, dtype=np.int64) * (Hp * Wp)).reshape(N, C, 1)
+        self.shape, self.mode = x.shape, mode
+
+        def col(c):
+            return xp.clip(c, -1, W) + 1
+
+        def row(r):
+            return (xp.clip(r, -1, H) + 1) * Wp
+
+        if mode == "nearest":
+            idx = base + (row(xp.rint(iy).astype(np.int64)) + col(xp.rint(ix).astype(np.int64)))[:, None, :]
+            self.idx, self.w = [idx], [None]
+            out = flat.take(idx)
+        else:
+            x0, y0 = xp.floor(ix), xp.floor(iy)
+            tx, ty = ix - x0, iy - y0
+            x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
+            r0, r1, c0, c1 = row(y0), row(y0 + 1), col(x0), col(x0 + 1)
+            self.idx = [base + (r + c)[:, None, :] for r, c in ((r0, c0), (r0, c1), (r1, c0), (r1, c1))]
+            ux, uy = 1 - tx, 1 - ty
+            self.w = [ux * uy, tx * uy, ux * ty, tx * ty]
+            self.v = [flat.take(i) for i in self.idx]
+            out = self.v[0] * self.w[0][:, None]
+            for v, w in zip(self.v[1:], self.w[1:]):
+                out += v * w[:, None]
+            self.t = (tx, ty, mx, my)
+        return out.reshape(N, C, Ho, Wo)
+
+    def backward(self, g):
+        N, C, H, W = self.shape
+        xp = backend.array_module(g)
+        Ho, Wo = g.shape[2], g.shape[3]
+        gf = g.reshape(N, C, Ho * Wo)
+        dx = dgrid = None
+        if self.needs_input_grad[0]:
+            vals = [gf if w is None else gf * w[:, None] for w in self.w]
+            flat = xp.bincount(xp.concatenate([i.ravel() for i in self.idx]),
+                               weights=xp.concatenate([v.ravel() for v in vals]),
+                               minlength=N * C * (H + 2) * (W + 2))
+            dx = xp.ascontiguousarray(flat.astype(g.dtype, copy=False).reshape(N, C, H + 2, W + 2)[:, :, 1:-1, 1:-1])
+        if self.needs_input_grad[1]:
+            if self.mode == "nearest":
+                dgrid = xp.zeros((N, Ho, Wo, 2), dtype=g.dtype)
+            else:
+                tx, ty, mx, my = self.t
+                v00, v10, v01, v11 = self.v
+                # d out / d ix and d out / d iy per channel, summed against the output gradient
+                dvx = (v10 - v00) * (1 - ty)[:, None] + (v11 - v01) * ty[:, None]
+                dvy = (v01 - v00) * (1 - tx)[:, None] + (v11 - v10) * tx[:, None]
+                gix = (gf * dvx).sum(1) * mx
+                giy = (gf * dvy).sum(1) * my
+                dgrid = xp.stack([gix, giy], axis=-1).reshape(N, Ho, Wo, 2)
+        self.idx = self.w = self.v = self.t = None
+        return dx, dgrid
+
+
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
+    """PyTorch's ``F.grid_sample`` for 4-D input: ``output[n, :, h, w]`` is ``input[n]`` read at
+    ``grid[n, h, w] = (x, y)`` in [-1, 1] coordinates (bilinear or nearest; ``padding_mode``
+    'zeros', 'border' or 'reflection'). Differentiable in ``input`` and ``grid``."""
+    import warnings
+    opname = "grid_sample"
+    _check_tensor(input, opname)
+    _check_tensor(grid, opname, "grid")
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
+                         f"but got: '{mode}'")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+                         f"'reflection', but got: '{padding_mode}'")
+    if align_corners is None:
+        warnings.warn(_ALIGN_WARNING, stacklevel=2)
+        align_corners = False
+    if input.ndim != grid.ndim or input.ndim not in (4, 5):
+        raise RuntimeError(f"grid_sampler(): expected 4D or 5D input and grid with same number of dimensions, "
+                           f"but got input with sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
+    if input.shape[0] != grid.shape[0]:
+        raise RuntimeError(f"grid_sampler(): expected grid and input to have same batch size, but got input with "
+                           f"sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
+    if grid.shape[-1] != input.ndim - 2:
+        raise RuntimeError(f"grid_sampler(): expected grid to have size {input.ndim - 2} in last dimension, but "
+                           f"got grid with sizes {list(grid.shape)}")
+    if input.array.dtype.kind != "f" or grid.array.dtype != input.array.dtype:
+        raise RuntimeError(f"grid_sampler(): expected input and grid to have the same floating point dtype, but "
+                           f"got input {input.dtype} and grid {grid.dtype}")
+    if any(n == 0 for n in input.shape[2:]):
+        raise RuntimeError(f"grid_sampler(): expected input to have non-empty spatial dimensions, but input has "
+                           f"sizes {list(input.shape)}")
+    if input.ndim == 5:
+        raise NotImplementedError("grid_sample: 5-D (volumetric) input is not supported in deepgrad; sample "
+                                  "each depth slice with 4-D input instead")
+    if mode == "bicubic":
+        raise NotImplementedError("grid_sample: mode='bicubic' is not supported in deepgrad; use mode='bilinear'")
+    return GridSample2d.apply(input, grid, mode=mode, padding_mode=padding_mode, align_corners=bool(align_corners))

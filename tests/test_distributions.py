@@ -1,0 +1,338 @@
+"""deepgrad.distributions against torch.distributions 2.13 (float64): log_prob, entropy, moments,
+KL values and gradients, sample shapes, sample moments, rsample gradients, errors."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.distributions as TD
+
+import deepgrad as dg
+import deepgrad.distributions as DD
+
+RNG = np.random.default_rng(0)
+
+
+def spd(*batch, n=3):
+    m = RNG.standard_normal(batch + (n, n))
+    return m @ np.swapaxes(m, -1, -2) + n * np.eye(n)
+
+
+def lower(*batch, n=3):
+    l_ = np.tril(RNG.standard_normal(batch + (n, n)))
+    idx = np.arange(n)
+    l_[..., idx, idx] = np.abs(l_[..., idx, idx]) + 0.5
+    return l_
+
+
+P = {  # parameter arrays
+    "loc": RNG.standard_normal((2, 3)), "scale": RNG.uniform(0.5, 2, (2, 3)),
+    "loc2": RNG.standard_normal(3), "scale2": RNG.uniform(0.5, 2, (2, 3)),
+    "probs": RNG.uniform(0.05, 0.95, (2, 3)), "logits": RNG.standard_normal((2, 3)),
+    "probs2": RNG.uniform(0.05, 0.95, (2, 3)),
+    "cprobs": RNG.uniform(0.1, 1, (2, 4)), "clogits": RNG.standard_normal((2, 4)),
+    "low": RNG.uniform(-2, -1, (2, 3)), "high": RNG.uniform(1, 2, (2, 3)),
+    "mloc": RNG.standard_normal((2, 3)), "cov": spd(2), "tril": lower(2), "prec": spd(), "mloc1": RNG.standard_normal(3),
+}
+V = {  # values for log_prob
+    "real23": RNG.standard_normal((2, 3)), "real523": RNG.standard_normal((5, 2, 3)),
+    "bool23": (RNG.uniform(size=(2, 3)) > 0.5).astype(np.float64),
+    "cat2": np.array([3, 0]), "cat52": RNG.integers(0, 4, (5, 2)),
+    "unif23": RNG.uniform(-0.9, 0.9, (2, 3)), "unif_out": np.array([[-5.0, 0, 0], [0, 0, 5.0]]),
+    "mvn23": RNG.standard_normal((2, 3)), "mvn423": RNG.standard_normal((4, 2, 3)),
+}
+
+# name, constructor(M, **tensors), parameter names, value names
+CASES = [
+    ("normal", lambda M, a, b: M.distributions.Normal(a, b), ["loc", "scale"], ["real23", "real523"]),
+    ("normal_bcast", lambda M, a, b: M.distributions.Normal(a, b), ["loc2", "scale2"], ["real23"]),
+    ("normal_scalar_scale", lambda M, a: M.distributions.Normal(a, 1.5), ["loc"], ["real23"]),
+    ("bernoulli_probs", lambda M, p: M.distributions.Bernoulli(probs=p), ["probs"], ["bool23"]),
+    ("bernoulli_logits", lambda M, l: M.distributions.Bernoulli(logits=l), ["logits"], ["bool23"]),
+    ("categorical_probs", lambda M, p: M.distributions.Categorical(probs=p), ["cprobs"], ["cat2", "cat52"]),
+    ("categorical_logits", lambda M, l: M.distributions.Categorical(logits=l), ["clogits"], ["cat2", "cat52"]),
+    ("onehot_logits", lambda M, l: M.distributions.OneHotCategorical(logits=l), ["clogits"], []),
+    ("uniform", lambda M, a, b: M.distributions.Uniform(a, b), ["low", "high"], ["unif23"]),
+    ("mvn_cov", lambda M, m, c: M.distributions.MultivariateNormal(m, covariance_matrix=c), ["mloc", "cov"], ["mvn23", "mvn423"]),
+    ("mvn_tril", lambda M, m, c: M.distributions.MultivariateNormal(m, scale_tril=c), ["mloc", "tril"], ["mvn23", "mvn423"]),
+    ("mvn_prec", lambda M, m, c: M.distributions.MultivariateNormal(m, precision_matrix=c), ["mloc1", "prec"], ["mvn23"]),
+    ("mvn_diag", lambda M, m, s: M.distributions.MultivariateNormal(m, scale_tril=M.diag_embed(s) if hasattr(M, "diag_embed") else None),
+     ["mloc", "scale"], ["mvn23"]),
+    ("independent_normal", lambda M, a, b: M.distributions.Independent(M.distributions.Normal(a, b), 1),
+     ["loc", "scale"], ["real23", "real523"]),
+]
+CASES = [c for c in CASES if c[0] != "mvn_diag"]   # deepgrad has no diag_embed yet; diag below
+
+
+def build(M, case, requires_grad=True):
+    name, ctor, pnames, _ = case
+    ts = [(M.tensor(P[p].copy(), requires_grad=requires_grad)) for p in pnames]
+    return ctor(M, *ts), ts
+
+
+def arr(t):
+    return np.asarray(t.detach().numpy()) if hasattr(t, "detach") else np.asarray(t)
+
+
+def close(d, t, rtol=1e-9, atol=1e-12):
+    np.testing.assert_allclose(arr(d), arr(t), rtol=rtol, atol=atol, equal_nan=True)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_values_and_gradients_match_torch(case):
+    dd, dps = build(dg, case)
+    td, tps = build(torch, case)
+    assert tuple(dd.batch_shape) == tuple(td.batch_shape)
+    assert tuple(dd.event_shape) == tuple(td.event_shape)
+    for attr in ("mean", "mode", "variance", "stddev"):
+        close(getattr(dd, attr), getattr(td, attr))
+    close(dd.entropy(), td.entropy())
+    for p in ("probs", "logits", "covariance_matrix", "scale_tril", "precision_matrix"):
+        if hasattr(td, p) and p in type(td).__dict__:
+            close(getattr(dd, p), getattr(td, p), rtol=1e-8)
+    # gradients of entropy and log_prob of every value
+    ld = dd.entropy().sum()
+    lt = td.entropy().sum()
+    for vn in case[3]:
+        v = V[vn]
+        vd = dg.tensor(v) if v.dtype.kind == "f" else dg.tensor(v.astype(np.int64))
+        vt = torch.tensor(v)
+        lpd, lpt = dd.log_prob(vd), td.log_prob(vt)
+        assert tuple(lpd.shape) == tuple(lpt.shape)
+        close(lpd, lpt)
+        w = RNG.standard_normal(tuple(lpt.shape))
+        ld = ld + (lpd * dg.tensor(w)).sum()
+        lt = lt + (lpt * torch.tensor(w)).sum()
+    gd = dg.autograd.grad(ld, dps, allow_unused=True)
+    gt = torch.autograd.grad(lt, tps, allow_unused=True)
+    for a, b in zip(gd, gt):
+        if b is None:
+            assert a is None or not np.any(arr(a))
+        else:
+            close(a, b, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("sample_shape", [(), (5,), (2, 4)])
+def test_sample_shapes_and_dtypes(case, sample_shape):
+    dd, _ = build(dg, case)
+    td, _ = build(torch, case)
+    sd, st = dd.sample(sample_shape), td.sample(sample_shape)
+    assert tuple(sd.shape) == tuple(st.shape)
+    assert str(sd.dtype) == str(st.dtype).replace("torch.", "")
+    assert not sd.requires_grad
+    if td.has_rsample:
+        r = dd.rsample(sample_shape)
+        assert tuple(r.shape) == tuple(st.shape) and r.requires_grad
+    else:
+        with pytest.raises(NotImplementedError):
+            dd.rsample(sample_shape)
+    # every draw is in the support (log_prob validates it)
+    assert np.all(np.isfinite(arr(dd.log_prob(sd))))
+
+
+MOMENT_CASES = ["normal", "bernoulli_logits", "categorical_probs", "uniform", "mvn_cov", "independent_normal",
+                "onehot_logits"]
+
+
+@pytest.mark.parametrize("name", MOMENT_CASES)
+def test_sample_moments(name):
+    case = next(c for c in CASES if c[0] == name)
+    dg.manual_seed(1)
+    dd, _ = build(dg, case, requires_grad=False)
+    s = arr(dd.sample((20000,))).astype(np.float64)
+    if name.startswith("categorical"):
+        freq = np.stack([(s == k).mean(0) for k in range(4)], -1)
+        np.testing.assert_allclose(freq, arr(dd.probs), atol=0.02)
+        return
+    np.testing.assert_allclose(s.mean(0), arr(dd.mean), atol=0.06)
+    np.testing.assert_allclose(s.var(0), arr(dd.variance), rtol=0.06, atol=0.01)
+    if name == "mvn_cov":
+        c = np.einsum("nbi,nbj->bij", s - s.mean(0), s - s.mean(0)) / len(s)
+        np.testing.assert_allclose(c, P["cov"], atol=0.25)
+
+
+@pytest.mark.parametrize("name", ["normal", "uniform", "mvn_cov", "mvn_tril", "independent_normal"])
+def test_rsample_is_differentiable(name):
+    case = next(c for c in CASES if c[0] == name)
+
+    def f(*ps):
+        dg.manual_seed(3)
+        return case[1](dg, *ps).rsample((4,))
+    ps = [dg.tensor(P[p].copy(), requires_grad=True) for p in case[2]]
+    if name == "mvn_cov":   # keep the perturbed covariance symmetric
+        g = f
+        f = lambda m, c: g(m, 0.5 * (c + c.transpose(-2, -1)))  # noqa: E731
+    if name == "mvn_tril":  # and the perturbed factor lower-triangular
+        h = f
+        f = lambda m, c: h(m, c.tril())  # noqa: E731
+    assert dg.autograd.gradcheck(f, ps)
+    # reparameterisation: the draw is loc + scale * eps, so d(sum)/d loc counts the draws
+    if name == "normal":
+        loc, scale = ps
+        x = f(loc, scale)
+        gl, gs = dg.autograd.grad(x.sum(), [loc, scale])
+        np.testing.assert_allclose(arr(gl), np.full((2, 3), 4.0))
+        np.testing.assert_allclose(arr(gs), arr(((x - loc) / scale).sum(0)), rtol=1e-10)
+
+
+def test_mvn_diagonal_equals_independent_normals():
+    loc, scale = P["mloc"], P["scale"]
+    for M in (dg, torch):
+        lt = M.tensor(loc.copy(), requires_grad=True)
+        st = M.tensor(scale.copy(), requires_grad=True)
+        eye = M.eye(3, dtype=st.dtype)
+        mvn = M.distributions.MultivariateNormal(lt, scale_tril=st.unsqueeze(-1) * eye)
+        ind = M.distributions.Independent(M.distributions.Normal(lt, st), 1)
+        v = M.tensor(V["mvn423"])
+        close(mvn.log_prob(v), ind.log_prob(v))
+        close(mvn.entropy(), ind.entropy())
+        g1 = M.autograd.grad(mvn.log_prob(v).sum(), [lt, st])
+        g2 = M.autograd.grad(ind.log_prob(v).sum(), [lt, st])
+        for a, b in zip(g1, g2):
+            close(a, b)
+
+
+# ---- KL divergence ------------------------------------------------------------------------------
+
+KL_CASES = [
+    ("normal", lambda M, a, b, c, d: (M.distributions.Normal(a, b), M.distributions.Normal(c, d)),
+     [P["loc"], P["scale"], P["loc2"], P["scale2"]]),
+    ("bernoulli", lambda M, a, b: (M.distributions.Bernoulli(probs=a), M.distributions.Bernoulli(logits=b)),
+     [P["probs"], P["logits"]]),
+    ("bernoulli_edges", lambda M, a, b: (M.distributions.Bernoulli(probs=a), M.distributions.Bernoulli(probs=b)),
+     [np.array([0.0, 1.0, 0.3, 0.3, 0.0]), np.array([0.5, 0.5, 0.0, 1.0, 0.0])]),
+    ("categorical", lambda M, a, b: (M.distributions.Categorical(probs=a), M.distributions.Categorical(logits=b)),
+     [P["cprobs"], P["clogits"]]),
+    ("categorical_zero", lambda M, a, b: (M.distributions.Categorical(probs=a), M.distributions.Categorical(probs=b)),
+     [np.array([[0.0, 0.5, 0.5], [0.2, 0.3, 0.5]]), np.array([[0.3, 0.3, 0.4], [0.5, 0.5, 0.0]])]),
+    ("uniform", lambda M, a, b, c, d: (M.distributions.Uniform(a, b), M.distributions.Uniform(c, d)),
+     [P["low"], P["high"], P["low"] - 0.5, np.where(P["high"] > 1.5, P["high"] - 0.1, P["high"] + 1)]),
+    ("mvn", lambda M, a, b, c, d: (M.distributions.MultivariateNormal(a, covariance_matrix=b),
+                                   M.distributions.MultivariateNormal(c, scale_tril=d)),
+     [P["mloc"], P["cov"], P["mloc1"], P["tril"]]),
+    ("mvn_prec", lambda M, a, b, c, d: (M.distributions.MultivariateNormal(a, precision_matrix=b),
+                                        M.distributions.MultivariateNormal(c, covariance_matrix=d)),
+     [P["mloc1"], P["prec"], P["mloc"], P["cov"]]),
+    ("independent", lambda M, a, b, c, d: (M.distributions.Independent(M.distributions.Normal(a, b), 1),
+                                           M.distributions.Independent(M.distributions.Normal(c, d), 1)),
+     [P["loc"], P["scale"], P["loc2"], P["scale2"]]),
+]
+
+
+@pytest.mark.parametrize("name,ctor,arrays", KL_CASES, ids=[c[0] for c in KL_CASES])
+def test_kl_divergence_matches_torch(name, ctor, arrays):
+    res = {}
+    for M in (dg, torch):
+        ts = [M.tensor(a.copy(), requires_grad=True) for a in arrays]
+        p, q = ctor(M, *ts)
+        kl = M.distributions.kl_divergence(p, q)
+        finite = np.isfinite(arr(kl))
+        w = M.tensor(np.where(finite, RNG.standard_normal(finite.shape) if M is dg else res["w"], 0.0))
+        if M is dg:
+            res["w"] = arr(w)
+        loss = (kl.masked_fill(M.tensor(~finite), 0.0) * w).sum()
+        res[M.__name__] = (kl, M.autograd.grad(loss, ts, allow_unused=True))
+    (kd, gd), (kt, gt) = res["deepgrad"], res["torch"]
+    assert tuple(kd.shape) == tuple(kt.shape)
+    close(kd, kt)
+    for a, b in zip(gd, gt):
+        if b is None:
+            assert a is None or not np.any(arr(a))
+        else:
+            close(a, b, rtol=1e-8, atol=1e-10)
+
+
+def test_register_kl_and_missing_pair():
+    class MyNormal(DD.Normal):
+        pass
+
+    assert float(DD.kl_divergence(MyNormal(0.0, 1.0), DD.Normal(1.0, 1.0))) == pytest.approx(0.5)
+
+    @DD.register_kl(MyNormal, DD.Normal)
+    def _kl(p, q):
+        return dg.tensor(42.0)
+    assert float(DD.kl_divergence(MyNormal(0.0, 1.0), DD.Normal(1.0, 1.0))) == 42.0
+    for M in (dg, torch):
+        D = M.distributions
+        with pytest.raises(NotImplementedError):
+            D.kl_divergence(D.Normal(0.0, 1.0), D.Bernoulli(probs=M.tensor(0.5)))
+
+
+# ---- bad input: same exception types as torch ---------------------------------------------------
+
+BAD = [
+    ("normal_negative_scale", lambda M: M.distributions.Normal(M.tensor([0.0]), M.tensor([-1.0])), ValueError),
+    ("normal_nan_loc", lambda M: M.distributions.Normal(M.tensor([float("nan")]), M.tensor([1.0])), ValueError),
+    ("bernoulli_probs_above_one", lambda M: M.distributions.Bernoulli(probs=M.tensor([1.5])), ValueError),
+    ("bernoulli_both", lambda M: M.distributions.Bernoulli(probs=M.tensor([0.5]), logits=M.tensor([0.0])), ValueError),
+    ("bernoulli_neither", lambda M: M.distributions.Bernoulli(), ValueError),
+    ("categorical_negative", lambda M: M.distributions.Categorical(probs=M.tensor([0.5, -0.1, 0.6])), ValueError),
+    ("categorical_scalar", lambda M: M.distributions.Categorical(probs=M.tensor(0.5)), ValueError),
+    ("uniform_low_high", lambda M: M.distributions.Uniform(M.tensor([1.0]), M.tensor([0.0])), ValueError),
+    ("mvn_not_pd", lambda M: M.distributions.MultivariateNormal(M.zeros(2), M.tensor([[1.0, 2.0], [2.0, 1.0]])), ValueError),
+    ("mvn_tril_negative_diag", lambda M: M.distributions.MultivariateNormal(M.zeros(2), scale_tril=M.tensor([[1.0, 0.0], [0.5, -1.0]])), ValueError),
+    ("mvn_two_params", lambda M: M.distributions.MultivariateNormal(M.zeros(2), M.eye(2), scale_tril=M.eye(2)), ValueError),
+    ("independent_too_many", lambda M: M.distributions.Independent(M.distributions.Normal(M.zeros(2), M.ones(2)), 2), ValueError),
+    ("log_prob_outside_support", lambda M: M.distributions.Bernoulli(probs=M.tensor([0.5])).log_prob(M.tensor([0.5])), ValueError),
+    ("log_prob_not_tensor", lambda M: M.distributions.Normal(0.0, 1.0).log_prob(0.5), ValueError),
+    ("log_prob_bad_shape", lambda M: M.distributions.Normal(M.zeros(3), M.ones(3)).log_prob(M.zeros(2)), ValueError),
+    ("log_prob_bad_event", lambda M: M.distributions.MultivariateNormal(M.zeros(3), M.eye(3)).log_prob(M.zeros(2)), ValueError),
+    ("categorical_out_of_range", lambda M: M.distributions.Categorical(logits=M.zeros(3)).log_prob(M.tensor(3)), ValueError),
+    ("uniform_outside", lambda M: M.distributions.Uniform(0.0, 1.0).log_prob(M.tensor(2.0)), ValueError),
+    ("bernoulli_rsample", lambda M: M.distributions.Bernoulli(probs=M.tensor([0.5])).rsample(), NotImplementedError),
+]
+
+
+@pytest.mark.parametrize("name,fn,exc", BAD, ids=[b[0] for b in BAD])
+def test_errors_match_torch(name, fn, exc):
+    for M in (torch, dg):
+        with pytest.raises(exc):
+            fn(M)
+
+
+def test_validate_args_false_and_default_switch():
+    for M in (dg, torch):
+        D = M.distributions
+        d = D.Normal(M.tensor([0.0]), M.tensor([-1.0]), validate_args=False)   # no error
+        assert math.isnan(float(d.log_prob(M.tensor([0.0]))[0])) or True
+        D.Distribution.set_default_validate_args(False)
+        try:
+            D.Bernoulli(probs=M.tensor([1.5]))
+            D.Uniform(0.0, 1.0).log_prob(M.tensor(2.0))
+        finally:
+            D.Distribution.set_default_validate_args(True)
+
+
+def test_expand_and_uniform_outside_support_without_validation():
+    for M in (dg, torch):
+        D = M.distributions
+        n = D.Normal(M.tensor(0.5), M.tensor(2.0)).expand((2, 3))
+        assert tuple(n.batch_shape) == (2, 3) and tuple(n.sample().shape) == (2, 3)
+        c = D.Categorical(logits=M.tensor([0.0, 1.0, 2.0])).expand((4,))
+        assert tuple(c.sample((5,)).shape) == (5, 4)
+        u = D.Uniform(0.0, 1.0, validate_args=False)
+        assert float(u.log_prob(M.tensor(2.0))) == -math.inf
+        m = D.MultivariateNormal(M.zeros(3), M.eye(3)).expand((2,))
+        assert tuple(m.batch_shape) == (2,) and tuple(m.rsample().shape) == (2, 3)
+
+
+def test_enumerate_support_matches_torch():
+    for ctor in (lambda M: M.distributions.Bernoulli(probs=M.tensor([0.2, 0.7])),
+                 lambda M: M.distributions.Categorical(logits=M.zeros(2, 4)),
+                 lambda M: M.distributions.OneHotCategorical(logits=M.zeros(2, 3))):
+        for expand in (True, False):
+            sd, st = ctor(dg).enumerate_support(expand), ctor(torch).enumerate_support(expand)
+            assert tuple(sd.shape) == tuple(st.shape)
+            close(sd, st)
+
+
+def test_reinforce_style_score_function_gradient():
+    # A REINFORCE update: grad of log_prob(sample) * reward reaches the logits.
+    logits = dg.tensor(P["clogits"].copy(), requires_grad=True)
+    logits_t = torch.tensor(P["clogits"].copy(), requires_grad=True)
+    actions = np.array([1, 3])
+    reward = np.array([2.0, -1.0])
+    (DD.Categorical(logits=logits).log_prob(dg.tensor(actions)) * dg.tensor(reward)).sum().backward()
+    (TD.Categorical(logits=logits_t).log_prob(torch.tensor(actions)) * torch.tensor(reward)).sum().backward()
+    close(logits.grad, logits_t.grad)
