@@ -245,10 +245,8 @@ def save(obj, f):
     >>> deepgrad.load(p)["step"]
     3
     """
-    if hasattr(obj, "state_dict") and not isinstance(obj, (dict, list, tuple, Tensor)):
-        raise TypeError(f"deepgrad.save: cannot save a whole {type(obj).__name__} object (PyTorch pickles it; deepgrad "
-                        "never pickles, so that loading a file cannot run code). Save its weights instead: "
-                        "deepgrad.save(obj.state_dict(), path), and later obj.load_state_dict(deepgrad.load(path))")
+    from ._save_check import refuse_whole_objects
+    refuse_whole_objects(obj)   # a Module/Optimizer anywhere in obj: say to save its state_dict()
     enc = _Encoder()
     structure = enc.encode(obj)
 
