@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numbers
 
+import weakref
+
 import numpy as np
 
 from . import backend
@@ -84,6 +86,32 @@ class Tensor:
 
     def element_size(self):
         return self.array.itemsize
+
+    @property
+    def itemsize(self):
+        return self.array.itemsize
+
+    @property
+    def nbytes(self):
+        return self.array.nbytes
+
+    # Pinned (page-locked) memory exists only with a GPU. deepgrad's DataLoader workers are threads,
+    # which share every buffer already, so share_memory_() has nothing to move (PyTorch moves the
+    # storage into shared memory for worker processes); is_shared() says what PyTorch would.
+    def is_pinned(self, device=None):
+        return False
+
+    def pin_memory(self, device=None):
+        if self.device.type != "cuda" and not backend.cuda_available():
+            raise RuntimeError("Cannot access accelerator device when none is available.")
+        return self
+
+    def share_memory_(self):
+        _shared_buffers[id(self.array)] = self.array
+        return self
+
+    def is_shared(self):
+        return _shared_buffers.get(id(self.array)) is self.array
 
     @property
     def device(self):
@@ -729,6 +757,9 @@ class Tensor:
     def unique_consecutive(self, return_inverse=False, return_counts=False, dim=None): return ops.unique_consecutive(self, return_inverse, return_counts, dim)
     def bincount(self, weights=None, minlength=0): return ops.bincount(self, weights, minlength)
     def histc(self, bins=100, min=0, max=0): return ops.histc(self, bins, min, max)
+
+
+_shared_buffers = weakref.WeakValueDictionary()   # arrays marked by share_memory_() (see is_shared)
 
 
 def _linalg():

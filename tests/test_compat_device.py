@@ -617,3 +617,12 @@ def test_tensor_repr_like_torch(i):
     ours, theirs = repr(REPR_CASES[i](dg)), repr(REPR_CASES[i](torch))
     theirs = theirs.replace("torch.", "deepgrad.").replace("grad_fn=<MulBackward0>", "grad_fn=<MulBackward>")
     assert ours == theirs
+
+
+def test_memory_methods_like_torch_cpu_build():
+    for lib in (dg, torch):
+        t = lib.ones(3, dtype=lib.float64)
+        assert (t.nbytes, t.itemsize, t.is_pinned(), t.is_shared()) == (24, 8, False, False)
+        assert t.share_memory_().is_shared()
+        with pytest.raises(RuntimeError, match="accelerator"):
+            t.pin_memory()
