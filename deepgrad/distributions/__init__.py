@@ -8,7 +8,8 @@ from .categorical import Categorical, OneHotCategorical
 from .uniform import Uniform
 from .multivariate_normal import MultivariateNormal
 from .independent import Independent
+from .gamma import Gamma, Beta, Dirichlet
 from .kl import kl_divergence, register_kl
 
 __all__ = ["Distribution", "Normal", "Bernoulli", "Categorical", "OneHotCategorical", "Uniform",
-           "MultivariateNormal", "Independent", "kl_divergence", "register_kl", "constraints"]
+           "MultivariateNormal", "Independent", "Gamma", "Beta", "Dirichlet", "kl_divergence", "register_kl", "constraints"]
