@@ -75,9 +75,15 @@ class FunctionCtx:
 
     def mark_dirty(self, *tensors):
         """Declare input Tensors that forward modified in place (they must be returned as outputs)."""
-        for t in tensors:
-            t._version[0] += 1
         self._dirty = tensors
+
+    def _finish_forward(self):
+        """After forward: count the in-place write on each dirty tensor (as PyTorch does), then
+        take the saved tensors' versions, so later in-place writes are caught in backward."""
+        for t in self._dirty:
+            t._version[0] += 1
+        self._saved = tuple(None if item is None else (item[0], item[0]._version[0])
+                            for item in self._saved)
 
     def mark_non_differentiable(self, *tensors):
         """Declare outputs that carry no gradient (integer indices, masks, ...)."""
@@ -230,6 +236,7 @@ def _custom_apply(cls, *args, **kwargs):
             cls.setup_context(ctx, args, out)
         else:
             out = cls.forward(ctx, *args, **kwargs)
+    ctx._finish_forward()
     is_tuple = isinstance(out, tuple)
     outs = list(out) if is_tuple else [out]
     if _fn._anomaly[0] and not _fn._in_backward[0]:
