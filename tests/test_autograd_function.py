@@ -533,3 +533,18 @@ def test_mark_dirty_with_saved_tensor():
         y = FD["cube"].apply(b * 1) if M is dg else FT["cube"].apply(b * 1)
         y.sum().backward()
     np.testing.assert_allclose(res[0], res[1])
+
+
+def test_save_for_backward_rejects_non_tensors():
+    for M in (dg, torch):
+        class F(M.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x, 3)
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+        with pytest.raises(TypeError, match="save_for_backward can only save"):
+            F.apply(M.ones(2, requires_grad=True)).sum().backward()

@@ -42,10 +42,10 @@ class FunctionCtx:
 
     def save_for_backward(self, *tensors):
         """Keep Tensors (or ``None``) for backward; read them back with ``ctx.saved_tensors``."""
-        for t in tensors:
+        for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, _fn._Tensor):
                 raise TypeError(f"save_for_backward can only save tensors, but argument "
-                                f"{tensors.index(t)} is of type {type(t).__name__}")
+                                f"{i} is of type {type(t).__name__}")
         self._saved = tuple(None if t is None else (t, t._version[0]) for t in tensors)
         self.to_save = tensors
 
@@ -95,7 +95,7 @@ class FunctionCtx:
         self.materialize_grads = bool(value)
 
     def name(self):
-        return "FunctionCtx"
+        return getattr(self, "_node_name", "FunctionCtx")
 
 
 class BackwardCFunction(Function):
@@ -230,6 +230,7 @@ def _custom_apply(cls, *args, **kwargs):
     needs = tuple(grad_on and isinstance(a, Tensor) and a.requires_grad for a in args)
     ctx = FunctionCtx()
     ctx.needs_input_grad = needs
+    ctx._node_name = cls.__name__ + "Backward"
     with no_grad():
         if setup:
             out = cls.forward(*args, **kwargs)
