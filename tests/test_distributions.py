@@ -404,3 +404,32 @@ def test_missing_torch_names_say_so():
     assert not hasattr(DD, "StudentT")
     with pytest.raises(AttributeError):
         DD.NoSuchThing
+
+
+def test_erf_erfinv_match_torch():
+    from deepgrad.distributions._special import erf, erfinv
+    x = np.linspace(-5, 5, 101)
+    np.testing.assert_allclose(erf(dg.tensor(x)).numpy(), torch.erf(torch.tensor(x)).numpy(), rtol=1e-14, atol=1e-15)
+    p = np.concatenate([np.linspace(-0.999999, 0.999999, 201), [0.0, 1e-300, 1 - 1e-12, -1 + 1e-15, 1.0, -1.0, 1.5]])
+    np.testing.assert_allclose(erfinv(dg.tensor(p)).numpy(), torch.erfinv(torch.tensor(p)).numpy(), rtol=1e-13)
+    xx = dg.tensor(np.array([-0.7, 0.1, 0.9]), requires_grad=True)
+    for f in (erf, erfinv):
+        assert dg.autograd.gradcheck(f, [xx]) and dg.autograd.gradgradcheck(f, [xx])
+
+
+@pytest.mark.parametrize("name", ["normal", "uniform", "exponential", "laplace"])
+def test_cdf_icdf_match_torch(name):
+    case = next(c for c in CASES if c[0] == name)
+    dd, dps = build(dg, case)
+    td, tps = build(torch, case)
+    support_pts = {"normal": V["real23"], "uniform": V["unif23"], "exponential": V["pos23"],
+                   "laplace": V["real23"]}[name]
+    cd, ct = dd.cdf(dg.tensor(support_pts)), td.cdf(torch.tensor(support_pts))
+    close(cd, ct)
+    q = RNG.uniform(0.02, 0.98, (2, 3))
+    idd, idt = dd.icdf(dg.tensor(q)), td.icdf(torch.tensor(q))
+    close(idd, idt)
+    gd = dg.autograd.grad((cd * 2 + idd).sum(), dps)
+    gt = torch.autograd.grad((ct * 2 + idt).sum(), tps)
+    for a, b in zip(gd, gt):
+        close(a, b, rtol=1e-8, atol=1e-10)

@@ -140,3 +140,76 @@ def digamma(x):
 
 def polygamma(n, x):
     return digamma(x) if n == 0 else Polygamma.apply(x, n=int(n))
+
+
+_erf_u = np.frompyfunc(math.erf, 1, 1)
+_erfc_u = np.frompyfunc(math.erfc, 1, 1)
+
+
+def erf_array(a):
+    xp = backend.array_module(a)
+    host = backend.to_numpy(a).astype(np.float64)
+    return xp.asarray(_erf_u(host).astype(np.float64)).astype(a.dtype, copy=False)
+
+
+def erfinv_array(a):
+    """Inverse error function: Giles' single-precision approximation, then Newton steps on erf."""
+    xp = backend.array_module(a)
+    x = backend.to_numpy(a).astype(np.float64)
+    with np.errstate(all="ignore"):
+        w = -np.log((1.0 - x) * (1.0 + x))
+        small = w < 5.0
+        ws = w - 2.5
+        p1 = 2.81022636e-08
+        for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503,
+                  -0.00417768164, 0.246640727, 1.50140941):
+            p1 = c + p1 * ws
+        wl = np.sqrt(w) - 3.0
+        p2 = -0.000200214257
+        for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613,
+                  0.00943887047, 1.00167406, 2.83297682):
+            p2 = c + p2 * wl
+        y = np.abs(np.where(small, p1, p2) * x)
+        ax = np.abs(x)
+        tail = ax >= 0.5
+        log_c = np.log(np.where(tail, 1.0 - ax, 1.0))
+        for _ in range(6):
+            # centre: Newton on erf(y) = |x|; tails: on log erfc(y) = log(1 - |x|), well scaled there
+            dens = 2 / math.sqrt(math.pi) * np.exp(-y * y)
+            ec = np.maximum(_erfc_u(y).astype(np.float64), 1e-300)
+            step = np.where(tail, -(np.log(ec) - log_c) * ec / dens,
+                            (_erf_u(y).astype(np.float64) - ax) / dens)
+            y = np.where(np.isfinite(step), y - step, y)
+        y = np.sign(x) * y
+        y = np.where(x == 1, np.inf, np.where(x == -1, -np.inf, y))
+        y = np.where(np.abs(x) > 1, np.nan, y)
+    return xp.asarray(y).astype(a.dtype, copy=False)
+
+
+class Erf(Function):
+    def forward(self, a):
+        self.save_for_backward(*self.inputs)
+        return erf_array(a)
+
+    def backward(self, g):
+        x, = self.saved_tensors
+        return g * (2 / math.sqrt(math.pi)) * (-(x * x)).exp()
+
+
+class Erfinv(Function):
+    save_output = True
+
+    def forward(self, a):
+        return erfinv_array(a)
+
+    def backward(self, g):
+        y = self.output(0)
+        return g * (math.sqrt(math.pi) / 2) * (y * y).exp()
+
+
+def erf(x):
+    return Erf.apply(x)
+
+
+def erfinv(x):
+    return Erfinv.apply(x)
