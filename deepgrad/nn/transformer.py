@@ -124,6 +124,14 @@ class TransformerDecoderLayer(Module):
         self.activation = _activation(activation)
         self.batch_first = batch_first
 
+    def __setstate__(self, state):
+        # NOTE: as PyTorch's: a state without an ``activation`` attribute gets ReLU. An activation
+        # given as a Module lives in ``_modules``, so a deep copy (TransformerDecoder copies its
+        # layer, and so does Transformer) runs ReLU in place of it: PyTorch 2.13 does exactly this.
+        if "activation" not in state:
+            state["activation"] = F.relu
+        super().__setstate__(state)
+
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
         x = tgt

@@ -167,6 +167,19 @@ def test_transformer_train_gradients_match_torch():
 
 
 @pytest.mark.filterwarnings("ignore:enable_nested_tensor")
+@pytest.mark.parametrize("act", ["gelu", "module"])
+def test_transformer_unbatched_and_module_activation(act):
+    """An activation given as a Module: PyTorch's deep-copied decoder layers fall back to ReLU
+    (their ``__setstate__``); deepgrad does the same, so the outputs agree."""
+    torch.manual_seed(0)
+    tm = torch.nn.Transformer(D, NH, 1, 2, FF, activation=torch.nn.GELU() if act == "module" else act).eval()
+    dm = nn.Transformer(D, NH, 1, 2, FF, activation=nn.GELU() if act == "module" else act).eval()
+    dm.load_state_dict(state(tm))
+    src, tgt = randn(5, D), randn(3, D, seed=1)
+    close(dm(dg.tensor(src), dg.tensor(tgt)), tm(torch.tensor(src), torch.tensor(tgt)))
+
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor")
 def test_transformer_init_custom_and_errors():
     m = nn.Transformer(D, NH, 1, 1, FF)
     for name, p in m.named_parameters():   # xavier-uniform for every matrix, as PyTorch
