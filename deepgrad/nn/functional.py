@@ -419,14 +419,6 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     return _reduce(loss, reduction)
 
 
-def cosine_similarity(x1, x2, dim=1, eps=1e-8):
-    """``x1 . x2 / max(||x1|| ||x2||, eps)`` along ``dim``."""
-    w12 = (x1 * x2).sum(dim)
-    n1 = (x1 * x1).sum(dim)
-    n2 = (x2 * x2).sum(dim)
-    return w12 / _ops.sqrt(clamp(n1 * n2, min=eps * eps))
-
-
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     """``input / max(||input||_p, eps)`` along ``dim``."""
     if p == 2.0:
@@ -480,5 +472,5 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
 # Sliding blocks, spatial sampling, distances (deepgrad.ops.sampling / deepgrad.ops.distance)
 # ---------------------------------------------------------------------------------------------
 from ..ops.sampling import unfold, fold, affine_grid, grid_sample  # noqa: E402,F401
-from ..ops.distance import (pairwise_distance, triplet_margin_loss,  # noqa: E402,F401
+from ..ops.distance import (pairwise_distance, cosine_similarity, triplet_margin_loss,  # noqa: E402,F401
                             triplet_margin_with_distance_loss)

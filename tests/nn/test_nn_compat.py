@@ -388,6 +388,22 @@ def test_cosine_similarity_matches_torch(s1, s2, dim):
           torch.nn.CosineSimilarity(dim)(torch.tensor(x1), torch.tensor(x2)))
 
 
+def test_cosine_similarity_small_norms_and_broadcast_like_torch():
+    """PyTorch divides each input by its own norm clamped at eps (the clamp invisible to autograd)."""
+    a, b = rand(3, 4, seed=5), rand(3, 4, seed=6)
+    a[0] = 0.0
+    a[1] *= 1e-5
+    # (no second derivatives here: PyTorch's are NaN at the zero vector)
+    check_op(lambda x, y: F.cosine_similarity(x, y, 1, 1e-3), lambda x, y: TF.cosine_similarity(x, y, 1, 1e-3),
+             [a, b], gradcheck=False, double=False)
+    check_op(lambda x, y: F.cosine_similarity(x, y, 1, 1e-3), lambda x, y: TF.cosine_similarity(x, y, 1, 1e-3),
+             [a[1:], b[1:]], gradcheck=False)
+    check_op(lambda x, y: F.cosine_similarity(x, y, 1), lambda x, y: TF.cosine_similarity(x, y, 1),
+             [rand(4, seed=1), rand(2, 4, seed=2)])
+    with pytest.raises(RuntimeError):
+        F.cosine_similarity(dg.zeros(3, 4), dg.zeros(2, 4))
+
+
 TRIPLET = [dict(), dict(margin=0.5, p=1.0), dict(swap=True), dict(reduction="sum", p=3.0), dict(reduction="none"),
            dict(margin=2.0, swap=True, reduction="none")]
 
