@@ -46,7 +46,8 @@ MODULE_PATHS = [
     ("dropout", "Dropout", nn.Dropout), ("dropout", "Dropout2d", nn.Dropout2d), ("pooling", "MaxPool2d", nn.MaxPool2d),
     ("pooling", "AdaptiveAvgPool2d", nn.AdaptiveAvgPool2d), ("normalization", "LayerNorm", nn.LayerNorm),
     ("normalization", "GroupNorm", nn.GroupNorm), ("sparse", "Embedding", nn.Embedding),
-    ("transformer", "Transformer", nn.Transformer), ("transformer", "TransformerEncoderLayer", nn.TransformerEncoderLayer),
+    ("transformer", "Transformer", nn.Transformer),
+    ("transformer", "TransformerEncoderLayer", nn.TransformerEncoderLayer),
     ("loss", "_Loss", nn.loss._Loss), ("loss", "_WeightedLoss", nn.loss._WeightedLoss),
     ("loss", "CrossEntropyLoss", nn.CrossEntropyLoss), ("flatten", "Flatten", nn.Flatten),
     ("padding", "ZeroPad2d", nn.ZeroPad2d), ("upsampling", "Upsample", nn.Upsample),
@@ -136,7 +137,8 @@ def test_transformer_eval_matches_torch(kw, no_grad):
     src, tgt = rng.standard_normal(shp(S)).astype(np.float32), rng.standard_normal(shp(T)).astype(np.float32)
     kpm = np.zeros((N, S), bool)
     kpm[1, -2:] = True
-    tmask, dmask = torch.nn.Transformer.generate_square_subsequent_mask(T), nn.Transformer.generate_square_subsequent_mask(T)
+    tmask = torch.nn.Transformer.generate_square_subsequent_mask(T)
+    dmask = nn.Transformer.generate_square_subsequent_mask(T)
     np.testing.assert_array_equal(dmask.numpy(), tmask.numpy())
     args = dict(src_key_padding_mask=kpm, memory_key_padding_mask=kpm)
     with (torch.no_grad() if no_grad else torch.enable_grad()):
@@ -457,7 +459,8 @@ def test_distance_errors_match_torch(what, call):
 # ---- Dropout2d / Dropout3d on inputs of other ranks -----------------------------------------------------
 
 DROPOUT_RANKS = [("Dropout2d", s) for s in [(40, 30), (20, 30, 8), (6, 20, 3, 4), (4, 20, 3, 2, 2)]] + \
-                [("Dropout3d", s) for s in [(40, 30), (20, 30, 8), (20, 6, 3, 2), (4, 20, 3, 2, 2), (20, 2, 2, 2, 2, 2)]]
+                [("Dropout3d", s) for s in [(40, 30), (20, 30, 8), (20, 6, 3, 2), (4, 20, 3, 2, 2),
+                                            (20, 2, 2, 2, 2, 2)]]
 
 
 def _shared_dims(y):
@@ -500,8 +503,10 @@ def _input(kind):
     return randn(5, 4) if kind == "linear" else randn(2, 2, 5, 5)
 
 
-PARAM_CASES = [("weight_norm", kind, kw) for kind in ("linear", "conv") for kw in (dict(), dict(dim=1), dict(dim=None))] + \
-              [("spectral_norm", kind, kw) for kind in ("linear", "conv", "convT") for kw in (dict(), dict(n_power_iterations=2))]
+PARAM_CASES = [("weight_norm", kind, kw) for kind in ("linear", "conv")
+               for kw in (dict(), dict(dim=1), dict(dim=None))] + \
+              [("spectral_norm", kind, kw) for kind in ("linear", "conv", "convT")
+               for kw in (dict(), dict(n_power_iterations=2))]
 
 
 def _apply(lib, fn, kind, kw, legacy):
