@@ -651,9 +651,67 @@ def test_parametrize_errors_match_torch(what, call):
             call(dg, _Transposer)
 
 
-def test_orthogonal_says_not_implemented():
-    with pytest.raises(NotImplementedError, match="orthogonal"):
-        nn.utils.parametrizations.orthogonal(nn.Linear(3, 3))
+ORTHO = [(shape, omap, triv) for shape in [(4, 4), (5, 3), (3, 5)] for omap in (None, "householder", "matrix_exp")
+         for triv in (True, False)]
+
+
+@pytest.mark.parametrize("shape,omap,triv", ORTHO, ids=[f"{s}-{m}-{t}" for s, m, t in ORTHO])
+def test_orthogonal_matches_torch(shape, omap, triv):
+    torch.manual_seed(0)
+    tl = torch.nn.Linear(shape[1], shape[0], bias=False)
+    dl = nn.Linear(shape[1], shape[0], bias=False)
+    dl.load_state_dict(state(tl))
+    tm = torch.nn.utils.parametrizations.orthogonal(tl, orthogonal_map=omap, use_trivialization=triv)
+    dm = nn.utils.parametrizations.orthogonal(dl, orthogonal_map=omap, use_trivialization=triv)
+    assert list(dm.state_dict()) == list(tm.state_dict())
+    if shape[0] == shape[1] or not triv:     # registration is deterministic (QR): same state as torch
+        for k, v in dm.state_dict().items():
+            close(v, tm.state_dict()[k], k)
+    # move the parameter away from its start, as training would, and compare the map and its gradient
+    s = state(tm)
+    key = "parametrizations.weight.original"
+    delta = 0.3 * randn(*s[key].shape, seed=3)
+    np.fill_diagonal(delta, 0.0)    # gradients never reach the diagonal (householder reads it as signs)
+    s[key] = s[key] + delta
+    tm.load_state_dict({k: torch.tensor(v) for k, v in s.items()})
+    dm.load_state_dict(s)
+    w = dm.weight.detach().numpy()
+    close(w, tm.weight)
+    small = min(shape)
+    gram = w @ w.T if shape[0] < shape[1] else w.T @ w
+    np.testing.assert_allclose(gram, np.eye(small), atol=1e-5)
+    x = randn(2, shape[1])
+    y, ty = dm(dg.tensor(x)), tm(torch.tensor(x))
+    (y * y).sum().backward()
+    (ty * ty).sum().backward()
+    close(dm.parametrizations.weight.original.grad, tm.parametrizations.weight.original.grad, atol=1e-5)
+
+
+def test_orthogonal_matrix_exp_float64_gradcheck():
+    from deepgrad.nn.utils._orthogonal import matrix_exp
+    a = rand(4, 4, seed=9)
+    check_op(matrix_exp, torch.linalg.matrix_exp, [a])
+    check_op(matrix_exp, torch.linalg.matrix_exp, [a * 0.05])
+
+
+ORTHO_ERRORS = [
+    ("vector", lambda lib: lib.nn.utils.parametrizations.orthogonal(lib.nn.LayerNorm(3))),
+    ("bad map", lambda lib: lib.nn.utils.parametrizations.orthogonal(lib.nn.Linear(3, 3), orthogonal_map="qr")),
+    ("no tensor", lambda lib: lib.nn.utils.parametrizations.orthogonal(lib.nn.Linear(3, 3), name="w")),
+]
+
+
+@pytest.mark.parametrize("what,call", ORTHO_ERRORS, ids=[e[0] for e in ORTHO_ERRORS])
+def test_orthogonal_errors_match_torch(what, call):
+    with pytest.raises(Exception) as theirs:
+        call(torch)
+    with pytest.raises(theirs.type):
+        call(dg)
+
+
+def test_orthogonal_cayley_says_not_implemented():
+    with pytest.raises(NotImplementedError, match="cayley"):
+        nn.utils.parametrizations.orthogonal(nn.Linear(3, 3), orthogonal_map="cayley")
 
 
 def test_parametrized_module_deepcopies_and_trains():
