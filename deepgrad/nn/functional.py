@@ -197,11 +197,11 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
 
 def _feature_dropout_nc(input, p, training, inplace, name):
     """PyTorch's ``feature_dropout``: one draw per (dim 0, dim 1) entry, shared over the rest."""
+    if not training or p == 0.0:
+        return input
     if input.ndim < 2:
         raise RuntimeError(f"{name}: Feature dropout requires at least 2 dimensions in the input, got shape "
                            f"{tuple(input.shape)}")
-    if not training or p == 0.0:
-        return input
     shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
     dt = input.array.dtype
     mask = np.zeros(shape, dt) if p == 1.0 else _keep_mask(shape, p, dt, input.array)
