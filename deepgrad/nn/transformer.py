@@ -186,13 +186,13 @@ class TransformerEncoder(Module):
         x = src
         for layer in self.layers:
             x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
-        if padded is not None:
-            x = x * padded
+        if padded is not None:   # PyTorch's nested path: padded positions come out as exact zeros
+            x = F.where(padded, x, 0.0)
         return self.norm(x) if self.norm is not None else x
 
     def _nested_padding(self, src, mask, key_padding_mask):
-        """1 where PyTorch's nested-tensor path keeps the output, 0 where it pads; None when that
-        path would not be taken."""
+        """True where PyTorch's nested-tensor path keeps the output, False where it pads; None when
+        that path would not be taken."""
         if (not getattr(self, "use_nested_tensor", False) or not len(self.layers) or self.layers[0].training
                 or src.ndim != 3 or key_padding_mask is None or mask is not None):
             return None
@@ -208,7 +208,7 @@ class TransformerEncoder(Module):
                 return None
         if not first.self_attn.batch_first:
             keep = keep.T
-        return Tensor._make(keep[..., None].astype(src.array.dtype))
+        return Tensor._make(keep[..., None])
 
 
 def _why_no_nested(layer):

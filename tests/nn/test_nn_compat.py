@@ -152,6 +152,28 @@ def test_transformer_eval_matches_torch(kw, no_grad):
     close(denc, enc, "encoder output")
 
 
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")
+@pytest.mark.parametrize("mask_check", [True, False])
+def test_transformer_encoder_inference_padding_like_torch(mask_check):
+    """Eval + no_grad + batch_first + a key padding mask: PyTorch pads the output with zeros (before
+    the final norm), even for a sequence that is all padding (NaN on its slow path)."""
+    torch.manual_seed(0)
+    tl = torch.nn.TransformerEncoderLayer(D, NH, FF, batch_first=True)
+    dl = nn.TransformerEncoderLayer(D, NH, FF, batch_first=True)
+    te = torch.nn.TransformerEncoder(tl, 2, norm=torch.nn.LayerNorm(D), mask_check=mask_check).eval()
+    de = nn.TransformerEncoder(dl, 2, norm=nn.LayerNorm(D), mask_check=mask_check).eval()
+    de.load_state_dict(state(te))
+    src = randn(3, 5, D)
+    kpm = np.zeros((3, 5), bool)
+    kpm[1, 2:] = True
+    kpm[2, :] = True
+    with torch.no_grad():
+        out = te(torch.tensor(src), src_key_padding_mask=torch.tensor(kpm))
+    with dg.no_grad():
+        dout = de(dg.tensor(src), src_key_padding_mask=dg.tensor(kpm))
+    close(dout, out)
+
+
 def test_transformer_train_gradients_match_torch():
     dm, tm = _pair_transformers(dropout=0.0, batch_first=True)
     rng = np.random.default_rng(2)
