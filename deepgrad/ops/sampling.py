@@ -11,7 +11,8 @@
 * ``GridSample2d`` is a fused op (first-order, like PyTorch's): the sampling positions are
   unnormalised from [-1, 1], mapped into the image by the padding mode (``border`` clips,
   ``reflection`` folds back and forth), then read with bilinear weights from the four corners
-  around each position (or the nearest pixel) of a copy of the image with a border of zeros.
+  around each position (or the nearest pixel; bicubic reads 4 x 4 pixels with the cubic
+  convolution kernel, padding each tap) of a copy of the image with a border of zeros.
   Backward scatters the output gradient into the corners (one ``bincount`` for all of them) and
   differentiates the bilinear weights for the grid.
 """
@@ -295,12 +296,51 @@ def _source_coords(coord, size, padding_mode, align_corners, xp):
     return c, mult
 
 
+_CUBIC_A = -0.75      # the cubic convolution kernel's parameter (PyTorch's and OpenCV's)
+
+
+def _cubic_weights(t):
+    """The four cubic-convolution weights of taps at -1, 0, 1, 2 for a fractional offset ``t``,
+    and their derivatives in ``t``."""
+    A = _CUBIC_A
+
+    def near(x):        # |x| <= 1
+        return ((A + 2) * x - (A + 3)) * x * x + 1
+
+    def near_d(x):
+        return (3 * (A + 2) * x - 2 * (A + 3)) * x
+
+    def far(x):         # 1 < |x| < 2
+        return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
+
+    def far_d(x):
+        return (3 * A * x - 10 * A) * x + 8 * A
+
+    u = 1 - t
+    w = [far(t + 1), near(t), near(u), far(u + 1)]
+    dw = [far_d(t + 1), near_d(t), -near_d(u), -far_d(u + 1)]
+    return w, dw
+
+
+def _tap_index(c, size, padding_mode, align_corners, xp):
+    """Integer tap coordinates ``c`` mapped by the padding mode (bicubic): the column (or row) of the
+    zero-bordered image to read; taps outside the image read the border when padding is 'zeros'."""
+    if padding_mode == "zeros":
+        return xp.clip(c, -1, size) + 1
+    cf = c.astype(np.float64)
+    if padding_mode == "reflection":
+        cf = _reflect(cf, 0, 2 * (size - 1), xp)[0] if align_corners else _reflect(cf, -1, 2 * size - 1, xp)[0]
+    return xp.clip(cf, 0, size - 1).astype(np.int64) + 1
+
+
 class GridSample2d(Function):
     """Sample (N, C, H, W) at the positions ``grid`` (N, Ho, Wo, 2) -> (N, C, Ho, Wo).
 
-    The image is read from a copy with a one-pixel border of zeros, and every corner index is
-    clipped into that border: a corner outside the image then reads 0 (the 'zeros' padding, and
-    the +1 corner at the far edge in the other modes) with no mask to build or apply."""
+    Every mode is a weighted sum over taps: 1 (nearest), 2 x 2 (bilinear) or 4 x 4 (bicubic)
+    pixels around each position, each tap a column index and a row index with a weight per axis.
+    The image is read from a copy with a one-pixel border of zeros, and a tap outside the image is
+    clipped into that border: it reads 0 (the 'zeros' padding, and the far corner at the edge in the
+    other modes) with no mask to build or apply."""
     array_backward = True
 
     def forward(self, x, grid, mode="bilinear", padding_mode="zeros", align_corners=False):
@@ -308,38 +348,55 @@ class GridSample2d(Function):
         N, C, H, W = x.shape
         _, Ho, Wo, _ = grid.shape
         P = Ho * Wo
-        ix, mx = _source_coords(grid[..., 0].reshape(N, P), W, padding_mode, align_corners, xp)
-        iy, my = _source_coords(grid[..., 1].reshape(N, P), H, padding_mode, align_corners, xp)
+        gx, gy = grid[..., 0].reshape(N, P), grid[..., 1].reshape(N, P)
         Hp, Wp = H + 2, W + 2
         xpad = xp.zeros((N, C, Hp, Wp), dtype=x.dtype)
         xpad[:, :, 1:-1, 1:-1] = x
         flat = xpad.reshape(-1)
         base = (xp.arange(N * C, dtype=np.int64) * (Hp * Wp)).reshape(N, C, 1)
         self.shape, self.mode = x.shape, mode
-
-        def col(c):
-            return xp.clip(c, -1, W) + 1
-
-        def row(r):
-            return (xp.clip(r, -1, H) + 1) * Wp
-
-        if mode == "nearest":
-            idx = base + (row(xp.rint(iy).astype(np.int64)) + col(xp.rint(ix).astype(np.int64)))[:, None, :]
-            self.idx, self.w = [idx], [None]
-            out = flat.take(idx)
-        else:
+        if mode == "bicubic":
+            # taps are padded one by one; the position itself is only unnormalised
+            ix, sx = _unnormalize(gx, W, align_corners)
+            iy, sy = _unnormalize(gy, H, align_corners)
             x0, y0 = xp.floor(ix), xp.floor(iy)
-            tx, ty = ix - x0, iy - y0
+            (wx, dwx), (wy, dwy) = _cubic_weights(ix - x0), _cubic_weights(iy - y0)
             x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
-            r0, r1, c0, c1 = row(y0), row(y0 + 1), col(x0), col(x0 + 1)
-            self.idx = [base + (r + c)[:, None, :] for r, c in ((r0, c0), (r0, c1), (r1, c0), (r1, c1))]
-            ux, uy = 1 - tx, 1 - ty
-            self.w = [ux * uy, tx * uy, ux * ty, tx * ty]
-            self.v = [flat.take(i) for i in self.idx]
+            cols = [_tap_index(x0 + k, W, padding_mode, align_corners, xp) for k in (-1, 0, 1, 2)]
+            rows = [_tap_index(y0 + k, H, padding_mode, align_corners, xp) * Wp for k in (-1, 0, 1, 2)]
+            mx = xp.full(ix.shape, sx, dtype=ix.dtype)
+            my = xp.full(iy.shape, sy, dtype=iy.dtype)
+        else:
+            ix, mx = _source_coords(gx, W, padding_mode, align_corners, xp)
+            iy, my = _source_coords(gy, H, padding_mode, align_corners, xp)
+
+            def col(c):
+                return xp.clip(c, -1, W) + 1
+
+            def row(r):
+                return (xp.clip(r, -1, H) + 1) * Wp
+            if mode == "nearest":
+                cols, rows = [col(xp.rint(ix).astype(np.int64))], [row(xp.rint(iy).astype(np.int64))]
+                wx = wy = dwx = dwy = None
+            else:
+                x0, y0 = xp.floor(ix), xp.floor(iy)
+                tx, ty = ix - x0, iy - y0
+                x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
+                cols, rows = [col(x0), col(x0 + 1)], [row(y0), row(y0 + 1)]
+                one = xp.ones_like(tx)
+                wx, wy, dwx, dwy = [1 - tx, tx], [1 - ty, ty], [-one, one], [-one, one]
+        # taps in row-major order: (row j, column i)
+        self.idx = [base + (r + c)[:, None, :] for r in rows for c in cols]
+        self.v = [flat.take(i) for i in self.idx]
+        if wx is None:
+            self.w = [None]
+            out = self.v[0]
+        else:
+            self.w = [wy[j] * wx[i] for j in range(len(rows)) for i in range(len(cols))]
             out = self.v[0] * self.w[0][:, None]
             for v, w in zip(self.v[1:], self.w[1:]):
                 out += v * w[:, None]
-            self.t = (tx, ty, mx, my)
+            self.t = (wx, wy, dwx, dwy, mx, my)
         return out.reshape(N, C, Ho, Wo)
 
     def backward(self, g):
@@ -358,11 +415,14 @@ class GridSample2d(Function):
             if self.mode == "nearest":
                 dgrid = xp.zeros((N, Ho, Wo, 2), dtype=g.dtype)
             else:
-                tx, ty, mx, my = self.t
-                v00, v10, v01, v11 = self.v
-                # d out / d ix and d out / d iy per channel, summed against the output gradient
-                dvx = (v10 - v00) * (1 - ty)[:, None] + (v11 - v01) * ty[:, None]
-                dvy = (v01 - v00) * (1 - tx)[:, None] + (v11 - v10) * tx[:, None]
+                wx, wy, dwx, dwy, mx, my = self.t
+                nx = len(wx)
+                # d out / d ix and d out / d iy per channel: the weights differentiated along one axis
+                dvx = dvy = 0
+                for k, v in enumerate(self.v):
+                    j, i = divmod(k, nx)
+                    dvx = dvx + v * (dwx[i] * wy[j])[:, None]
+                    dvy = dvy + v * (wx[i] * dwy[j])[:, None]
                 gix = (gf * dvx).sum(1) * mx
                 giy = (gf * dvy).sum(1) * my
                 dgrid = xp.stack([gix, giy], axis=-1).reshape(N, Ho, Wo, 2)
@@ -372,7 +432,7 @@ class GridSample2d(Function):
 
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
     """PyTorch's ``F.grid_sample`` for 4-D input: ``output[n, :, h, w]`` is ``input[n]`` read at
-    ``grid[n, h, w] = (x, y)`` in [-1, 1] coordinates (bilinear or nearest; ``padding_mode``
+    ``grid[n, h, w] = (x, y)`` in [-1, 1] coordinates (bilinear, nearest or bicubic; ``padding_mode``
     'zeros', 'border' or 'reflection'). Differentiable in ``input`` and ``grid``."""
     import warnings
     opname = "grid_sample"
@@ -405,6 +465,4 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     if input.ndim == 5:
         raise NotImplementedError("grid_sample: 5-D (volumetric) input is not supported in deepgrad; sample "
                                   "each depth slice with 4-D input instead")
-    if mode == "bicubic":
-        raise NotImplementedError("grid_sample: mode='bicubic' is not supported in deepgrad; use mode='bilinear'")
     return GridSample2d.apply(input, grid, mode=mode, padding_mode=padding_mode, align_corners=bool(align_corners))
