@@ -321,6 +321,20 @@ def test_grid_sample_matches_torch(mode, padding_mode, align_corners):
              [x.astype(np.float32), grid.astype(np.float32)], double=False, gradcheck=False)
 
 
+GRID_CASES_3D = [(mode, pad, ac) for mode in ("bilinear", "nearest") for pad in ("zeros", "border", "reflection")
+                 for ac in (False, True)]
+
+
+@pytest.mark.parametrize("mode,padding_mode,align_corners", GRID_CASES_3D,
+                         ids=["-".join(map(str, c)) for c in GRID_CASES_3D])
+def test_grid_sample_volumetric_matches_torch(mode, padding_mode, align_corners):
+    x = rand(1, 2, 3, 4, 3, seed=17)
+    grid = rand(1, 2, 2, 3, 3, seed=18, low=-1.4, high=1.4)
+    kw = dict(mode=mode, padding_mode=padding_mode, align_corners=align_corners)
+    check_op(lambda a, g: F.grid_sample(a, g, **kw), lambda a, g: TF.grid_sample(a, g, **kw), [x, grid],
+             double=False)
+
+
 def test_spatial_transformer_affine_then_sample_gradients():
     """The lectures' spatial transformer: theta -> affine_grid -> grid_sample, gradients w.r.t. theta."""
     x = rand(2, 1, 6, 6, seed=1)
@@ -354,6 +368,8 @@ GRID_ERRORS = [
     ("dtype mismatch", lambda lib: lib.nn.functional.grid_sample(lib.zeros(1, 1, 4, 4),
                                                                   lib.zeros(1, 2, 2, 2, dtype=lib.float64),
                                                                   align_corners=False)),
+    ("bicubic 5-D", lambda lib: lib.nn.functional.grid_sample(lib.zeros(1, 1, 2, 4, 4), lib.zeros(1, 2, 2, 2, 3),
+                                                               mode="bicubic", align_corners=False)),
     ("bad mode", lambda lib: lib.nn.functional.grid_sample(lib.zeros(1, 1, 4, 4), lib.zeros(1, 2, 2, 2),
                                                             mode="cubic", align_corners=False)),
     ("bad padding", lambda lib: lib.nn.functional.grid_sample(lib.zeros(1, 1, 4, 4), lib.zeros(1, 2, 2, 2),
@@ -374,9 +390,7 @@ def test_grid_errors_match_torch(what, call):
         call(dg)
 
 
-def test_grid_sample_unsupported_say_so():
-    with pytest.raises(NotImplementedError, match="5-D"):
-        F.grid_sample(dg.zeros(1, 1, 2, 4, 4), dg.zeros(1, 2, 2, 2, 3), align_corners=False)
+def test_grid_sample_is_first_order():
     with pytest.raises(RuntimeError, match="first-order|create_graph|double"):
         x = dg.tensor(rand(1, 1, 3, 3), requires_grad=True)
         y = F.grid_sample(x, dg.tensor(rand(1, 2, 2, 2, low=-0.9, high=0.9)), align_corners=True)
