@@ -204,7 +204,8 @@ def _feature_dropout_nc(input, p, training, inplace, name):
                            f"{tuple(input.shape)}")
     shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
     dt = input.array.dtype
-    mask = np.zeros(shape, dt) if p == 1.0 else _keep_mask(shape, p, dt, input.array)
+    mask = (backend.array_module(input.array).zeros(shape, dt) if p == 1.0
+            else _keep_mask(shape, p, dt, input.array))
     m = Tensor._make(mask)
     return _apply(input, lambda x: _ops.mul(x, m), inplace, name + "_")
 
@@ -249,7 +250,8 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
                            "tensor")
     shape = (input.shape[0],) + (1,) * (nd - 1)
     dt = input.array.dtype
-    mask = np.zeros(shape, dt) if p == 1.0 else _keep_mask(shape, p, dt, input.array)
+    mask = (backend.array_module(input.array).zeros(shape, dt) if p == 1.0
+            else _keep_mask(shape, p, dt, input.array))
     m = Tensor._make(mask)
     return _apply(input, lambda x: _ops.mul(x, m), inplace, "dropout3d_")
 
