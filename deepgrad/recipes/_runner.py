@@ -57,7 +57,15 @@ def _read_recipe_checkpoint(path):
     except KeyError as e:
         raise field_error(source, "meta.recipe", e.args[0]) from None
     saved = validate_hparams(recipe, meta.get("hparams", {}), source)
-    return ckpt, recipe, recipe.hparams(**saved)
+    return _Checkpoint(ckpt, source), recipe, recipe.hparams(**saved)
+
+
+class _Checkpoint(dict):
+    """A checkpoint dict that remembers the file it came from (for error messages on resume)."""
+
+    def __init__(self, ckpt, source):
+        super().__init__(ckpt)
+        self.source = source
 
 
 def _build_model(recipe, hp, ckpt, source):

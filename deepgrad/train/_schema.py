@@ -127,8 +127,8 @@ def _optimizer(opt, source):
         if not isinstance(params, list) or not all(_is_int(p) and 0 <= p < 1 << 31 for p in params):
             raise field_error(source, f"optimizer.param_groups[{i}].params", "not a list of parameter indices")
         lr = g.get("lr")
-        if not _is_number(lr) or not math.isfinite(lr) or lr < 0:
-            raise field_error(source, f"optimizer.param_groups[{i}].lr", f"not a finite non-negative number: {_short(lr)}")
+        if not _is_number(lr) or not math.isfinite(lr):    # (a one-cycle schedule run past its end goes negative)
+            raise field_error(source, f"optimizer.param_groups[{i}].lr", f"not a finite number: {_short(lr)}")
         for k, v in g.items():
             if _is_number(v) and not math.isfinite(v):
                 raise field_error(source, f"optimizer.param_groups[{i}].{k}", f"not finite: {v}")
@@ -232,9 +232,11 @@ def validate_hparams(recipe, hp, source):
                 continue
             raise field_error(source, field, "is null")
         if isinstance(d, bool) or (d is None and isinstance(v, bool)):
-            if not isinstance(v, bool):
+            if not (isinstance(v, bool) or (_is_int(v) and v in (0, 1))):
                 raise field_error(source, field, f"expected a bool, got {_short(v)}")
         elif isinstance(d, int) or (d is None and _is_int(v)):
+            if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+                v = hp[key] = int(v)  # e.g. --set depth=20.0
             if not _is_int(v):
                 raise field_error(source, field, f"expected an int, got {_short(v)}")
             low, high = (-(1 << 63), (1 << 63) - 1) if key in _SEEDS else (0, _MAX_INT_HPARAM)
@@ -243,8 +245,6 @@ def validate_hparams(recipe, hp, source):
         elif isinstance(d, float):
             if not _is_number(v) or not math.isfinite(v):
                 raise field_error(source, field, f"expected a finite number, got {_short(v)}")
-            if key == "lr" and v <= 0:
-                raise field_error(source, field, f"expected a positive learning rate, got {v}")
         elif isinstance(d, str) or (d is None and isinstance(v, str)):
             if not isinstance(v, str) or len(v) > (1 << 20 if d is None else 200):
                 raise field_error(source, field, f"expected a string, got {_short(v)}")

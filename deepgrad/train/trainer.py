@@ -450,9 +450,12 @@ class Trainer:
         save(self.state_dict(), path)
 
     def load_checkpoint(self, path):
-        """Restore a checkpoint written by :meth:`save_checkpoint`; returns its dict."""
+        """Restore a checkpoint written by :meth:`save_checkpoint` (a path, or the dict
+        :func:`load_checkpoint` returned); returns its dict."""
         ckpt = path if isinstance(path, dict) else load_checkpoint(path)
-        self.load_state_dict(ckpt, source=os.fspath(path) if isinstance(path, (str, os.PathLike)) else "checkpoint")
+        source = (os.fspath(path) if isinstance(path, (str, os.PathLike))
+                  else getattr(path, "source", None) or getattr(path, "name", None) or "checkpoint")
+        self.load_state_dict(ckpt, source=source)
         return ckpt
 
 
