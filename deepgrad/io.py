@@ -318,7 +318,7 @@ def _read_member(fh, info, source, file_size, dir_start, cap, taken):
         raise _bad(source, f"has a local header naming {local_name[:80]!r} (corrupt)", name)
     start = off + _LOCAL.size + nlen + elen
     end = start + size
-    if end > dir_start:
+    if end > min(dir_start, file_size):
         raise _bad(source, "runs past the end of the member data (truncated or corrupt)", name)
     for lo, hi in taken:
         if off < hi and lo < end:
