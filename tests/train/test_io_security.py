@@ -538,3 +538,19 @@ def test_result_json_is_valid_with_a_nan_loss(tmp_path):
     history = json.loads((out / "history.json").read_text(), parse_constant=refuse)
     assert history["epochs"][0]["loss"] is None
     assert [f for f in os.listdir(out) if f.endswith(".tmp")] == []
+
+
+def test_trainer_callbacks_remove_their_stale_tmp_files(tmp_path):
+    from deepgrad import nn, optim
+    from deepgrad.data import DataLoader, TensorDataset
+    from deepgrad.train import CSVLogger, ModelCheckpoint, Trainer
+    old = time.time() - 3600
+    stale = [tmp_path / ".ck.npz.abcdefgh.tmp", tmp_path / ".log.csv.12345678.tmp"]
+    for f in stale:
+        f.write_bytes(b"partial")
+        os.utime(f, (old, old))
+    model = nn.Linear(2, 2)
+    loader = DataLoader(TensorDataset(np.zeros((4, 2), np.float32), np.zeros(4, np.int64)), batch_size=2)
+    Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), verbose=0,
+            callbacks=[ModelCheckpoint(tmp_path / "ck.npz"), CSVLogger(tmp_path / "log.csv")]).fit(loader, 1)
+    assert sorted(os.listdir(tmp_path)) == ["ck.npz", "log.csv"]
