@@ -167,7 +167,15 @@ def load_checkpoint(path):
     :class:`deepgrad.FileError` naming the file and the field."""
     from ..io import load
     ckpt = load(path)
-    return validate_checkpoint(ckpt, os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(path))
+    return validate_checkpoint(ckpt, _source(path))
+
+
+def _source(path):
+    """How errors name a checkpoint: its path, a file object's name, or ``<file object>``."""
+    if isinstance(path, (str, os.PathLike)):
+        return os.fspath(path)
+    name = getattr(path, "name", None)
+    return name if isinstance(name, str) else "<file object>"
 
 
 def validate_checkpoint(ckpt, source="checkpoint"):
