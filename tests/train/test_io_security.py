@@ -376,6 +376,11 @@ SCHEMA_CASES = [
     ("rng-short-python", _short_python_rng, "rng.python"),
     ("rng-short-numpy", _short_numpy_rng, "rng.numpy"),
     ("rng-deepgrad", _set(["rng", "deepgrad", "state", "state"], "x" * 50), "rng.deepgrad"),
+    # found by tests/fuzz/fuzz_load.py: a Tensor where the schema expects a string
+    ("rng-numpy-tensor", lambda c: c["rng"].__setitem__("numpy", (dg.ones(2, 2),) + tuple(c["rng"]["numpy"])[1:]),
+     "rng.numpy"),
+    ("rng-pcg-tensor", _set(["rng", "deepgrad", "bit_generator"], dg.ones(3)), "rng.deepgrad"),
+    ("format-tensor", _set(["format"], dg.ones(1)), "not a deepgrad training checkpoint"),
     ("history-5", _set(["history"], 5), "'history'"),
     ("history-ragged", lambda c: c["history"]["history"]["loss"].append(1.0), "history.history.loss"),
     ("callbacks-list", _set(["callbacks"], [1]), "'callbacks'"),
