@@ -308,7 +308,8 @@ def test_crafted_structure_records(tmp_path, record, match):
     ({"descr": "<f4", "fortran_order": False, "shape": (2 ** 40, 2 ** 40)}, "declares"),
     ({"descr": "<f4", "fortran_order": False, "shape": (-1,)}, "invalid"),
     ({"descr": "<f4", "fortran_order": 0, "shape": (4,)}, "fortran_order"),
-    ({"descr": "<M8[s]", "fortran_order": False, "shape": (2,)}, "numeric and bool"),
+    ({"descr": "<M8[s]", "fortran_order": False, "shape": (2,)}, "numeric, bool and string"),
+    ({"descr": "|V4", "fortran_order": False, "shape": (4,)}, "numeric, bool and string"),
     ({"descr": [("a", "<f4")], "fortran_order": False, "shape": (4,)}, "unsupported"),
     ({"descr": "<f4", "fortran_order": False, "shape": (4,), "extra": 1}, "exactly"),
 ])
@@ -320,6 +321,14 @@ def test_crafted_npy_headers(header, match):
     data = craft.zip_members({"a0.npy": raw, craft.RECORD: craft.npy_bytes(np.frombuffer(rec, np.uint8))})
     with pytest.raises(dg.FileError, match=r"a0.npy.*" + match):
         dg.load(io.BytesIO(data))
+
+
+def test_string_arrays_round_trip():
+    obj = {"names": np.array(["a", "bc"]), "raw": np.array([b"x", b"yz"])}
+    buf = io.BytesIO()
+    dg.save(obj, buf)
+    buf.seek(0)
+    assert craft.same(dg.load(buf), obj)
 
 
 def test_object_array_and_pickles_stay_refused(tmp_path):
