@@ -19,8 +19,9 @@ and an object array are refused with :class:`UnsafeFileError`), and it is bounde
   are read, each exactly once and from non-overlapping byte ranges, so reading costs at most the
   file's size; any other member, a compressed or encrypted member, a local header that disagrees
   with the central directory, is refused;
-* each ``.npy`` header is parsed here (bounded length, a plain numeric or bool dtype, a shape whose
-  size must equal the bytes the member really holds) before anything is allocated;
+* each ``.npy`` header is parsed here (bounded length; a numeric, bool or fixed-width string dtype,
+  never object, structured or void; a shape whose size must equal the bytes the member really
+  holds) before anything is allocated;
 * every member's CRC-32 is checked against the zip record before use, and, in files written by
   this version, its SHA-256 against the structure record; so a flipped byte (even in a header,
   ``'<f4'`` -> ``'<f2'``) is an error, never a silently different tensor;
@@ -320,7 +321,7 @@ def _read_member(fh, info, source, file_size, dir_start, cap, taken):
         raise _bad(source, f"has a local header naming {local_name[:80]!r} (corrupt)", name)
     start = off + _LOCAL.size + nlen + elen
     end = start + size
-    if end > dir_start:
+    if end > min(dir_start, file_size):
         raise _bad(source, "runs past the end of the member data (truncated or corrupt)", name)
     for lo, hi in taken:
         if off < hi and lo < end:
@@ -336,7 +337,9 @@ def _read_member(fh, info, source, file_size, dir_start, cap, taken):
 
 
 # ---- loading: .npy members ----------------------------------------------------------------------
-_KINDS = "biufc"
+#: the array kinds a file may hold: bool, integers, floats, complex, and fixed-width byte/unicode
+#: strings (plain data that deepgrad.save writes too); no object, structured or void arrays
+_KINDS = "biufcSU"
 
 
 def _parse_npy(buf, source, member):
@@ -376,7 +379,7 @@ def _parse_npy(buf, source, member):
         raise UnsafeFileError(source, "contains an object array, which would need pickle (and could run code) "
                                       "to read; refused", member)
     if dtype.kind not in _KINDS or dtype.fields is not None or dtype.subdtype is not None or dtype.itemsize == 0:
-        raise _bad(source, f"has the .npy dtype {descr!r}; deepgrad stores only numeric and bool arrays", member)
+        raise _bad(source, f"has the .npy dtype {descr!r}; deepgrad stores only numeric, bool and string arrays", member)
     if type(fortran) is not bool:
         raise _bad(source, "has an .npy header whose 'fortran_order' is not a bool", member)
     if not isinstance(shape, tuple) or len(shape) > 64 or any(type(s) is not int for s in shape):
