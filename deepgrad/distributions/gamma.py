@@ -1,8 +1,10 @@
 """``Gamma(concentration, rate)``, ``Beta(concentration1, concentration0)``, ``Dirichlet(concentration)``.
 
 Densities, entropies and moments are differentiable in the parameters (lgamma and digamma are
-ops of _special.py). Draws come from NumPy's gamma sampler; PyTorch's reparameterised rsample
-for these families (implicit gradients of the gamma sampler) is not implemented yet.
+ops of _special.py). ``rsample`` is reparameterised as in PyTorch: a Gamma(alpha, 1) draw x has
+the implicit gradient dx/dalpha = -(dF/dalpha) / f (F, f: its CDF and density), evaluated with the
+regularized incomplete gamma function (``_special.standard_gamma``; first-order only). Beta and
+Dirichlet draws are normalised gamma draws, differentiated through that normalisation.
 """
 from __future__ import annotations
 
@@ -16,11 +18,8 @@ from .. import backend
 from . import constraints
 from .distribution import Distribution
 from .utils import broadcast_all
-from ._special import digamma, lgamma
+from ._special import digamma, lgamma, standard_gamma
 
-_NO_RSAMPLE = ("{}.rsample (implicit reparameterisation of the gamma sampler) is not implemented "
-               "in deepgrad; use sample() with a score-function (REINFORCE) estimator, or a Normal "
-               "/ MultivariateNormal, whose rsample is differentiable")
 
 
 def _standard_gamma(conc, shape):
@@ -36,7 +35,7 @@ def _standard_gamma(conc, shape):
 class Gamma(Distribution):
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, concentration, rate, validate_args=None):
         self.concentration, self.rate = broadcast_all(concentration, rate)
@@ -73,7 +72,9 @@ class Gamma(Distribution):
             return _standard_gamma(self.concentration, shape) / self.rate.expand(*shape)
 
     def rsample(self, sample_shape=Size()):
-        raise NotImplementedError(_NO_RSAMPLE.format("torch.distributions.Gamma"))
+        shape = self._extended_shape(sample_shape)
+        x = standard_gamma(self.concentration.expand(*shape)) / self.rate.expand(*shape)
+        return x.clamp(min=float(np.finfo(x.dtype).tiny))
 
     def log_prob(self, value):
         if self._validate_args:
@@ -89,7 +90,7 @@ class Gamma(Distribution):
 class Dirichlet(Distribution):
     arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
     support = constraints.simplex
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, concentration, validate_args=None):
         if concentration.dim() < 1:
@@ -133,7 +134,10 @@ class Dirichlet(Distribution):
             return x.clamp(eps, 1 - float(np.finfo(x.dtype).eps))
 
     def rsample(self, sample_shape=Size()):
-        raise NotImplementedError(_NO_RSAMPLE.format("torch.distributions.Dirichlet"))
+        shape = self._extended_shape(sample_shape)
+        g = standard_gamma(self.concentration.expand(*shape))
+        x = g / g.sum(-1, keepdim=True)
+        return x.clamp(float(np.finfo(x.dtype).tiny), 1 - float(np.finfo(x.dtype).eps))
 
     def log_prob(self, value):
         if self._validate_args:
@@ -152,7 +156,7 @@ class Dirichlet(Distribution):
 class Beta(Distribution):
     arg_constraints = {"concentration1": constraints.positive, "concentration0": constraints.positive}
     support = constraints.unit_interval
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, concentration1, concentration0, validate_args=None):
         self.concentration1, self.concentration0 = broadcast_all(concentration1, concentration0)
@@ -195,7 +199,11 @@ class Beta(Distribution):
             return out.clamp(float(np.finfo(out.dtype).tiny), 1 - float(np.finfo(out.dtype).eps))
 
     def rsample(self, sample_shape=Size()):
-        raise NotImplementedError(_NO_RSAMPLE.format("torch.distributions.Beta"))
+        shape = self._extended_shape(sample_shape)
+        x = standard_gamma(self.concentration1.expand(*shape))
+        y = standard_gamma(self.concentration0.expand(*shape))
+        out = x / (x + y)
+        return out.clamp(float(np.finfo(out.dtype).tiny), 1 - float(np.finfo(out.dtype).eps))
 
     def log_prob(self, value):
         if self._validate_args:
