@@ -20,7 +20,7 @@ from .autograd.grad_mode import _enabled
 
 class Tensor:
     __slots__ = ("array", "requires_grad", "grad", "grad_fn", "_out_nr", "_version", "_hooks",
-                 "_retains_grad", "__weakref__")
+                 "_retains_grad", "_isview", "__weakref__")
 
     # Let Tensor win over ndarray in mixed expressions (ndarray + Tensor -> Tensor.__radd__).
     __array_priority__ = 1000
@@ -149,6 +149,7 @@ class Tensor:
     def data(self):
         t = Tensor._make(self.array)
         t._version = self._version
+        t._isview = True
         return t
 
     @data.setter
@@ -224,6 +225,7 @@ class Tensor:
     def detach(self):
         t = Tensor._make(self.array)
         t._version = self._version
+        t._isview = True
         return t
 
     def detach_(self):

@@ -271,6 +271,7 @@ def _custom_apply(cls, *args, **kwargs):
         elif id(o) in inputs or o.grad_fn is not None or o.requires_grad:
             t = Tensor._make(o.array)        # an input returned as is: an alias with its own history
             t._version = o._version
+            t._isview = True
         else:
             t = o
         if id(o) in non_diff or o.array.dtype.kind not in "fc":

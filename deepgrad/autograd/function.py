@@ -81,6 +81,7 @@ class Function:
         t = _Tensor._make(out)
         if node.is_view:
             t._version = inputs[0]._version
+            t._isview = True
         if _anomaly[0] and not _in_backward[0]:
             _check_finite(cls.__name__, "forward", (out,))
         if record:
@@ -115,6 +116,8 @@ class Function:
             t = _Tensor._make(a)
             if self.is_view and nr == 0:
                 t._version = inputs[0]._version
+                t._isview = True
+            t._isview = True
             tensors.append(t)
         if _anomaly[0] and not _in_backward[0]:
             _check_finite(type(self).__name__, "forward", outs)
