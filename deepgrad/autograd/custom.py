@@ -23,7 +23,7 @@ import functools
 import inspect
 
 from . import function as _fn
-from .function import Function, _raise_freed
+from .function import Function, _raise_freed, unpack_saved
 from .grad_mode import _enabled, no_grad
 from .. import backend
 
@@ -56,20 +56,7 @@ class FunctionCtx:
     def saved_tensors(self):
         if self._freed:
             _raise_freed(self)
-        out = []
-        for item in self._saved:
-            if item is None:
-                out.append(None)
-                continue
-            t, version = item
-            if t._version[0] != version:
-                raise RuntimeError(
-                    f"one of the variables needed for gradient computation has been modified by an "
-                    f"inplace operation: a Tensor of shape {tuple(t.shape)} is at version "
-                    f"{t._version[0]}; expected version {version} instead (saved by a custom "
-                    f"Function's save_for_backward). Use .clone() before modifying it in place.")
-            out.append(t)
-        return tuple(out)
+        return unpack_saved(self._saved, "a custom Function's save_for_backward")
 
     saved_variables = saved_tensors
 
