@@ -724,3 +724,4 @@ def load(f, map_location=None, weights_only=True, format=None):
     finally:
         if own:
             fh.close()
+from ._safetensors import safetensors_metadata  # noqa: E402,F401  (the str -> str table of a .safetensors file)
