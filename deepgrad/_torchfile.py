@@ -197,9 +197,10 @@ class _Rebuilder:
                     raise FileError(self.source, f"has non-contiguous tensors that would expand to more bytes "
                                                  f"than the file holds (a tensor of size {size}, stride {stride})",
                                     f"data/{storage.key}")
-                view = np.lib.stride_tricks.as_strided(elems[offset:], shape=size,
-                                                       strides=tuple(s * dt.itemsize for s in stride), writeable=False)
-                arr = np.array(view, copy=True, order="C")
+                raw = elems[offset:].view(f"V{dt.itemsize}")   # (as_strided does not know ml_dtypes' types)
+                view = np.lib.stride_tricks.as_strided(raw, shape=size, strides=tuple(s * dt.itemsize for s in stride),
+                                                       writeable=False)
+                arr = np.array(view, copy=True, order="C").view(dt)
         t = Tensor._make(arr)
         if requires_grad:
             if not backend.is_floating(arr.dtype) and arr.dtype.kind != "c":
