@@ -628,9 +628,10 @@ def _load(fh, source, map_location, fmt=None):
         fh.seek(size - 1)
         last = fh.read(1)
     if head[:1] == b"\x80" or (head[:1] in b"(]}clI" and head[:1] and last == b"."):
-        raise UnsafeFileError(source, "is a pickle file (for instance written by torch.save or pickle.dump), "
-                                      "and loading a pickle can run arbitrary code; refused. deepgrad reads "
-                                      "only its own .npz format (deepgrad.save).")
+        raise UnsafeFileError(source, "is a pickle file (for instance written by pickle.dump), and loading a "
+                                      "pickle can run arbitrary code; refused. deepgrad reads its own .npz "
+                                      "format (deepgrad.save), safetensors files and torch.save's checkpoints "
+                                      "(through an allow-list of tensor globals).")
     if not (head.startswith(_ZIP_MAGIC) or head.startswith(_EMPTY_ZIP_MAGIC)):
         raise _bad(source, f"is not a deepgrad file (expected a .npz archive written by deepgrad.save; "
                            f"it starts with {head!r})")
@@ -655,9 +656,8 @@ def _load(fh, source, map_location, fmt=None):
         return _torchfile.load_torch_zip(fh, by_name, source, size, dir_start, map_location, read_member)
     if _RECORD not in by_name:
         if any(n.endswith(".pkl") for n in by_name):
-            raise UnsafeFileError(source, "is a zip holding pickles (the format of torch.save), and loading a "
-                                          "pickle can run arbitrary code; refused. Convert it with torch: numpy "
-                                          "arrays from state_dict() saved by deepgrad.save.")
+            raise UnsafeFileError(source, "is a zip holding pickles but not in torch.save's layout (one "
+                                          "PREFIX/data.pkl), and loading a pickle can run arbitrary code; refused.")
         raise _bad(source, "is an .npz archive but not one written by deepgrad.save (no structure record); "
                            "use numpy.load for plain archives")
     taken = []
