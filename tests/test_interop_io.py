@@ -505,3 +505,26 @@ def test_summary_of_resnet18_matches_torchinfo_totals():
     assert s.total_params == 11_689_512
     # torchinfo reports 1.81 G mult-adds for ResNet-18 (its count adds BatchNorm's 2C per sample, ~10k)
     assert abs(s.total_mult_adds - 1.81e9) < 0.01e9
+
+
+def test_expansion_budget_and_map_location(tmp_path):
+    torch.save({"e": torch.ones(1).expand(10 ** 8)}, tmp_path / "expand.pt")   # a 400 MB view of 4 bytes
+    assert (tmp_path / "expand.pt").stat().st_size < 10_000
+    with pytest.raises(FileError, match="expand"):
+        dg.load(tmp_path / "expand.pt")
+    torch.save({"e": torch.arange(3.0)[:1].expand(2, 3), "n": [torch.ones(2)]}, tmp_path / "small.pt")
+    back = dg.load(tmp_path / "small.pt", map_location="cpu")
+    assert back["e"].tolist() == [[0.0] * 3] * 2 and back["n"][0].tolist() == [1.0, 1.0]
+
+
+def test_summary_with_input_data_and_columns():
+    nn = dg.nn
+    model = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5), nn.Linear(3, 1))
+    model.train()
+    s = dg.utils.summary(model, input_data=dg.ones(5, 4), col_names=("output_size", "num_params", "trainable"),
+                         verbose=0)
+    assert model.training
+    assert s.total_params == 4 * 3 + 3 + 3 + 1 and s.total_mult_adds == (15 + 4) * 5
+    assert "Trainable" in str(s) and "Mult-Adds" not in str(s).splitlines()[1]
+    with pytest.raises(ValueError, match="unknown column"):
+        dg.utils.summary(model, input_size=(1, 4), col_names=("bogus",), verbose=0)
