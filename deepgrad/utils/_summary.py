@@ -173,8 +173,7 @@ class ModelStatistics:
                 if c == "output_size":
                     cells.append(str(r.output_size) if r.output_size is not None else "--")
                 elif c == "num_params":
-                    cells.append(_fmt_int(params) if params or not r.children and r.own_params else
-                                 ("--" if r.children or not params else "0"))
+                    cells.append(_fmt_int(params) if params else "--")
                 elif c == "mult_adds":
                     cells.append(_fmt_int(macs) if macs else "--")
                 elif c == "trainable":
