@@ -20,9 +20,10 @@ Nothing is copied or wrapped: ``torch.nn.Linear is deepgrad.nn.Linear``. A ``tor
 deepgrad lacks raises ModuleNotFoundError naming it; the real PyTorch is never imported, and if it
 was imported already ``install()`` refuses (two frameworks under one name would mix silently).
 
-What it cannot do: run C++/CUDA extensions or custom CUDA kernels, load pickled PyTorch
-checkpoints (``torch.load`` of a pickle is refused: deepgrad never unpickles), or provide APIs
-deepgrad does not have.
+What it cannot do: run C++/CUDA extensions or custom CUDA kernels, load whole pickled models or
+any pickle beyond tensors and containers (``torch.load`` reads ``torch.save`` checkpoints of
+tensors, state dicts and checkpoint dicts through deepgrad's allow-listed unpickler and refuses
+anything else), or provide APIs deepgrad does not have.
 """
 from __future__ import annotations
 

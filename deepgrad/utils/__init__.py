@@ -19,3 +19,5 @@ def __getattr__(name):
     if name == "checkpoint":
         return _importlib.import_module(".checkpoint", __name__)
     raise AttributeError(f"module 'deepgrad.utils' has no attribute {name!r}")
+
+from ._summary import summary, ModelStatistics  # noqa: E402,F401  (like torchinfo.summary)
