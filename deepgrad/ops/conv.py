@@ -273,6 +273,8 @@ class _ConvFunction(Function):
 
     def forward(self, x, w, *b, nd=2, **cfg):
         self.nd, self.batched, self.has_b = nd, x.ndim == nd + 2, bool(b)
+        if self._record:                 # for graph_backward (create_graph=True) only
+            self.save_for_backward(*self.inputs)
         w4 = w[:, :, None, :] if nd == 1 else w
         y = self._fwd(_to4(x, nd, self.batched), w4, b[0] if b else None, **cfg)
         return _from4(y, nd, self.batched)
@@ -286,6 +288,108 @@ class _ConvFunction(Function):
         if dw is not None and self.nd == 1:
             dw = dw[:, :, 0, :]
         return (dx, dw, db) if self.has_b else (dx, dw)
+
+    def graph_backward(self, gy):
+        """create_graph=True: the gradients as the differentiable Functions ``Corr``,
+        ``CorrInputGrad`` and ``CorrWeightGrad`` (the family closes on itself)."""
+        saved = self.saved_tensors
+        x, w = saved[0], saved[1]
+        n = self.needs_input_grad
+        x4s, w4s = _shape4(x.shape, self.nd, self.batched), _shape4(w.shape, self.nd, True)
+        g4 = gy.reshape(_shape4(gy.shape, self.nd, self.batched))
+        x4 = x.reshape(x4s) if n[1] else None
+        w4 = w.reshape(w4s)
+        dx, dw = self._graph_grads(g4, x4, w4, x4s, w4s, n[0], n[1])
+        dx = dx.reshape(x.shape) if dx is not None else None
+        dw = dw.reshape(w.shape) if dw is not None else None
+        if not self.has_b:
+            return dx, dw
+        return dx, dw, (g4.sum((0, 2, 3)) if n[2] else None)
+
+
+def _shape4(shape, nd, batched):
+    s = tuple(shape) if batched else (1,) + tuple(shape)
+    return s[:2] + (1,) + s[2:] if nd == 1 else s
+
+
+# ---------------------------------------------------------------------------------------------
+# create_graph=True: a correlation y = corr(x, w) with a fixed geometry ``spec`` = (stride,
+# pads (top, bottom, left, right), dilation, groups, output size), and its two adjoints as three
+# Functions whose backwards are written with each other. NCHW 4-d arrays; the same kernels.
+# ---------------------------------------------------------------------------------------------
+
+def _spec_geo(xshape, wshape, spec, itemsize):
+    stride, (pt, pb, pl, pr), dilation, groups, out = spec
+    N, C, H, W = xshape
+    O, _, kh, kw = wshape
+    return _Geom(N, H + pt + pb, W + pl + pr, C, O, (kh, kw), stride, dilation, out, groups, itemsize)
+
+
+def _raw_corr(x, w, spec):
+    xp = backend.array_module(x)
+    geo = _spec_geo(x.shape, w.shape, spec, x.itemsize)
+    return _corr(geo.pad(x, spec[1], xp), _wmat(w, geo.g), geo, None, xp).transpose(0, 3, 1, 2)
+
+
+def _raw_corr_x(gy, w, xshape, spec):
+    xp = backend.array_module(gy)
+    geo = _spec_geo(xshape, w.shape, spec, gy.itemsize)
+    g2 = _nhwc(gy, xp).reshape(-1, geo.g, geo.O // geo.g)
+    pt, _, pl, _ = spec[1]
+    H, W = xshape[2:]
+    return _corr_xgrad(g2, _wmat(w, geo.g), geo, xp)[:, pt:pt + H, pl:pl + W].transpose(0, 3, 1, 2)
+
+
+def _raw_corr_w(x, gy, wshape, spec):
+    xp = backend.array_module(x)
+    geo = _spec_geo(x.shape, wshape, spec, x.itemsize)
+    g2 = _nhwc(gy, xp).reshape(-1, geo.g, geo.O // geo.g)
+    return _wunmat(_corr_wgrad(geo.pad(x, spec[1], xp), g2, geo, xp), tuple(wshape))
+
+
+class Corr(Function):
+    """``y = corr(x, w)`` (differentiable to any order; used by create_graph=True routes)."""
+
+    def forward(self, x, w, spec=None):
+        self.spec = spec
+        self.save_for_backward(*self.inputs)
+        return _raw_corr(x, w, spec)
+
+    def backward(self, gy):
+        x, w = self.saved_tensors
+        n = self.needs_input_grad
+        return (CorrInputGrad.apply(gy, w, spec=self.spec, shape=tuple(x.shape)) if n[0] else None,
+                CorrWeightGrad.apply(x, gy, spec=self.spec, shape=tuple(w.shape)) if n[1] else None)
+
+
+class CorrInputGrad(Function):
+    """``dx = corr_x^T(gy, w)``: the input gradient of ``Corr`` (a transposed convolution)."""
+
+    def forward(self, gy, w, spec=None, shape=None):
+        self.spec = spec
+        self.save_for_backward(*self.inputs)
+        return _raw_corr_x(gy, w, shape, spec)
+
+    def backward(self, gdx):
+        gy, w = self.saved_tensors
+        n = self.needs_input_grad
+        return (Corr.apply(gdx, w, spec=self.spec) if n[0] else None,
+                CorrWeightGrad.apply(gdx, gy, spec=self.spec, shape=tuple(w.shape)) if n[1] else None)
+
+
+class CorrWeightGrad(Function):
+    """``dw = corr_w^T(x, gy)``: the weight gradient of ``Corr`` (a correlation of x with gy)."""
+
+    def forward(self, x, gy, spec=None, shape=None):
+        self.spec = spec
+        self.save_for_backward(*self.inputs)
+        return _raw_corr_w(x, gy, shape, spec)
+
+    def backward(self, gdw):
+        x, gy = self.saved_tensors
+        n = self.needs_input_grad
+        return (CorrInputGrad.apply(gy, gdw, spec=self.spec, shape=tuple(x.shape)) if n[0] else None,
+                Corr.apply(x, gdw, spec=self.spec) if n[1] else None)
 
 
 class Conv(_ConvFunction):
@@ -334,6 +438,13 @@ class Conv(_ConvFunction):
                 dx = _corr_xgrad(g2, self.wm, geo, xp)[:, pt:pt + H, pl:pl + W].transpose(0, 3, 1, 2)
         return dx, dw, db
 
+    def _graph_grads(self, g4, x4, w4, x4s, w4s, need_x, need_w):
+        geo = self.geo
+        spec = (geo.s, self.pads, geo.d, geo.g, (geo.Ho, geo.Wo))
+        dx = CorrInputGrad.apply(g4, w4, spec=spec, shape=x4s) if need_x else None
+        dw = CorrWeightGrad.apply(x4, g4, spec=spec, shape=w4s) if need_w else None
+        return dx, dw
+
 
 class ConvTranspose(_ConvFunction):
     """The adjoint of ``Conv`` in its input: forward is Conv's input gradient, backward runs
@@ -374,6 +485,15 @@ class ConvTranspose(_ConvFunction):
                 dw = _wunmat(_corr_wgrad(gpad, self.x2, geo, xp), self.wshape)
         self.x2 = None
         return dx, dw, db
+
+    def _graph_grads(self, g4, x4, w4, x4s, w4s, need_x, need_w):
+        # y = CorrInputGrad(x, w) of the correlation z (N, Cout, Hout, Wout) -> x's shape whose
+        # padding is the transposed convolution's crop
+        geo = self.geo
+        spec = (geo.s, self.crop, geo.d, geo.g, (geo.Ho, geo.Wo))
+        dx = Corr.apply(g4, w4, spec=spec) if need_x else None
+        dw = CorrWeightGrad.apply(g4, x4, spec=spec, shape=w4s) if need_w else None
+        return dx, dw
 
 
 def _conv_args(opname, input, weight, bias, stride, padding, dilation, groups, nd):

@@ -18,6 +18,7 @@ from .. import backend
 from ..autograd.function import Function
 from ..tensor import Tensor
 from .conv import _from4, _ntuple, _to4
+from ._graph import linear_map
 
 __all__ = ["max_pool1d", "max_pool2d", "max_unpool1d", "max_unpool2d", "avg_pool1d", "avg_pool2d",
            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
@@ -138,6 +139,7 @@ class MaxPool(Function):
             xp.maximum(best, v, out=best)
         if self._record:
             self.idx, self.geom = idx, (nd, batched, x.shape, xpad.shape, _layout(x), k, s, p, d, out)
+            self.save_for_backward(self.inputs[0])
         y = _from4(best, nd, batched)
         if not return_indices:
             return y
@@ -166,6 +168,31 @@ class MaxPool(Function):
         dx = dxp[:, :, ph:ph + H, pw:pw + W]
         self.idx = None
         return _from4(dx, nd, batched)
+
+    def graph_backward(self, g, *_):
+        # the gradient is g scattered to each window's winner: a fixed linear map of g
+        xp = backend.array_module(g.array)
+        nd, batched, (N, C, H, W), _, _, k, s, p, d, (Ho, Wo) = self.geom
+        ii, jj = xp.divmod(self.idx.astype(np.int64), k[1])
+        hh = (xp.arange(Ho) * s[0] - p[0]).reshape(Ho, 1) + ii * d[0]
+        ww = (xp.arange(Wo) * s[1] - p[1]) + jj * d[1]
+        flat = hh * W + ww + (xp.arange(N * C) * (H * W)).reshape(N, C, 1, 1)
+        return _index_map(g, flat, self.saved_tensors[0])
+
+
+def _index_map(g, flat, x):
+    """``dx[flat[i]] += g[i]`` as a differentiable linear map of ``g`` (adjoint: ``a[flat]``);
+    ``x`` (the op's input) gets a zero gradient, as in PyTorch."""
+    xp = backend.array_module(g.array)
+    flat = flat.reshape(-1)
+    xshape, yshape, size = tuple(x.shape), tuple(g.shape), x.numel()
+
+    def scatter(a):
+        return xp.bincount(flat, weights=a.reshape(-1), minlength=size).astype(a.dtype, copy=False).reshape(xshape)
+
+    def gather(a):
+        return a.reshape(-1)[flat].reshape(yshape)
+    return linear_map(g, scatter, gather, x)
 
 
 def _max_pool(opname, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
@@ -208,6 +235,21 @@ class MaxUnpool(Function):
         r, idx = self.sel
         rows = idx.shape[0]
         return g.reshape(rows, -1)[r, idx].reshape(self.xshape), None
+
+    def graph_backward(self, g):
+        r, idx = self.sel
+        xp = backend.array_module(g.array)
+        plane = g.numel() // idx.shape[0]
+        flat = (idx + r * plane).reshape(-1)
+        xshape, gshape = self.xshape, tuple(g.shape)
+
+        def gather(a):
+            return a.reshape(-1)[flat].reshape(xshape)
+
+        def scatter(a):
+            return xp.bincount(flat, weights=a.reshape(-1), minlength=g.numel()).astype(
+                a.dtype, copy=False).reshape(gshape)
+        return linear_map(g, gather, scatter), None
 
 
 def _max_unpool(opname, nd, input, indices, kernel_size, stride, padding, output_size):
@@ -289,6 +331,9 @@ class AvgPool(Function):
             div = xp.asarray(div)
         acc /= div
         if self._record:
+            self.cfg = dict(nd=nd, k=k, s=s, p=p, out=out, count_include_pad=count_include_pad,
+                            divisor_override=divisor_override)
+            self.save_for_backward(self.inputs[0])
             self.div = div
             self.geom = (nd, batched, x.shape, xpad.shape, _layout(x), k, s, p, out)
         return _from4(acc, nd, batched)
@@ -310,6 +355,22 @@ class AvgPool(Function):
                 dst += gd
         (ph, pw), (H, W) = p, xshape[2:]
         return _from4(dxp[:, :, ph:ph + H, pw:pw + W], nd, batched)
+
+    def graph_backward(self, g):
+        return _adjoint_route(self, g)
+
+
+def _adjoint_route(node, g):
+    """create_graph=True for a pooling op that is linear in its input: its backward is the
+    adjoint of its forward, so the gradient is a ``linear_map`` of g (backward, adjoint forward)."""
+    x = node.saved_tensors[0]
+    cls, cfg = type(node), node.cfg
+
+    def forward(a):
+        fresh = object.__new__(cls)
+        fresh._record = False
+        return fresh.forward(a, **cfg)
+    return linear_map(g, node.backward, forward, x)
 
 
 def _avg_pool(opname, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
@@ -360,6 +421,9 @@ class AdaptiveAvgPool(Function):
         N, C, H, W = x.shape
         Ho, Wo = out
         self.geom = (nd, batched, x.shape, out)
+        if self._record:
+            self.cfg = dict(nd=nd, out=out)
+            self.save_for_backward(self.inputs[0])
         if H % Ho == 0 and W % Wo == 0:
             self.mats = None
             y = x.reshape(N, C, Ho, H // Ho, Wo, W // Wo).mean(axis=(3, 5))
@@ -382,6 +446,9 @@ class AdaptiveAvgPool(Function):
             mh, mw = self.mats
             dx = xp.matmul(xp.matmul(mh.T, g), mw)
         return _from4(dx, nd, batched)
+
+    def graph_backward(self, g):
+        return _adjoint_route(self, g)
 
 
 class AdaptiveMaxPool(Function):
@@ -414,6 +481,7 @@ class AdaptiveMaxPool(Function):
         flat = hh * W + ww
         if self._record:
             self.flat, self.geom = flat, (nd, batched, x.shape)
+            self.save_for_backward(self.inputs[0])
         y = _from4(y, nd, batched)
         return (y, _from4(flat if nd == 2 else ww, nd, batched)) if return_indices else y
 
@@ -425,6 +493,12 @@ class AdaptiveMaxPool(Function):
         dx = xp.bincount((self.flat + base).ravel(), weights=g.ravel(), minlength=N * C * H * W)
         self.flat = None
         return _from4(dx.astype(g.dtype, copy=False).reshape(N, C, H, W), nd, batched)
+
+    def graph_backward(self, g, *_):
+        xp = backend.array_module(g.array)
+        _, _, (N, C, H, W) = self.geom
+        return _index_map(g, self.flat + (xp.arange(N * C) * (H * W)).reshape(N, C, 1, 1),
+                          self.saved_tensors[0])
 
 
 def _adaptive_args(opname, input, output_size, nd):
