@@ -678,6 +678,9 @@ class PixelShuffle(Function):
     def backward(self, g):
         return _shuffle(g, self.r) if self.inverse else _unshuffle(g, self.r)
 
+    def graph_backward(self, g):                 # a permutation: its adjoint is the inverse
+        return linear_map(g, self.backward, lambda a: self.forward(a, self.r, self.inverse))
+
 
 def _shuffle(x, r):
     *lead, C, H, W = x.shape
@@ -758,6 +761,15 @@ class Interpolate(Function):
         for ax, m in reversed(self.mats):
             g = xp.matmul(g, m) if ax == -1 else xp.matmul(m.T, g)
         return g
+
+    def graph_backward(self, g):                 # linear in x: backward and forward are adjoints
+        xp = backend.array_module(g.array)
+
+        def forward(a):
+            for ax, m in self.mats:
+                a = xp.matmul(a, m.T) if ax == -1 else xp.matmul(m, a)
+            return a
+        return linear_map(g, self.backward, forward)
 
 
 _MODES = {"nearest": (1, 2, 3), "nearest-exact": (1, 2, 3), "linear": (1,), "bilinear": (2,)}
