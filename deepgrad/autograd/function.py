@@ -174,6 +174,11 @@ class Function:
             self._hooks = {}
         self._hooks.setdefault(nr, []).append(fn)
 
+    def release(self):
+        """Drop the raw arrays a fused op kept for its backward (the engine calls this once the
+        node has run without ``retain_graph``; the backward itself leaves them in place, so a
+        retained graph can run it again)."""
+
     def name(self) -> str:
         return type(self).__name__ + "Backward"
 
@@ -332,6 +337,8 @@ def _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, ac
             fn._freed = True
             fn.saved = None
             fn._out_arrays = None
+            if fn.array_backward:
+                fn.release()
         for e, g in zip(fn.next_edges, in_grads):
             if e is None:
                 continue

@@ -282,12 +282,14 @@ class _ConvFunction(Function):
     def backward(self, gy):
         n = self.needs_input_grad
         dx, dw, db = self._bwd(_to4(gy, self.nd, self.batched), n[0], n[1], self.has_b and n[2])
-        self.xpad = self.wm = None
         if dx is not None:
             dx = _from4(dx, self.nd, self.batched)
         if dw is not None and self.nd == 1:
             dw = dw[:, :, 0, :]
         return (dx, dw, db) if self.has_b else (dx, dw)
+
+    def release(self):
+        self.xpad = self.wm = self.x2 = None
 
     def graph_backward(self, gy):
         """create_graph=True: the gradients as the differentiable Functions ``Corr``,
@@ -483,7 +485,6 @@ class ConvTranspose(_ConvFunction):
                 dx = _corr(gpad, self.wm, geo, None, xp).transpose(0, 3, 1, 2)
             if need_w:
                 dw = _wunmat(_corr_wgrad(gpad, self.x2, geo, xp), self.wshape)
-        self.x2 = None
         return dx, dw, db
 
     def _graph_grads(self, g4, x4, w4, x4s, w4s, need_x, need_w):

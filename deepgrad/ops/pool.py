@@ -166,8 +166,10 @@ class MaxPool(Function):
                 dst += g * (idx == n)
         (ph, pw), (H, W) = p, xshape[2:]
         dx = dxp[:, :, ph:ph + H, pw:pw + W]
-        self.idx = None
         return _from4(dx, nd, batched)
+
+    def release(self):
+        self.idx = None
 
     def graph_backward(self, g, *_):
         # the gradient is g scattered to each window's winner: a fixed linear map of g
@@ -491,8 +493,10 @@ class AdaptiveMaxPool(Function):
         g = _to4(g, nd, batched)
         base = (xp.arange(N * C) * (H * W)).reshape(N, C, 1, 1)
         dx = xp.bincount((self.flat + base).ravel(), weights=g.ravel(), minlength=N * C * H * W)
-        self.flat = None
         return _from4(dx.astype(g.dtype, copy=False).reshape(N, C, H, W), nd, batched)
+
+    def release(self):
+        self.flat = None
 
     def graph_backward(self, g, *_):
         xp = backend.array_module(g.array)
@@ -598,8 +602,10 @@ class LocalResponseNorm(Function):
         x, s, d, size, alpha, beta = self.keep
         u = g * x * d / s
         t = _window_sum(u, 1, (size - 1) // 2, size // 2, xp)
-        self.keep = None
         return g * d - (2.0 * alpha * beta / size) * x * t
+
+    def release(self):
+        self.keep = None
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
@@ -648,8 +654,10 @@ class DivisiveNorm(Function):
         xp = backend.array_module(g)
         x, y, s = self.keep
         t = self._box(g * y / s, True, xp)
-        self.keep = None
         return g / xp.sqrt(s) - x * t
+
+    def release(self):
+        self.keep = None
 
 
 def divisive_normalization(input, size=(3, 3), depth=None, eps=1e-6):

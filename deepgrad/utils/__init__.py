@@ -1,7 +1,7 @@
 """``deepgrad.utils``: PyTorch's ``torch.utils`` names (``checkpoint``, ``data``), imported on first use."""
 import importlib as _importlib
 
-_SUBMODULES = {"checkpoint": ".checkpoint", "data": ".data"}
+_SUBMODULES = {"checkpoint": ".checkpoint", "data": ".data", "hessian": ".hessian"}
 
 
 def __getattr__(name):
