@@ -1,7 +1,8 @@
 """Convolutions: conv1d, conv2d, conv_transpose1d/2d, and zero_pad2d.
 
-All are fused ops (``array_backward = True``, first-order only) written as im2col + GEMM in an
-NHWC ("channels last") layout, processed in chunks of images:
+All are fused ops (``array_backward = True``: a raw-array first-order backward; with
+``create_graph=True`` the ``Corr`` family below, see docs/architecture.md "Second order")
+written as im2col + GEMM in an NHWC ("channels last") layout, processed in chunks of images:
 
 * The (zero-padded) input is laid out as ``(N, Hp, Wp, C)``. The im2col matrix of a chunk of
   images is then a strided *view* ``(n, Ho, Wo, kh, kw, C)`` whose inner ``kw*C`` elements are one

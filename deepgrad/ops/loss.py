@@ -1,4 +1,5 @@
-"""Fused losses on raw arrays (first-order backward, ``array_backward = True``).
+"""Fused losses on raw arrays (first-order backward, ``array_backward = True``; create_graph=True
+takes the routes of ops/_graph.py: a composed reference for cross-entropy, a linear map for NLL).
 
 * ``cross_entropy``: log-softmax and negative log-likelihood as ONE op, numerically stable (the
   row maximum is subtracted before ``exp``; huge logits give a finite loss and gradient). Class

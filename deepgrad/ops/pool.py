@@ -1,7 +1,8 @@
 """Pooling and friends: max/avg/adaptive/Lp pooling, max-unpooling, local response and divisive
 normalisation, pixel shuffle and interpolation.
 
-Fused ops (``array_backward = True``, first-order only). Window ops never loop over batch or
+Fused ops (``array_backward = True``; ``graph_backward`` for create_graph=True: a fixed linear
+map of the gradient, ops/_graph.py). Window ops never loop over batch or
 positions: they loop over the kh*kw kernel offsets, each step one vectorised operation on a
 strided slice of the (padded) input. Max pooling keeps the winning offset of each window (a small
 integer array) and its backward routes the gradient through it with one strided write per offset.
