@@ -333,11 +333,33 @@ def test_rnn_gradgradcheck():
     assert dg.autograd.gradgradcheck(lambda *a: rnn_layer("LSTM", *a)[0], ts)
 
 
+@pytest.mark.parametrize("size", [1, 2, 3, 7])
+def test_local_response_norm_second_order(size):
+    second_order(lambda x: F.local_response_norm(x, size, alpha=0.3, beta=0.6, k=1.5),
+                 lambda x: TF.local_response_norm(x, size, alpha=0.3, beta=0.6, k=1.5), [(2, 4, 3, 2)])
+
+
+@pytest.mark.parametrize("p,reduction,weighted", [(1, "mean", False), (2, "sum", True), (2, "none", False)])
+def test_multi_margin_second_order(p, reduction, weighted):
+    # PyTorch 2.13 has no derivative for multi_margin_loss_backward: gradgradcheck only
+    x = dg.tensor(np.random.default_rng(21).standard_normal((4, 5)), requires_grad=True)
+    w = dg.tensor(WCLS) if weighted else None
+    assert dg.autograd.gradgradcheck(
+        lambda x: F.multi_margin_loss(x * x, dg.tensor(TGT), p=p, margin=0.7, reduction=reduction, weight=w), [x])
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_bilinear_second_order(bias):
+    second_order(lambda a, b, w, *c: F.bilinear(a, b, w, *c), lambda a, b, w, *c: TF.bilinear(a, b, w, *c),
+                 [(3, 2), (3, 4), (5, 2, 4)] + ([(5,)] if bias else []))
+
+
 def test_op_without_a_second_order_route_names_itself():
-    x = dg.randn(1, 3, 4, 4, dtype=dg.float64, requires_grad=True)
-    g, = dg.autograd.grad(F.local_response_norm(x, 2).sum(), x, create_graph=False)
-    with pytest.raises(RuntimeError, match="LocalResponseNorm.*create_graph"):
-        dg.autograd.grad(F.local_response_norm(x, 2).sum(), x, create_graph=True)
+    x = dg.randn(1, 2, 4, 4, dtype=dg.float64, requires_grad=True)
+    grid = dg.rand(1, 3, 3, 2, dtype=dg.float64) * 2 - 1
+    g, = dg.autograd.grad(F.grid_sample(x, grid, align_corners=False).sum(), x, create_graph=False)
+    with pytest.raises(RuntimeError, match="GridSample2d has a first-order.*create_graph"):
+        dg.autograd.grad(F.grid_sample(x, grid, align_corners=False).sum(), x, create_graph=True)
 
 
 # ---- autograd.functional --------------------------------------------------------------------

@@ -336,6 +336,9 @@ class MultiMargin(Function):
         loss = ((hp ** p if p != 1 else hp).sum(axis=1) * w_t / C).astype(dt, copy=False)
         self.hp, self.pos, self.rows, self.tt, self.w_t, self.p, self.C = hp, pos, rows, tt, w_t, p, C
         self.reduction, self.x_shape, self.M = reduction, x.shape, M
+        if self._record:                 # for graph_backward (create_graph=True) only
+            self.save_for_backward(self.inputs[0])
+            self.margin, self.t_shape = margin, t.shape
         if reduction == "none":
             return loss.reshape(t.shape)
         total = loss.sum(dtype=dt)
@@ -351,6 +354,23 @@ class MultiMargin(Function):
         else:
             d = d * g
         return d.astype(g.dtype, copy=False).reshape(self.x_shape), None
+
+    def graph_backward(self, g):
+        """create_graph=True: differentiate the hinge loss composed of ordinary ops."""
+        from .elementwise import relu
+        xp = backend.array_module(g.array)
+
+        def ref(x):
+            x2 = x.reshape(1, -1) if x.ndim == 1 else x
+            off = xp.ones(x2.shape, x2.dtype)
+            off[self.rows, self.tt] = 0           # the target's own column does not count
+            picked = x2[Tensor._make(self.rows), Tensor._make(self.tt)]
+            h = relu((x2 - picked.reshape(-1, 1) + self.margin) * Tensor._make(off))
+            loss = (h * h if self.p == 2 else h).sum(1) * Tensor._make(self.w_t / self.C)
+            if self.reduction == "none":
+                return loss.reshape(self.t_shape)
+            return loss.sum() / float(self.M) if self.reduction == "mean" else loss.sum()
+        return reference_grads(ref, self.saved_tensors, [g], self.needs_input_grad[:1]) + (None,)
 
 
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,

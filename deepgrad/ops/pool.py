@@ -596,6 +596,8 @@ class LocalResponseNorm(Function):
         d = s ** -beta
         if self._record:
             self.keep = (x, s, d, size, alpha, beta)
+            self.k = k
+            self.save_for_backward(self.inputs[0])
         return x * d
 
     def backward(self, g):
@@ -607,6 +609,27 @@ class LocalResponseNorm(Function):
 
     def release(self):
         self.keep = None
+
+    def graph_backward(self, g):
+        """create_graph=True: differentiate LRN composed of ordinary ops (the channel window
+        sum as ``size`` shifted slices of the zero-padded squares)."""
+        from ._graph import reference_grads
+        from .shape import cat
+        _, _, _, size, alpha, beta = self.keep
+        lo, hi = size // 2, (size - 1) // 2
+
+        def ref(x):
+            xp = backend.array_module(x.array)
+            sq = x * x
+            C = x.shape[1]
+            zs = lambda n: Tensor._make(xp.zeros((x.shape[0], n) + tuple(x.shape[2:]), x.dtype))  # noqa: E731
+            padded = cat([t for t in (zs(lo) if lo else None, sq, zs(hi) if hi else None) if t is not None], 1)
+            win = None
+            for i in range(size):
+                part = padded[:, i:i + C]
+                win = part if win is None else win + part
+            return x * (win * (alpha / size) + self.k) ** (-beta)
+        return reference_grads(ref, self.saved_tensors, [g], self.needs_input_grad)
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
