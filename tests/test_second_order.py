@@ -95,6 +95,7 @@ CONVT_GRID = [
     ((2, 3, 4, 4), (3, 2, 2, 3), dict(stride=(2, 3), output_padding=(1, 2))),
     ((2, 3, 7), (3, 2, 3), dict(stride=3, padding=1, output_padding=2)),
     ((3, 4, 4), (3, 2, 3, 3), dict(stride=1)),                             # unbatched
+    ((2, 3, 4, 4), (3, 4, 2, 3), dict(stride=1, padding=1, dilation=2, output_padding=1)),
 ]
 
 

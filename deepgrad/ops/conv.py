@@ -337,9 +337,20 @@ def _raw_corr(x, w, spec):
 def _raw_corr_x(gy, w, xshape, spec):
     xp = backend.array_module(gy)
     geo = _spec_geo(xshape, w.shape, spec, gy.itemsize)
-    g2 = _nhwc(gy, xp).reshape(-1, geo.g, geo.O // geo.g)
     pt, _, pl, _ = spec[1]
     H, W = xshape[2:]
+    if geo.s == (1, 1) and not geo.cf:
+        # as Conv._bwd: the correlation of the padded gradient with the flipped kernel (one GEMM
+        # per chunk instead of col2im's scattered adds); pads may be negative (crop)
+        (kh, kw), (dh, dw), g = geo.k, geo.d, geo.g
+        eh, ew = dh * (kh - 1), dw * (kw - 1)
+        wf = _wmat(w, g).reshape(g, kh, kw, geo.C // g, geo.O // g)[:, ::-1, ::-1].transpose(0, 1, 2, 4, 3)
+        wf = wf.reshape(g, -1, geo.C // g)
+        rgeo = _Geom(geo.N, H + eh, W + ew, geo.O, geo.C, geo.k, (1, 1), geo.d, (H, W), g, gy.itemsize)
+        Ho, Wo = gy.shape[2:]
+        gpad = rgeo.pad(gy, (eh - pt, H + pt - Ho, ew - pl, W + pl - Wo), xp)
+        return _corr(gpad, wf, rgeo, None, xp).transpose(0, 3, 1, 2)
+    g2 = _nhwc(gy, xp).reshape(-1, geo.g, geo.O // geo.g)
     return _corr_xgrad(g2, _wmat(w, geo.g), geo, xp)[:, pt:pt + H, pl:pl + W].transpose(0, 3, 1, 2)
 
 
