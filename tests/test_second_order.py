@@ -340,6 +340,17 @@ def test_local_response_norm_second_order(size):
                  lambda x: TF.local_response_norm(x, size, alpha=0.3, beta=0.6, k=1.5), [(2, 4, 3, 2)])
 
 
+@pytest.mark.parametrize("size,depth", [((3, 3), None), ((2, 3), 2), ((1, 1), 3)])
+def test_divisive_normalization_second_order(size, depth):
+    # no PyTorch counterpart: the create_graph gradient equals the fused first-order one, and
+    # gradgradcheck passes
+    x = dg.tensor(np.random.default_rng(22).standard_normal((2, 3, 4, 3)), requires_grad=True)
+    g0, = dg.autograd.grad(F.divisive_normalization(x, size, depth).sum(), x)
+    g1, = dg.autograd.grad(F.divisive_normalization(x, size, depth).sum(), x, create_graph=True)
+    _close(g1, g0, 1e-12)
+    assert dg.autograd.gradgradcheck(lambda x: F.divisive_normalization(x, size, depth), [x])
+
+
 @pytest.mark.parametrize("p,reduction,weighted", [(1, "mean", False), (2, "sum", True), (2, "none", False)])
 def test_multi_margin_second_order(p, reduction, weighted):
     # PyTorch 2.13 has no derivative for multi_margin_loss_backward: gradgradcheck only

@@ -614,22 +614,34 @@ class LocalResponseNorm(Function):
         """create_graph=True: differentiate LRN composed of ordinary ops (the channel window
         sum as ``size`` shifted slices of the zero-padded squares)."""
         from ._graph import reference_grads
-        from .shape import cat
         _, _, _, size, alpha, beta = self.keep
         lo, hi = size // 2, (size - 1) // 2
 
         def ref(x):
-            xp = backend.array_module(x.array)
-            sq = x * x
-            C = x.shape[1]
-            zs = lambda n: Tensor._make(xp.zeros((x.shape[0], n) + tuple(x.shape[2:]), x.dtype))  # noqa: E731
-            padded = cat([t for t in (zs(lo) if lo else None, sq, zs(hi) if hi else None) if t is not None], 1)
-            win = None
-            for i in range(size):
-                part = padded[:, i:i + C]
-                win = part if win is None else win + part
+            win = _window_sum_t(x * x, 1, lo, hi)
             return x * (win * (alpha / size) + self.k) ** (-beta)
         return reference_grads(ref, self.saved_tensors, [g], self.needs_input_grad)
+
+
+def _window_sum_t(a, axis, lo, hi):
+    """``_window_sum`` on Tensors (differentiable): shifted slices of the zero-padded ``a``."""
+    from .shape import cat
+    xp = backend.array_module(a.array)
+    n = a.shape[axis]
+
+    def zeros(k):
+        shape = list(a.shape)
+        shape[axis] = k
+        return Tensor._make(xp.zeros(shape, a.dtype))
+    parts = ([zeros(lo)] if lo else []) + [a] + ([zeros(hi)] if hi else [])
+    p = cat(parts, axis) if len(parts) > 1 else a
+    out = None
+    idx = [slice(None)] * a.ndim
+    for i in range(lo + hi + 1):
+        idx[axis] = slice(i, i + n)
+        part = p[tuple(idx)]
+        out = part if out is None else out + part
+    return out
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
@@ -672,6 +684,8 @@ class DivisiveNorm(Function):
         y = x / d
         if self._record:
             self.keep = (x, y, s)
+            self.eps = eps
+            self.save_for_backward(self.inputs[0])
         return y
 
     def backward(self, g):
@@ -682,6 +696,20 @@ class DivisiveNorm(Function):
 
     def release(self):
         self.keep = None
+
+    def graph_backward(self, g):
+        """create_graph=True: differentiate the composition (window sums as shifted slices)."""
+        from ._graph import reference_grads
+        (nh, nw), depth = self.size, self.depth
+
+        def ref(x):
+            a = x * x
+            a = a.sum(1, keepdim=True) if depth is None else _window_sum_t(a, 1, depth // 2, (depth - 1) // 2)
+            for ax, n in ((2, nh), (3, nw)):
+                if n > 1:
+                    a = _window_sum_t(a, ax, n // 2, (n - 1) // 2)
+            return x / (a + self.eps).sqrt()
+        return reference_grads(ref, self.saved_tensors, [g], self.needs_input_grad)
 
 
 def divisive_normalization(input, size=(3, 3), depth=None, eps=1e-6):
