@@ -108,6 +108,47 @@ def test_conv_transpose_second_order(xs, ws, kw, bias):
     second_order(lambda x, w, *b: fd(x, w, *b, **kw), lambda x, w, *b: ft(x, w, *b, **kw), shapes)
 
 
+# The first-order tests' grids (tests/test_conv.py, tests/test_pool.py), in float64 and second order.
+from test_conv import CONV1D_GRID, CONV2D_GRID, CONVT2D_GRID  # noqa: E402
+from test_pool import AVGPOOL2D_GRID, MAXPOOL2D_GRID  # noqa: E402
+
+
+@pytest.mark.parametrize("stride,padding,dilation,chans,kernel", CONV2D_GRID)
+def test_conv2d_grid_second_order(stride, padding, dilation, chans, kernel):
+    cin, cout, groups = chans
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    second_order(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: TF.conv2d(x, w, b, **kw),
+                 [(2, cin, 7, 6), (cout, cin // groups) + tuple(kernel), (cout,)])
+
+
+@pytest.mark.parametrize("stride,padding,dilation,chans,k", CONV1D_GRID)
+def test_conv1d_grid_second_order(stride, padding, dilation, chans, k):
+    cin, cout, groups = chans
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    second_order(lambda x, w: F.conv1d(x, w, **kw), lambda x, w: TF.conv1d(x, w, **kw),
+                 [(2, cin, 13), (cout, cin // groups, k)])
+
+
+@pytest.mark.parametrize("stride,padding,output_padding,dilation,chans,kernel", CONVT2D_GRID)
+def test_conv_transpose2d_grid_second_order(stride, padding, output_padding, dilation, chans, kernel):
+    cin, cout, groups = chans
+    kw = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
+    second_order(lambda x, w, b: F.conv_transpose2d(x, w, b, **kw), lambda x, w, b: TF.conv_transpose2d(x, w, b, **kw),
+                 [(2, cin, 4, 5), (cin, cout // groups) + tuple(kernel), (cout,)])
+
+
+@pytest.mark.parametrize("k,s,p,d,ceil", MAXPOOL2D_GRID)
+def test_max_pool2d_grid_second_order(k, s, p, d, ceil):
+    second_order(sq(lambda x: F.max_pool2d(x, k, s, p, d, ceil)), sq(lambda x: TF.max_pool2d(x, k, s, p, d, ceil)),
+                 [(2, 2, 8, 9)])
+
+
+@pytest.mark.parametrize("k,s,p,ceil,cip,div", AVGPOOL2D_GRID)
+def test_avg_pool2d_grid_second_order(k, s, p, ceil, cip, div):
+    second_order(sq(lambda x: F.avg_pool2d(x, k, s, p, ceil, cip, div)),
+                 sq(lambda x: TF.avg_pool2d(x, k, s, p, ceil, cip, div)), [(2, 2, 7, 8)])
+
+
 def test_conv_third_order_and_gradgradcheck():
     x = dg.tensor(np.random.default_rng(1).standard_normal((1, 2, 5, 5)), requires_grad=True)
     w = dg.tensor(np.random.default_rng(2).standard_normal((3, 2, 3, 3)), requires_grad=True)
