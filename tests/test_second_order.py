@@ -407,12 +407,44 @@ def test_bilinear_second_order(bias):
                  [(3, 2), (3, 4), (5, 2, 4)] + ([(5,)] if bias else []))
 
 
-def test_op_without_a_second_order_route_names_itself():
-    x = dg.randn(1, 2, 4, 4, dtype=dg.float64, requires_grad=True)
-    grid = dg.rand(1, 3, 3, 2, dtype=dg.float64) * 2 - 1
-    g, = dg.autograd.grad(F.grid_sample(x, grid, align_corners=False).sum(), x, create_graph=False)
-    with pytest.raises(RuntimeError, match="GridSample2d has a first-order.*create_graph"):
-        dg.autograd.grad(F.grid_sample(x, grid, align_corners=False).sum(), x, create_graph=True)
+@pytest.mark.parametrize("mode,padding_mode,align_corners",
+                         list(itertools.product(["bilinear", "nearest"], ["zeros", "border", "reflection"],
+                                                [False, True])))
+def test_grid_sample_second_order(mode, padding_mode, align_corners):
+    kw = dict(mode=mode, padding_mode=padding_mode, align_corners=align_corners)
+    second_order(lambda x, g: F.grid_sample(x * x, g * 1.3, **kw), lambda x, g: TF.grid_sample(x * x, g * 1.3, **kw),
+                 [(2, 3, 4, 5), (2, 3, 2, 2)])
+
+
+def test_fused_op_without_a_second_order_route_names_itself():
+    # every fused op of deepgrad has a graph_backward; a user's array_backward op may not
+    class Cube(dg.autograd.Function):
+        array_backward = True
+
+        def forward(self, x):
+            self.x = x
+            return x ** 3
+
+        def backward(self, g):
+            return 3 * self.x ** 2 * g
+
+    x = dg.tensor([2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="Cube has a first-order-only backward.*create_graph"):
+        dg.autograd.grad(Cube.apply(x), x, grad_outputs=dg.ones(1), create_graph=True)
+    from deepgrad.autograd.function import Function
+    import deepgrad
+    fused = [c for c in _subclasses(Function) if c.array_backward and c.__module__.startswith("deepgrad.")]
+    assert fused and all(hasattr(c, "graph_backward") for c in fused), \
+        [c.__name__ for c in fused if not hasattr(c, "graph_backward")]
+    assert deepgrad
+
+
+def _subclasses(cls):
+    out = []
+    for c in cls.__subclasses__():
+        out.append(c)
+        out.extend(_subclasses(c))
+    return out
 
 
 # ---- autograd.functional --------------------------------------------------------------------

@@ -316,6 +316,8 @@ class GridSample2d(Function):
         flat = xpad.reshape(-1)
         base = (xp.arange(N * C, dtype=np.int64) * (Hp * Wp)).reshape(N, C, 1)
         self.shape, self.mode = x.shape, mode
+        if self._record:                 # for graph_backward (create_graph=True) only
+            self.save_for_backward(*self.inputs)
 
         def col(c):
             return xp.clip(c, -1, W) + 1
@@ -366,8 +368,44 @@ class GridSample2d(Function):
                 gix = (gf * dvx).sum(1) * mx
                 giy = (gf * dvy).sum(1) * my
                 dgrid = xp.stack([gix, giy], axis=-1).reshape(N, Ho, Wo, 2)
-        self.idx = self.w = self.v = self.t = None
         return dx, dgrid
+
+    def release(self):
+        self.idx = self.w = self.v = self.t = None
+
+    def graph_backward(self, g):
+        """create_graph=True: differentiate the sampling composed of ops. The corner indices
+        are constants; the fractional parts are ``t0 + m * (grid - grid0)`` (exact: the
+        coordinate maps are piecewise affine, ``m`` their slope at the sample)."""
+        from ._graph import reference_grads
+        from .index import take
+        from .shape import pad as _pad
+        N, C, H, W = self.shape
+        Ho, Wo = g.shape[2], g.shape[3]
+        P = Ho * Wo
+        mk = Tensor._make
+
+        def ref(x, grid):
+            flat = _pad(x, (1, 1, 1, 1)).reshape(-1)
+            if self.mode == "nearest":
+                return take(flat, mk(self.idx[0])).reshape(N, C, Ho, Wo)
+            tx0, ty0, mx, my = self.t
+            g0 = grid.array
+
+            def frac(k, t0, m):
+                return (grid[..., k].reshape(N, P) - mk(g0[..., k].reshape(N, P))) * mk(m) + mk(t0)
+            tx, ty = frac(0, tx0, mx), frac(1, ty0, my)
+            ux, uy = 1 - tx, 1 - ty
+            out = None
+            for i, w in zip(self.idx, (ux * uy, tx * uy, ux * ty, tx * ty)):
+                term = take(flat, mk(i)) * w.reshape(N, 1, P)
+                out = term if out is None else out + term
+            return out.reshape(N, C, Ho, Wo)
+        gx, ggrid = reference_grads(ref, self.saved_tensors, [g], self.needs_input_grad)
+        if ggrid is None and self.needs_input_grad[1]:      # nearest: zeros, as first order gives
+            gshape = tuple(self.saved_tensors[1].shape)
+            ggrid = Tensor._make(backend.array_module(g.array).zeros(gshape, g.dtype))
+        return gx, ggrid
 
 
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
