@@ -11,8 +11,9 @@ An op is a subclass of ``Function`` with
 By default backward receives and returns *Tensors* and is written with deepgrad ops, so that
 running it with grad mode on records a graph of the gradient itself (``create_graph=True``:
 double backward, Hessian-vector products). Fused hot-path ops set ``array_backward = True``:
-their backward takes and returns raw arrays, is first-order only, and says so when asked for
-more. ``self.needs_input_grad[i]`` tells backward which gradients anybody wants.
+their backward takes and returns raw arrays and is first-order only; such an op may also define
+``graph_backward(self, *grads)`` (Tensors in and out, written with differentiable ops), which the
+engine calls instead when ``create_graph=True``. Without one it says so when asked for more. ``self.needs_input_grad[i]`` tells backward which gradients anybody wants.
 
 Graph edges point at ``(node, output_index)`` for non-leaf inputs and at the Tensor itself for
 leaves that require grad, so in-place ops that rebase a tensor never re-route older edges.
@@ -162,6 +163,11 @@ class Function:
         if self._hooks is None:
             self._hooks = {}
         self._hooks.setdefault(nr, []).append(fn)
+
+    def release(self):
+        """Drop the raw arrays a fused op kept for its backward (the engine calls this once the
+        node has run without ``retain_graph``; the backward itself leaves them in place, so a
+        retained graph can run it again)."""
 
     def name(self) -> str:
         return type(self).__name__ + "Backward"
@@ -340,6 +346,8 @@ def _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, ac
             fn._freed = True
             fn.saved = None
             fn._out_arrays = None
+            if fn.array_backward:
+                fn.release()
         for e, g in zip(fn.next_edges, in_grads):
             if e is None:
                 continue
@@ -412,9 +420,16 @@ def _call_backward(fn, grads, create_graph):
 def _dispatch_backward(fn, grads, create_graph):
     if fn.array_backward:
         if create_graph:
-            raise RuntimeError(
-                f"{type(fn).__name__} has a first-order-only backward; it cannot be differentiated "
-                f"twice (create_graph=True)")
+            gb = getattr(fn, "graph_backward", None)
+            if gb is None:
+                raise RuntimeError(
+                    f"{type(fn).__name__} has a first-order-only backward; it cannot be differentiated "
+                    f"twice (create_graph=True)")
+            out = gb(*grads)                 # Tensors in and out, written with differentiable ops
+            out = out if isinstance(out, tuple) else (out,)
+            if len(out) != len(fn.next_edges):
+                raise RuntimeError(f"{fn.name()} returned {len(out)} gradients for {len(fn.next_edges)} inputs")
+            return out
         arrays = [None if g is None else g.array for g in grads]
         out = fn.backward(*arrays)
         out = out if isinstance(out, tuple) else (out,)

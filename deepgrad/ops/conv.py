@@ -1,7 +1,8 @@
 """Convolutions: conv1d, conv2d, conv_transpose1d/2d, and zero_pad2d.
 
-All are fused ops (``array_backward = True``, first-order only) written as im2col + GEMM in an
-NHWC ("channels last") layout, processed in chunks of images:
+All are fused ops (``array_backward = True``: a raw-array first-order backward; with
+``create_graph=True`` the ``Corr`` family below, see docs/architecture.md "Second order")
+written as im2col + GEMM in an NHWC ("channels last") layout, processed in chunks of images:
 
 * The (zero-padded) input is laid out as ``(N, Hp, Wp, C)``. The im2col matrix of a chunk of
   images is then a strided *view* ``(n, Ho, Wo, kh, kw, C)`` whose inner ``kw*C`` elements are one
@@ -273,6 +274,8 @@ class _ConvFunction(Function):
 
     def forward(self, x, w, *b, nd=2, **cfg):
         self.nd, self.batched, self.has_b = nd, x.ndim == nd + 2, bool(b)
+        if self._record:                 # for graph_backward (create_graph=True) only
+            self.save_for_backward(*self.inputs)
         w4 = w[:, :, None, :] if nd == 1 else w
         y = self._fwd(_to4(x, nd, self.batched), w4, b[0] if b else None, **cfg)
         return _from4(y, nd, self.batched)
@@ -280,12 +283,127 @@ class _ConvFunction(Function):
     def backward(self, gy):
         n = self.needs_input_grad
         dx, dw, db = self._bwd(_to4(gy, self.nd, self.batched), n[0], n[1], self.has_b and n[2])
-        self.xpad = self.wm = None
         if dx is not None:
             dx = _from4(dx, self.nd, self.batched)
         if dw is not None and self.nd == 1:
             dw = dw[:, :, 0, :]
         return (dx, dw, db) if self.has_b else (dx, dw)
+
+    def release(self):
+        self.xpad = self.wm = self.x2 = None
+
+    def graph_backward(self, gy):
+        """create_graph=True: the gradients as the differentiable Functions ``Corr``,
+        ``CorrInputGrad`` and ``CorrWeightGrad`` (the family closes on itself)."""
+        saved = self.saved_tensors
+        x, w = saved[0], saved[1]
+        n = self.needs_input_grad
+        x4s, w4s = _shape4(x.shape, self.nd, self.batched), _shape4(w.shape, self.nd, True)
+        g4 = gy.reshape(_shape4(gy.shape, self.nd, self.batched))
+        x4 = x.reshape(x4s) if n[1] else None
+        w4 = w.reshape(w4s)
+        dx, dw = self._graph_grads(g4, x4, w4, x4s, w4s, n[0], n[1])
+        dx = dx.reshape(x.shape) if dx is not None else None
+        dw = dw.reshape(w.shape) if dw is not None else None
+        if not self.has_b:
+            return dx, dw
+        return dx, dw, (g4.sum((0, 2, 3)) if n[2] else None)
+
+
+def _shape4(shape, nd, batched):
+    s = tuple(shape) if batched else (1,) + tuple(shape)
+    return s[:2] + (1,) + s[2:] if nd == 1 else s
+
+
+# ---------------------------------------------------------------------------------------------
+# create_graph=True: a correlation y = corr(x, w) with a fixed geometry ``spec`` = (stride,
+# pads (top, bottom, left, right), dilation, groups, output size), and its two adjoints as three
+# Functions whose backwards are written with each other. NCHW 4-d arrays; the same kernels.
+# ---------------------------------------------------------------------------------------------
+
+def _spec_geo(xshape, wshape, spec, itemsize):
+    stride, (pt, pb, pl, pr), dilation, groups, out = spec
+    N, C, H, W = xshape
+    O, _, kh, kw = wshape
+    return _Geom(N, H + pt + pb, W + pl + pr, C, O, (kh, kw), stride, dilation, out, groups, itemsize)
+
+
+def _raw_corr(x, w, spec):
+    xp = backend.array_module(x)
+    geo = _spec_geo(x.shape, w.shape, spec, x.itemsize)
+    return _corr(geo.pad(x, spec[1], xp), _wmat(w, geo.g), geo, None, xp).transpose(0, 3, 1, 2)
+
+
+def _raw_corr_x(gy, w, xshape, spec):
+    xp = backend.array_module(gy)
+    geo = _spec_geo(xshape, w.shape, spec, gy.itemsize)
+    pt, _, pl, _ = spec[1]
+    H, W = xshape[2:]
+    if geo.s == (1, 1) and not geo.cf:
+        # as Conv._bwd: the correlation of the padded gradient with the flipped kernel (one GEMM
+        # per chunk instead of col2im's scattered adds); pads may be negative (crop)
+        (kh, kw), (dh, dw), g = geo.k, geo.d, geo.g
+        eh, ew = dh * (kh - 1), dw * (kw - 1)
+        wf = _wmat(w, g).reshape(g, kh, kw, geo.C // g, geo.O // g)[:, ::-1, ::-1].transpose(0, 1, 2, 4, 3)
+        wf = wf.reshape(g, -1, geo.C // g)
+        rgeo = _Geom(geo.N, H + eh, W + ew, geo.O, geo.C, geo.k, (1, 1), geo.d, (H, W), g, gy.itemsize)
+        Ho, Wo = gy.shape[2:]
+        gpad = rgeo.pad(gy, (eh - pt, H + pt - Ho, ew - pl, W + pl - Wo), xp)
+        return _corr(gpad, wf, rgeo, None, xp).transpose(0, 3, 1, 2)
+    g2 = _nhwc(gy, xp).reshape(-1, geo.g, geo.O // geo.g)
+    return _corr_xgrad(g2, _wmat(w, geo.g), geo, xp)[:, pt:pt + H, pl:pl + W].transpose(0, 3, 1, 2)
+
+
+def _raw_corr_w(x, gy, wshape, spec):
+    xp = backend.array_module(x)
+    geo = _spec_geo(x.shape, wshape, spec, x.itemsize)
+    g2 = _nhwc(gy, xp).reshape(-1, geo.g, geo.O // geo.g)
+    return _wunmat(_corr_wgrad(geo.pad(x, spec[1], xp), g2, geo, xp), tuple(wshape))
+
+
+class Corr(Function):
+    """``y = corr(x, w)`` (differentiable to any order; used by create_graph=True routes)."""
+
+    def forward(self, x, w, spec=None):
+        self.spec = spec
+        self.save_for_backward(*self.inputs)
+        return _raw_corr(x, w, spec)
+
+    def backward(self, gy):
+        x, w = self.saved_tensors
+        n = self.needs_input_grad
+        return (CorrInputGrad.apply(gy, w, spec=self.spec, shape=tuple(x.shape)) if n[0] else None,
+                CorrWeightGrad.apply(x, gy, spec=self.spec, shape=tuple(w.shape)) if n[1] else None)
+
+
+class CorrInputGrad(Function):
+    """``dx = corr_x^T(gy, w)``: the input gradient of ``Corr`` (a transposed convolution)."""
+
+    def forward(self, gy, w, spec=None, shape=None):
+        self.spec = spec
+        self.save_for_backward(*self.inputs)
+        return _raw_corr_x(gy, w, shape, spec)
+
+    def backward(self, gdx):
+        gy, w = self.saved_tensors
+        n = self.needs_input_grad
+        return (Corr.apply(gdx, w, spec=self.spec) if n[0] else None,
+                CorrWeightGrad.apply(gdx, gy, spec=self.spec, shape=tuple(w.shape)) if n[1] else None)
+
+
+class CorrWeightGrad(Function):
+    """``dw = corr_w^T(x, gy)``: the weight gradient of ``Corr`` (a correlation of x with gy)."""
+
+    def forward(self, x, gy, spec=None, shape=None):
+        self.spec = spec
+        self.save_for_backward(*self.inputs)
+        return _raw_corr_w(x, gy, shape, spec)
+
+    def backward(self, gdw):
+        x, gy = self.saved_tensors
+        n = self.needs_input_grad
+        return (CorrInputGrad.apply(gy, gdw, spec=self.spec, shape=tuple(x.shape)) if n[0] else None,
+                Corr.apply(x, gdw, spec=self.spec) if n[1] else None)
 
 
 class Conv(_ConvFunction):
@@ -334,6 +452,13 @@ class Conv(_ConvFunction):
                 dx = _corr_xgrad(g2, self.wm, geo, xp)[:, pt:pt + H, pl:pl + W].transpose(0, 3, 1, 2)
         return dx, dw, db
 
+    def _graph_grads(self, g4, x4, w4, x4s, w4s, need_x, need_w):
+        geo = self.geo
+        spec = (geo.s, self.pads, geo.d, geo.g, (geo.Ho, geo.Wo))
+        dx = CorrInputGrad.apply(g4, w4, spec=spec, shape=x4s) if need_x else None
+        dw = CorrWeightGrad.apply(x4, g4, spec=spec, shape=w4s) if need_w else None
+        return dx, dw
+
 
 class ConvTranspose(_ConvFunction):
     """The adjoint of ``Conv`` in its input: forward is Conv's input gradient, backward runs
@@ -372,8 +497,16 @@ class ConvTranspose(_ConvFunction):
                 dx = _corr(gpad, self.wm, geo, None, xp).transpose(0, 3, 1, 2)
             if need_w:
                 dw = _wunmat(_corr_wgrad(gpad, self.x2, geo, xp), self.wshape)
-        self.x2 = None
         return dx, dw, db
+
+    def _graph_grads(self, g4, x4, w4, x4s, w4s, need_x, need_w):
+        # y = CorrInputGrad(x, w) of the correlation z (N, Cout, Hout, Wout) -> x's shape whose
+        # padding is the transposed convolution's crop
+        geo = self.geo
+        spec = (geo.s, self.crop, geo.d, geo.g, (geo.Ho, geo.Wo))
+        dx = Corr.apply(g4, w4, spec=spec) if need_x else None
+        dw = CorrWeightGrad.apply(g4, x4, spec=spec, shape=w4s) if need_w else None
+        return dx, dw
 
 
 def _conv_args(opname, input, weight, bias, stride, padding, dilation, groups, nd):

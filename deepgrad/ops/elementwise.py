@@ -810,7 +810,19 @@ class PReluFn(Function):
         self.x, self.wb, self.wshape = x, wb, w.shape
         pos = x > 0
         self.pos = pos
+        if self._record:                 # for graph_backward (create_graph=True) only
+            self.save_for_backward(*self.inputs)
         return backend.array_module(x).where(pos, x, wb * x).astype(x.dtype, copy=False)
+
+    def graph_backward(self, g):
+        """create_graph=True: differentiate ``where(x > 0, x, w * x)`` composed of ordinary ops."""
+        from ._graph import reference_grads
+        from ..tensor import Tensor as _T
+        pos = _T._make(self.pos)
+
+        def ref(x, w):
+            return where(pos, x, x * w.reshape(self.wb.shape))
+        return reference_grads(ref, self.saved_tensors, [g], self.needs_input_grad)
 
     def backward(self, g):
         xp = backend.array_module(g)

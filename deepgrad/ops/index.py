@@ -527,6 +527,28 @@ class EmbeddingFn(Function):
         xp.add.at(gw, flat, g2)
         return gw
 
+    def graph_backward(self, g):
+        """create_graph=True: the weight gradient is a fixed linear map of g (row sums); its
+        adjoint picks rows (masked by padding_idx, scaled like backward)."""
+        from ._graph import linear_map
+        xp = backend.array_module(g.array)
+        idx = self.idx
+        coef = None
+        if self.padding_idx is not None or self.scale:
+            coef = xp.ones(idx.shape, g.dtype)
+            if self.padding_idx is not None:
+                coef[idx == self.padding_idx] = 0
+            if self.scale:
+                flat = idx.reshape(-1)
+                kept = flat[flat != self.padding_idx] if self.padding_idx is not None else flat
+                counts = xp.maximum(xp.bincount(kept, minlength=self.wshape[0]), 1)
+                coef = coef / counts[idx].astype(g.dtype)
+
+        def pick(a):
+            out = a[idx]
+            return out * coef[..., None] if coef is not None else out
+        return linear_map(g, self.backward, pick)
+
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
               sparse=False):

@@ -412,6 +412,8 @@ class BilinearFn(Function):
     def forward(self, x1, x2, w, *b):
         xp = backend.array_module(x1)
         self.x1, self.x2, self.w = x1, x2, w
+        if self._record:                 # for graph_backward (create_graph=True) only
+            self.save_for_backward(*self.inputs)
         out = xp.einsum("...i,oij,...j->...o", x1, w, x2)
         if b:
             out = out + b[0]
@@ -429,6 +431,15 @@ class BilinearFn(Function):
             gb = g.reshape(-1, g.shape[-1]).sum(axis=0) if n[3] else None
             return g1, g2, gw, gb
         return g1, g2, gw
+
+    def graph_backward(self, g):
+        """create_graph=True: differentiate the einsum composition (ops/_graph.py)."""
+        from ._graph import reference_grads
+
+        def ref(x1, x2, w, *b):
+            out = einsum("...i,oij,...j->...o", x1, w, x2)
+            return out + b[0] if b else out
+        return reference_grads(ref, self.saved_tensors, [g], self.needs_input_grad)
 
 
 def bilinear(input1, input2, weight, bias=None):

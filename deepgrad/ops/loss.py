@@ -1,4 +1,5 @@
-"""Fused losses on raw arrays (first-order backward, ``array_backward = True``).
+"""Fused losses on raw arrays (first-order backward, ``array_backward = True``; create_graph=True
+takes the routes of ops/_graph.py: a composed reference for cross-entropy, a linear map for NLL).
 
 * ``cross_entropy``: log-softmax and negative log-likelihood as ONE op, numerically stable (the
   row maximum is subtracted before ``exp``; huge logits give a finite loss and gradient). Class
@@ -17,6 +18,7 @@ import numpy as np
 from .. import backend
 from ..autograd.function import Function
 from ..tensor import Tensor
+from ._graph import linear_map, reference_grads
 
 __all__ = ["cross_entropy", "nll_loss", "multi_margin_loss"]
 
@@ -96,6 +98,8 @@ class CrossEntropy(Function):
         w = None if weight is None else weight.astype(dt, copy=False)
         self.x_shape, self.reduction, self.probs, self.ls, self.C = x.shape, reduction, probs, ls, C
         self.p, self.w = p, w
+        if self._record:                 # for graph_backward (create_graph=True) only
+            self.save_for_backward(*self.inputs)
         M = x2.shape[0]
         if probs:
             y = _rows(t, C).astype(dt, copy=False)
@@ -156,6 +160,44 @@ class CrossEntropy(Function):
                     gx += v * (p * C - 1.0)
         gx = (gx * scale).astype(p.dtype, copy=False)
         return _unrows(gx, self.x_shape), gt
+
+    def graph_backward(self, g):
+        """create_graph=True: differentiate the loss composed of log_softmax and ordinary ops."""
+        return reference_grads(self._reference, self.saved_tensors, [g], self.needs_input_grad)
+
+    def _reference(self, x, t):
+        from .reduce import log_softmax
+        C, ls, w = self.C, self.ls, self.w
+        logp = log_softmax(_rows_t(x, C), 1)
+        wt = None if w is None else Tensor._make(w)
+        if self.probs:
+            y = _rows_t(t, C)
+            if ls > 0:
+                y = y * (1.0 - ls) + ls / C
+            q = y * wt if wt is not None else y
+            loss = -(q * logp).sum(1)
+            out_shape = () if len(self.x_shape) == 1 else (self.x_shape[0],) + tuple(self.x_shape[2:])
+        else:
+            picked = logp[Tensor._make(self.rows), Tensor._make(self.tsafe)]
+            loss = picked * Tensor._make(-(1.0 - ls) * self.w_t)
+            if ls > 0:
+                smooth = (logp * wt).sum(1) if wt is not None else logp.sum(1)
+                loss = loss + smooth * Tensor._make(self.valid.astype(self.p.dtype) * (-ls / C))
+            out_shape = tuple(t.shape)
+        if self.reduction == "none":
+            return loss.reshape(out_shape)
+        total = loss.sum()
+        return total if self.reduction == "sum" else total / Tensor._make(
+            backend.array_module(self.p).asarray(self.denom, dtype=self.p.dtype))
+
+
+def _rows_t(a, C):
+    """``_rows`` on Tensors (differentiable)."""
+    if a.ndim == 1:
+        return a.reshape(1, C)
+    if a.ndim == 2:
+        return a
+    return a.permute(0, *range(2, a.ndim), 1).reshape(-1, C)
 
 
 def _as_weight(weight, C, opname, x):
@@ -223,6 +265,7 @@ class NLL(Function):
         loss = -w_t * x2[rows, tsafe]
         self.x_shape, self.reduction, self.rows, self.tsafe, self.w_t = x.shape, reduction, rows, tsafe, w_t
         self.M, self.C = M, C
+        self.x = self.inputs[0] if self._record else None   # for graph_backward's zero gradient
         self.denom = w_t.sum(dtype=dt)
         if reduction == "none":
             return loss.astype(dt, copy=False).reshape(t.shape)
@@ -243,6 +286,20 @@ class NLL(Function):
             vals = -self.w_t * g
         gx[self.rows, self.tsafe] = vals
         return _unrows(gx, self.x_shape), None
+
+    def graph_backward(self, g):
+        """create_graph=True: the gradient is a fixed linear map of g (a weighted pick)."""
+        xp = backend.array_module(g.array)
+        rows, tsafe, w_t, red = self.rows, self.tsafe, self.w_t, self.reduction
+        gshape = tuple(g.shape)
+
+        def pick(a):                      # the adjoint of backward: (x's shape) -> (g's shape)
+            v = -w_t * _rows(a, self.C)[rows, tsafe]
+            if red == "none":
+                return v.reshape(gshape)
+            total = v.sum()
+            return xp.asarray(total / self.denom if red == "mean" else total, dtype=a.dtype)
+        return linear_map(g, lambda a: self.backward(a)[0], pick, self.x), None
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
@@ -279,6 +336,9 @@ class MultiMargin(Function):
         loss = ((hp ** p if p != 1 else hp).sum(axis=1) * w_t / C).astype(dt, copy=False)
         self.hp, self.pos, self.rows, self.tt, self.w_t, self.p, self.C = hp, pos, rows, tt, w_t, p, C
         self.reduction, self.x_shape, self.M = reduction, x.shape, M
+        if self._record:                 # for graph_backward (create_graph=True) only
+            self.save_for_backward(self.inputs[0])
+            self.margin, self.t_shape = margin, t.shape
         if reduction == "none":
             return loss.reshape(t.shape)
         total = loss.sum(dtype=dt)
@@ -294,6 +354,23 @@ class MultiMargin(Function):
         else:
             d = d * g
         return d.astype(g.dtype, copy=False).reshape(self.x_shape), None
+
+    def graph_backward(self, g):
+        """create_graph=True: differentiate the hinge loss composed of ordinary ops."""
+        from .elementwise import relu
+        xp = backend.array_module(g.array)
+
+        def ref(x):
+            x2 = x.reshape(1, -1) if x.ndim == 1 else x
+            off = xp.ones(x2.shape, x2.dtype)
+            off[self.rows, self.tt] = 0           # the target's own column does not count
+            picked = x2[Tensor._make(self.rows), Tensor._make(self.tt)]
+            h = relu((x2 - picked.reshape(-1, 1) + self.margin) * Tensor._make(off))
+            loss = (h * h if self.p == 2 else h).sum(1) * Tensor._make(self.w_t / self.C)
+            if self.reduction == "none":
+                return loss.reshape(self.t_shape)
+            return loss.sum() / float(self.M) if self.reduction == "mean" else loss.sum()
+        return reference_grads(ref, self.saved_tensors, [g], self.needs_input_grad[:1]) + (None,)
 
 
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,

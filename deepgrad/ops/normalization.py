@@ -1,4 +1,5 @@
-"""Fused normalisation ops on raw arrays (first-order backward, ``array_backward = True``):
+"""Fused normalisation ops on raw arrays (first-order backward, ``array_backward = True``;
+create_graph=True differentiates a composed reference, ops/_graph.py):
 batch norm (batch statistics in training, running statistics in eval, running-stat updates done
 in forward exactly like PyTorch), layer norm and group norm.
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from .. import backend
 from ..autograd.function import Function
 from ..tensor import Tensor
+from ._graph import reference_grads
 
 __all__ = ["batch_norm", "layer_norm", "group_norm"]
 
@@ -84,6 +86,8 @@ class BatchNorm(Function):
         self.has_weight, self.has_bias = has_weight, has_bias
         if self._record:
             self.xhat, self.rstd, self.w = xhat, rstd, w
+            self.save_for_backward(*self.inputs)
+            self.eps, self.mean = eps, (None if training else mean.reshape(bshape))
         return out
 
     def backward(self, g):
@@ -98,6 +102,37 @@ class BatchNorm(Function):
         else:
             grads.append(None)
         return tuple(grads + _affine_grads(self, g, xhat, axes))
+
+    def graph_backward(self, g):
+        if self.training:
+            def ref(x, *params):
+                return _ref_affine(self, _ref_standardise(x, self.axes, self.eps), params, self.bshape)
+        else:                                  # running statistics: constants
+            def ref(x, *params):
+                xhat = (x - Tensor._make(self.mean)) * Tensor._make(self.rstd)
+                return _ref_affine(self, xhat, params, self.bshape)
+        return _graph_grads(self, ref, g)
+
+
+def _ref_standardise(x, axes, eps):
+    """``(x - mean) / sqrt(var + eps)`` over ``axes`` with differentiable ops."""
+    xc = x - x.mean(axes, keepdim=True)
+    return xc * ((xc * xc).mean(axes, keepdim=True) + eps).rsqrt()
+
+
+def _ref_affine(fn, xhat, params, shape):
+    i = 0
+    if fn.has_weight:
+        xhat = xhat * params[0].reshape(shape)
+        i = 1
+    if fn.has_bias:
+        xhat = xhat + params[i].reshape(shape)
+    return xhat
+
+
+def _graph_grads(fn, ref, g):
+    """create_graph=True: differentiate the composed reference ``ref`` (see ops/_graph.py)."""
+    return reference_grads(ref, fn.saved_tensors, [g], fn.needs_input_grad)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -142,6 +177,8 @@ class LayerNorm(Function):
         self.axes, self.has_weight, self.has_bias = axes, has_weight, has_bias
         if self._record:
             self.xhat, self.rstd, self.w = xhat, rstd, w
+            self.save_for_backward(*self.inputs)
+            self.eps = eps
         return out
 
     def backward(self, g):
@@ -150,6 +187,13 @@ class LayerNorm(Function):
         gh = g * self.w if self.w is not None else g
         gx = _norm_grad(gh, xhat, self.rstd, axes) if self.needs_input_grad[0] else None
         return (gx, *_affine_grads(self, g, xhat, lead))
+
+    def graph_backward(self, g):
+        axes = self.axes
+
+        def ref(x, *params):
+            return _ref_affine(self, _ref_standardise(x, axes, self.eps), params, x.shape[x.ndim - len(axes):])
+        return _graph_grads(self, ref, g)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
@@ -182,6 +226,8 @@ class GroupNorm(Function):
         self.G, self.bshape, self.has_weight, self.has_bias = num_groups, bshape, has_weight, has_bias
         if self._record:
             self.xhat, self.rstd, self.w = xhat, rstd, w
+            self.save_for_backward(*self.inputs)
+            self.eps = eps
         return out
 
     def backward(self, g):
@@ -192,6 +238,13 @@ class GroupNorm(Function):
         if self.needs_input_grad[0]:
             gx = _norm_grad(gh.reshape(N, G, -1), xhat.reshape(N, G, -1), self.rstd, (2,)).reshape(g.shape)
         return (gx, *_affine_grads(self, g, xhat, axes))
+
+    def graph_backward(self, g):
+        def ref(x, *params):
+            N = x.shape[0]
+            xhat = _ref_standardise(x.reshape(N, self.G, -1), (2,), self.eps).reshape(x.shape)
+            return _ref_affine(self, xhat, params, self.bshape)
+        return _graph_grads(self, ref, g)
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):

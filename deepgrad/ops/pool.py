@@ -1,7 +1,8 @@
 """Pooling and friends: max/avg/adaptive/Lp pooling, max-unpooling, local response and divisive
 normalisation, pixel shuffle and interpolation.
 
-Fused ops (``array_backward = True``, first-order only). Window ops never loop over batch or
+Fused ops (``array_backward = True``; ``graph_backward`` for create_graph=True: a fixed linear
+map of the gradient, ops/_graph.py). Window ops never loop over batch or
 positions: they loop over the kh*kw kernel offsets, each step one vectorised operation on a
 strided slice of the (padded) input. Max pooling keeps the winning offset of each window (a small
 integer array) and its backward routes the gradient through it with one strided write per offset.
@@ -18,6 +19,7 @@ from .. import backend
 from ..autograd.function import Function
 from ..tensor import Tensor
 from .conv import _from4, _ntuple, _to4
+from ._graph import linear_map
 
 __all__ = ["max_pool1d", "max_pool2d", "max_unpool1d", "max_unpool2d", "avg_pool1d", "avg_pool2d",
            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
@@ -138,6 +140,7 @@ class MaxPool(Function):
             xp.maximum(best, v, out=best)
         if self._record:
             self.idx, self.geom = idx, (nd, batched, x.shape, xpad.shape, _layout(x), k, s, p, d, out)
+            self.save_for_backward(self.inputs[0])
         y = _from4(best, nd, batched)
         if not return_indices:
             return y
@@ -164,8 +167,35 @@ class MaxPool(Function):
                 dst += g * (idx == n)
         (ph, pw), (H, W) = p, xshape[2:]
         dx = dxp[:, :, ph:ph + H, pw:pw + W]
-        self.idx = None
         return _from4(dx, nd, batched)
+
+    def release(self):
+        self.idx = None
+
+    def graph_backward(self, g, *_):
+        # the gradient is g scattered to each window's winner: a fixed linear map of g
+        xp = backend.array_module(g.array)
+        nd, batched, (N, C, H, W), _, _, k, s, p, d, (Ho, Wo) = self.geom
+        ii, jj = xp.divmod(self.idx.astype(np.int64), k[1])
+        hh = (xp.arange(Ho) * s[0] - p[0]).reshape(Ho, 1) + ii * d[0]
+        ww = (xp.arange(Wo) * s[1] - p[1]) + jj * d[1]
+        flat = hh * W + ww + (xp.arange(N * C) * (H * W)).reshape(N, C, 1, 1)
+        return _index_map(g, flat, self.saved_tensors[0])
+
+
+def _index_map(g, flat, x):
+    """``dx[flat[i]] += g[i]`` as a differentiable linear map of ``g`` (adjoint: ``a[flat]``);
+    ``x`` (the op's input) gets a zero gradient, as in PyTorch."""
+    xp = backend.array_module(g.array)
+    flat = flat.reshape(-1)
+    xshape, yshape, size = tuple(x.shape), tuple(g.shape), x.numel()
+
+    def scatter(a):
+        return xp.bincount(flat, weights=a.reshape(-1), minlength=size).astype(a.dtype, copy=False).reshape(xshape)
+
+    def gather(a):
+        return a.reshape(-1)[flat].reshape(yshape)
+    return linear_map(g, scatter, gather, x)
 
 
 def _max_pool(opname, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
@@ -208,6 +238,21 @@ class MaxUnpool(Function):
         r, idx = self.sel
         rows = idx.shape[0]
         return g.reshape(rows, -1)[r, idx].reshape(self.xshape), None
+
+    def graph_backward(self, g):
+        r, idx = self.sel
+        xp = backend.array_module(g.array)
+        plane = g.numel() // idx.shape[0]
+        flat = (idx + r * plane).reshape(-1)
+        xshape, gshape = self.xshape, tuple(g.shape)
+
+        def gather(a):
+            return a.reshape(-1)[flat].reshape(xshape)
+
+        def scatter(a):
+            return xp.bincount(flat, weights=a.reshape(-1), minlength=g.numel()).astype(
+                a.dtype, copy=False).reshape(gshape)
+        return linear_map(g, gather, scatter), None
 
 
 def _max_unpool(opname, nd, input, indices, kernel_size, stride, padding, output_size):
@@ -289,6 +334,9 @@ class AvgPool(Function):
             div = xp.asarray(div)
         acc /= div
         if self._record:
+            self.cfg = dict(nd=nd, k=k, s=s, p=p, out=out, count_include_pad=count_include_pad,
+                            divisor_override=divisor_override)
+            self.save_for_backward(self.inputs[0])
             self.div = div
             self.geom = (nd, batched, x.shape, xpad.shape, _layout(x), k, s, p, out)
         return _from4(acc, nd, batched)
@@ -310,6 +358,22 @@ class AvgPool(Function):
                 dst += gd
         (ph, pw), (H, W) = p, xshape[2:]
         return _from4(dxp[:, :, ph:ph + H, pw:pw + W], nd, batched)
+
+    def graph_backward(self, g):
+        return _adjoint_route(self, g)
+
+
+def _adjoint_route(node, g):
+    """create_graph=True for a pooling op that is linear in its input: its backward is the
+    adjoint of its forward, so the gradient is a ``linear_map`` of g (backward, adjoint forward)."""
+    x = node.saved_tensors[0]
+    cls, cfg = type(node), node.cfg
+
+    def forward(a):
+        fresh = object.__new__(cls)
+        fresh._record = False
+        return fresh.forward(a, **cfg)
+    return linear_map(g, node.backward, forward, x)
 
 
 def _avg_pool(opname, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
@@ -360,6 +424,9 @@ class AdaptiveAvgPool(Function):
         N, C, H, W = x.shape
         Ho, Wo = out
         self.geom = (nd, batched, x.shape, out)
+        if self._record:
+            self.cfg = dict(nd=nd, out=out)
+            self.save_for_backward(self.inputs[0])
         if H % Ho == 0 and W % Wo == 0:
             self.mats = None
             y = x.reshape(N, C, Ho, H // Ho, Wo, W // Wo).mean(axis=(3, 5))
@@ -382,6 +449,9 @@ class AdaptiveAvgPool(Function):
             mh, mw = self.mats
             dx = xp.matmul(xp.matmul(mh.T, g), mw)
         return _from4(dx, nd, batched)
+
+    def graph_backward(self, g):
+        return _adjoint_route(self, g)
 
 
 class AdaptiveMaxPool(Function):
@@ -414,6 +484,7 @@ class AdaptiveMaxPool(Function):
         flat = hh * W + ww
         if self._record:
             self.flat, self.geom = flat, (nd, batched, x.shape)
+            self.save_for_backward(self.inputs[0])
         y = _from4(y, nd, batched)
         return (y, _from4(flat if nd == 2 else ww, nd, batched)) if return_indices else y
 
@@ -423,8 +494,16 @@ class AdaptiveMaxPool(Function):
         g = _to4(g, nd, batched)
         base = (xp.arange(N * C) * (H * W)).reshape(N, C, 1, 1)
         dx = xp.bincount((self.flat + base).ravel(), weights=g.ravel(), minlength=N * C * H * W)
-        self.flat = None
         return _from4(dx.astype(g.dtype, copy=False).reshape(N, C, H, W), nd, batched)
+
+    def release(self):
+        self.flat = None
+
+    def graph_backward(self, g, *_):
+        xp = backend.array_module(g.array)
+        _, _, (N, C, H, W) = self.geom
+        return _index_map(g, self.flat + (xp.arange(N * C) * (H * W)).reshape(N, C, 1, 1),
+                          self.saved_tensors[0])
 
 
 def _adaptive_args(opname, input, output_size, nd):
@@ -517,6 +596,8 @@ class LocalResponseNorm(Function):
         d = s ** -beta
         if self._record:
             self.keep = (x, s, d, size, alpha, beta)
+            self.k = k
+            self.save_for_backward(self.inputs[0])
         return x * d
 
     def backward(self, g):
@@ -524,8 +605,43 @@ class LocalResponseNorm(Function):
         x, s, d, size, alpha, beta = self.keep
         u = g * x * d / s
         t = _window_sum(u, 1, (size - 1) // 2, size // 2, xp)
-        self.keep = None
         return g * d - (2.0 * alpha * beta / size) * x * t
+
+    def release(self):
+        self.keep = None
+
+    def graph_backward(self, g):
+        """create_graph=True: differentiate LRN composed of ordinary ops (the channel window
+        sum as ``size`` shifted slices of the zero-padded squares)."""
+        from ._graph import reference_grads
+        _, _, _, size, alpha, beta = self.keep
+        lo, hi = size // 2, (size - 1) // 2
+
+        def ref(x):
+            win = _window_sum_t(x * x, 1, lo, hi)
+            return x * (win * (alpha / size) + self.k) ** (-beta)
+        return reference_grads(ref, self.saved_tensors, [g], self.needs_input_grad)
+
+
+def _window_sum_t(a, axis, lo, hi):
+    """``_window_sum`` on Tensors (differentiable): shifted slices of the zero-padded ``a``."""
+    from .shape import cat
+    xp = backend.array_module(a.array)
+    n = a.shape[axis]
+
+    def zeros(k):
+        shape = list(a.shape)
+        shape[axis] = k
+        return Tensor._make(xp.zeros(shape, a.dtype))
+    parts = ([zeros(lo)] if lo else []) + [a] + ([zeros(hi)] if hi else [])
+    p = cat(parts, axis) if len(parts) > 1 else a
+    out = None
+    idx = [slice(None)] * a.ndim
+    for i in range(lo + hi + 1):
+        idx[axis] = slice(i, i + n)
+        part = p[tuple(idx)]
+        out = part if out is None else out + part
+    return out
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
@@ -568,14 +684,32 @@ class DivisiveNorm(Function):
         y = x / d
         if self._record:
             self.keep = (x, y, s)
+            self.eps = eps
+            self.save_for_backward(self.inputs[0])
         return y
 
     def backward(self, g):
         xp = backend.array_module(g)
         x, y, s = self.keep
         t = self._box(g * y / s, True, xp)
-        self.keep = None
         return g / xp.sqrt(s) - x * t
+
+    def release(self):
+        self.keep = None
+
+    def graph_backward(self, g):
+        """create_graph=True: differentiate the composition (window sums as shifted slices)."""
+        from ._graph import reference_grads
+        (nh, nw), depth = self.size, self.depth
+
+        def ref(x):
+            a = x * x
+            a = a.sum(1, keepdim=True) if depth is None else _window_sum_t(a, 1, depth // 2, (depth - 1) // 2)
+            for ax, n in ((2, nh), (3, nw)):
+                if n > 1:
+                    a = _window_sum_t(a, ax, n // 2, (n - 1) // 2)
+            return x / (a + self.eps).sqrt()
+        return reference_grads(ref, self.saved_tensors, [g], self.needs_input_grad)
 
 
 def divisive_normalization(input, size=(3, 3), depth=None, eps=1e-6):
@@ -603,6 +737,9 @@ class PixelShuffle(Function):
 
     def backward(self, g):
         return _shuffle(g, self.r) if self.inverse else _unshuffle(g, self.r)
+
+    def graph_backward(self, g):                 # a permutation: its adjoint is the inverse
+        return linear_map(g, self.backward, lambda a: self.forward(a, self.r, self.inverse))
 
 
 def _shuffle(x, r):
@@ -684,6 +821,15 @@ class Interpolate(Function):
         for ax, m in reversed(self.mats):
             g = xp.matmul(g, m) if ax == -1 else xp.matmul(m.T, g)
         return g
+
+    def graph_backward(self, g):                 # linear in x: backward and forward are adjoints
+        xp = backend.array_module(g.array)
+
+        def forward(a):
+            for ax, m in self.mats:
+                a = xp.matmul(a, m.T) if ax == -1 else xp.matmul(m, a)
+            return a
+        return linear_map(g, self.backward, forward)
 
 
 _MODES = {"nearest": (1, 2, 3), "nearest-exact": (1, 2, 3), "linear": (1,), "bilinear": (2,)}

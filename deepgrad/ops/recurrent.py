@@ -35,6 +35,7 @@ from ..tensor import Tensor
 from .elementwise import sigmoid, tanh, relu
 from .linalg import matmul
 from .shape import chunk
+from ._graph import reference_grads
 
 __all__ = ["rnn_layer", "rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell"]
 
@@ -280,6 +281,7 @@ class RNNLayer(Function):
             self.has_bias, self.perm, self.scale = has_bias, perm, scale
             self.xa, self.Wih, self.Whh, self.A, self.Hs = xa, Wih, Whh, A, Hs
             self.shape = (T, B, I, H, G)
+            self.save_for_backward(*self.inputs)     # for graph_backward (create_graph=True)
             for k, v in extra.items():
                 setattr(self, k, v)
         if lstm:
@@ -400,6 +402,43 @@ class RNNLayer(Function):
             else:
                 grads += [None, None]
         return tuple(grads)
+
+
+    def graph_backward(self, dout, dhn, dcn=None):
+        """create_graph=True: differentiate the layer composed cell by cell (ordinary ops)."""
+        grads = [dout, dhn] + ([dcn] if self.mode == "LSTM" else [])
+        return reference_grads(self._reference, self.saved_tensors, grads, self.needs_input_grad)
+
+    def _reference(self, x, h, *rest):
+        from .shape import cat, stack
+        mode, ns = self.mode, self.ns
+        T, B, _, H, _ = self.shape
+        lstm = mode == "LSTM"
+        c = None
+        if lstm:
+            c, rest = rest[0], rest[1:]
+        w_ih, w_hh = rest[0], rest[1]
+        b_ih, b_hh = (rest[2], rest[3]) if self.has_bias else (None, None)
+        cell = {"RNN_TANH": rnn_tanh_cell, "RNN_RELU": rnn_relu_cell, "GRU": gru_cell}.get(mode)
+        outs = [None] * T
+        zeros = None
+        for t in (range(T - 1, -1, -1) if self.reverse else range(T)):
+            n = ns[t]
+            xt, hp = (x[t], h) if n == B else (x[t, :n], h[:n])
+            if lstm:
+                hn, cn = lstm_cell(xt, hp, c if n == B else c[:n], w_ih, w_hh, b_ih, b_hh)
+                c = cn if n == B else cat([cn, c[n:]], 0)
+            else:
+                hn = cell(xt, hp, w_ih, w_hh, b_ih, b_hh)
+            if n == B:
+                h = outs[t] = hn
+            else:
+                if zeros is None:
+                    zeros = Tensor._make(backend.array_module(x.array).zeros((B, H), x.dtype))
+                h = cat([hn, h[n:]], 0)
+                outs[t] = cat([hn, zeros[n:]], 0)
+        out = stack(outs, 0)
+        return (out, h, c) if lstm else (out, h)
 
 
 def _check(cond, msg):

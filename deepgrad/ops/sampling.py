@@ -337,21 +337,22 @@ def _tap_index(c, size, padding_mode, align_corners, xp):
 def _axis_taps(g, size, mode, padding_mode, align_corners, xp):
     """The taps of one spatial axis for the normalised coordinates ``g``: their positions in the
     zero-bordered image (clipped into the border), their weights and the weights' derivatives in
-    the pixel coordinate (None for nearest), and d(pixel)/d(g)."""
+    the pixel coordinate (None for nearest), d(pixel)/d(g), and the fractional offset ``t`` the
+    weights are functions of (None for nearest)."""
     if mode == "bicubic":        # the position is only unnormalised; each tap is padded on its own
         c, scale = _unnormalize(g, size, align_corners)
         f = xp.floor(c)
         w, dw = _cubic_weights(c - f)
         f = f.astype(np.int64)
         pos = [_tap_index(f + k, size, padding_mode, align_corners, xp) for k in (-1, 0, 1, 2)]
-        return pos, w, dw, xp.full(c.shape, scale, dtype=c.dtype)
+        return pos, w, dw, xp.full(c.shape, scale, dtype=c.dtype), c - f
     c, mult = _source_coords(g, size, padding_mode, align_corners, xp)
     if mode == "nearest":
-        return [xp.clip(xp.rint(c).astype(np.int64), -1, size) + 1], None, None, mult
+        return [xp.clip(xp.rint(c).astype(np.int64), -1, size) + 1], None, None, mult, None
     f = xp.floor(c)
     t = c - f
     f = f.astype(np.int64)
-    return [xp.clip(f, -1, size) + 1, xp.clip(f + 1, -1, size) + 1], [1 - t, t], [-1.0, 1.0], mult
+    return [xp.clip(f, -1, size) + 1, xp.clip(f + 1, -1, size) + 1], [1 - t, t], [-1.0, 1.0], mult, t
 
 
 class GridSample(Function):
@@ -377,6 +378,8 @@ class GridSample(Function):
         strides = [int(np.prod(padded[k + 1:])) for k in range(nd)]
         base = (xp.arange(N * C, dtype=np.int64) * int(np.prod(padded))).reshape(N, C, 1)
         self.shape, self.mode, self.out_shape = x.shape, mode, grid.shape[:-1]
+        if self._record:                 # for graph_backward (create_graph=True) only
+            self.save_for_backward(*self.inputs)
         # grid component a (x, y, z) indexes spatial dimension nd - 1 - a (W, H, D)
         axes = [_axis_taps(grid[..., a].reshape(N, P), sizes[nd - 1 - a], mode, padding_mode, align_corners, xp)
                 for a in range(nd)]
@@ -396,7 +399,7 @@ class GridSample(Function):
             out = self.v[0] * self.w[0][:, None]
             for v, w in zip(self.v[1:], self.w[1:]):
                 out += v * w[:, None]
-            self.axes, self.combos = axes, combos
+        self.axes, self.combos = axes, combos
         return out.reshape((N, C) + tuple(grid.shape[1:-1]))
 
     def backward(self, g):
@@ -427,8 +430,45 @@ class GridSample(Function):
                         dv = dv + v * dw[:, None]
                     comps.append((gf * dv).sum(1) * self.axes[a][3])
                 dgrid = xp.stack(comps, axis=-1).reshape(tuple(self.out_shape) + (nd,))
-        self.idx = self.w = self.v = self.axes = None
         return dx, dgrid
+
+    def release(self):
+        self.idx = self.w = self.v = self.axes = self.combos = None
+
+    def graph_backward(self, g):
+        """create_graph=True: differentiate the sampling composed of ops. The tap indices are
+        constants; each axis's fractional offset is ``t0 + m * (grid - grid0)`` (exact: the
+        coordinate maps are piecewise affine, ``m`` their slope at the sample), and the tap weights
+        are the same functions of it as in forward (linear, or cubic for bicubic)."""
+        from ._graph import reference_grads
+        from .index import take
+        from .shape import pad as _pad
+        N, C = self.shape[:2]
+        nd = len(self.shape) - 2
+        P = int(np.prod(self.out_shape[1:]))
+        mk = Tensor._make
+
+        def ref(x, grid):
+            flat = _pad(x, (1, 1) * nd).reshape(-1)
+            if self.mode == "nearest":
+                return take(flat, mk(self.idx[0])).reshape(g.shape)
+            g0 = grid.array
+            weights = []
+            for a in range(nd):
+                m, t0 = self.axes[a][3], self.axes[a][4]
+                t = (grid[..., a].reshape(N, P) - mk(g0[..., a].reshape(N, P))) * mk(m) + mk(t0)
+                weights.append(_cubic_weights(t)[0] if self.mode == "bicubic" else [1 - t, t])
+            out = None
+            for idx, combo in zip(self.idx, self.combos):
+                w = _prod_weights([weights[a][i] for a, i in enumerate(combo)])
+                term = take(flat, mk(idx)) * w.reshape(N, 1, P)
+                out = term if out is None else out + term
+            return out.reshape(g.shape)
+        gx, ggrid = reference_grads(ref, self.saved_tensors, [g], self.needs_input_grad)
+        if ggrid is None and self.needs_input_grad[1]:      # nearest: zeros, as first order gives
+            gshape = tuple(self.saved_tensors[1].shape)
+            ggrid = Tensor._make(backend.array_module(g.array).zeros(gshape, g.dtype))
+        return gx, ggrid
 
 
 def _prod_weights(ws):

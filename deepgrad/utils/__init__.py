@@ -1,7 +1,9 @@
 """``deepgrad.utils``: PyTorch's ``torch.utils`` names.
 
 ``deepgrad.utils.data`` *is* :mod:`deepgrad.data` (one module under both names, as
-``torch.utils.data`` is one module), and ``deepgrad.utils.checkpoint`` is imported on first use.
+``torch.utils.data`` is one module); ``checkpoint`` (activation checkpointing) and ``hessian``
+(Hessian spectra from Hessian-vector products) are imported on first use; ``summary`` is
+torchinfo's model table.
 """
 import importlib as _importlib
 import sys as _sys
@@ -16,8 +18,8 @@ del _name, _mod
 
 
 def __getattr__(name):
-    if name == "checkpoint":
-        return _importlib.import_module(".checkpoint", __name__)
+    if name in ("checkpoint", "hessian"):
+        return _importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'deepgrad.utils' has no attribute {name!r}")
 
 from ._summary import summary, ModelStatistics  # noqa: E402,F401  (like torchinfo.summary)
