@@ -104,9 +104,10 @@ def layer_inputs(model, layer, data, batch_size=1000):
 
 
 def train_autoencoder(ae, X, epochs=10, batch_size=100, lr=1e-3, optimizer="adam", generator=None,
-                      verbose=False, name="autoencoder", **opt_kwargs):
-    """Minimise ``ae.loss(x)`` over shuffled mini-batches of the array ``X``. Returns the mean loss
-    of each epoch."""
+                      verbose=False, name="autoencoder", objective=None, **opt_kwargs):
+    """Minimise ``ae.loss(x)`` (or ``objective(ae, x)``) over shuffled mini-batches of the array
+    ``X``. ``optimizer``: a name (built with ``lr`` and ``opt_kwargs``) or an Optimizer. Returns
+    the mean loss of each epoch."""
     from ..train import get_optimizer
     opt = get_optimizer(optimizer, ae.parameters(), lr=lr, **opt_kwargs) if isinstance(optimizer, str) else optimizer
     X = _as_array(X)
@@ -122,7 +123,7 @@ def train_autoencoder(ae, X, epochs=10, batch_size=100, lr=1e-3, optimizer="adam
         for s in range(0, n, bs):
             x = Tensor._make(X[order[s:s + bs]])
             opt.zero_grad()
-            loss = ae.loss(x)
+            loss = ae.loss(x) if objective is None else objective(ae, x)
             loss.backward()
             opt.step()
             total += float(loss.item()) * len(x)
