@@ -118,6 +118,7 @@ class RBM(nn.Module):
             self.to(device)
         self._velocity = None
         self._chain = None          # persistent CD: the chain's hidden states
+        self._last_reconstruction = None
 
     def extra_repr(self):
         return f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, visible={self.visible!r}, hidden={self.hidden!r}"
@@ -311,8 +312,11 @@ class RBM(nn.Module):
             h = self._chain
         else:
             h = self._sample(h0, self.hidden, rng)
+        first = None
         for step in range(k):
             vm = self._v_mean(h)
+            if first is None:
+                first = vm
             vk = self._sample(vm, self.visible, rng) if persistent else vm
             hk = self._h_mean(vk)
             if step < k - 1 or persistent:
@@ -325,6 +329,7 @@ class RBM(nn.Module):
         dW /= n
         dv = (v0.sum(0) - vk.sum(0)) / n
         dh = (h0.sum(0) - hk.sum(0)) / n
+        self._last_reconstruction = None if persistent else first
         return Tensor._make(dW), Tensor._make(dv), Tensor._make(dh)
 
     def reset_chain(self):
@@ -335,7 +340,9 @@ class RBM(nn.Module):
     def step(self, v, lr=0.1, k=1, persistent=False, momentum=0.0, weight_decay=0.0, generator=None):
         """One update from the batch ``v``: ``Δ ← momentum·Δ + lr·(CD gradient - weight_decay·W)``,
         ``θ += Δ`` (weight decay on ``W`` only). Returns the batch's reconstruction error
-        ``mean ‖v - E[v|h]‖²`` from the first Gibbs step (free: it is computed anyway)."""
+        ``mean ‖v - E[v|h]‖²`` with ``h`` the sampled hidden states of CD's first Gibbs step (free:
+        it is computed anyway; PCD, whose chain does not start at the data, computes the
+        mean-field :meth:`reconstruction_error` instead)."""
         v0 = self._check(v)
         dW, dv, dh = (g.array for g in self.contrastive_divergence(v0, k, persistent, generator))
         W = self.weight.array
@@ -349,7 +356,12 @@ class RBM(nn.Module):
             vel += lr * g
             p.array += vel
             p._version[0] += 1
-        return self.reconstruction_error(v0)
+        r = self._last_reconstruction
+        if r is None:
+            return self.reconstruction_error(v0)
+        r -= v0
+        r *= r
+        return float(r.sum(1).mean())
 
     def fit(self, data, epochs=10, batch_size=100, lr=0.1, k=1, persistent=False, momentum=(0.5, 0.9),
             momentum_switch=5, weight_decay=2e-4, generator=None, verbose=False, callback=None):

@@ -14,8 +14,8 @@ number beside deepgrad's and writes the papers' figures as PNG files in the run 
   pseudo-log-likelihood.
 
 All data are MNIST intensities scaled to [0, 1] (the Bernoulli units' probabilities), flattened.
-``subset`` keeps the first N training images and ``test_subset`` the first N test images (smoke
-runs). These recipes run several phases, so ``deepgrad train`` calls their ``run`` (no
+``subset`` keeps the first N images of each split and ``test_subset`` (if set) the first N test
+images (smoke runs). These recipes run several phases, so ``deepgrad train`` calls their ``run`` (no
 ``--resume``); each writes ``model.npz`` (weights, ``deepgrad.load``-able) and ``result.json``.
 
 The defaults are sized for a few tens of minutes on a 2-core CPU; they have not yet been timed
@@ -36,7 +36,8 @@ __all__ = ["mnist_unit", "image_grid", "save_figure"]
 
 def mnist_unit(hp, root=None):
     """``(x_train, y_train, x_test, y_test)``: float32 (N, 784) in [0, 1] and int64 labels;
-    ``hp["subset"]`` / ``hp["test_subset"]`` keep the first N of each."""
+    ``hp["subset"]`` keeps the first N of each split, ``hp["test_subset"]`` (if set) the first N
+    test images."""
     from ..data import MNIST
 
     def split(train, n):
@@ -47,7 +48,7 @@ def mnist_unit(hp, root=None):
         return (x.reshape(len(x), -1).astype(np.float32) / np.float32(255)), y
 
     xtr, ytr = split(True, hp.get("subset"))
-    xte, yte = split(False, hp.get("test_subset"))
+    xte, yte = split(False, hp.get("test_subset") or hp.get("subset"))
     return xtr, ytr, xte, yte
 
 
@@ -233,8 +234,10 @@ class MnistDeepAutoEncoder(_UnsupervisedRecipe):
             files.append(save_figure(os.path.join(out, "fig2_reconstructions.png"), fig2, figsize=(7, 1.4 * len(rows))))
             if hp["fig3"]:
                 files.append(self._fig3(hp, xtr, xte, yte, out, verbose, gen))
-        result = {"test": {"squared_error": ae_err, "squared_error_random_init": rnd_err,
-                           "squared_error_pca": pca_err},
+        test = {"squared_error": ae_err, "squared_error_pca": pca_err}
+        if rnd_err is not None:
+            test["squared_error_random_init"] = rnd_err
+        result = {"test": test,
                   "paper": {"autoencoder": 3.00, "logistic_pca": 8.01, "pca": 13.87},
                   "history": [{"epoch": i + 1, "loss": v} for i, v in enumerate(hist)],
                   "checkpoint": _save_weights(ae, out), "plots": files}
