@@ -402,3 +402,18 @@ def test_pretrain_bad_layers():
         pretrain(model, np.zeros((4, 10), np.float32), method="pca")
     with pytest.raises(ValueError, match="fewer than two Linear"):
         pretrain(nn.Sequential(nn.Linear(10, 2)), np.zeros((4, 10), np.float32))
+
+
+def test_ais_estimate_matches_exact_log_partition():
+    r = rbm64(10, 6, scale=1.0)
+    exact = r.log_partition()
+    est, std = r.ais_log_partition(n_chains=200, betas=600, generator=dg.Generator().manual_seed(0))
+    assert abs(est - exact) < 0.1 and 0 < std < 0.1, (est, exact, std)
+    data = (np.random.default_rng(0).random((50, 10)) < 0.3).astype(float)
+    est2, _ = r.ais_log_partition(n_chains=200, betas=np.linspace(0, 1, 400), base_data=data,
+                                  generator=dg.Generator().manual_seed(1))
+    assert abs(est2 - exact) < 0.15
+    with pytest.raises(ValueError, match="increase from 0 to 1"):
+        r.ais_log_partition(betas=[0.0, 0.5, 0.4, 1.0])
+    with pytest.raises(NotImplementedError, match="Bernoulli-Bernoulli"):
+        RBM(3, 2, visible="gaussian").ais_log_partition()

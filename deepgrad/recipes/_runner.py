@@ -228,6 +228,11 @@ def _train_custom(recipe, out, data, resume, verbose, device, plots, overrides):
               "wall_s": time.perf_counter() - t0}
     text = json.dumps(json_safe({k: v for k, v in result.items() if k != "history"}), indent=1, allow_nan=False)
     atomic_write(os.path.join(out, "result.json"), lambda f: f.write(text), mode="w")
+    rows = [r for r in result["history"] if isinstance(r, dict)]
+    if rows:
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        lines = [",".join(keys)] + [",".join("" if r.get(k) is None else str(r.get(k)) for k in keys) for r in rows]
+        atomic_write(os.path.join(out, "history.csv"), lambda f: f.write("\n".join(lines) + "\n"), mode="w")
     return result
 
 
