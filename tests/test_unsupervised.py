@@ -417,3 +417,12 @@ def test_ais_estimate_matches_exact_log_partition():
         r.ais_log_partition(betas=[0.0, 0.5, 0.4, 1.0])
     with pytest.raises(NotImplementedError, match="Bernoulli-Bernoulli"):
         RBM(3, 2, visible="gaussian").ais_log_partition()
+
+
+def test_stacked_autoencoder_sizes_must_chain():
+    enc = nn.Sequential(nn.Linear(784, 500), nn.Sigmoid(), nn.Linear(500, 250), nn.Sigmoid())
+    dec = nn.Sequential(nn.Linear(200, 500), nn.Sigmoid(), nn.Linear(500, 784))
+    with pytest.raises(ValueError, match=r"encoder\[2\] .*250 features but decoder\[0\] .*takes 200"):
+        AutoEncoder(enc, dec)
+    ok = nn.Sequential(nn.Linear(250, 500), nn.Sigmoid(), nn.Linear(500, 784))
+    assert AutoEncoder(enc, ok)(dg.rand(2, 784)).shape == (2, 784)

@@ -101,6 +101,19 @@ class AutoEncoder(nn.Module):
         self.tied = bool(tied)
         self.encoder = encoder
         self.decoder = decoder
+        self._check_chain()
+
+    def _check_chain(self):
+        """When encoder and decoder are ``Sequential`` stacks, their linear layers' sizes must
+        chain (each layer's outputs are the next one's inputs)."""
+        if not (isinstance(self.encoder, nn.Sequential) and isinstance(self.decoder, nn.Sequential)):
+            return
+        layers = [("encoder", i, m) for i, m in enumerate(self.encoder) if isinstance(m, (nn.Linear, TiedLinear))]
+        layers += [("decoder", i, m) for i, m in enumerate(self.decoder) if isinstance(m, (nn.Linear, TiedLinear))]
+        for (pa, ia, a), (pb, ib, b) in zip(layers, layers[1:]):
+            if a.out_features != b.in_features:
+                raise ValueError(f"{type(self).__name__}: layer sizes do not chain: {pa}[{ia}] ({a!r}) gives "
+                                 f"{a.out_features} features but {pb}[{ib}] ({b!r}) takes {b.in_features}")
 
     @staticmethod
     def _build(sizes, activation, code_activation, output_activation, tied, dtype):

@@ -555,7 +555,7 @@ class DBN(nn.Module):
             v = (xp.asarray(rng.random((int(n), top.n_visible), dtype=dt)) < 0.5).astype(dt)
         for _ in range(int(gibbs_steps)):
             h = top._sample(top._h_mean(v), top.hidden, rng)
-            v = top._sample(top._v_mean(h), "bernoulli" if top.visible == "bernoulli" else "gaussian", rng)
+            v = top._sample(top._v_mean(h), top.visible, rng)
         x = top._v_mean(top._sample(top._h_mean(v), top.hidden, rng))
         for r in reversed(self.rbms[:-1]):
             x = r._v_mean(r._sample(x, r.hidden, rng))
