@@ -397,7 +397,7 @@ class MnistDBN(_UnsupervisedRecipe):
     target = 0.984
     defaults = dict(sizes=[784, 500, 500, 2000], rbm_epochs=10, rbm_lr=0.1, rbm_weight_decay=2e-4, epochs=30,
                     batch_size=100, lr=0.1, optimizer="sgd", momentum=0.9, gibbs_steps=1000, n_samples=100,
-                    test_subset=None)
+                    sample_init="random", test_subset=None)
 
     def run(self, hp, out, data=None, verbose=True, device=None, plots=True):
         from .. import random
@@ -410,10 +410,14 @@ class MnistDBN(_UnsupervisedRecipe):
                        weight_decay=hp["rbm_weight_decay"], generator=gen, verbose=verbose)
         files = []
         if plots:    # generated before fine-tuning changes nothing in the DBN (the classifier is a copy)
-            s = dbn.sample(hp["n_samples"], gibbs_steps=hp["gibbs_steps"], generator=gen).numpy()
+            if hp["sample_init"] not in ("random", "data"):
+                raise ValueError(f"{self.name}: sample_init must be 'random' or 'data', got {hp['sample_init']!r}")
+            init = xte[:hp["n_samples"]] if hp["sample_init"] == "data" else None
+            s = dbn.sample(hp["n_samples"], gibbs_steps=hp["gibbs_steps"], init=init, generator=gen).numpy()
             files.append(save_figure(os.path.join(out, "samples.png"),
                                      lambda fig: _show(fig, image_grid(s, 10), f"DBN samples ({hp['gibbs_steps']} "
-                                                       "Gibbs steps in the top RBM)"), figsize=(6, 6)))
+                                                       f"Gibbs steps in the top RBM from {hp['sample_init']} states)"),
+                                     figsize=(6, 6)))
         clf = dbn.to_classifier(10)
         hist = _fine_tune(clf, xtr, ytr, hp, gen, verbose, "fine-tune")
         acc = _accuracy(clf, xte, yte)
