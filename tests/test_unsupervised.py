@@ -303,6 +303,8 @@ def test_gaussian_units_refuse_unstandardised_data():
         r.fit(raw, epochs=1)
     ok = (raw - raw.mean(0)) / raw.std(0)
     r.fit(ok, epochs=1, batch_size=50)
+    with pytest.warns(UserWarning, match=r"RBM\(5, 3\).*standard deviation is 0\.3"):
+        r.fit(raw / 255, epochs=1, batch_size=50)
     with pytest.raises(ValueError, match="unbounded"):
         RBM(3, 3, visible="gaussian", hidden="gaussian")
     with pytest.raises(ValueError, match=r"RBM\(5, 3\).*\(batch, 5\).*\(4, 6\)"):

@@ -64,10 +64,12 @@ def _softplus(xp, a):
     return xp.logaddexp(0, a)
 
 
-def check_standardised(data, who, tol_mean=0.5, tol_std=2.0):
-    """Raise ValueError when ``data`` (N, D) is far from standardised: some feature's mean off zero
-    by more than ``tol_mean`` or its standard deviation above ``tol_std`` (unit-variance Gaussian
-    units model such data badly and their CD updates diverge). ``who`` names the layer."""
+def check_standardised(data, who, tol_mean=3.0, tol_std=3.0, low_std=0.5):
+    """Check that ``data`` (N, D) suit unit-variance Gaussian units: a ValueError when some feature's
+    mean is off zero by more than ``tol_mean`` or its standard deviation exceeds ``tol_std`` (raw
+    0-255 pixels, say: CD updates then diverge), a warning when every feature's standard deviation
+    is below ``low_std`` (e.g. [0, 1] pixels: the unit-variance noise drowns the signal). ``who``
+    names the layer."""
     a = _arr(data)
     if a.ndim != 2 or a.shape[0] < 2:
         return
@@ -75,11 +77,15 @@ def check_standardised(data, who, tol_mean=0.5, tol_std=2.0):
     mean = xp.abs(a.mean(0, dtype=np.float64))
     std = a.std(0, dtype=np.float64)
     worst_m, worst_s = float(mean.max()), float(std.max())
+    advice = "subtract each feature's mean and divide by its standard deviation first"
     if worst_m > tol_mean or worst_s > tol_std:
         raise ValueError(f"{who}: Gaussian visible units have unit variance, so the data must be standardised "
                          f"(each feature mean 0, standard deviation 1), but a feature has |mean| {worst_m:.3g} "
-                         f"and the largest standard deviation is {worst_s:.3g} (shape {tuple(a.shape)}); "
-                         "subtract the mean and divide by the standard deviation first")
+                         f"and the largest standard deviation is {worst_s:.3g} (shape {tuple(a.shape)}); {advice}")
+    if worst_s < low_std:
+        warnings.warn(f"{who}: Gaussian visible units have unit variance but the data's largest feature standard "
+                      f"deviation is {worst_s:.3g} (shape {tuple(a.shape)}): the units' noise will swamp the "
+                      f"signal; {advice}", stacklevel=3)
 
 
 class RBM(nn.Module):
