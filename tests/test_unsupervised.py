@@ -428,3 +428,29 @@ def test_stacked_autoencoder_sizes_must_chain():
         AutoEncoder(enc, dec)
     ok = nn.Sequential(nn.Linear(250, 500), nn.Sigmoid(), nn.Linear(500, 784))
     assert AutoEncoder(enc, ok)(dg.rand(2, 784)).shape == (2, 784)
+
+
+@pytest.mark.parametrize("visible,hidden", [("bernoulli", "bernoulli"), ("gaussian", "bernoulli"),
+                                            ("bernoulli", "gaussian")])
+def test_free_energy_and_gradients_match_torch(visible, hidden):
+    r = rbm64(5, 4, visible, hidden)
+    v = np.random.default_rng(4).standard_normal((6, 5))
+    if visible == "bernoulli":
+        v = (v > 0).astype(float)
+    F = r.free_energy(dg.tensor(v))
+    F.sum().backward()
+    W, b, c = (torch.tensor(p.detach().numpy(), requires_grad=True) for p in (r.weight, r.v_bias, r.h_bias))
+    vt = torch.tensor(v)
+    a = vt @ W.T + c
+    vis = 0.5 * ((vt - b) ** 2).sum(1) if visible == "gaussian" else -(vt @ b)
+    Ft = vis - (0.5 * (a * a).sum(1) - 0.5 * (c * c).sum() if hidden == "gaussian"
+                else torch.nn.functional.softplus(a).sum(1))
+    Ft.sum().backward()
+    np.testing.assert_allclose(F.detach().numpy(), Ft.detach().numpy(), rtol=1e-12)
+    for ours, theirs in [(r.weight, W), (r.v_bias, b), (r.h_bias, c)]:
+        np.testing.assert_allclose(ours.grad.detach().numpy(), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+    # the conditionals match torch's too
+    h_mean, _ = r.sample_h(v, generator=dg.Generator().manual_seed(0))
+    ref = a if hidden == "gaussian" else torch.sigmoid(a)
+    np.testing.assert_allclose(h_mean.detach().numpy(), ref.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(r(dg.tensor(v)).detach().numpy(), ref.detach().numpy(), rtol=1e-12)
