@@ -274,6 +274,8 @@ class MnistSparseAutoEncoder(_UnsupervisedRecipe):
     summary = "sparse autoencoder 784-196 with the KL sparsity penalty (deck 002); filters as a grid"
     reproduces = ("deck 002 / Ng's sparse autoencoder notes: pen-stroke filters; mean hidden activation within 20% "
                   "of the target rho")
+    # measured here with the defaults (173 s): mean hidden activation 0.1065 for rho 0.1 (6.5% off), squared
+    # error 18.6 per test image; the filters are digit fragments, not yet the clean pen strokes of Ng's notes
     defaults = dict(hidden=196, sparsity_target=0.1, beta=3.0, weight_decay=3e-3, epochs=10, batch_size=100,
                     lr=1e-3, optimizer="adam", test_subset=None)
 
@@ -352,8 +354,13 @@ class MnistStackedAutoEncoder(_UnsupervisedRecipe):
     name = "mnist-stacked-autoencoder"
     summary = "stacked autoencoders pre-trained on unlabelled MNIST, fine-tuned on 1,000 labels, vs random init"
     reproduces = ("deck 002: greedy unsupervised pre-training then supervised fine-tuning beats the same network "
-                  "trained from random weights when labels are few (1,000); no published figure")
-    defaults = dict(sizes=[784, 500, 200, 10], method="autoencoder", pretrain_epochs=5, pretrain_lr=1e-3, labels=1000,
+                  "trained from random weights when labels are few (1,000); no published figure. --set "
+                  "method=autoencoder|sparse|denoising|rbm chooses the blocks")
+    # measured here (full 60,000 unlabelled images, 1,000 labels, fine-tuning 30 epochs with Adam 1e-3, one
+    # BLAS thread): 3 pre-training epochs per layer of plain autoencoders gave 89.89% vs 89.03% from random
+    # weights, denoising autoencoders (masking 30%) 90.75% vs 89.03%, RBMs (method="rbm", lr 0.1) 91.40%;
+    # the recipe's defaults with method="autoencoder" (5 + 50 epochs) gave 89.67% vs 89.04% in 192 s
+    defaults = dict(sizes=[784, 500, 200, 10], method="denoising", pretrain_epochs=5, pretrain_lr=None, labels=1000,
                     epochs=50, batch_size=50, lr=1e-3, optimizer="adam", test_subset=None)
 
     def run(self, hp, out, data=None, verbose=True, device=None, plots=True):
@@ -396,6 +403,8 @@ class MnistDBN(_UnsupervisedRecipe):
     reproduces = ("Hinton, Osindero & Teh 2006: 1.25% test error; issue floor: <= 1.6% (not yet measured with these "
                   "defaults)")
     target = 0.984
+    # measured here (one BLAS thread, load ~6): rbm_epochs=1, epochs=1 gave 4.15% test error in 77 s; the
+    # defaults are untimed (estimate: ~30 s per RBM epoch over the stack, ~60 s per fine-tuning epoch)
     defaults = dict(sizes=[784, 500, 500, 2000], rbm_epochs=10, rbm_lr=0.1, rbm_weight_decay=2e-4, epochs=30,
                     batch_size=100, lr=0.1, optimizer="sgd", momentum=0.9, gibbs_steps=1000, n_samples=100,
                     sample_init="random", test_subset=None)
@@ -437,6 +446,8 @@ class MnistRBM(_UnsupervisedRecipe):
     reproduces = ("Salakhutdinov & Murray 2008: about -86 nats average test log-likelihood (AIS) for an RBM with 500 "
                   "hidden units trained with CD-25 on binarised digits; deepgrad reports its AIS estimate on the test "
                   "digits binarised at 0.5 (--set k=25 for the paper's CD-25) and the pseudo-log-likelihood")
+    # measured here: 1 epoch of CD-1 on the full data gave reconstruction error 10.38 and pseudo-log-likelihood
+    # -82.98 on the test set (47 s); AIS with the default 14,500 betas x 100 chains takes about 6 minutes here
     defaults = dict(hidden=500, k=1, persistent=False, epochs=15, batch_size=100, lr=0.05, weight_decay=2e-4,
                     gibbs_steps=1000, ais_chains=100, ais_betas=14500, test_subset=None)
 
