@@ -19,8 +19,9 @@ and an object array are refused with :class:`UnsafeFileError`), and it is bounde
   are read, each exactly once and from non-overlapping byte ranges, so reading costs at most the
   file's size; any other member, a compressed or encrypted member, a local header that disagrees
   with the central directory, is refused;
-* each ``.npy`` header is parsed here (bounded length, a plain numeric or bool dtype, a shape whose
-  size must equal the bytes the member really holds) before anything is allocated;
+* each ``.npy`` header is parsed here (bounded length; a numeric, bool or fixed-width string dtype,
+  never object, structured or void; a shape whose size must equal the bytes the member really
+  holds) before anything is allocated;
 * every member's CRC-32 is checked against the zip record before use, and, in files written by
   this version, its SHA-256 against the structure record; so a flipped byte (even in a header,
   ``'<f4'`` -> ``'<f2'``) is an error, never a silently different tensor;
@@ -235,9 +236,31 @@ class _HashingWriter:
         return self.fp.write(b)
 
 
-def save(obj, f):
+_FORMATS = ("deepgrad", "safetensors", "torch")
+
+
+def _format_of(f, format):
+    if format is not None:
+        if format not in _FORMATS:
+            raise ValueError(f"deepgrad.save/load: unknown format {format!r}; expected one of {_FORMATS}")
+        return format
+    if not hasattr(f, "read") and not hasattr(f, "write"):
+        name = os.fspath(f)
+        if isinstance(name, bytes):
+            name = os.fsdecode(name)
+        if name.lower().endswith(".safetensors"):
+            return "safetensors"
+    return None
+
+
+def save(obj, f, format=None, metadata=None):
     """Save ``obj`` (a state dict: nested dicts/lists/tuples of Tensors, arrays, numbers, strings,
     None) to ``f`` (a path, written atomically, or a writable binary file object).
+
+    ``format``: ``"deepgrad"`` (the default: the .npz format described above), ``"safetensors"``
+    (the default for a path ending in ``.safetensors``; a flat dict of tensors, with ``metadata``
+    a dict of str -> str; needs ``pip install deepgrad[interop]``) or ``"torch"`` (``torch.save``'s
+    zip format, which ``torch.load(weights_only=True)`` reads).
 
     >>> import deepgrad, tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "w.npz")
@@ -245,10 +268,28 @@ def save(obj, f):
     >>> deepgrad.load(p)["step"]
     3
     """
-    if hasattr(obj, "state_dict") and not isinstance(obj, (dict, list, tuple, Tensor)):
-        raise TypeError(f"deepgrad.save: cannot save a whole {type(obj).__name__} object (PyTorch pickles it; deepgrad "
-                        "never pickles, so that loading a file cannot run code). Save its weights instead: "
-                        "deepgrad.save(obj.state_dict(), path), and later obj.load_state_dict(deepgrad.load(path))")
+    from ._save_check import refuse_whole_objects
+    refuse_whole_objects(obj)   # a Module/Optimizer anywhere in obj: say to save its state_dict()
+    fmt = _format_of(f, format)
+    if metadata is not None and fmt != "safetensors":
+        raise ValueError("deepgrad.save: metadata= is for format='safetensors' (a .safetensors file)")
+    if fmt in ("safetensors", "torch"):
+        if fmt == "safetensors":
+            from ._safetensors import save_safetensors
+            blob = save_safetensors(obj, f, metadata)
+
+            def write_other(fh):
+                fh.write(blob)
+        else:
+            from ._torchfile import save_torch
+
+            def write_other(fh):
+                save_torch(obj, fh)
+        if hasattr(f, "write"):
+            write_other(f)
+        else:
+            atomic_write(f, write_other)
+        return
     enc = _Encoder()
     structure = enc.encode(obj)
 
@@ -293,7 +334,7 @@ def _check_directory(fh, source):
                            f"{MAX_DIRECTORY_BYTES:,} a deepgrad file may have")
 
 
-def _read_member(fh, info, source, file_size, dir_start, cap, taken):
+def _read_member(fh, info, source, file_size, dir_start, cap, taken, crc_zero_ok=False):
     """The raw bytes of a stored (uncompressed) member, checked against its CRC-32; ``taken``
     collects the byte ranges already read so that no two members share bytes."""
     name = info.filename
@@ -322,7 +363,7 @@ def _read_member(fh, info, source, file_size, dir_start, cap, taken):
         raise _bad(source, f"has a local header naming {local_name[:80]!r} (corrupt)", name)
     start = off + _LOCAL.size + nlen + elen
     end = start + size
-    if end > dir_start:
+    if end > min(dir_start, file_size):
         raise _bad(source, "runs past the end of the member data (truncated or corrupt)", name)
     for lo, hi in taken:
         if off < hi and lo < end:
@@ -332,13 +373,15 @@ def _read_member(fh, info, source, file_size, dir_start, cap, taken):
     buf = bytearray(size)
     if fh.readinto(buf) != size:
         raise _bad(source, "is truncated", name)
-    if zlib.crc32(buf) != info.CRC:
+    if zlib.crc32(buf) != info.CRC and not (crc_zero_ok and info.CRC == 0):   # torch may skip CRCs
         raise _bad(source, "fails its CRC-32 check (the file is corrupt)", name)
     return buf
 
 
 # ---- loading: .npy members ----------------------------------------------------------------------
-_KINDS = "biufc"
+#: the array kinds a file may hold: bool, integers, floats, complex, and fixed-width byte/unicode
+#: strings (plain data that deepgrad.save writes too); no object, structured or void arrays
+_KINDS = "biufcSU"
 
 
 def _parse_npy(buf, source, member):
@@ -378,7 +421,7 @@ def _parse_npy(buf, source, member):
         raise UnsafeFileError(source, "contains an object array, which would need pickle (and could run code) "
                                       "to read; refused", member)
     if dtype.kind not in _KINDS or dtype.fields is not None or dtype.subdtype is not None or dtype.itemsize == 0:
-        raise _bad(source, f"has the .npy dtype {descr!r}; deepgrad stores only numeric and bool arrays", member)
+        raise _bad(source, f"has the .npy dtype {descr!r}; deepgrad stores only numeric, bool and string arrays", member)
     if type(fortran) is not bool:
         raise _bad(source, "has an .npy header whose 'fortran_order' is not a bool", member)
     if not isinstance(shape, tuple) or len(shape) > 64 or any(type(s) is not int for s in shape):
@@ -564,20 +607,31 @@ def _read_object(f, source):
     return out
 
 
-def _load(fh, source, map_location):
+def _load(fh, source, map_location, fmt=None):
+    from . import _safetensors, _torchfile
     size = fh.seek(0, 2)
     if size > MAX_FILE_BYTES:
         raise _bad(source, f"is {size:,} bytes, more than the {MAX_FILE_BYTES:,} a deepgrad file may have")
     fh.seek(0)
-    head = fh.read(4)
+    head = fh.read(16)
+    fh.seek(0)
+    if fmt == "safetensors" or (fmt is None and _safetensors.is_safetensors(head)):
+        blob = bytearray(size)
+        if fh.readinto(blob) != size:
+            raise _bad(source, "changed while it was read")
+        return _safetensors.load_safetensors(None, map_location, blob=blob, source=source)
+    if _torchfile.is_legacy_torch(head) and fmt in (None, "torch"):
+        return _torchfile.load_torch_legacy(fh, source, size, map_location)
+    head = head[:4]
     last = b""
     if size:
         fh.seek(size - 1)
         last = fh.read(1)
     if head[:1] == b"\x80" or (head[:1] in b"(]}clI" and head[:1] and last == b"."):
-        raise UnsafeFileError(source, "is a pickle file (for instance written by torch.save or pickle.dump), "
-                                      "and loading a pickle can run arbitrary code; refused. deepgrad reads "
-                                      "only its own .npz format (deepgrad.save).")
+        raise UnsafeFileError(source, "is a pickle file (for instance written by pickle.dump), and loading a "
+                                      "pickle can run arbitrary code; refused. deepgrad reads its own .npz "
+                                      "format (deepgrad.save), safetensors files and torch.save's checkpoints "
+                                      "(through an allow-list of tensor globals).")
     if not (head.startswith(_ZIP_MAGIC) or head.startswith(_EMPTY_ZIP_MAGIC)):
         raise _bad(source, f"is not a deepgrad file (expected a .npz archive written by deepgrad.save; "
                            f"it starts with {head!r})")
@@ -594,11 +648,16 @@ def _load(fh, source, map_location):
         if info.filename in by_name:
             raise _bad(source, "appears twice in the archive (a crafted file)", info.filename)
         by_name[info.filename] = info
+    if _RECORD not in by_name and _torchfile.torch_prefix(by_name) is not None and fmt in (None, "torch"):
+        taken_t = []
+
+        def read_member(info, cap):
+            return _read_member(fh, info, source, size, dir_start, cap, taken_t, crc_zero_ok=True)
+        return _torchfile.load_torch_zip(fh, by_name, source, size, dir_start, map_location, read_member)
     if _RECORD not in by_name:
         if any(n.endswith(".pkl") for n in by_name):
-            raise UnsafeFileError(source, "is a zip holding pickles (the format of torch.save), and loading a "
-                                          "pickle can run arbitrary code; refused. Convert it with torch: numpy "
-                                          "arrays from state_dict() saved by deepgrad.save.")
+            raise UnsafeFileError(source, "is a zip holding pickles but not in torch.save's layout (one "
+                                          "PREFIX/data.pkl), and loading a pickle can run arbitrary code; refused.")
         raise _bad(source, "is an .npz archive but not one written by deepgrad.save (no structure record); "
                            "use numpy.load for plain archives")
     taken = []
@@ -629,11 +688,16 @@ def _load(fh, source, map_location):
     return _decode(header["obj"], arrays, source, map_location)
 
 
-def load(f, map_location=None, weights_only=True):
+def load(f, map_location=None, weights_only=True, format=None):
     """Load what :func:`save` wrote, from a path or a readable binary file object.
 
-    Never unpickles: a pickle file, or an archive holding object arrays, raises
-    :class:`UnsafeFileError`. Any other problem with the file (missing, not a regular file, too
+    Also reads safetensors files (``format="safetensors"``, a path ending in ``.safetensors``, or
+    recognised by their header) and PyTorch checkpoints written by ``torch.save`` (the zip format
+    and the legacy one, recognised by their layout) through a restricted unpickler that accepts only
+    the tensor-rebuilding and container globals, see :mod:`deepgrad._torchfile`.
+
+    Never runs code from the file: any other pickle file, a pickle referring to any other global,
+    or an archive holding object arrays, raises :class:`UnsafeFileError`. Any other problem with the file (missing, not a regular file, too
     large, truncated, corrupt, crafted) raises :class:`FileError` naming the file and the member;
     no other exception escapes for a bad file. ``map_location`` (a device) moves the Tensors;
     ``weights_only`` is accepted for PyTorch compatibility and is always in effect."""
@@ -647,7 +711,7 @@ def load(f, map_location=None, weights_only=True):
         source = os.fspath(f)
         fh, own = open_regular(source, "deepgrad file"), True
     try:
-        return _load(fh, source, map_location)
+        return _load(fh, source, map_location, _format_of(f, format))
     except FileError:
         raise
     except (RuntimeError, ValueError) as e:
@@ -660,3 +724,4 @@ def load(f, map_location=None, weights_only=True):
     finally:
         if own:
             fh.close()
+from ._safetensors import safetensors_metadata  # noqa: E402,F401  (the str -> str table of a .safetensors file)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numbers
 
+import weakref
+
 import numpy as np
 
 from . import backend
@@ -18,7 +20,7 @@ from .autograd.grad_mode import _enabled
 
 class Tensor:
     __slots__ = ("array", "requires_grad", "grad", "grad_fn", "_out_nr", "_version", "_hooks",
-                 "_retains_grad", "__weakref__")
+                 "_retains_grad", "_isview", "__weakref__")
 
     # Let Tensor win over ndarray in mixed expressions (ndarray + Tensor -> Tensor.__radd__).
     __array_priority__ = 1000
@@ -86,6 +88,32 @@ class Tensor:
         return self.array.itemsize
 
     @property
+    def itemsize(self):
+        return self.array.itemsize
+
+    @property
+    def nbytes(self):
+        return self.array.nbytes
+
+    # Pinned (page-locked) memory exists only with a GPU. deepgrad's DataLoader workers are threads,
+    # which share every buffer already, so share_memory_() has nothing to move (PyTorch moves the
+    # storage into shared memory for worker processes); is_shared() says what PyTorch would.
+    def is_pinned(self, device=None):
+        return False
+
+    def pin_memory(self, device=None):
+        if self.device.type != "cuda" and not backend.cuda_available():
+            raise RuntimeError("Cannot access accelerator device when none is available.")
+        return self
+
+    def share_memory_(self):
+        _shared_buffers[id(self.array)] = self.array
+        return self
+
+    def is_shared(self):
+        return _shared_buffers.get(id(self.array)) is self.array
+
+    @property
     def device(self):
         return backend.device_of(self.array)
 
@@ -121,6 +149,7 @@ class Tensor:
     def data(self):
         t = Tensor._make(self.array)
         t._version = self._version
+        t._isview = True
         return t
 
     @data.setter
@@ -196,6 +225,7 @@ class Tensor:
     def detach(self):
         t = Tensor._make(self.array)
         t._version = self._version
+        t._isview = True
         return t
 
     def detach_(self):
@@ -729,6 +759,9 @@ class Tensor:
     def unique_consecutive(self, return_inverse=False, return_counts=False, dim=None): return ops.unique_consecutive(self, return_inverse, return_counts, dim)
     def bincount(self, weights=None, minlength=0): return ops.bincount(self, weights, minlength)
     def histc(self, bins=100, min=0, max=0): return ops.histc(self, bins, min, max)
+
+
+_shared_buffers = weakref.WeakValueDictionary()   # arrays marked by share_memory_() (see is_shared)
 
 
 def _linalg():

@@ -13,15 +13,17 @@ From a notebook or a program, before anything imports torch::
 
 ``install()`` puts deepgrad's own module objects into ``sys.modules`` under PyTorch's names
 (``torch`` is ``deepgrad``, ``torch.nn`` is ``deepgrad.nn``, ``torch.utils.data`` is
-``deepgrad.data``, ``torchvision.transforms`` is ``deepgrad.data.transforms`` ...), and adds an
-import hook that maps any other ``torch.X.Y`` to ``deepgrad.X.Y`` when deepgrad has such a module.
+``deepgrad.data``, ``torchvision`` is ``deepgrad.vision`` ...), and adds an import hook that
+maps any other ``torch.X.Y`` to ``deepgrad.X.Y`` (``torchvision.X`` to ``deepgrad.vision.X``) when
+deepgrad has such a module.
 Nothing is copied or wrapped: ``torch.nn.Linear is deepgrad.nn.Linear``. A ``torch`` module that
 deepgrad lacks raises ModuleNotFoundError naming it; the real PyTorch is never imported, and if it
 was imported already ``install()`` refuses (two frameworks under one name would mix silently).
 
-What it cannot do: run C++/CUDA extensions or custom CUDA kernels, load pickled PyTorch
-checkpoints (``torch.load`` of a pickle is refused: deepgrad never unpickles), or provide APIs
-deepgrad does not have.
+What it cannot do: run C++/CUDA extensions or custom CUDA kernels, load whole pickled models or
+any pickle beyond tensors and containers (``torch.load`` reads ``torch.save`` checkpoints of
+tensors, state dicts and checkpoint dicts through deepgrad's allow-listed unpickler and refuses
+anything else), or provide APIs deepgrad does not have.
 """
 from __future__ import annotations
 
@@ -36,14 +38,17 @@ import types
 
 __all__ = ["install", "uninstall", "is_installed", "main", "MAPPED"]
 
-# PyTorch module name -> deepgrad module name, for the names that are not simply torch.X -> deepgrad.X.
-# Registered eagerly by install() where deepgrad has the module (other names resolve on import).
-_RENAMES = {
+# PyTorch module name -> deepgrad module name where it is not simply torch.X -> deepgrad.X. An exact
+# entry names the module itself; a prefix entry renames everything below it (longest prefix wins).
+_EXACT = {
     "torch": "deepgrad",
-    "torch.utils.data": "deepgrad.data",
-    "torchvision.datasets": "deepgrad.data.datasets",
-    "torchvision.transforms": "deepgrad.data.transforms",
-    "torchvision.models": "deepgrad.models",
+    "torch.utils.data": "deepgrad.data",         # a package, so torch.utils.data.X imports work
+    "torchvision": "deepgrad.vision",
+}
+_PREFIX = {
+    "torch": "deepgrad",
+    "torch.utils.data": "deepgrad.data",         # torch.utils.data.dataloader -> deepgrad.data.dataloader
+    "torchvision": "deepgrad.vision",            # torchvision.transforms -> deepgrad.vision.transforms
 }
 # The modules real programs import first; each is registered by install() if deepgrad has it.
 MAPPED = (
@@ -55,7 +60,7 @@ MAPPED = (
     "torch.cpu", "torch.cpu.amp", "torch.backends", "torch.backends.cudnn", "torch.backends.cuda",
     "torch.backends.mps", "torch.backends.mkldnn", "torch.amp", "torch.distributed", "torch.jit",
     "torch.accelerator", "torch.random", "torchvision", "torchvision.datasets", "torchvision.transforms",
-    "torchvision.models",
+    "torchvision.models", "torchvision.utils",
 )
 _ROOTS = ("torch", "torchvision")
 
@@ -64,16 +69,14 @@ _installed = {"on": False, "names": [], "attrs": [], "finder": None}
 
 def _target(name):
     """The deepgrad module name for a torch/torchvision module name, or None."""
-    if name in _RENAMES:
-        return _RENAMES[name]
+    if name in _EXACT:
+        return _EXACT[name]
     parts = name.split(".")
     for i in range(len(parts) - 1, 0, -1):       # longest renamed prefix: torch.utils.data.x -> deepgrad.data.x
         head = ".".join(parts[:i])
-        if head in _RENAMES:
-            return _RENAMES[head] + "." + ".".join(parts[i:])
-    if parts[0] == "torch":
-        return "deepgrad" + name[len("torch"):]
-    return None                                  # torchvision.<other>: no generic counterpart
+        if head in _PREFIX:
+            return _PREFIX[head] + "." + ".".join(parts[i:])
+    return None
 
 
 def _deepgrad_module(name):

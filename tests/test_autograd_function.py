@@ -506,3 +506,45 @@ def test_anomaly_mode_names_the_custom_function():
     with dg.autograd.detect_anomaly():
         with pytest.raises(RuntimeError, match="BadBackward|Bad"):
             Bad.apply(x).sum().backward()
+
+
+def test_mark_dirty_with_saved_tensor():
+    # PyTorch takes saved tensors' versions when forward returns, after the in-place write.
+    res = []
+    for M in (dg, torch):
+        class SquareInPlace(M.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                x.mul_(x)
+                ctx.mark_dirty(x)
+                return x
+
+            @staticmethod
+            def backward(ctx, g):
+                y, = ctx.saved_tensors
+                return g * 2 * y.sqrt()
+        a = M.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        h = a * 1
+        assert SquareInPlace.apply(h) is h
+        (h * 1).sum().backward()
+        res.append(np.asarray(a.grad.numpy()))
+        b = M.tensor([1.0, 2.0], requires_grad=True)
+        y = FD["cube"].apply(b * 1) if M is dg else FT["cube"].apply(b * 1)
+        y.sum().backward()
+    np.testing.assert_allclose(res[0], res[1])
+
+
+def test_save_for_backward_rejects_non_tensors():
+    for M in (dg, torch):
+        class F(M.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x, 3)
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+        with pytest.raises(TypeError, match="save_for_backward can only save"):
+            F.apply(M.ones(2, requires_grad=True)).sum().backward()

@@ -263,3 +263,27 @@ def test_nested_checkpoints():
         res[M.__name__] = [xx.grad.numpy().copy()] + [p.grad.numpy().copy() for p in m.parameters()]
     for a, b in zip(res["deepgrad"], res["torch"]):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+def test_context_fn_and_helpers():
+    import contextlib
+    for M, cp in ((dg, dcp), (torch, tcp)):
+        log = []
+
+        @contextlib.contextmanager
+        def mark(tag):
+            log.append(tag)
+            yield
+
+        x = M.tensor(X_CAPTURE, requires_grad=True)
+        y = cp.checkpoint(lambda h: h.sin(), x, use_reentrant=False,
+                          context_fn=lambda: (mark("forward"), mark("recompute")))
+        assert log == ["forward"]
+        y.sum().backward()
+        assert log == ["forward", "recompute"]
+        with pytest.raises(ValueError, match="context_fn"):
+            cp.checkpoint(lambda h: h.sin(), x, use_reentrant=True,
+                          context_fn=lambda: (mark("a"), mark("b")))
+        d = cp.detach_variable((x, 3))
+        assert d[0].requires_grad and d[0].grad_fn is None and d[1] == 3
+        assert issubclass(cp.CheckpointError, RuntimeError)

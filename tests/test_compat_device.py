@@ -49,7 +49,8 @@ CUDA_CALLS = [("is_available", ()), ("device_count", ()), ("manual_seed", (1,)),
               ("synchronize", ()), ("current_device", ()), ("get_device_name", ()), ("get_device_name", (0,)),
               ("empty_cache", ()), ("is_initialized", ()), ("get_device_capability", ()),
               ("get_device_properties", (0,)), ("memory_allocated", ()), ("max_memory_allocated", ()),
-              ("is_bf16_supported", ()), ("seed", ()), ("initial_seed", ())]
+              ("is_bf16_supported", ()), ("seed", ()), ("initial_seed", ()), ("get_rng_state", ()),
+              ("get_rng_state_all", ()), ("set_rng_state_all", ([],))]
 
 
 @no_gpu
@@ -589,6 +590,10 @@ def test_save_whole_module_refused_with_what_to_do(tmp_path):
         with pytest.raises(TypeError, match=r"state_dict\(\)"):
             dg.save(obj, tmp_path / "m.pt")
         assert not (tmp_path / "m.pt").exists()
+    with pytest.raises(TypeError, match=r"obj\['model'\].*state_dict\(\)"):
+        dg.save({"model": model, "epoch": 3}, tmp_path / "m.pt")
+    with pytest.raises(TypeError, match=r"obj\[1\].*GradScaler"):
+        dg.save([model.state_dict(), dg.amp.GradScaler("cpu")], tmp_path / "m.pt")
     dg.save(model.state_dict(), tmp_path / "m.pt")
     assert set(dg.load(tmp_path / "m.pt")) == {"0.weight", "0.bias"}
 
@@ -612,3 +617,12 @@ def test_tensor_repr_like_torch(i):
     ours, theirs = repr(REPR_CASES[i](dg)), repr(REPR_CASES[i](torch))
     theirs = theirs.replace("torch.", "deepgrad.").replace("grad_fn=<MulBackward0>", "grad_fn=<MulBackward>")
     assert ours == theirs
+
+
+def test_memory_methods_like_torch_cpu_build():
+    for lib in (dg, torch):
+        t = lib.ones(3, dtype=lib.float64)
+        assert (t.nbytes, t.itemsize, t.is_pinned(), t.is_shared()) == (24, 8, False, False)
+        assert t.share_memory_().is_shared()
+        with pytest.raises(RuntimeError, match="accelerator"):
+            t.pin_memory()

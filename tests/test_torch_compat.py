@@ -86,6 +86,7 @@ def test_unchanged_torch_script_runs_on_deepgrad_with_torchs_losses(tmp_path, ca
     assert ours["real_torch_files"] == []                   # the real torch was never imported
     assert ours["argv"] == [str(script), "--flag", "7"] and ours["main"] == "__main__"
     monkeypatch.setattr(sys, "argv", [str(script)])       # the same file under the real PyTorch, in-process
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)   # restored after
     exec(compile(SCRIPT, str(script), "exec"), {"__name__": "__main__"})
     theirs = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert theirs["torch_name"] == "torch"
@@ -106,12 +107,17 @@ NAMES_CHECK = textwrap.dedent('''
     from torch.nn.parallel import DistributedDataParallel, DataParallel
     from torch.cuda.amp import GradScaler, autocast
     import torch.optim.sgd                       # resolved by the hook to deepgrad.optim.sgd
+    import torch.utils.data.dataloader as tdl    # torch.utils.data.X -> deepgrad.data.X
+    import deepgrad.vision
     out = {
-        "same": [torch is deepgrad, torch.nn is deepgrad.nn, torch.utils.data is deepgrad.data,
-                 torch.utils.data.DataLoader is deepgrad.data.DataLoader, T is deepgrad.data.transforms,
-                 torchvision.datasets is deepgrad.data.datasets, models is deepgrad.models,
+        "same": [torch is deepgrad, torch.nn is deepgrad.nn, sys.modules["torch.utils.data"] is deepgrad.data,
+                 torch.utils.data.DataLoader is deepgrad.data.DataLoader, T is deepgrad.vision.transforms,
+                 torchvision is deepgrad.vision, torchvision.datasets is deepgrad.vision.datasets,
+                 models is deepgrad.vision.models, T.ToTensor is deepgrad.data.transforms.ToTensor,
+                 datasets.MNIST is deepgrad.data.MNIST, torchvision.utils is deepgrad.vision.utils,
                  torch.cuda.amp.GradScaler is deepgrad.cuda.amp.GradScaler, DataParallel is deepgrad.nn.DataParallel,
-                 torch.optim.sgd is deepgrad.optim.sgd, deepgrad.optim.sgd.__spec__.name == "deepgrad.optim.sgd"],
+                 torch.optim.sgd is deepgrad.optim.sgd, deepgrad.optim.sgd.__spec__.name == "deepgrad.optim.sgd",
+                 tdl is deepgrad.data.dataloader],
         "errors": {},
     }
     for name in ("torch._C", "torch.no_such_module", "torchvision.ops", "torch.utils.cpp_extension"):
@@ -168,6 +174,10 @@ def test_mapping_table_only_names_deepgrad_modules():
         target = torch_compat._target(name)
         assert target is None or target.startswith("deepgrad"), (name, target)
     assert torch_compat._target("torch.utils.data.dataloader") == "deepgrad.data.dataloader"
-    assert torch_compat._target("torchvision.transforms") == "deepgrad.data.transforms"
-    assert torch_compat._target("torchvision.io") is None
+    assert torch_compat._target("torch.utils.data") == "deepgrad.data"
+    assert torch_compat._target("torchvision.transforms") == "deepgrad.vision.transforms"
+    assert torch_compat._target("torch._C") == "deepgrad._C"
+    assert torch_compat._deepgrad_module("torch._C") is None            # private names are never mapped
+    assert torch_compat._deepgrad_module("torchvision.io") is None      # deepgrad.vision has no io
+    assert torch_compat._target("numpy") is None
     assert dg.nn.parallel.DataParallel is dg.nn.DataParallel

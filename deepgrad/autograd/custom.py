@@ -23,7 +23,7 @@ import functools
 import inspect
 
 from . import function as _fn
-from .function import Function, _raise_freed
+from .function import Function, _raise_freed, unpack_saved
 from .grad_mode import _enabled, no_grad
 from .. import backend
 
@@ -42,10 +42,10 @@ class FunctionCtx:
 
     def save_for_backward(self, *tensors):
         """Keep Tensors (or ``None``) for backward; read them back with ``ctx.saved_tensors``."""
-        for t in tensors:
+        for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, _fn._Tensor):
                 raise TypeError(f"save_for_backward can only save tensors, but argument "
-                                f"{tensors.index(t)} is of type {type(t).__name__}")
+                                f"{i} is of type {type(t).__name__}")
         self._saved = tuple(None if t is None else (t, t._version[0]) for t in tensors)
         self.to_save = tensors
 
@@ -56,28 +56,21 @@ class FunctionCtx:
     def saved_tensors(self):
         if self._freed:
             _raise_freed(self)
-        out = []
-        for item in self._saved:
-            if item is None:
-                out.append(None)
-                continue
-            t, version = item
-            if t._version[0] != version:
-                raise RuntimeError(
-                    f"one of the variables needed for gradient computation has been modified by an "
-                    f"inplace operation: a Tensor of shape {tuple(t.shape)} is at version "
-                    f"{t._version[0]}; expected version {version} instead (saved by a custom "
-                    f"Function's save_for_backward). Use .clone() before modifying it in place.")
-            out.append(t)
-        return tuple(out)
+        return unpack_saved(self._saved, "a custom Function's save_for_backward")
 
     saved_variables = saved_tensors
 
     def mark_dirty(self, *tensors):
         """Declare input Tensors that forward modified in place (they must be returned as outputs)."""
-        for t in tensors:
-            t._version[0] += 1
         self._dirty = tensors
+
+    def _finish_forward(self):
+        """After forward: count the in-place write on each dirty tensor (as PyTorch does), then
+        take the saved tensors' versions, so later in-place writes are caught in backward."""
+        for t in self._dirty:
+            t._version[0] += 1
+        self._saved = tuple(None if item is None else (item[0], item[0]._version[0])
+                            for item in self._saved)
 
     def mark_non_differentiable(self, *tensors):
         """Declare outputs that carry no gradient (integer indices, masks, ...)."""
@@ -89,7 +82,7 @@ class FunctionCtx:
         self.materialize_grads = bool(value)
 
     def name(self):
-        return "FunctionCtx"
+        return getattr(self, "_node_name", "FunctionCtx")
 
 
 class BackwardCFunction(Function):
@@ -224,12 +217,14 @@ def _custom_apply(cls, *args, **kwargs):
     needs = tuple(grad_on and isinstance(a, Tensor) and a.requires_grad for a in args)
     ctx = FunctionCtx()
     ctx.needs_input_grad = needs
+    ctx._node_name = cls.__name__ + "Backward"
     with no_grad():
         if setup:
             out = cls.forward(*args, **kwargs)
             cls.setup_context(ctx, args, out)
         else:
             out = cls.forward(ctx, *args, **kwargs)
+    ctx._finish_forward()
     is_tuple = isinstance(out, tuple)
     outs = list(out) if is_tuple else [out]
     if _fn._anomaly[0] and not _fn._in_backward[0]:
@@ -263,6 +258,7 @@ def _custom_apply(cls, *args, **kwargs):
         elif id(o) in inputs or o.grad_fn is not None or o.requires_grad:
             t = Tensor._make(o.array)        # an input returned as is: an alias with its own history
             t._version = o._version
+            t._isview = True
         else:
             t = o
         if id(o) in non_diff or o.array.dtype.kind not in "fc":

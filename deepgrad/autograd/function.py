@@ -81,6 +81,7 @@ class Function:
         t = _Tensor._make(out)
         if node.is_view:
             t._version = inputs[0]._version
+            t._isview = True
         if _anomaly[0] and not _in_backward[0]:
             _check_finite(cls.__name__, "forward", (out,))
         if record:
@@ -115,6 +116,8 @@ class Function:
             t = _Tensor._make(a)
             if self.is_view and nr == 0:
                 t._version = inputs[0]._version
+                t._isview = True
+            t._isview = True
             tensors.append(t)
         if _anomaly[0] and not _in_backward[0]:
             _check_finite(type(self).__name__, "forward", outs)
@@ -139,20 +142,7 @@ class Function:
     def saved_tensors(self):
         if self._freed:
             _raise_freed(self)
-        out = []
-        for item in self.saved:
-            if item is None:
-                out.append(None)
-                continue
-            t, version = item
-            if t._version[0] != version:
-                raise RuntimeError(
-                    f"one of the variables needed for gradient computation has been modified by an "
-                    f"inplace operation: a Tensor of shape {tuple(t.shape)} is at version "
-                    f"{t._version[0]}; expected version {version} instead (saved by "
-                    f"{type(self).__name__}). Use .clone() before modifying it in place.")
-            out.append(t)
-        return tuple(out)
+        return unpack_saved(self.saved, type(self).__name__)
 
     def output(self, i: int = 0):
         """Output ``i`` of this node as a Tensor attached to the graph (for backward formulas)."""
@@ -184,6 +174,25 @@ class Function:
 
     def backward(self, *grads):  # pragma: no cover - abstract
         raise RuntimeError(f"{type(self).__name__} is not differentiable")
+
+
+def unpack_saved(saved, who):
+    """The tensors of ``saved`` (pairs of a Tensor and its version when saved, or None), refusing
+    any that an in-place operation has modified since; ``who`` names the saver in the error."""
+    out = []
+    for item in saved:
+        if item is None:
+            out.append(None)
+            continue
+        t, version = item
+        if t._version[0] != version:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: a Tensor of shape {tuple(t.shape)} is at version "
+                f"{t._version[0]}; expected version {version} instead (saved by {who}). "
+                f"Use .clone() before modifying it in place.")
+        out.append(t)
+    return tuple(out)
 
 
 def _raise_freed(node):

@@ -153,3 +153,26 @@ class device:
         if self._prev is not None:
             set_device(self._prev)
         return False
+
+
+# ---- generator state: with a GPU, deepgrad's GPU tensors draw from the CPU generator (see above)
+def get_rng_state(device="cuda"):
+    _cupy()
+    from ..random import get_rng_state as _get
+    return _get()
+
+
+def set_rng_state(new_state, device="cuda") -> None:
+    if not backend.cuda_available():   # PyTorch queues the call for a CUDA that never comes
+        return
+    from ..random import set_rng_state as _set
+    _set(new_state)
+
+
+def get_rng_state_all() -> list:
+    return [get_rng_state(i) for i in range(device_count())]
+
+
+def set_rng_state_all(new_states) -> None:
+    for state in new_states:
+        set_rng_state(state)

@@ -176,6 +176,15 @@ class WeightedRandomSampler(_ArraySampler):
         return g.choice(len(p), size=self.num_samples, replace=self.replacement, p=p).astype(np.int64)
 
 
+def _chunks_of(sampler):
+    """The sampler's epoch as int64 chunks when it is one of ours, whose ``__iter__`` walks
+    exactly those chunks; None for any other sampler (and for a subclass that overrides
+    ``__iter__``), which is then iterated as PyTorch would."""
+    if type(sampler).__iter__ is not _ArraySampler.__iter__:
+        return None
+    return sampler._epoch_chunks()
+
+
 class BatchSampler(Sampler):
     """Groups the indices of ``sampler`` into lists of ``batch_size`` (the last one may be
     shorter unless ``drop_last``)."""
@@ -197,7 +206,7 @@ class BatchSampler(Sampler):
     def _iter_arrays(self):
         """Batches as int64 arrays; the epoch's indices are drawn now (or, for an epoch too long
         to hold, its private stream is seeded now and drawn chunk by chunk)."""
-        chunks = self.sampler._epoch_chunks() if hasattr(self.sampler, "_epoch_chunks") else None
+        chunks = _chunks_of(self.sampler)
         if chunks is not None:
             return self._slices(chunks)
         return (np.asarray(b, dtype=np.int64) for b in self._iter_lists(iter(self.sampler)))
@@ -238,7 +247,7 @@ class BatchSampler(Sampler):
             yield batch
 
     def __iter__(self):
-        chunks = self.sampler._epoch_chunks() if hasattr(self.sampler, "_epoch_chunks") else None
+        chunks = _chunks_of(self.sampler)
         if chunks is not None:
             return (b.tolist() for b in self._slices(chunks))
         return self._iter_lists(iter(self.sampler))

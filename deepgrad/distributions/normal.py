@@ -9,6 +9,7 @@ from ..autograd.grad_mode import no_grad
 from . import constraints
 from .distribution import Distribution
 from .utils import broadcast_all
+from ._special import erf, erfinv
 
 
 class Normal(Distribution):
@@ -71,8 +72,12 @@ class Normal(Distribution):
         return -((value - self.loc) ** 2) / (2 * var) - log_scale - math.log(math.sqrt(2 * math.pi))
 
     def cdf(self, value):
-        raise NotImplementedError("torch.distributions.Normal.cdf needs erf, which deepgrad lacks; "
-                                  "use log_prob or sample-based estimates instead")
+        if self._validate_args:
+            self._validate_sample(value)
+        return 0.5 * (1 + erf((value - self.loc) * self.scale.reciprocal() / math.sqrt(2)))
+
+    def icdf(self, value):
+        return self.loc + self.scale * erfinv(2 * value - 1) * math.sqrt(2)
 
     def entropy(self):
         return 0.5 + 0.5 * math.log(2 * math.pi) + self.scale.log()

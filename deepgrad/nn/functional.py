@@ -197,14 +197,15 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
 
 def _feature_dropout_nc(input, p, training, inplace, name):
     """PyTorch's ``feature_dropout``: one draw per (dim 0, dim 1) entry, shared over the rest."""
+    if not training or p == 0.0:
+        return input
     if input.ndim < 2:
         raise RuntimeError(f"{name}: Feature dropout requires at least 2 dimensions in the input, got shape "
                            f"{tuple(input.shape)}")
-    if not training or p == 0.0:
-        return input
     shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
     dt = input.array.dtype
-    mask = np.zeros(shape, dt) if p == 1.0 else _keep_mask(shape, p, dt, input.array)
+    mask = (backend.array_module(input.array).zeros(shape, dt) if p == 1.0
+            else _keep_mask(shape, p, dt, input.array))
     m = Tensor._make(mask)
     return _apply(input, lambda x: _ops.mul(x, m), inplace, name + "_")
 
@@ -249,7 +250,8 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
                            "tensor")
     shape = (input.shape[0],) + (1,) * (nd - 1)
     dt = input.array.dtype
-    mask = np.zeros(shape, dt) if p == 1.0 else _keep_mask(shape, p, dt, input.array)
+    mask = (backend.array_module(input.array).zeros(shape, dt) if p == 1.0
+            else _keep_mask(shape, p, dt, input.array))
     m = Tensor._make(mask)
     return _apply(input, lambda x: _ops.mul(x, m), inplace, "dropout3d_")
 
@@ -422,14 +424,6 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     return _reduce(loss, reduction)
 
 
-def cosine_similarity(x1, x2, dim=1, eps=1e-8):
-    """``x1 . x2 / max(||x1|| ||x2||, eps)`` along ``dim``."""
-    w12 = (x1 * x2).sum(dim)
-    n1 = (x1 * x1).sum(dim)
-    n2 = (x2 * x2).sum(dim)
-    return w12 / _ops.sqrt(clamp(n1 * n2, min=eps * eps))
-
-
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     """``input / max(||input||_p, eps)`` along ``dim``."""
     if p == 2.0:
@@ -483,5 +477,5 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
 # Sliding blocks, spatial sampling, distances (deepgrad.ops.sampling / deepgrad.ops.distance)
 # ---------------------------------------------------------------------------------------------
 from ..ops.sampling import unfold, fold, affine_grid, grid_sample  # noqa: E402,F401
-from ..ops.distance import (pairwise_distance, triplet_margin_loss,  # noqa: E402,F401
+from ..ops.distance import (pairwise_distance, cosine_similarity, triplet_margin_loss,  # noqa: E402,F401
                             triplet_margin_with_distance_loss)

@@ -124,6 +124,14 @@ class TransformerDecoderLayer(Module):
         self.activation = _activation(activation)
         self.batch_first = batch_first
 
+    def __setstate__(self, state):
+        # NOTE: as PyTorch's: a state without an ``activation`` attribute gets ReLU. An activation
+        # given as a Module lives in ``_modules``, so a deep copy (TransformerDecoder copies its
+        # layer, and so does Transformer) runs ReLU in place of it: PyTorch 2.13 does exactly this.
+        if "activation" not in state:
+            state["activation"] = F.relu
+        super().__setstate__(state)
+
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
         x = tgt
@@ -178,13 +186,13 @@ class TransformerEncoder(Module):
         x = src
         for layer in self.layers:
             x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
-        if padded is not None:
-            x = x * padded
+        if padded is not None:   # PyTorch's nested path: padded positions come out as exact zeros
+            x = F.where(padded, x, 0.0)
         return self.norm(x) if self.norm is not None else x
 
     def _nested_padding(self, src, mask, key_padding_mask):
-        """1 where PyTorch's nested-tensor path keeps the output, 0 where it pads; None when that
-        path would not be taken."""
+        """True where PyTorch's nested-tensor path keeps the output, False where it pads; None when
+        that path would not be taken."""
         if (not getattr(self, "use_nested_tensor", False) or not len(self.layers) or self.layers[0].training
                 or src.ndim != 3 or key_padding_mask is None or mask is not None):
             return None
@@ -200,7 +208,7 @@ class TransformerEncoder(Module):
                 return None
         if not first.self_attn.batch_first:
             keep = keep.T
-        return Tensor._make(keep[..., None].astype(src.array.dtype))
+        return Tensor._make(keep[..., None])
 
 
 def _why_no_nested(layer):

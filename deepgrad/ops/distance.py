@@ -1,14 +1,50 @@
 """Distances and the triplet losses built on them (composed of differentiable ops, so gradients
-of any order work): ``pairwise_distance``, ``triplet_margin_loss``,
+of any order work): ``pairwise_distance``, ``cosine_similarity``, ``triplet_margin_loss``,
 ``triplet_margin_with_distance_loss``."""
 from __future__ import annotations
 
+import numpy as np
+
+from .. import backend
+from ..autograd.function import Function
 from ..tensor import Tensor
 from .elementwise import clamp, minimum
 from .loss import _check_reduction, _legacy_reduction
 from .reduce import norm
+from .shape import broadcast_to
 
-__all__ = ["pairwise_distance", "triplet_margin_loss", "triplet_margin_with_distance_loss"]
+__all__ = ["pairwise_distance", "cosine_similarity", "triplet_margin_loss", "triplet_margin_with_distance_loss"]
+
+
+class _FloorValue(Function):
+    """``max(x, eps)`` in value, the identity in gradient: PyTorch clamps the norms of
+    ``cosine_similarity`` in place under ``no_grad``, so gradients flow as if unclamped."""
+
+    def forward(self, x, eps=0.0):
+        return backend.array_module(x).maximum(x, x.dtype.type(eps))
+
+    def backward(self, g):
+        return g
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """``sum(x1/max(||x1||, eps) * x2/max(||x2||, eps))`` along ``dim`` after broadcasting the two,
+    as PyTorch computes it (each input divided by its own norm first)."""
+    for name, t in (("x1", x1), ("x2", x2)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"cosine_similarity(): argument '{name}' must be Tensor, not {type(t).__name__}")
+    try:
+        shape = np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape))
+    except ValueError:
+        raise RuntimeError(f"cosine_similarity: the shapes of x1 {tuple(x1.shape)} and x2 {tuple(x2.shape)} do "
+                           f"not broadcast") from None
+    if tuple(x1.shape) != shape:
+        x1 = broadcast_to(x1, shape)
+    if tuple(x2.shape) != shape:
+        x2 = broadcast_to(x2, shape)
+    n1 = _FloorValue.apply(norm(x1, 2, dim=dim, keepdim=True), eps=eps)
+    n2 = _FloorValue.apply(norm(x2, 2, dim=dim, keepdim=True), eps=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
 
 
 def _reduce(loss, reduction):

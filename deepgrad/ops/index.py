@@ -170,6 +170,7 @@ def getitem(input, index):
         if not (_enabled[0] and input.requires_grad):
             t = Tensor._make(out)
             t._version = input._version
+            t._isview = True
             return t
         return GatherView.apply(input, ix=_Basic(key), out=out)
     ix = _indexer(a, index, "getitem")
@@ -183,6 +184,7 @@ def getitem(input, index):
         t = Tensor._make(out)
         if ix.view:
             t._version = input._version
+            t._isview = True
         return t
     return (GatherView if ix.view else Gather).apply(input, ix=ix, out=out)
 

@@ -8,15 +8,17 @@
   gradients of any order come for free.
 * ``affine_grid`` is composed of differentiable ops (a fixed base grid times ``theta``), so it is
   twice differentiable in ``theta``.
-* ``GridSample2d`` is a fused op (first-order, like PyTorch's): the sampling positions are
+* ``GridSample`` is a fused op (first-order, like PyTorch's): the sampling positions are
   unnormalised from [-1, 1], mapped into the image by the padding mode (``border`` clips,
-  ``reflection`` folds back and forth), then read with bilinear weights from the four corners
-  around each position (or the nearest pixel) of a copy of the image with a border of zeros.
-  Backward scatters the output gradient into the corners (one ``bincount`` for all of them) and
-  differentiates the bilinear weights for the grid.
+  ``reflection`` folds back and forth), then read with bilinear (trilinear for 5-D input)
+  weights from the 2 x 2 (x 2) pixels around each position, or the nearest pixel, or (2-D only)
+  the 4 x 4 pixels of the cubic convolution kernel, each tap padded on its own, all from a copy
+  of the image with a border of zeros. Backward scatters the output gradient into the taps (one
+  ``bincount`` for all of them) and differentiates the tap weights for the grid.
 """
 from __future__ import annotations
 
+import itertools
 import numbers
 
 import numpy as np
@@ -295,84 +297,150 @@ def _source_coords(coord, size, padding_mode, align_corners, xp):
     return c, mult
 
 
-class GridSample2d(Function):
-    """Sample (N, C, H, W) at the positions ``grid`` (N, Ho, Wo, 2) -> (N, C, Ho, Wo).
+_CUBIC_A = -0.75      # the cubic convolution kernel's parameter (PyTorch's and OpenCV's)
 
-    The image is read from a copy with a one-pixel border of zeros, and every corner index is
-    clipped into that border: a corner outside the image then reads 0 (the 'zeros' padding, and
-    the +1 corner at the far edge in the other modes) with no mask to build or apply."""
+
+def _cubic_weights(t):
+    """The four cubic-convolution weights of taps at -1, 0, 1, 2 for a fractional offset ``t``,
+    and their derivatives in ``t``."""
+    A = _CUBIC_A
+
+    def near(x):        # |x| <= 1
+        return ((A + 2) * x - (A + 3)) * x * x + 1
+
+    def near_d(x):
+        return (3 * (A + 2) * x - 2 * (A + 3)) * x
+
+    def far(x):         # 1 < |x| < 2
+        return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
+
+    def far_d(x):
+        return (3 * A * x - 10 * A) * x + 8 * A
+
+    u = 1 - t
+    w = [far(t + 1), near(t), near(u), far(u + 1)]
+    dw = [far_d(t + 1), near_d(t), -near_d(u), -far_d(u + 1)]
+    return w, dw
+
+
+def _tap_index(c, size, padding_mode, align_corners, xp):
+    """Integer tap coordinates ``c`` mapped by the padding mode (bicubic): the column (or row) of the
+    zero-bordered image to read; taps outside the image read the border when padding is 'zeros'."""
+    if padding_mode == "zeros":
+        return xp.clip(c, -1, size) + 1
+    cf = c.astype(np.float64)
+    if padding_mode == "reflection":
+        cf = _reflect(cf, 0, 2 * (size - 1), xp)[0] if align_corners else _reflect(cf, -1, 2 * size - 1, xp)[0]
+    return xp.clip(cf, 0, size - 1).astype(np.int64) + 1
+
+
+def _axis_taps(g, size, mode, padding_mode, align_corners, xp):
+    """The taps of one spatial axis for the normalised coordinates ``g``: their positions in the
+    zero-bordered image (clipped into the border), their weights and the weights' derivatives in
+    the pixel coordinate (None for nearest), and d(pixel)/d(g)."""
+    if mode == "bicubic":        # the position is only unnormalised; each tap is padded on its own
+        c, scale = _unnormalize(g, size, align_corners)
+        f = xp.floor(c)
+        w, dw = _cubic_weights(c - f)
+        f = f.astype(np.int64)
+        pos = [_tap_index(f + k, size, padding_mode, align_corners, xp) for k in (-1, 0, 1, 2)]
+        return pos, w, dw, xp.full(c.shape, scale, dtype=c.dtype)
+    c, mult = _source_coords(g, size, padding_mode, align_corners, xp)
+    if mode == "nearest":
+        return [xp.clip(xp.rint(c).astype(np.int64), -1, size) + 1], None, None, mult
+    f = xp.floor(c)
+    t = c - f
+    f = f.astype(np.int64)
+    return [xp.clip(f, -1, size) + 1, xp.clip(f + 1, -1, size) + 1], [1 - t, t], [-1.0, 1.0], mult
+
+
+class GridSample(Function):
+    """Sample (N, C, [D,] H, W) at the positions ``grid`` (N, [Do,] Ho, Wo, 2 or 3).
+
+    Every mode is a weighted sum over taps: 1 (nearest), 2 per axis (bilinear/trilinear) or 4 per
+    axis (bicubic, 2-d only) pixels around each position; a tap's weight is the product of its
+    weights along each axis. The image is read from a copy with a one-pixel border of zeros, and a
+    tap outside the image is clipped into that border: it reads 0 (the 'zeros' padding, and the far
+    corner at the edge in the other modes) with no mask to build or apply."""
     array_backward = True
 
     def forward(self, x, grid, mode="bilinear", padding_mode="zeros", align_corners=False):
         xp = backend.array_module(x)
-        N, C, H, W = x.shape
-        _, Ho, Wo, _ = grid.shape
-        P = Ho * Wo
-        ix, mx = _source_coords(grid[..., 0].reshape(N, P), W, padding_mode, align_corners, xp)
-        iy, my = _source_coords(grid[..., 1].reshape(N, P), H, padding_mode, align_corners, xp)
-        Hp, Wp = H + 2, W + 2
-        xpad = xp.zeros((N, C, Hp, Wp), dtype=x.dtype)
-        xpad[:, :, 1:-1, 1:-1] = x
+        N, C = x.shape[:2]
+        sizes = x.shape[2:]
+        nd = len(sizes)
+        P = int(np.prod(grid.shape[1:-1]))
+        padded = tuple(n + 2 for n in sizes)
+        xpad = xp.zeros((N, C) + padded, dtype=x.dtype)
+        xpad[(slice(None), slice(None)) + (slice(1, -1),) * nd] = x
         flat = xpad.reshape(-1)
-        base = (xp.arange(N * C, dtype=np.int64) * (Hp * Wp)).reshape(N, C, 1)
-        self.shape, self.mode = x.shape, mode
-
-        def col(c):
-            return xp.clip(c, -1, W) + 1
-
-        def row(r):
-            return (xp.clip(r, -1, H) + 1) * Wp
-
+        strides = [int(np.prod(padded[k + 1:])) for k in range(nd)]
+        base = (xp.arange(N * C, dtype=np.int64) * int(np.prod(padded))).reshape(N, C, 1)
+        self.shape, self.mode, self.out_shape = x.shape, mode, grid.shape[:-1]
+        # grid component a (x, y, z) indexes spatial dimension nd - 1 - a (W, H, D)
+        axes = [_axis_taps(grid[..., a].reshape(N, P), sizes[nd - 1 - a], mode, padding_mode, align_corners, xp)
+                for a in range(nd)]
+        combos = list(itertools.product(*[range(len(ax[0])) for ax in axes]))
+        self.idx = []
+        for combo in combos:
+            lin = 0
+            for a, i in enumerate(combo):
+                lin = lin + axes[a][0][i] * strides[nd - 1 - a]
+            self.idx.append(base + lin[:, None, :])
+        self.v = [flat.take(i) for i in self.idx]
         if mode == "nearest":
-            idx = base + (row(xp.rint(iy).astype(np.int64)) + col(xp.rint(ix).astype(np.int64)))[:, None, :]
-            self.idx, self.w = [idx], [None]
-            out = flat.take(idx)
+            self.w = [None]
+            out = self.v[0]
         else:
-            x0, y0 = xp.floor(ix), xp.floor(iy)
-            tx, ty = ix - x0, iy - y0
-            x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
-            r0, r1, c0, c1 = row(y0), row(y0 + 1), col(x0), col(x0 + 1)
-            self.idx = [base + (r + c)[:, None, :] for r, c in ((r0, c0), (r0, c1), (r1, c0), (r1, c1))]
-            ux, uy = 1 - tx, 1 - ty
-            self.w = [ux * uy, tx * uy, ux * ty, tx * ty]
-            self.v = [flat.take(i) for i in self.idx]
+            self.w = [_prod_weights([axes[a][1][i] for a, i in enumerate(combo)]) for combo in combos]
             out = self.v[0] * self.w[0][:, None]
             for v, w in zip(self.v[1:], self.w[1:]):
                 out += v * w[:, None]
-            self.t = (tx, ty, mx, my)
-        return out.reshape(N, C, Ho, Wo)
+            self.axes, self.combos = axes, combos
+        return out.reshape((N, C) + tuple(grid.shape[1:-1]))
 
     def backward(self, g):
-        N, C, H, W = self.shape
+        shape = self.shape
+        N, C = shape[:2]
+        nd = len(shape) - 2
         xp = backend.array_module(g)
-        Ho, Wo = g.shape[2], g.shape[3]
-        gf = g.reshape(N, C, Ho * Wo)
+        gf = g.reshape(N, C, -1)
         dx = dgrid = None
         if self.needs_input_grad[0]:
             vals = [gf if w is None else gf * w[:, None] for w in self.w]
+            padded = tuple(n + 2 for n in shape[2:])
             flat = xp.bincount(xp.concatenate([i.ravel() for i in self.idx]),
                                weights=xp.concatenate([v.ravel() for v in vals]),
-                               minlength=N * C * (H + 2) * (W + 2))
-            dx = xp.ascontiguousarray(flat.astype(g.dtype, copy=False).reshape(N, C, H + 2, W + 2)[:, :, 1:-1, 1:-1])
+                               minlength=N * C * int(np.prod(padded)))
+            crop = (slice(None), slice(None)) + (slice(1, -1),) * nd
+            dx = xp.ascontiguousarray(flat.astype(g.dtype, copy=False).reshape((N, C) + padded)[crop])
         if self.needs_input_grad[1]:
             if self.mode == "nearest":
-                dgrid = xp.zeros((N, Ho, Wo, 2), dtype=g.dtype)
+                dgrid = xp.zeros(tuple(self.out_shape) + (nd,), dtype=g.dtype)
             else:
-                tx, ty, mx, my = self.t
-                v00, v10, v01, v11 = self.v
-                # d out / d ix and d out / d iy per channel, summed against the output gradient
-                dvx = (v10 - v00) * (1 - ty)[:, None] + (v11 - v01) * ty[:, None]
-                dvy = (v01 - v00) * (1 - tx)[:, None] + (v11 - v10) * tx[:, None]
-                gix = (gf * dvx).sum(1) * mx
-                giy = (gf * dvy).sum(1) * my
-                dgrid = xp.stack([gix, giy], axis=-1).reshape(N, Ho, Wo, 2)
-        self.idx = self.w = self.v = self.t = None
+                comps = []
+                for a in range(nd):
+                    # d out / d(pixel coordinate a): the tap weights with axis a's differentiated
+                    dv = 0
+                    for v, combo in zip(self.v, self.combos):
+                        dw = _prod_weights([self.axes[b][2 if b == a else 1][i] for b, i in enumerate(combo)])
+                        dv = dv + v * dw[:, None]
+                    comps.append((gf * dv).sum(1) * self.axes[a][3])
+                dgrid = xp.stack(comps, axis=-1).reshape(tuple(self.out_shape) + (nd,))
+        self.idx = self.w = self.v = self.axes = None
         return dx, dgrid
 
 
+def _prod_weights(ws):
+    out = ws[0]
+    for w in ws[1:]:
+        out = out * w
+    return out
+
+
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
-    """PyTorch's ``F.grid_sample`` for 4-D input: ``output[n, :, h, w]`` is ``input[n]`` read at
-    ``grid[n, h, w] = (x, y)`` in [-1, 1] coordinates (bilinear or nearest; ``padding_mode``
+    """PyTorch's ``F.grid_sample`` (4-D or 5-D input): ``output[n, :, h, w]`` is ``input[n]`` read at
+    ``grid[n, h, w] = (x, y)`` in [-1, 1] coordinates (bilinear, nearest or bicubic; ``padding_mode``
     'zeros', 'border' or 'reflection'). Differentiable in ``input`` and ``grid``."""
     import warnings
     opname = "grid_sample"
@@ -402,9 +470,6 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     if any(n == 0 for n in input.shape[2:]):
         raise RuntimeError(f"grid_sampler(): expected input to have non-empty spatial dimensions, but input has "
                            f"sizes {list(input.shape)}")
-    if input.ndim == 5:
-        raise NotImplementedError("grid_sample: 5-D (volumetric) input is not supported in deepgrad; sample "
-                                  "each depth slice with 4-D input instead")
-    if mode == "bicubic":
-        raise NotImplementedError("grid_sample: mode='bicubic' is not supported in deepgrad; use mode='bilinear'")
-    return GridSample2d.apply(input, grid, mode=mode, padding_mode=padding_mode, align_corners=bool(align_corners))
+    if input.ndim == 5 and mode == "bicubic":
+        raise RuntimeError("grid_sampler(): bicubic interpolation only supports 4D input")
+    return GridSample.apply(input, grid, mode=mode, padding_mode=padding_mode, align_corners=bool(align_corners))

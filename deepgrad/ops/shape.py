@@ -40,6 +40,7 @@ def _wrap(x, out, view):
     t = Tensor._make(out)
     if view:
         t._version = x._version
+        t._isview = True
     return t
 
 
@@ -267,6 +268,21 @@ def reshape(input, *shape):
     return (View if is_view else Reshape).apply(input, shape=shape)
 
 
+def _private_layout(t):
+    """Whether ``t`` owns a dense but non-C-contiguous buffer (a permutation of a contiguous block)
+    that no other Tensor views: the channels-last layouts deepgrad's fused ops produce."""
+    if getattr(t, "_isview", False):
+        return False
+    a = t.array
+    dims = sorted(((st, n) for st, n in zip(a.strides, a.shape) if n != 1), reverse=True)
+    expect = a.itemsize
+    for st, n in reversed(dims):
+        if st != expect:
+            return False
+        expect *= n
+    return True
+
+
 def view(input, *shape):
     """``input`` with a new shape, always sharing its memory (errors where that is impossible)."""
     if len(shape) == 1 and type(shape[0]) is not int and not isinstance(
@@ -281,6 +297,16 @@ def view(input, *shape):
     shape = _infer_shape(_shape_arg(shape), input.array.shape, "view")
     a = input.array
     out = a.reshape(shape)
+    if not _shares(out, a) and _private_layout(input):
+        # Convolution, pooling and the elementwise ops after them keep activations channels-last
+        # behind an NCHW view: where PyTorch's tensor is contiguous and view() works, ours is a
+        # dense permutation. Such a tensor shares its memory with no other Tensor, so the view is
+        # taken of a contiguous copy; it keeps the version counter, so an in-place write to either
+        # still invalidates what autograd saved of the other. (A real view of another tensor, e.g.
+        # x.t(), still raises below, as in PyTorch.)
+        r = reshape(input, shape)
+        r._version = input._version
+        return r
     if not _shares(out, a):
         raise RuntimeError(f"view: view size {list(shape)} is not compatible with the input tensor's "
                            f"size and stride (shape {tuple(a.shape)}, strides in elements "
@@ -801,6 +827,7 @@ def _split_views(x, d, bounds, cls=Split):
         outs = cls.apply(x, axis=d, bounds=bounds) if cls is Split else cls.apply(x, axis=d)
         for o in outs:
             o._version = x._version
+            o._isview = True
         return tuple(outs)
     if cls is Split:
         return tuple(_wrap(x, a[_slice_along(nd, d, slice(lo, hi))], True) for lo, hi in bounds)

@@ -44,7 +44,7 @@ def _cubic_min(x1, f1, g1, x2, f2, g2, bounds=None):
         lo, hi = bounds
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
     disc = d1 ** 2 - g1 * g2
-    if disc < 0:
+    if not disc >= 0:            # no real stationary point (or NaN): bisect
         return (lo + hi) / 2.0
     d2 = np.sqrt(disc)
     if x1 <= x2:

@@ -35,7 +35,8 @@ RUN_FILES = (CHECKPOINT_NAME, "history.csv", "history.json", "result.json", "los
 
 
 def _source(path):
-    return os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(path)
+    from ..train.trainer import _source as source
+    return source(path)
 
 
 def _read_recipe_checkpoint(path):
@@ -57,7 +58,15 @@ def _read_recipe_checkpoint(path):
     except KeyError as e:
         raise field_error(source, "meta.recipe", e.args[0]) from None
     saved = validate_hparams(recipe, meta.get("hparams", {}), source)
-    return ckpt, recipe, recipe.hparams(**saved)
+    return _Checkpoint(ckpt, source), recipe, recipe.hparams(**saved)
+
+
+class _Checkpoint(dict):
+    """A checkpoint dict that remembers the file it came from (for error messages on resume)."""
+
+    def __init__(self, ckpt, source):
+        super().__init__(ckpt)
+        self.source = source
 
 
 def _build_model(recipe, hp, ckpt, source):
@@ -75,8 +84,11 @@ def _build_model(recipe, hp, ckpt, source):
     except ParameterBudgetExceeded as e:
         raise field_error(source, "meta.hparams", f"the hyper-parameters imply a model larger than the weights "
                           f"the file holds ({stored:,} values): {e}; refusing to build it") from None
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
-        raise field_error(source, "meta.hparams", f"recipe {recipe.name!r} cannot build a model from them: {e}") from None
+    except MemoryError:
+        raise
+    except Exception as e:   # noqa: BLE001 - whatever the recipe's constructor raises on bad values
+        raise field_error(source, "meta.hparams", f"recipe {recipe.name!r} cannot build a model from them "
+                          f"({type(e).__name__}: {str(e)[:200]})") from None
     own = model.state_dict()
     for k, v in ckpt["model"].items():
         if k in own and tuple(own[k].shape) != tuple(v.shape):

@@ -35,13 +35,18 @@ def _is_number(v):
     return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
 
 
+def _is_str(v, expected):
+    """``v`` is the string ``expected`` (no ``==`` on a Tensor or array from the file)."""
+    return isinstance(v, str) and v == expected
+
+
 def _short(v):
-    text = repr(v)
+    text = " ".join(repr(v).split())
     return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _generator_state(st, source, field):
-    if not isinstance(st, dict) or st.get("bit_generator") != "PCG64":
+    if not isinstance(st, dict) or not _is_str(st.get("bit_generator"), "PCG64"):
         raise field_error(source, field, "not a PCG64 generator state")
     inner = st.get("state")
     if not isinstance(inner, dict):
@@ -52,7 +57,7 @@ def _generator_state(st, source, field):
             raise field_error(source, f"{field}.state.{key}", f"not a 128-bit integer: {_short(v)}")
     if inner.keys() != {"state", "inc"}:
         raise field_error(source, field + ".state", f"unexpected keys {sorted(inner)[:5]}")
-    if st.get("has_uint32") not in (0, 1) or isinstance(st.get("has_uint32"), bool):
+    if not (_is_int(st.get("has_uint32")) and st.get("has_uint32") in (0, 1)):
         raise field_error(source, field + ".has_uint32", f"not 0 or 1: {_short(st.get('has_uint32'))}")
     u = st.get("uinteger")
     if not _is_int(u) or not 0 <= u < 1 << 32:
@@ -72,17 +77,17 @@ def _rng(rng, source):
     if not isinstance(npst, (list, tuple)) or len(npst) != 5:
         raise field_error(source, "rng.numpy", "not a 5-item MT19937 state")
     name, keys, pos, has_gauss, gauss = npst
-    if name != "MT19937":
+    if not _is_str(name, "MT19937"):
         raise field_error(source, "rng.numpy", f"not an MT19937 state ({_short(name)})")
     if not isinstance(keys, np.ndarray) or keys.shape != (624,) or keys.dtype.kind not in "iu":
         raise field_error(source, "rng.numpy", "its key is not 624 integers")
-    if not _is_int(pos) or not 0 <= pos <= 624 or has_gauss not in (0, 1) or not _is_number(gauss):
+    if not (_is_int(pos) and 0 <= pos <= 624 and _is_int(has_gauss) and has_gauss in (0, 1) and _is_number(gauss)):
         raise field_error(source, "rng.numpy", "has an invalid position or Gaussian cache")
     pyst = rng["python"]
     if not isinstance(pyst, (list, tuple)) or len(pyst) != 3:
         raise field_error(source, "rng.python", "not a 3-item random.getstate()")
     version, internal, pgauss = pyst
-    if version != 3 or not _is_int(version):
+    if not (_is_int(version) and version == 3):
         raise field_error(source, "rng.python", f"unknown version {_short(version)}")
     if not isinstance(internal, (list, tuple)) or len(internal) != 625 or not all(
             _is_int(v) and 0 <= v < 1 << 32 for v in internal) or not internal[-1] <= 624:
@@ -127,8 +132,8 @@ def _optimizer(opt, source):
         if not isinstance(params, list) or not all(_is_int(p) and 0 <= p < 1 << 31 for p in params):
             raise field_error(source, f"optimizer.param_groups[{i}].params", "not a list of parameter indices")
         lr = g.get("lr")
-        if not _is_number(lr) or not math.isfinite(lr) or lr < 0:
-            raise field_error(source, f"optimizer.param_groups[{i}].lr", f"not a finite non-negative number: {_short(lr)}")
+        if not _is_number(lr) or not math.isfinite(lr):    # (a one-cycle schedule run past its end goes negative)
+            raise field_error(source, f"optimizer.param_groups[{i}].lr", f"not a finite number: {_short(lr)}")
         for k, v in g.items():
             if _is_number(v) and not math.isfinite(v):
                 raise field_error(source, f"optimizer.param_groups[{i}].{k}", f"not finite: {v}")
@@ -142,7 +147,16 @@ def _optimizer(opt, source):
 
 def validate_checkpoint(ckpt, source, format_name, known_versions):
     """Check the fields every training checkpoint has; raise :class:`FileError` naming the field."""
-    if not isinstance(ckpt, dict) or ckpt.get("format") != format_name:
+    try:
+        return _validate_checkpoint(ckpt, source, format_name, known_versions)
+    except FileError:
+        raise
+    except Exception as e:   # noqa: BLE001 - a check tripped over a value of an unexpected type
+        raise FileError(source, f"is not a valid training checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+
+
+def _validate_checkpoint(ckpt, source, format_name, known_versions):
+    if not isinstance(ckpt, dict) or not _is_str(ckpt.get("format"), format_name):
         raise FileError(source, "is not a deepgrad training checkpoint (a weights-only file? load it with "
                                 "model.load_state_dict(deepgrad.load(path)))")
     version = ckpt.get("version")
@@ -217,6 +231,15 @@ _SEEDS = {"seed", "data_seed"}
 def validate_hparams(recipe, hp, source):
     """Check a recipe checkpoint's ``meta.hparams`` against the recipe's defaults: only known keys,
     each value of its default's type, ints within bounds, floats finite, a known optimizer."""
+    try:
+        return _validate_hparams(recipe, hp, source)
+    except FileError:
+        raise
+    except Exception as e:   # noqa: BLE001
+        raise field_error(source, "meta.hparams", f"invalid ({type(e).__name__}: {str(e)[:200]})") from None
+
+
+def _validate_hparams(recipe, hp, source):
     from ..recipes import COMMON_DEFAULTS
     from .trainer import _OPTIMIZERS
     if not isinstance(hp, dict):
@@ -232,9 +255,11 @@ def validate_hparams(recipe, hp, source):
                 continue
             raise field_error(source, field, "is null")
         if isinstance(d, bool) or (d is None and isinstance(v, bool)):
-            if not isinstance(v, bool):
+            if not (isinstance(v, bool) or (_is_int(v) and v in (0, 1))):
                 raise field_error(source, field, f"expected a bool, got {_short(v)}")
         elif isinstance(d, int) or (d is None and _is_int(v)):
+            if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+                v = hp[key] = int(v)  # e.g. --set depth=20.0
             if not _is_int(v):
                 raise field_error(source, field, f"expected an int, got {_short(v)}")
             low, high = (-(1 << 63), (1 << 63) - 1) if key in _SEEDS else (0, _MAX_INT_HPARAM)
@@ -243,8 +268,6 @@ def validate_hparams(recipe, hp, source):
         elif isinstance(d, float):
             if not _is_number(v) or not math.isfinite(v):
                 raise field_error(source, field, f"expected a finite number, got {_short(v)}")
-            if key == "lr" and v <= 0:
-                raise field_error(source, field, f"expected a positive learning rate, got {v}")
         elif isinstance(d, str) or (d is None and isinstance(v, str)):
             if not isinstance(v, str) or len(v) > (1 << 20 if d is None else 200):
                 raise field_error(source, field, f"expected a string, got {_short(v)}")

@@ -293,6 +293,12 @@ class EarlyStopping(Callback):
 
 
 # ---- checkpoints ----------------------------------------------------------------------------------
+def _remove_stale_tmp(path):
+    """Remove the temporary files a killed earlier run left beside ``path`` (not for templates)."""
+    if "{" not in path:
+        dgio.remove_stale_tmp(os.path.dirname(os.path.abspath(path)), {os.path.basename(path)})
+
+
 class ModelCheckpoint(Callback):
     """Save a checkpoint at the end of every ``every_n_epochs``-th epoch.
 
@@ -318,6 +324,9 @@ class ModelCheckpoint(Callback):
         self._is_better = _better(self.mode)
         self.best = math.inf if self.mode == "min" else -math.inf
         self.last_saved = None
+
+    def on_train_begin(self, logs=None):
+        _remove_stale_tmp(self.filepath)
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every_n_epochs:
@@ -352,6 +361,9 @@ class CSVLogger(Callback):
         self.filename = os.fspath(filename)
         self.separator = separator
 
+    def on_train_begin(self, logs=None):
+        _remove_stale_tmp(self.filename)
+
     def on_epoch_end(self, epoch, logs=None):
         rows = self.trainer.history.rows()
         keys = list(dict.fromkeys(k for r in rows for k in r))
@@ -385,6 +397,9 @@ class JSONLogger(Callback):
     def __init__(self, filename, extra=None):
         self.filename = os.fspath(filename)
         self.extra = extra or {}
+
+    def on_train_begin(self, logs=None):
+        _remove_stale_tmp(self.filename)
 
     def on_epoch_end(self, epoch, logs=None):
         doc = {**self.extra, "epochs": self.trainer.history.rows()}

@@ -167,7 +167,15 @@ def load_checkpoint(path):
     :class:`deepgrad.FileError` naming the file and the field."""
     from ..io import load
     ckpt = load(path)
-    return validate_checkpoint(ckpt, os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(path))
+    return validate_checkpoint(ckpt, _source(path))
+
+
+def _source(path):
+    """How errors name a checkpoint: its path, a file object's name, or ``<file object>``."""
+    if isinstance(path, (str, os.PathLike)):
+        return os.fspath(path)
+    name = getattr(path, "name", None)
+    return name if isinstance(name, str) else "<file object>"
 
 
 def validate_checkpoint(ckpt, source="checkpoint"):
@@ -450,9 +458,12 @@ class Trainer:
         save(self.state_dict(), path)
 
     def load_checkpoint(self, path):
-        """Restore a checkpoint written by :meth:`save_checkpoint`; returns its dict."""
+        """Restore a checkpoint written by :meth:`save_checkpoint` (a path, or the dict
+        :func:`load_checkpoint` returned); returns its dict."""
         ckpt = path if isinstance(path, dict) else load_checkpoint(path)
-        self.load_state_dict(ckpt, source=os.fspath(path) if isinstance(path, (str, os.PathLike)) else "checkpoint")
+        source = (os.fspath(path) if isinstance(path, (str, os.PathLike))
+                  else getattr(path, "source", None) or getattr(path, "name", None) or "checkpoint")
+        self.load_state_dict(ckpt, source=source)
         return ckpt
 
 

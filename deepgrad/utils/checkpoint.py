@@ -17,6 +17,7 @@ differentiates the recomputed graph again.
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 from ..autograd import function as _fn
@@ -24,7 +25,38 @@ from ..autograd.function import Function, record_nodes, run_backward
 from ..autograd.grad_mode import _enabled, enable_grad, no_grad
 from .. import random as _random
 
-__all__ = ["checkpoint", "checkpoint_sequential"]
+__all__ = ["checkpoint", "checkpoint_sequential", "CheckpointError", "noop_context_fn",
+           "detach_variable", "set_checkpoint_early_stop"]
+
+
+class CheckpointError(RuntimeError):
+    """The recomputed forward pass did not match the first one."""
+
+
+def noop_context_fn():
+    """The default ``context_fn``: no context around either run."""
+    return contextlib.nullcontext(), contextlib.nullcontext()
+
+
+def detach_variable(inputs):
+    """Detached copies of a tuple of Tensors that keep their ``requires_grad``."""
+    if not isinstance(inputs, tuple):
+        raise RuntimeError(f"Only tuple of tensors is supported. Got Unsupported input type: {type(inputs).__name__}")
+    out = []
+    for x in inputs:
+        if not isinstance(x, _fn._Tensor):
+            out.append(x)
+            continue
+        d = x.detach()
+        d.requires_grad = x.requires_grad
+        out.append(d)
+    return tuple(out)
+
+
+@contextlib.contextmanager
+def set_checkpoint_early_stop(enable: bool):
+    """Accepted for compatibility: deepgrad's recomputation always runs the whole function."""
+    yield
 
 _REENTRANT_WARNING = (
     "torch.utils.checkpoint: the use_reentrant parameter should be passed explicitly. "
@@ -49,7 +81,7 @@ class CheckpointFunction(Function):
             outer_state = _random.default_generator.get_state()
             _random.default_generator.set_state(self._rng_state)
         try:
-            with enable_grad():
+            with enable_grad(), self._recompute_context:
                 out = function(*args, **kwargs)
         finally:
             if outer_state is not None:
@@ -59,7 +91,7 @@ class CheckpointFunction(Function):
         for i, g in zip(self._out_positions, grads):
             t = outs[i] if i < len(outs) else None
             if not isinstance(t, Tensor) or tuple(t.shape) != self._out_shapes[i]:
-                raise RuntimeError(
+                    raise CheckpointError(
                     "checkpoint: the recomputed forward pass returned different outputs from the "
                     "first one (a non-deterministic function, or one that depends on global state "
                     "other than the random generator)")
@@ -122,8 +154,9 @@ def _boundary(outputs, created):
     return edges
 
 
-def checkpoint(function, *args, use_reentrant=None, context_fn=None, determinism_check="default",
-               debug=False, preserve_rng_state=True, **kwargs):
+def checkpoint(function, *args, use_reentrant=None, context_fn=noop_context_fn,
+               determinism_check="default", debug=False, early_stop=True, preserve_rng_state=True,
+               **kwargs):
     """``function(*args, **kwargs)``, recomputed in backward instead of keeping its activations.
 
     ``use_reentrant`` selects between PyTorch's two variants; both give the same gradients here.
@@ -138,11 +171,8 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=None, determinism
     if use_reentrant:
         if kwargs:
             raise ValueError("Unexpected keyword arguments: " + ",".join(arg for arg in kwargs))
-        if context_fn is not None or debug is not False:
+        if context_fn is not noop_context_fn or debug is not False:
             raise ValueError("Passing `context_fn` or `debug` is only supported when use_reentrant=False.")
-    elif context_fn is not None:
-        raise NotImplementedError("torch.utils.checkpoint.checkpoint(context_fn=...) is not supported "
-                                  "by deepgrad; wrap the context managers inside the function instead")
     Tensor = _fn._Tensor
     if not _enabled[0]:
         return function(*args, **kwargs)
@@ -152,7 +182,8 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=None, determinism
             return function(*args)
 
     rng_state = _random.default_generator.get_state() if preserve_rng_state else None
-    with record_nodes() as created:
+    forward_context, recompute_context = context_fn()
+    with record_nodes() as created, forward_context:
         out = function(*args, **kwargs)
     outs = _flatten(out)
     diff = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o.requires_grad]
@@ -170,6 +201,7 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=None, determinism
     node.saved = (function, args, kwargs)
     node._arg_versions = [(a._version, a._version[0]) for a in args if isinstance(a, Tensor)]
     node._rng_state = rng_state
+    node._recompute_context = recompute_context
     node._out_positions = diff
     node._out_shapes = {i: tuple(outs[i].shape) for i in diff}
     node._stop = {e[0] for e in edges if type(e) is tuple}

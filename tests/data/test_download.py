@@ -79,6 +79,7 @@ def test_mnist_download_from_local_mirror(tmp_path, monkeypatch, mnist_test):
     mirror = D.bundled_dir("mnist").as_uri() + "/"
     monkeypatch.setattr(D.MNIST, "mirrors", [(tmp_path / "nowhere").as_uri() + "/", mirror])
     monkeypatch.setattr(D.MNIST, "bundled", None)
+    monkeypatch.setattr(D._paths, "shared_datasets_dir", lambda start=None: None)  # no local copy: the network
     root = tmp_path / "root"
     with pytest.raises(FileNotFoundError):
         D.MNIST(root=root, train=False)
@@ -99,6 +100,7 @@ def test_cifar10_download_and_extract(tmp_path, monkeypatch, cifar_test_bin, cif
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
     monkeypatch.setattr(D.CIFAR10, "url", archive.as_uri())
+    monkeypatch.setattr(D._paths, "shared_datasets_dir", lambda start=None: None)
     monkeypatch.setattr(D.CIFAR10, "archive", dict(filename="cifar-10-binary.tar.gz",
                                                    sha256=_download.file_digest(archive)))
     c = D.CIFAR10(root=tmp_path / "root", train=False, download=True)

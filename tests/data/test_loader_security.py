@@ -215,6 +215,20 @@ def test_cifar_meta_invalid_utf8_names_the_file(tmp_path, monkeypatch):
         D.CIFAR10(root=tmp_path, train=False, verify=False)
 
 
+def test_download_is_capped(tmp_path):
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero")
+    with pytest.raises(FileError, match=r"larger than 1,048,576 bytes"):
+        D.download_url("file:///dev/zero", tmp_path, "z.bin", max_bytes=MiB)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_dataset_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nope\.gz.*not found") as e:
+        D.read_idx(tmp_path / "nope.gz")
+    assert isinstance(e.value, D.DatasetFileError)
+
+
 def test_dataset_errors_are_file_errors():
     for cls in (D.DatasetFileError, D.ChecksumError, D.UnsafeArchiveError):
         assert issubclass(cls, FileError) and issubclass(cls, ValueError) and issubclass(cls, OSError)
@@ -230,7 +244,7 @@ def _readers():
         "read_idx": D.read_idx, "read_cifar_bin": lambda p: D.read_cifar_bin(p, 1, 10),
         "read_text": D.read_text, "read_names": D._formats.read_names,
         "read_payload": D._formats.read_payload, "extract_archive": lambda p: D.extract_archive(p, p.parent / "x"),
-        "read_image": _inputs.read_image, "read_npy": _inputs.read_npy,
+        "read_image": _inputs.read_image, "read_npy": _inputs.read_npy, "file_digest": D.file_digest,
     }
 
 

@@ -46,7 +46,8 @@ MODULE_PATHS = [
     ("dropout", "Dropout", nn.Dropout), ("dropout", "Dropout2d", nn.Dropout2d), ("pooling", "MaxPool2d", nn.MaxPool2d),
     ("pooling", "AdaptiveAvgPool2d", nn.AdaptiveAvgPool2d), ("normalization", "LayerNorm", nn.LayerNorm),
     ("normalization", "GroupNorm", nn.GroupNorm), ("sparse", "Embedding", nn.Embedding),
-    ("transformer", "Transformer", nn.Transformer), ("transformer", "TransformerEncoderLayer", nn.TransformerEncoderLayer),
+    ("transformer", "Transformer", nn.Transformer),
+    ("transformer", "TransformerEncoderLayer", nn.TransformerEncoderLayer),
     ("loss", "_Loss", nn.loss._Loss), ("loss", "_WeightedLoss", nn.loss._WeightedLoss),
     ("loss", "CrossEntropyLoss", nn.CrossEntropyLoss), ("flatten", "Flatten", nn.Flatten),
     ("padding", "ZeroPad2d", nn.ZeroPad2d), ("upsampling", "Upsample", nn.Upsample),
@@ -136,7 +137,8 @@ def test_transformer_eval_matches_torch(kw, no_grad):
     src, tgt = rng.standard_normal(shp(S)).astype(np.float32), rng.standard_normal(shp(T)).astype(np.float32)
     kpm = np.zeros((N, S), bool)
     kpm[1, -2:] = True
-    tmask, dmask = torch.nn.Transformer.generate_square_subsequent_mask(T), nn.Transformer.generate_square_subsequent_mask(T)
+    tmask = torch.nn.Transformer.generate_square_subsequent_mask(T)
+    dmask = nn.Transformer.generate_square_subsequent_mask(T)
     np.testing.assert_array_equal(dmask.numpy(), tmask.numpy())
     args = dict(src_key_padding_mask=kpm, memory_key_padding_mask=kpm)
     with (torch.no_grad() if no_grad else torch.enable_grad()):
@@ -148,6 +150,28 @@ def test_transformer_eval_matches_torch(kw, no_grad):
     close(dout, out, "transformer output")
     # with batch_first, post-norm and no gradient, PyTorch's encoder takes its nested-tensor path
     close(denc, enc, "encoder output")
+
+
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")
+@pytest.mark.parametrize("mask_check", [True, False])
+def test_transformer_encoder_inference_padding_like_torch(mask_check):
+    """Eval + no_grad + batch_first + a key padding mask: PyTorch pads the output with zeros (before
+    the final norm), even for a sequence that is all padding (NaN on its slow path)."""
+    torch.manual_seed(0)
+    tl = torch.nn.TransformerEncoderLayer(D, NH, FF, batch_first=True)
+    dl = nn.TransformerEncoderLayer(D, NH, FF, batch_first=True)
+    te = torch.nn.TransformerEncoder(tl, 2, norm=torch.nn.LayerNorm(D), mask_check=mask_check).eval()
+    de = nn.TransformerEncoder(dl, 2, norm=nn.LayerNorm(D), mask_check=mask_check).eval()
+    de.load_state_dict(state(te))
+    src = randn(3, 5, D)
+    kpm = np.zeros((3, 5), bool)
+    kpm[1, 2:] = True
+    kpm[2, :] = True
+    with torch.no_grad():
+        out = te(torch.tensor(src), src_key_padding_mask=torch.tensor(kpm))
+    with dg.no_grad():
+        dout = de(dg.tensor(src), src_key_padding_mask=dg.tensor(kpm))
+    close(dout, out)
 
 
 def test_transformer_train_gradients_match_torch():
@@ -164,6 +188,19 @@ def test_transformer_train_gradients_match_torch():
     tp = dict(tm.named_parameters())
     for name, p in dm.named_parameters():
         close(p.grad, tp[name].grad, f"grad of {name}", atol=2e-5)
+
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor")
+@pytest.mark.parametrize("act", ["gelu", "module"])
+def test_transformer_unbatched_and_module_activation(act):
+    """An activation given as a Module: PyTorch's deep-copied decoder layers fall back to ReLU
+    (their ``__setstate__``); deepgrad does the same, so the outputs agree."""
+    torch.manual_seed(0)
+    tm = torch.nn.Transformer(D, NH, 1, 2, FF, activation=torch.nn.GELU() if act == "module" else act).eval()
+    dm = nn.Transformer(D, NH, 1, 2, FF, activation=nn.GELU() if act == "module" else act).eval()
+    dm.load_state_dict(state(tm))
+    src, tgt = randn(5, D), randn(3, D, seed=1)
+    close(dm(dg.tensor(src), dg.tensor(tgt)), tm(torch.tensor(src), torch.tensor(tgt)))
 
 
 @pytest.mark.filterwarnings("ignore:enable_nested_tensor")
@@ -268,7 +305,7 @@ def test_affine_grid_matches_torch(size, align_corners):
                  lambda t: TF.affine_grid(t, size, align_corners=align_corners), [theta])
 
 
-GRID_CASES = [(mode, pad, ac) for mode in ("bilinear", "nearest") for pad in ("zeros", "border", "reflection")
+GRID_CASES = [(mode, pad, ac) for mode in ("bilinear", "nearest", "bicubic") for pad in ("zeros", "border", "reflection")
               for ac in (False, True)]
 
 
@@ -282,6 +319,20 @@ def test_grid_sample_matches_torch(mode, padding_mode, align_corners):
     # float32 too
     check_op(lambda a, g: F.grid_sample(a, g, **kw), lambda a, g: TF.grid_sample(a, g, **kw),
              [x.astype(np.float32), grid.astype(np.float32)], double=False, gradcheck=False)
+
+
+GRID_CASES_3D = [(mode, pad, ac) for mode in ("bilinear", "nearest") for pad in ("zeros", "border", "reflection")
+                 for ac in (False, True)]
+
+
+@pytest.mark.parametrize("mode,padding_mode,align_corners", GRID_CASES_3D,
+                         ids=["-".join(map(str, c)) for c in GRID_CASES_3D])
+def test_grid_sample_volumetric_matches_torch(mode, padding_mode, align_corners):
+    x = rand(1, 2, 3, 4, 3, seed=17)
+    grid = rand(1, 2, 2, 3, 3, seed=18, low=-1.4, high=1.4)
+    kw = dict(mode=mode, padding_mode=padding_mode, align_corners=align_corners)
+    check_op(lambda a, g: F.grid_sample(a, g, **kw), lambda a, g: TF.grid_sample(a, g, **kw), [x, grid],
+             double=False)
 
 
 def test_spatial_transformer_affine_then_sample_gradients():
@@ -317,6 +368,8 @@ GRID_ERRORS = [
     ("dtype mismatch", lambda lib: lib.nn.functional.grid_sample(lib.zeros(1, 1, 4, 4),
                                                                   lib.zeros(1, 2, 2, 2, dtype=lib.float64),
                                                                   align_corners=False)),
+    ("bicubic 5-D", lambda lib: lib.nn.functional.grid_sample(lib.zeros(1, 1, 2, 4, 4), lib.zeros(1, 2, 2, 2, 3),
+                                                               mode="bicubic", align_corners=False)),
     ("bad mode", lambda lib: lib.nn.functional.grid_sample(lib.zeros(1, 1, 4, 4), lib.zeros(1, 2, 2, 2),
                                                             mode="cubic", align_corners=False)),
     ("bad padding", lambda lib: lib.nn.functional.grid_sample(lib.zeros(1, 1, 4, 4), lib.zeros(1, 2, 2, 2),
@@ -337,11 +390,7 @@ def test_grid_errors_match_torch(what, call):
         call(dg)
 
 
-def test_grid_sample_unsupported_say_so():
-    with pytest.raises(NotImplementedError, match="bicubic"):
-        F.grid_sample(dg.zeros(1, 1, 4, 4), dg.zeros(1, 2, 2, 2), mode="bicubic", align_corners=False)
-    with pytest.raises(NotImplementedError, match="5-D"):
-        F.grid_sample(dg.zeros(1, 1, 2, 4, 4), dg.zeros(1, 2, 2, 2, 3), align_corners=False)
+def test_grid_sample_is_first_order():
     with pytest.raises(RuntimeError, match="first-order|create_graph|double"):
         x = dg.tensor(rand(1, 1, 3, 3), requires_grad=True)
         y = F.grid_sample(x, dg.tensor(rand(1, 2, 2, 2, low=-0.9, high=0.9)), align_corners=True)
@@ -373,6 +422,22 @@ def test_cosine_similarity_matches_torch(s1, s2, dim):
     x1, x2 = randn(*s1), randn(*s2, seed=1)
     close(nn.CosineSimilarity(dim)(dg.tensor(x1), dg.tensor(x2)),
           torch.nn.CosineSimilarity(dim)(torch.tensor(x1), torch.tensor(x2)))
+
+
+def test_cosine_similarity_small_norms_and_broadcast_like_torch():
+    """PyTorch divides each input by its own norm clamped at eps (the clamp invisible to autograd)."""
+    a, b = rand(3, 4, seed=5), rand(3, 4, seed=6)
+    a[0] = 0.0
+    a[1] *= 1e-5
+    # (no second derivatives here: PyTorch's are NaN at the zero vector)
+    check_op(lambda x, y: F.cosine_similarity(x, y, 1, 1e-3), lambda x, y: TF.cosine_similarity(x, y, 1, 1e-3),
+             [a, b], gradcheck=False, double=False)
+    check_op(lambda x, y: F.cosine_similarity(x, y, 1, 1e-3), lambda x, y: TF.cosine_similarity(x, y, 1, 1e-3),
+             [a[1:], b[1:]], gradcheck=False)
+    check_op(lambda x, y: F.cosine_similarity(x, y, 1), lambda x, y: TF.cosine_similarity(x, y, 1),
+             [rand(4, seed=1), rand(2, 4, seed=2)])
+    with pytest.raises(RuntimeError):
+        F.cosine_similarity(dg.zeros(3, 4), dg.zeros(2, 4))
 
 
 TRIPLET = [dict(), dict(margin=0.5, p=1.0), dict(swap=True), dict(reduction="sum", p=3.0), dict(reduction="none"),
@@ -428,7 +493,8 @@ def test_distance_errors_match_torch(what, call):
 # ---- Dropout2d / Dropout3d on inputs of other ranks -----------------------------------------------------
 
 DROPOUT_RANKS = [("Dropout2d", s) for s in [(40, 30), (20, 30, 8), (6, 20, 3, 4), (4, 20, 3, 2, 2)]] + \
-                [("Dropout3d", s) for s in [(40, 30), (20, 30, 8), (20, 6, 3, 2), (4, 20, 3, 2, 2), (20, 2, 2, 2, 2, 2)]]
+                [("Dropout3d", s) for s in [(40, 30), (20, 30, 8), (20, 6, 3, 2), (4, 20, 3, 2, 2),
+                                            (20, 2, 2, 2, 2, 2)]]
 
 
 def _shared_dims(y):
@@ -471,8 +537,10 @@ def _input(kind):
     return randn(5, 4) if kind == "linear" else randn(2, 2, 5, 5)
 
 
-PARAM_CASES = [("weight_norm", kind, kw) for kind in ("linear", "conv") for kw in (dict(), dict(dim=1), dict(dim=None))] + \
-              [("spectral_norm", kind, kw) for kind in ("linear", "conv", "convT") for kw in (dict(), dict(n_power_iterations=2))]
+PARAM_CASES = [("weight_norm", kind, kw) for kind in ("linear", "conv")
+               for kw in (dict(), dict(dim=1), dict(dim=None))] + \
+              [("spectral_norm", kind, kw) for kind in ("linear", "conv", "convT")
+               for kw in (dict(), dict(n_power_iterations=2))]
 
 
 def _apply(lib, fn, kind, kw, legacy):
@@ -617,9 +685,67 @@ def test_parametrize_errors_match_torch(what, call):
             call(dg, _Transposer)
 
 
-def test_orthogonal_says_not_implemented():
-    with pytest.raises(NotImplementedError, match="orthogonal"):
-        nn.utils.parametrizations.orthogonal(nn.Linear(3, 3))
+ORTHO = [(shape, omap, triv) for shape in [(4, 4), (5, 3), (3, 5)] for omap in (None, "householder", "matrix_exp")
+         for triv in (True, False)]
+
+
+@pytest.mark.parametrize("shape,omap,triv", ORTHO, ids=[f"{s}-{m}-{t}" for s, m, t in ORTHO])
+def test_orthogonal_matches_torch(shape, omap, triv):
+    torch.manual_seed(0)
+    tl = torch.nn.Linear(shape[1], shape[0], bias=False)
+    dl = nn.Linear(shape[1], shape[0], bias=False)
+    dl.load_state_dict(state(tl))
+    tm = torch.nn.utils.parametrizations.orthogonal(tl, orthogonal_map=omap, use_trivialization=triv)
+    dm = nn.utils.parametrizations.orthogonal(dl, orthogonal_map=omap, use_trivialization=triv)
+    assert list(dm.state_dict()) == list(tm.state_dict())
+    if shape[0] == shape[1] or not triv:     # registration is deterministic (QR): same state as torch
+        for k, v in dm.state_dict().items():
+            close(v, tm.state_dict()[k], k)
+    # move the parameter away from its start, as training would, and compare the map and its gradient
+    s = state(tm)
+    key = "parametrizations.weight.original"
+    delta = 0.3 * randn(*s[key].shape, seed=3)
+    np.fill_diagonal(delta, 0.0)    # gradients never reach the diagonal (householder reads it as signs)
+    s[key] = s[key] + delta
+    tm.load_state_dict({k: torch.tensor(v) for k, v in s.items()})
+    dm.load_state_dict(s)
+    w = dm.weight.detach().numpy()
+    close(w, tm.weight)
+    small = min(shape)
+    gram = w @ w.T if shape[0] < shape[1] else w.T @ w
+    np.testing.assert_allclose(gram, np.eye(small), atol=1e-5)
+    x = randn(2, shape[1])
+    y, ty = dm(dg.tensor(x)), tm(torch.tensor(x))
+    (y * y).sum().backward()
+    (ty * ty).sum().backward()
+    close(dm.parametrizations.weight.original.grad, tm.parametrizations.weight.original.grad, atol=1e-5)
+
+
+def test_orthogonal_matrix_exp_float64_gradcheck():
+    from deepgrad.nn.utils._orthogonal import matrix_exp
+    a = rand(4, 4, seed=9)
+    check_op(matrix_exp, torch.linalg.matrix_exp, [a])
+    check_op(matrix_exp, torch.linalg.matrix_exp, [a * 0.05])
+
+
+ORTHO_ERRORS = [
+    ("vector", lambda lib: lib.nn.utils.parametrizations.orthogonal(lib.nn.LayerNorm(3))),
+    ("bad map", lambda lib: lib.nn.utils.parametrizations.orthogonal(lib.nn.Linear(3, 3), orthogonal_map="qr")),
+    ("no tensor", lambda lib: lib.nn.utils.parametrizations.orthogonal(lib.nn.Linear(3, 3), name="w")),
+]
+
+
+@pytest.mark.parametrize("what,call", ORTHO_ERRORS, ids=[e[0] for e in ORTHO_ERRORS])
+def test_orthogonal_errors_match_torch(what, call):
+    with pytest.raises(Exception) as theirs:
+        call(torch)
+    with pytest.raises(theirs.type):
+        call(dg)
+
+
+def test_orthogonal_cayley_says_not_implemented():
+    with pytest.raises(NotImplementedError, match="cayley"):
+        nn.utils.parametrizations.orthogonal(nn.Linear(3, 3), orthogonal_map="cayley")
 
 
 def test_parametrized_module_deepcopies_and_trains():

@@ -249,3 +249,50 @@ def test_defaults_and_repr():
     theirs = torch.optim.LBFGS([t], max_iter=8).defaults
     assert ours == theirs
     assert "LBFGS" in repr(optim.LBFGS([dg.zeros(2, requires_grad=True)]))
+
+
+def test_module_with_an_unused_parameter_matches_torch():
+    """A parameter the loss never touches has no gradient: it counts as zeros, as in PyTorch."""
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((32, 4)), rng.standard_normal((32, 2))
+    W0, b0, U0 = rng.standard_normal((2, 4)), rng.standard_normal(2), rng.standard_normal(3)
+
+    def run(lib):
+        if lib == "torch":
+            m, fn = torch, torch.nn.functional
+            lin = torch.nn.Linear(4, 2).double()
+            unused = torch.nn.Parameter(torch.tensor(U0))
+            with torch.no_grad():
+                lin.weight.copy_(torch.tensor(W0))
+                lin.bias.copy_(torch.tensor(b0))
+            O = torch.optim
+        else:
+            m, fn = dg, F
+            lin = dg.nn.Linear(4, 2).double()
+            unused = dg.nn.Parameter(dg.tensor(U0))
+            with dg.no_grad():
+                lin.weight.copy_(dg.tensor(W0))
+                lin.bias.copy_(dg.tensor(b0))
+            O = optim
+        Xt, yt = m.tensor(X), m.tensor(y)
+        opt = O.LBFGS([*lin.parameters(), unused], line_search_fn="strong_wolfe", max_iter=8)
+        losses = []
+
+        def closure():
+            opt.zero_grad()
+            loss = fn.mse_loss(m.tanh(lin(Xt)), yt)
+            loss.backward()
+            losses.append(loss.item())
+            return loss
+
+        for _ in range(2):
+            opt.step(closure)
+        return np.array(losses), (lin.weight.detach().numpy() if lib == "torch"
+                                  else lin.weight.array.copy()), unused
+
+    ours, w_ours, u_ours = run("dg")
+    theirs, w_theirs, _ = run("torch")
+    assert len(ours) == len(theirs)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(w_ours, w_theirs, rtol=1e-7, atol=1e-10)
+    np.testing.assert_array_equal(u_ours.array, U0)

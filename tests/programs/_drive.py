@@ -21,11 +21,13 @@ def rewrite_imports(src):
     for line in src.splitlines():
         stripped = line.lstrip()
         if stripped.startswith(("import ", "from ")):
-            line = re.sub(r"^(\s*)import torch\s*$", r"\1import deepgrad as torch", line)
-            line = re.sub(r"^(\s*)import torchvision\s*$", r"\1import deepgrad.vision as torchvision", line)
-            line = re.sub(r"\btorchvision\b", "deepgrad.vision", line)
-            line = re.sub(r"\btorch\.", "deepgrad.", line)
-            line = re.sub(r"^(\s*)from torch import", r"\1from deepgrad import", line)
+            m = re.match(r"^(\s*)import (torch|torchvision)\s*$", line)
+            if m:
+                line = f"{m.group(1)}import {'deepgrad' if m.group(2) == 'torch' else 'deepgrad.vision'} as {m.group(2)}"
+            else:
+                line = re.sub(r"\btorchvision\b", "deepgrad.vision", line)
+                line = re.sub(r"\btorch\.", "deepgrad.", line)
+                line = re.sub(r"^(\s*)from torch import", r"\1from deepgrad import", line)
         out.append(line)
     return "\n".join(out) + "\n"
 

@@ -48,7 +48,7 @@ for batch_idx in count(1):
     output.backward()
     for param in fc.parameters():
         param.data.add_(-0.1 * param.grad)
-    if loss < 1e-3 or batch_idx >= 300:
+    if loss < 1e-3 or batch_idx >= 5000:   # the example stops at 1e-3; a cap keeps a test finite
         break
 print('Loss: {:.6f} after {} batches'.format(loss, batch_idx))
 print('==> Learned function:\t' + poly_desc(fc.weight.view(-1), fc.bias))

@@ -158,6 +158,11 @@ def append_deflated(path, name, size, chunk=1 << 20):
     zero = bytes(chunk)
     with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         with zf.open(name, "w", force_zip64=True) as m:
+            if name.endswith(".npy"):                   # a valid .npy: a header, then the zeros
+                header = io.BytesIO()
+                np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False,
+                                                              "shape": (size // chunk * chunk,)})
+                m.write(header.getvalue())
             for _ in range(size // chunk):
                 m.write(zero)
 

@@ -41,12 +41,20 @@ def run_cli(*args, timeout=120, env=None):
 
 def run_measured(code, timeout=120):
     """Run ``code`` in a fresh interpreter; returns (stdout, stderr, peak RSS in MB of that process)."""
+    # VmHWM is this process image's own peak (Linux keeps ru_maxrss across fork+exec, so there it
+    # would report the pytest parent's peak); elsewhere ru_maxrss
     wrapper = textwrap.dedent("""
         import resource, sys
+        def peak():
+            try:
+                with open("/proc/self/status") as f:
+                    return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
+            except (OSError, StopIteration):
+                return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         try:
             exec(compile(sys.argv[1], "<probe>", "exec"))
         finally:
-            print("PEAK_RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)
+            print("PEAK_RSS_MB", peak(), file=sys.stderr)
         """)
     r = subprocess.run([sys.executable, "-c", wrapper, code], capture_output=True, text=True, env=_env(),
                        timeout=timeout)
@@ -114,7 +122,7 @@ def test_good_checkpoint_loads_from_path_and_file_object(ckpt, ckpt_bytes):
 
 # ---- resource exhaustion ----------------------------------------------------------------------
 def test_extra_deflated_member_is_refused_without_decompressing(tmp_path, ckpt):
-    craft.append_deflated(ckpt, "extra.npy", 256 << 20)          # 256 MiB of zeros in ~0.25 MB
+    craft.append_deflated(ckpt, "extra.npy", 384 << 20)          # a 384 MiB .npy in ~0.4 MB (the old loader: 430 MB RSS)
     assert ckpt.stat().st_size < 4 << 20
     with pytest.raises(dg.FileError, match=r"checkpoint.npz.*not refer to.*extra.npy"):
         dg.load(ckpt)
@@ -300,7 +308,8 @@ def test_crafted_structure_records(tmp_path, record, match):
     ({"descr": "<f4", "fortran_order": False, "shape": (2 ** 40, 2 ** 40)}, "declares"),
     ({"descr": "<f4", "fortran_order": False, "shape": (-1,)}, "invalid"),
     ({"descr": "<f4", "fortran_order": 0, "shape": (4,)}, "fortran_order"),
-    ({"descr": "<M8[s]", "fortran_order": False, "shape": (2,)}, "numeric and bool"),
+    ({"descr": "<M8[s]", "fortran_order": False, "shape": (2,)}, "numeric, bool and string"),
+    ({"descr": "|V4", "fortran_order": False, "shape": (4,)}, "numeric, bool and string"),
     ({"descr": [("a", "<f4")], "fortran_order": False, "shape": (4,)}, "unsupported"),
     ({"descr": "<f4", "fortran_order": False, "shape": (4,), "extra": 1}, "exactly"),
 ])
@@ -312,6 +321,14 @@ def test_crafted_npy_headers(header, match):
     data = craft.zip_members({"a0.npy": raw, craft.RECORD: craft.npy_bytes(np.frombuffer(rec, np.uint8))})
     with pytest.raises(dg.FileError, match=r"a0.npy.*" + match):
         dg.load(io.BytesIO(data))
+
+
+def test_string_arrays_round_trip():
+    obj = {"names": np.array(["a", "bc"]), "raw": np.array([b"x", b"yz"])}
+    buf = io.BytesIO()
+    dg.save(obj, buf)
+    buf.seek(0)
+    assert craft.same(dg.load(buf), obj)
 
 
 def test_object_array_and_pickles_stay_refused(tmp_path):
@@ -368,6 +385,11 @@ SCHEMA_CASES = [
     ("rng-short-python", _short_python_rng, "rng.python"),
     ("rng-short-numpy", _short_numpy_rng, "rng.numpy"),
     ("rng-deepgrad", _set(["rng", "deepgrad", "state", "state"], "x" * 50), "rng.deepgrad"),
+    # found by tests/fuzz/fuzz_load.py: a Tensor where the schema expects a string
+    ("rng-numpy-tensor", lambda c: c["rng"].__setitem__("numpy", (dg.ones(2, 2),) + tuple(c["rng"]["numpy"])[1:]),
+     "rng.numpy"),
+    ("rng-pcg-tensor", _set(["rng", "deepgrad", "bit_generator"], dg.ones(3)), "rng.deepgrad"),
+    ("format-tensor", _set(["format"], dg.ones(1)), "not a deepgrad training checkpoint"),
     ("history-5", _set(["history"], 5), "'history'"),
     ("history-ragged", lambda c: c["history"]["history"]["loss"].append(1.0), "history.history.loss"),
     ("callbacks-list", _set(["callbacks"], [1]), "'callbacks'"),
@@ -530,3 +552,19 @@ def test_result_json_is_valid_with_a_nan_loss(tmp_path):
     history = json.loads((out / "history.json").read_text(), parse_constant=refuse)
     assert history["epochs"][0]["loss"] is None
     assert [f for f in os.listdir(out) if f.endswith(".tmp")] == []
+
+
+def test_trainer_callbacks_remove_their_stale_tmp_files(tmp_path):
+    from deepgrad import nn, optim
+    from deepgrad.data import DataLoader, TensorDataset
+    from deepgrad.train import CSVLogger, ModelCheckpoint, Trainer
+    old = time.time() - 3600
+    stale = [tmp_path / ".ck.npz.abcdefgh.tmp", tmp_path / ".log.csv.12345678.tmp"]
+    for f in stale:
+        f.write_bytes(b"partial")
+        os.utime(f, (old, old))
+    model = nn.Linear(2, 2)
+    loader = DataLoader(TensorDataset(np.zeros((4, 2), np.float32), np.zeros(4, np.int64)), batch_size=2)
+    Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), verbose=0,
+            callbacks=[ModelCheckpoint(tmp_path / "ck.npz"), CSVLogger(tmp_path / "log.csv")]).fit(loader, 1)
+    assert sorted(os.listdir(tmp_path)) == ["ck.npz", "log.csv"]

@@ -1,8 +1,11 @@
 """Datasets in their canonical file formats: MNIST, FashionMNIST, CIFAR10, CIFAR100, TinyShakespeare.
 
 Parsers (``read_idx``, ``read_cifar_bin``, ``read_text``) validate magic numbers, sizes and
-SHA-256 checksums and name the file in every error. ``download_url`` / ``extract_archive`` fetch
-and unpack atomically and safely. ``shared_datasets_dir()`` finds ``../shared/datasets`` (or
+SHA-256 checksums and name the file in every error; they read regular files only and cap
+decompression at the size the file must hold (``deepgrad._files``). ``download_url`` /
+``extract_archive`` fetch and unpack atomically and safely (size caps, no writing through
+symlinks). Every failure is a ``deepgrad._files.FileError`` (``DatasetFileError``,
+``ChecksumError``, ``UnsafeArchiveError``). ``shared_datasets_dir()`` finds ``../shared/datasets`` (or
 ``$DEEPGRAD_DATA``) for tests and CI.
 """
 from ._download import (ChecksumError, UnsafeArchiveError, check_digest, download_from_mirrors, download_url,

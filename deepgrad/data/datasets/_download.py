@@ -60,7 +60,7 @@ class UnsafeArchiveError(_LegacyMessage, UnsafeFileError, RuntimeError):
 
 def file_digest(path, algorithm="sha256") -> str:
     h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
+    with open_regular(path) as f:             # a FIFO or a device is refused, never read forever
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -84,8 +84,14 @@ def _urlopen(url, timeout):
     return urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 (http(s)/file only, checked below)
 
 
-def download_url(url, folder, filename=None, sha256=None, md5=None, timeout=60.0, overwrite=False) -> Path:
-    """Fetch ``url`` into ``folder/filename`` atomically; verify the checksum before the move."""
+MAX_DOWNLOAD_BYTES = 8 * GiB
+
+
+def download_url(url, folder, filename=None, sha256=None, md5=None, timeout=60.0, overwrite=False,
+                 max_bytes=MAX_DOWNLOAD_BYTES) -> Path:
+    """Fetch ``url`` into ``folder/filename`` atomically; verify the checksum before the move.
+    A download larger than ``max_bytes`` (default 8 GiB; ``file:///dev/zero`` never ends) is
+    stopped and removed."""
     scheme = url.split(":", 1)[0].lower()
     if scheme not in ("http", "https", "file"):
         raise ValueError(f"download_url: unsupported URL scheme {scheme!r} in {url}")
@@ -102,11 +108,15 @@ def download_url(url, folder, filename=None, sha256=None, md5=None, timeout=60.0
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
     try:
         hashes = {"sha256": hashlib.sha256(), "md5": hashlib.md5()}
+        got = 0
         with os.fdopen(fd, "wb") as out, _urlopen(url, timeout) as resp:
             while True:
                 chunk = resp.read(_CHUNK)
                 if not chunk:
                     break
+                got += len(chunk)
+                if max_bytes is not None and got > max_bytes:
+                    raise FileError(dest, f"download of {url} is larger than {max_bytes:,} bytes; stopped")
                 out.write(chunk)
                 for h in hashes.values():
                     h.update(chunk)

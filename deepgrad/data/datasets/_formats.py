@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..._files import FileError, GiB, MiB, decompress_capped, decompress_prefix, read_bytes
+from ..._files import FileError, GiB, MiB, MissingFileError, decompress_capped, decompress_prefix, read_bytes
 from ._download import ChecksumError
 
 __all__ = ["DatasetFileError", "ChecksumError", "read_payload", "parse_idx", "read_idx", "read_cifar_bin",
@@ -46,6 +46,10 @@ class DatasetFileError(FileError):
         super().__init__(path, message, member)
         if self.path is None:
             self.args = (message,)
+
+
+class MissingDatasetFileError(DatasetFileError, MissingFileError):
+    """A dataset file does not exist (also a ``FileNotFoundError``)."""
 
 
 MAX_DATA_BYTES = 1 * GiB
@@ -70,7 +74,7 @@ def _cached(path, key, fn):
         st = path.stat()
         real = str(path.resolve())
     except FileNotFoundError:
-        raise DatasetFileError(path, "dataset file not found") from None
+        raise MissingDatasetFileError(path, "dataset file not found") from None
     except OSError as e:
         raise DatasetFileError(path, f"cannot read the dataset file ({e.strerror or e})") from None
     k = (real, st.st_size, st.st_mtime_ns, key)

@@ -20,6 +20,7 @@ then ``<root>/`` itself; ``.gz`` or uncompressed. ``root`` defaults to ``$DEEPGR
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -209,6 +210,27 @@ class MNIST(VisionDataset):
         labels = self._labels
         if labels.size and (labels.min() < 0 or labels.max() >= len(self.classes)):
             raise _formats.DatasetFileError(lbl_path, f"labels outside 0..{len(self.classes) - 1}")
+
+    # torchvision's deprecated aliases, still met in older programs
+    @property
+    def train_labels(self):
+        warnings.warn("train_labels has been renamed targets", UserWarning, stacklevel=2)
+        return self.targets
+
+    @property
+    def test_labels(self):
+        warnings.warn("test_labels has been renamed targets", UserWarning, stacklevel=2)
+        return self.targets
+
+    @property
+    def train_data(self):
+        warnings.warn("train_data has been renamed data", UserWarning, stacklevel=2)
+        return self.data
+
+    @property
+    def test_data(self):
+        warnings.warn("test_data has been renamed data", UserWarning, stacklevel=2)
+        return self.data
 
     def _checks(self, path, name, verify):
         if not verify:

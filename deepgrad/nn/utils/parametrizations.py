@@ -84,6 +84,26 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
 
 
 def orthogonal(module, name="weight", orthogonal_map=None, *, use_trivialization=True):
-    raise NotImplementedError("torch.nn.utils.parametrizations.orthogonal is not implemented in deepgrad; "
-                              "initialise with deepgrad.nn.init.orthogonal_ or write the map as a "
-                              "parametrization with deepgrad.nn.utils.parametrize.register_parametrization")
+    """Constrain the matrix ``module.<name>`` to orthonormal columns (or rows): ``orthogonal_map``
+    'matrix_exp' (default for square matrices) or 'householder' (default otherwise); see
+    ``deepgrad.nn.utils._orthogonal``. 'cayley' and complex or batched weights are not supported."""
+    from ._orthogonal import _MAPS, _Orthogonal
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"Module '{module}' has no parameter or buffer with name '{name}'")
+    if weight.ndim < 2:
+        raise ValueError(f"Expected a matrix or batch of matrices. Got a tensor of {weight.ndim} dimensions.")
+    if orthogonal_map is None:
+        orthogonal_map = "matrix_exp" if weight.shape[-2] == weight.shape[-1] else "householder"
+    if orthogonal_map not in _MAPS:
+        raise ValueError(f'orthogonal_map has to be one of "matrix_exp", "cayley", "householder". '
+                         f"Got: {orthogonal_map}")
+    if orthogonal_map == "cayley":
+        raise NotImplementedError("torch.nn.utils.parametrizations.orthogonal(orthogonal_map='cayley') is not "
+                                  "implemented in deepgrad; use 'matrix_exp' or 'householder'")
+    if weight.ndim > 2 or weight.array.dtype.kind == "c":
+        raise NotImplementedError("torch.nn.utils.parametrizations.orthogonal on batched or complex weights is not "
+                                  "implemented in deepgrad; it supports one real matrix")
+    orth = _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization)
+    parametrize.register_parametrization(module, name, orth, unsafe=True)
+    return module
