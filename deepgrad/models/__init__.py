@@ -13,3 +13,7 @@ from ._weights import *  # noqa: F401,F403  (ResNet18_Weights, ...: names only)
 from .charrnn import CharRNN  # noqa: F401
 from .seq2seq import Seq2Seq  # noqa: F401
 from .word2vec import WordVectors, SkipGram  # noqa: F401
+from .autoencoder import AutoEncoder, DeepAutoEncoder, SparseAutoEncoder, DenoisingAutoEncoder, TiedLinear  # noqa: F401
+from .rbm import RBM, DBN  # noqa: F401
+from .pca import PCA  # noqa: F401
+from .pretrain import pretrain, fine_tune, greedy_layerwise  # noqa: F401

@@ -161,6 +161,8 @@ def train_recipe(name, out=None, data=None, resume=None, verbose="auto", device=
     from ..train import CSVLogger, JSONLogger, ModelCheckpoint, PlotHistory, Trainer
 
     recipe = get_recipe(name)
+    if getattr(recipe, "custom_run", False):
+        return _train_custom(recipe, out, data, resume, verbose, device, plots, overrides)
     ckpt, changes = None, {}
     if resume is not None:
         source = _source(resume)
@@ -214,6 +216,35 @@ def train_recipe(name, out=None, data=None, resume=None, verbose="auto", device=
     from ..train.callbacks import json_safe
     text = json.dumps(json_safe({k: v for k, v in result.items() if k != "history"}), indent=1, allow_nan=False)
     atomic_write(os.path.join(out, "result.json"), lambda f: f.write(text), mode="w")
+    return result
+
+
+def _train_custom(recipe, out, data, resume, verbose, device, plots, overrides):
+    """A recipe with several phases (pre-training, fine-tuning, figures) runs its own ``run(hp,
+    out, data, verbose, device, plots)``; it returns the result's ``test`` metrics and whatever
+    else it wants recorded, and ``result.json`` is written here as for the other recipes."""
+    from .. import random
+    from ..io import atomic_write, remove_stale_tmp
+    from ..train.callbacks import json_safe
+    if resume is not None:
+        raise ValueError(f"recipe {recipe.name!r} runs several training phases and cannot --resume; start it again")
+    hp = recipe.hparams(**overrides)
+    out = out or _default_out(recipe.name)
+    os.makedirs(out, exist_ok=True)
+    remove_stale_tmp(out, RUN_FILES)
+    random.manual_seed(hp["seed"])
+    t0 = time.perf_counter()
+    got = recipe.run(hp, out, data=data, verbose=verbose, device=device, plots=plots)
+    result = {"recipe": recipe.name, "hparams": hp, "test": {}, "epochs": hp.get("epochs"), "out": out,
+              "checkpoint": None, "plots": [], "history": [], "resume_changes": {}, **got,
+              "wall_s": time.perf_counter() - t0}
+    text = json.dumps(json_safe({k: v for k, v in result.items() if k != "history"}), indent=1, allow_nan=False)
+    atomic_write(os.path.join(out, "result.json"), lambda f: f.write(text), mode="w")
+    rows = [r for r in result["history"] if isinstance(r, dict)]
+    if rows:
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        lines = [",".join(keys)] + [",".join("" if r.get(k) is None else str(r.get(k)) for k in keys) for r in rows]
+        atomic_write(os.path.join(out, "history.csv"), lambda f: f.write("\n".join(lines) + "\n"), mode="w")
     return result
 
 
