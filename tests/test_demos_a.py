@@ -1,0 +1,63 @@
+"""The lecture demos 1-7 in quick mode: each must show what its lecture says (issue 13)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+import deepgrad.demos as demos
+from deepgrad import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pngs(out):
+    files = sorted(Path(out).glob("*.png"))
+    assert files, f"no PNG written into {out}"
+    for f in files:
+        assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f
+    return files
+
+
+def test_discovery_finds_every_module():
+    table = demos.available()
+    for name in ("perceptron",):
+        assert name in table
+    for name, mod in table.items():
+        assert mod.NAME == name
+        assert isinstance(mod.DECKS, tuple) and mod.DECKS
+        assert isinstance(mod.SUMMARY, str) and mod.SUMMARY and "\n" not in mod.SUMMARY
+
+
+def test_unknown_name_lists_available():
+    with pytest.raises(KeyError) as e:
+        demos.run("no-such-demo", quick=True)
+    assert "perceptron" in str(e.value) and "no-such-demo" in str(e.value)
+
+
+def test_cli_list_and_unknown(capsys):
+    assert cli.main(["demo", "--list"]) == 0
+    listed = capsys.readouterr().out
+    for name in demos.available():
+        assert name in listed
+    assert cli.main(["demo", "no-such-demo"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown demo 'no-such-demo'" in err and "perceptron" in err
+
+
+def test_cli_runs_a_demo(tmp_path, capsys):
+    assert cli.main(["demo", "perceptron", "--quick", "--out", str(tmp_path)]) == 0
+    assert "converged" in capsys.readouterr().out
+    _pngs(tmp_path)
+
+
+def test_perceptron(tmp_path):
+    r = demos.run("perceptron", quick=True, out=tmp_path)
+    assert r["logic_ok"]
+    assert r["separable_converged"] and r["separable_accuracy"] == 1.0
+    assert r["separable_updates"] <= r["novikoff_bound"]
+    assert not r["xor_converged"] and r["xor_last_epoch_mistakes"] > 0 and r["xor_accuracy"] <= 0.75
+    _pngs(tmp_path)
