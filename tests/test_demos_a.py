@@ -61,3 +61,16 @@ def test_perceptron(tmp_path):
     assert r["separable_updates"] <= r["novikoff_bound"]
     assert not r["xor_converged"] and r["xor_last_epoch_mistakes"] > 0 and r["xor_accuracy"] <= 0.75
     _pngs(tmp_path)
+
+
+def test_random_features(tmp_path):
+    r = demos.run("random-features", quick=True, out=tmp_path)
+    # the deck's exact experiment: 2N=2000 points, D=2000 random features -> training accuracy 1.0
+    assert r["deck_accuracy"] == 1.0
+    ds, acc = r["sweep_d"], r["sweep_gauss"]
+    n = r["sweep_n"]
+    assert acc[0] < 0.9                                        # D << N: random labels not fitted
+    assert all(a == 1.0 for d, a in zip(ds, acc) if d >= 1.5 * n)  # D well above N: separable
+    assert acc == sorted(acc)                                  # grows with D
+    assert r["sweep_cover"][0] < 0.01 and r["sweep_cover"][-1] > 0.99
+    _pngs(tmp_path)
