@@ -74,3 +74,20 @@ def test_random_features(tmp_path):
     assert acc == sorted(acc)                                  # grows with D
     assert r["sweep_cover"][0] < 0.01 and r["sweep_cover"][-1] > 0.99
     _pngs(tmp_path)
+
+
+def test_xor(tmp_path):
+    r = demos.run("xor", quick=True, out=tmp_path)
+    assert r["linear_accuracy"] <= 0.8          # no line separates XOR
+    assert r["linear_loss"] > 0.6               # logistic regression stays near chance (log 2)
+    assert r["mlp_accuracy"] == 1.0 and r["mlp_loss"] < 0.05
+    _pngs(tmp_path)
+
+
+def test_universal_approximation(tmp_path):
+    r = demos.run("universal-approximation", quick=True, out=tmp_path)
+    built = r["sup_error_constructed"]
+    assert all(b2 < b1 for b1, b2 in zip(built[1:], built[2:]))   # more ReLUs, smaller sup error
+    assert built[-1] < 0.1 and r["constructed_slope"] < -1.3      # ~1/N^2 for a smooth target
+    assert r["sup_error_trained"][-1] < 0.5 * r["sup_error_trained"][0]
+    _pngs(tmp_path)
