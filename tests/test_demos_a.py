@@ -91,3 +91,15 @@ def test_universal_approximation(tmp_path):
     assert built[-1] < 0.1 and r["constructed_slope"] < -1.3      # ~1/N^2 for a smooth target
     assert r["sup_error_trained"][-1] < 0.5 * r["sup_error_trained"][0]
     _pngs(tmp_path)
+
+
+def test_gradient_descent(tmp_path):
+    r = demos.run("gradient-descent", quick=True, out=tmp_path)
+    batch, mini, sgd = r["labels"]
+    one = r["loss_after_one_epoch"]
+    assert one[sgd] < one[mini] < one[batch]             # per example seen, small batches win
+    same = r["loss_after_same_updates"]
+    assert same[batch] < same[sgd]                       # per update, the full gradient is better
+    assert r["batch_monotone"]                           # full-batch GD with a small step never goes up
+    assert all(v < 2.3 for v in r["final_loss"].values())
+    _pngs(tmp_path)
