@@ -14,6 +14,17 @@ from deepgrad import cli
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """The demos do many small matmuls: on a busy 2-core box OpenBLAS's threads spin against each
+    other (10-30x slower); one thread keeps these tests to a few seconds each."""
+    import deepgrad as dg
+    before = dg.get_num_threads()
+    dg.set_num_threads(1)
+    yield
+    dg.set_num_threads(before)
+
+
 def _pngs(out):
     files = sorted(Path(out).glob("*.png"))
     assert files, f"no PNG written into {out}"
@@ -103,3 +114,19 @@ def test_gradient_descent(tmp_path):
     assert r["batch_monotone"]                           # full-batch GD with a small step never goes up
     assert all(v < 2.3 for v in r["final_loss"].values())
     _pngs(tmp_path)
+
+
+def test_optimizers(tmp_path):
+    r = demos.run("optimizers", quick=True, out=tmp_path)
+    for sname, res in r["surfaces"].items():
+        for oname, v in res.items():
+            assert v["final_loss"] < v["start_loss"], (sname, oname)
+    ros = r["surfaces"]["Rosenbrock"]
+    # in the banana valley plain SGD crawls; momentum and Adam get further along it
+    assert ros["momentum"]["final_loss"] < ros["SGD"]["final_loss"]
+    assert ros["Adam"]["final_loss"] < ros["SGD"]["final_loss"]
+    beale = r["surfaces"]["Beale"]
+    assert beale["momentum"]["distance"] < beale["SGD"]["distance"]
+    for oname, v in r["mnist"].items():
+        assert v["final_loss"] < 0.75 * v["first_loss"], oname
+    assert len(_pngs(tmp_path)) == 2
