@@ -35,7 +35,8 @@ def _pngs(out):
 
 def test_discovery_finds_every_module():
     table = demos.available()
-    for name in ("perceptron",):
+    for name in ("perceptron", "xor", "universal-approximation", "random-features", "gradient-descent",
+                 "optimizers", "initialization"):
         assert name in table
     for name, mod in table.items():
         assert mod.NAME == name
@@ -130,3 +131,35 @@ def test_optimizers(tmp_path):
     for oname, v in r["mnist"].items():
         assert v["final_loss"] < 0.75 * v["first_loss"], oname
     assert len(_pngs(tmp_path)) == 2
+
+
+def test_initialization(tmp_path):
+    r = demos.run("initialization", quick=True, out=tmp_path)
+    # tanh: Xavier (with PyTorch's tanh gain) keeps the activation variance within a factor of 2
+    # across the 20 layers; the naive init collapses it by orders of magnitude
+    assert r["tanh/xavier-gain"]["act_spread"] < 2.0
+    assert r["tanh/naive"]["act_spread"] > 1e4
+    assert r["tanh/naive"]["act_var"][-1] < 1e-4 * r["tanh/naive"]["act_var"][0]
+    # plain Xavier decays only slowly (tanh' < 1), far from the naive collapse
+    assert r["tanh/naive"]["act_spread"] > 100 * r["tanh/xavier"]["act_spread"]
+    # vanishing gradients: with the naive init the gradient reaching layer 1 is tiny
+    assert r["tanh/naive"]["grad_ratio_first_last"] < 1e-4
+    # ReLU: Kaiming keeps the scale (finite width: within ~2-3x); Xavier halves it per layer
+    assert r["relu/kaiming"]["act_spread"] < 3.0
+    assert 1e-3 < r["relu/kaiming"]["grad_ratio_first_last"] < 1e3
+    assert r["relu/xavier"]["act_var"][-1] < 1e-3 * r["relu/xavier"]["act_var"][0]
+    assert r["relu/naive"]["act_spread"] > r["relu/xavier"]["act_spread"]
+    assert len(_pngs(tmp_path)) == 2
+
+
+def test_missing_dataset_names_file_and_folder(tmp_path, monkeypatch):
+    from deepgrad.demos import _common
+    monkeypatch.setattr(_common, "find_datasets_root", lambda: tmp_path)
+    _common._cifar_arrays.cache_clear()
+    try:
+        with pytest.raises(FileNotFoundError) as e:
+            _common.cifar10_subset(10)
+    finally:
+        _common._cifar_arrays.cache_clear()
+    msg = str(e.value)
+    assert "CIFAR-10" in msg and "data_batch_1" in msg and str(tmp_path) in msg
