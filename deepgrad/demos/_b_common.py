@@ -57,7 +57,12 @@ def print_header(title):
 
 def print_row(label, ours, paper=None, fmt="{:.4g}"):
     """One line: what was measured, deepgrad's number and the paper's beside it."""
-    o = fmt.format(ours) if isinstance(ours, (int, float, np.floating)) else str(ours)
+    if isinstance(ours, (bool, int, np.integer)):
+        o = f"{int(ours):,}"
+    elif isinstance(ours, (float, np.floating)):
+        o = fmt.format(ours)
+    else:
+        o = str(ours)
     p = "" if paper is None else f"   (paper: {paper})"
     print(f"  {label:<44s} {o:>12s}{p}")
 
