@@ -57,7 +57,9 @@ def print_header(title):
 
 def print_row(label, ours, paper=None, fmt="{:.4g}"):
     """One line: what was measured, deepgrad's number and the paper's beside it."""
-    if isinstance(ours, (bool, int, np.integer)):
+    if isinstance(ours, (bool, np.bool_)):
+        o = "yes" if ours else "no"
+    elif isinstance(ours, (int, np.integer)):
         o = f"{int(ours):,}"
     elif isinstance(ours, (float, np.floating)):
         o = fmt.format(ours)
