@@ -1,0 +1,105 @@
+"""The lecture demos 1-7 in quick mode: each must show what its lecture says (issue 13)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+import deepgrad.demos as demos
+from deepgrad import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pngs(out):
+    files = sorted(Path(out).glob("*.png"))
+    assert files, f"no PNG written into {out}"
+    for f in files:
+        assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f
+    return files
+
+
+def test_discovery_finds_every_module():
+    table = demos.available()
+    for name in ("perceptron",):
+        assert name in table
+    for name, mod in table.items():
+        assert mod.NAME == name
+        assert isinstance(mod.DECKS, tuple) and mod.DECKS
+        assert isinstance(mod.SUMMARY, str) and mod.SUMMARY and "\n" not in mod.SUMMARY
+
+
+def test_unknown_name_lists_available():
+    with pytest.raises(KeyError) as e:
+        demos.run("no-such-demo", quick=True)
+    assert "perceptron" in str(e.value) and "no-such-demo" in str(e.value)
+
+
+def test_cli_list_and_unknown(capsys):
+    assert cli.main(["demo", "--list"]) == 0
+    listed = capsys.readouterr().out
+    for name in demos.available():
+        assert name in listed
+    assert cli.main(["demo", "no-such-demo"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown demo 'no-such-demo'" in err and "perceptron" in err
+
+
+def test_cli_runs_a_demo(tmp_path, capsys):
+    assert cli.main(["demo", "perceptron", "--quick", "--out", str(tmp_path)]) == 0
+    assert "converged" in capsys.readouterr().out
+    _pngs(tmp_path)
+
+
+def test_perceptron(tmp_path):
+    r = demos.run("perceptron", quick=True, out=tmp_path)
+    assert r["logic_ok"]
+    assert r["separable_converged"] and r["separable_accuracy"] == 1.0
+    assert r["separable_updates"] <= r["novikoff_bound"]
+    assert not r["xor_converged"] and r["xor_last_epoch_mistakes"] > 0 and r["xor_accuracy"] <= 0.75
+    _pngs(tmp_path)
+
+
+def test_random_features(tmp_path):
+    r = demos.run("random-features", quick=True, out=tmp_path)
+    # the deck's exact experiment: 2N=2000 points, D=2000 random features -> training accuracy 1.0
+    assert r["deck_accuracy"] == 1.0
+    ds, acc = r["sweep_d"], r["sweep_gauss"]
+    n = r["sweep_n"]
+    assert acc[0] < 0.9                                        # D << N: random labels not fitted
+    assert all(a == 1.0 for d, a in zip(ds, acc) if d >= 1.5 * n)  # D well above N: separable
+    assert acc == sorted(acc)                                  # grows with D
+    assert r["sweep_cover"][0] < 0.01 and r["sweep_cover"][-1] > 0.99
+    _pngs(tmp_path)
+
+
+def test_xor(tmp_path):
+    r = demos.run("xor", quick=True, out=tmp_path)
+    assert r["linear_accuracy"] <= 0.8          # no line separates XOR
+    assert r["linear_loss"] > 0.6               # logistic regression stays near chance (log 2)
+    assert r["mlp_accuracy"] == 1.0 and r["mlp_loss"] < 0.05
+    _pngs(tmp_path)
+
+
+def test_universal_approximation(tmp_path):
+    r = demos.run("universal-approximation", quick=True, out=tmp_path)
+    built = r["sup_error_constructed"]
+    assert all(b2 < b1 for b1, b2 in zip(built[1:], built[2:]))   # more ReLUs, smaller sup error
+    assert built[-1] < 0.1 and r["constructed_slope"] < -1.3      # ~1/N^2 for a smooth target
+    assert r["sup_error_trained"][-1] < 0.5 * r["sup_error_trained"][0]
+    _pngs(tmp_path)
+
+
+def test_gradient_descent(tmp_path):
+    r = demos.run("gradient-descent", quick=True, out=tmp_path)
+    batch, mini, sgd = r["labels"]
+    one = r["loss_after_one_epoch"]
+    assert one[sgd] < one[mini] < one[batch]             # per example seen, small batches win
+    same = r["loss_after_same_updates"]
+    assert same[batch] < same[sgd]                       # per update, the full gradient is better
+    assert r["batch_monotone"]                           # full-batch GD with a small step never goes up
+    assert all(v < 2.3 for v in r["final_loss"].values())
+    _pngs(tmp_path)
