@@ -15,7 +15,7 @@ import numpy as np
 from . import _b_common as C
 
 NAME = "augmentation"
-DECKS = (1,)
+DECKS = ("001",)
 SUMMARY = "a small CIFAR-10 CNN with and without flips, crops and colour jitter; a grid of augmented images"
 
 

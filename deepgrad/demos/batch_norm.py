@@ -14,7 +14,7 @@ import numpy as np
 from . import _b_common as C
 
 NAME = "batch-norm"
-DECKS = (0, 1)
+DECKS = ("000", "001")
 SUMMARY = "steps to a target MNIST accuracy with and without batch norm (Ioffe & Szegedy: 14x fewer on ImageNet)"
 
 

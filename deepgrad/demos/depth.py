@@ -15,7 +15,7 @@ import numpy as np
 from . import _b_common as C
 
 NAME = "depth"
-DECKS = (3,)
+DECKS = ("003",)
 SUMMARY = "plain vs residual nets of two depths on CIFAR-10: the deeper plain net trains worse (He et al. 2016)"
 
 PAPER = "He et al. fig. 1/6: plain-56 trains worse than plain-20; ResNet-56 better than ResNet-20 (test 6.97% vs 8.75%)"

@@ -22,7 +22,7 @@ import numpy as np
 from . import _b_common as C
 
 NAME = "regularization"
-DECKS = (1, 2, 3)
+DECKS = ("001", "002", "003")
 SUMMARY = "dropout on the 784-1024-1024-1024 MLP (Srivastava et al.: 1.25% vs 1.60%), weight decay, " \
           "early stopping, fitting random labels (Zhang et al. 2017)"
 

@@ -19,7 +19,7 @@ import numpy as np
 from . import _b_common as C
 
 NAME = "rnn-gradients"
-DECKS = (4,)
+DECKS = ("004",)
 SUMMARY = "vanishing/exploding gradients through time in a vanilla RNN; gradient clipping keeps training finite"
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from . import _b_common as C
 
 NAME = "transfer"
-DECKS = (1,)
+DECKS = ("001",)
 SUMMARY = "CIFAR-10 classes 0-4 -> 5-9 with few labels: frozen features + new head, fine-tuning, vs from scratch"
 
 

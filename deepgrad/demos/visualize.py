@@ -21,7 +21,7 @@ import numpy as np
 from . import _b_common as C
 
 NAME = "visualize"
-DECKS = (1, 3)
+DECKS = ("001", "003")
 SUMMARY = "LeNet-5's first-layer filters, activation maximisation, saliency maps and Zeiler & Fergus deconvolution"
 
 

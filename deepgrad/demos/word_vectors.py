@@ -22,7 +22,7 @@ import numpy as np
 from . import _b_common as C
 
 NAME = "word-vectors"
-DECKS = (4,)
+DECKS = ("004",)
 SUMMARY = "nearest neighbours and king - man + woman from word2vec; a seq2seq model answering typed-in sums"
 
 DEFAULT_SUMS = ("8584+920", "12+34", "7+5", "999+1")
