@@ -14,6 +14,17 @@ from deepgrad import cli
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """The demos do many small matmuls: on a busy 2-core box OpenBLAS's threads spin against each
+    other (10-30x slower); one thread keeps these tests to a few seconds each."""
+    import deepgrad as dg
+    before = dg.get_num_threads()
+    dg.set_num_threads(1)
+    yield
+    dg.set_num_threads(before)
+
+
 def _pngs(out):
     files = sorted(Path(out).glob("*.png"))
     assert files, f"no PNG written into {out}"
@@ -24,7 +35,8 @@ def _pngs(out):
 
 def test_discovery_finds_every_module():
     table = demos.available()
-    for name in ("perceptron",):
+    for name in ("perceptron", "xor", "universal-approximation", "random-features", "gradient-descent",
+                 "optimizers", "initialization"):
         assert name in table
     for name, mod in table.items():
         assert mod.NAME == name
@@ -103,3 +115,51 @@ def test_gradient_descent(tmp_path):
     assert r["batch_monotone"]                           # full-batch GD with a small step never goes up
     assert all(v < 2.3 for v in r["final_loss"].values())
     _pngs(tmp_path)
+
+
+def test_optimizers(tmp_path):
+    r = demos.run("optimizers", quick=True, out=tmp_path)
+    for sname, res in r["surfaces"].items():
+        for oname, v in res.items():
+            assert v["final_loss"] < v["start_loss"], (sname, oname)
+    ros = r["surfaces"]["Rosenbrock"]
+    # in the banana valley plain SGD crawls; momentum and Adam get further along it
+    assert ros["momentum"]["final_loss"] < ros["SGD"]["final_loss"]
+    assert ros["Adam"]["final_loss"] < ros["SGD"]["final_loss"]
+    beale = r["surfaces"]["Beale"]
+    assert beale["momentum"]["distance"] < beale["SGD"]["distance"]
+    for oname, v in r["mnist"].items():
+        assert v["final_loss"] < 0.75 * v["first_loss"], oname
+    assert len(_pngs(tmp_path)) == 2
+
+
+def test_initialization(tmp_path):
+    r = demos.run("initialization", quick=True, out=tmp_path)
+    # tanh: Xavier (with PyTorch's tanh gain) keeps the activation variance within a factor of 2
+    # across the 20 layers; the naive init collapses it by orders of magnitude
+    assert r["tanh/xavier-gain"]["act_spread"] < 2.0
+    assert r["tanh/naive"]["act_spread"] > 1e4
+    assert r["tanh/naive"]["act_var"][-1] < 1e-4 * r["tanh/naive"]["act_var"][0]
+    # plain Xavier decays only slowly (tanh' < 1), far from the naive collapse
+    assert r["tanh/naive"]["act_spread"] > 100 * r["tanh/xavier"]["act_spread"]
+    # vanishing gradients: with the naive init the gradient reaching layer 1 is tiny
+    assert r["tanh/naive"]["grad_ratio_first_last"] < 1e-4
+    # ReLU: Kaiming keeps the scale (finite width: within ~2-3x); Xavier halves it per layer
+    assert r["relu/kaiming"]["act_spread"] < 3.0
+    assert 1e-3 < r["relu/kaiming"]["grad_ratio_first_last"] < 1e3
+    assert r["relu/xavier"]["act_var"][-1] < 1e-3 * r["relu/xavier"]["act_var"][0]
+    assert r["relu/naive"]["act_spread"] > r["relu/xavier"]["act_spread"]
+    assert len(_pngs(tmp_path)) == 2
+
+
+def test_missing_dataset_names_file_and_folder(tmp_path, monkeypatch):
+    from deepgrad.demos import _common
+    monkeypatch.setattr(_common, "find_datasets_root", lambda: tmp_path)
+    _common._cifar_arrays.cache_clear()
+    try:
+        with pytest.raises(FileNotFoundError) as e:
+            _common.cifar10_subset(10)
+    finally:
+        _common._cifar_arrays.cache_clear()
+    msg = str(e.value)
+    assert "CIFAR-10" in msg and "data_batch_1" in msg and str(tmp_path) in msg

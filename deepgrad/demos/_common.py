@@ -40,7 +40,10 @@ def save_figure(fig, path, dpi: int = 80) -> Path:
     from ..io import atomic_write
     path = Path(path)
     buf = _io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    # a figure with a layout engine (layout="constrained") is laid out already; "tight" would draw
+    # it a second time
+    tight = None if fig.get_layout_engine() is not None else "tight"
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches=tight)
     plt().close(fig)
     atomic_write(path, lambda f: f.write(buf.getvalue()))
     print(f"  figure: {path}")
