@@ -124,7 +124,7 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
         C.print_row(f"{key}: loss after {len(losses)} steps", losses[-1])
         C.print_row(f"{key}: largest gradient norm seen", res[f"{key}_max_grad_norm"])
         shown = np.where(np.isfinite(losses), losses, np.nan)
-        axes[0, 1].semilogy(np.arange(1, len(losses) + 1), shown,
+        axes[0, 1].semilogy(np.arange(1, len(losses) + 1), shown, marker=None if finite else "x", ms=9,
                             label=("clip_grad_norm_(1.0)" if clip else "no clipping")
                             + ("" if finite else f" (inf/NaN at step {len(losses)})"))
     axes[0, 1].set(title="Training a ReLU RNN: clipping keeps it finite", xlabel="SGD step", ylabel="MSE loss (log)")
