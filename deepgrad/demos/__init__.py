@@ -27,7 +27,11 @@ def available() -> dict:
     for info in pkgutil.iter_modules(__path__):
         if info.name.startswith("_"):
             continue
-        mod = importlib.import_module(f"{__name__}.{info.name}")
+        try:
+            mod = importlib.import_module(f"{__name__}.{info.name}")
+        except ImportError as e:
+            raise ImportError(f"deepgrad.demos: the demo module {info.name!r} failed to import: {e} "
+                              "(demos import optional packages inside run())") from e
         name = getattr(mod, "NAME", None)
         if not isinstance(name, str) or not callable(getattr(mod, "run", None)):
             continue   # a helper module that is not a demo

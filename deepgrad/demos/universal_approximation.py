@@ -76,7 +76,12 @@ class SumOfReLUs(nn.Module):
             h = F.relu(self.hidden(dg.tensor(xs[:, None].astype(np.float32))))
             design = dg.cat([h, dg.ones(h.shape[0], 1)], dim=1).double()
             y = dg.tensor(target(xs)[:, None])
-            coef = dg.linalg.lstsq(design, y).solution.float()
+            # a touch of ridge: nearly coincident random knots make the plain least-squares
+            # weights huge and cancelling, which float32 cannot hold
+            k = design.shape[1]
+            ridge = 1e-3 * dg.eye(k, dtype=dg.float64)
+            coef = dg.linalg.lstsq(dg.cat([design, ridge]), dg.cat([y, dg.zeros(k, 1, dtype=dg.float64)]))
+            coef = coef.solution.float()
             self.out.weight.copy_(coef[:-1].T)
             self.out.bias.copy_(coef[-1])
         return self
