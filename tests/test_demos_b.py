@@ -62,7 +62,8 @@ def test_regularization(tmp_path, capsys):
     assert r["random_labels_train_acc"] >= 0.9
     assert r["random_labels_test_acc"] < 0.2
     assert r["true_labels_test_acc"] > 0.5
-    _pngs(tmp_path, ["dropout.png", "early_stopping.png", "random_labels.png"])
+    _pngs(tmp_path, ["regularization_dropout.png", "regularization_early_stopping.png",
+                     "regularization_random_labels.png"])
 
 
 def test_batch_norm(tmp_path, capsys):
@@ -82,7 +83,7 @@ def test_augmentation(tmp_path):
     assert r["train_acc_aug"] < r["train_acc_plain"]
     assert (r["train_acc_aug"] - r["test_acc_aug"]) < (r["train_acc_plain"] - r["test_acc_plain"])
     assert r["test_acc_aug"] > 0.2 and r["test_acc_plain"] > 0.2            # both learn (chance 10%)
-    _pngs(tmp_path, ["augmented_grid.png", "training_loss.png"])
+    _pngs(tmp_path, ["augmentation_grid.png", "augmentation_loss.png"])
 
 
 def test_augmentation_pieces():
@@ -103,8 +104,8 @@ def test_visualize(tmp_path):
     assert r["am_channel_gain"] > 0
     assert r["saliency_nonzero"] > 0.5
     assert r["deconv_shape"] == (1, 1, 28, 28) and 0 < r["deconv_nonzero"] < 1   # localised projections
-    _pngs(tmp_path, ["filters.png", "class_maximisation.png", "channel_maximisation.png", "saliency.png",
-                     "deconvolution.png"])
+    _pngs(tmp_path, ["visualize_filters.png", "visualize_class_maximisation.png",
+                     "visualize_channel_maximisation.png", "visualize_saliency.png", "visualize_deconvolution.png"])
 
 
 def test_deconvolution_uses_the_switches():

@@ -65,7 +65,7 @@ def print_row(label, ours, paper=None, fmt="{:.4g}"):
         o = fmt.format(ours)
     else:
         o = str(ours)
-    p = "" if paper is None else f"   (paper: {paper})"
+    p = "" if paper is None else f"   [reference: {paper}]"
     print(f"  {label:<44s} {o:>12s}{p}")
 
 

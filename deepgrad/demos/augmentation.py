@@ -69,12 +69,12 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     fig, ax = C.new_figure(size=(6.0, 4.8))
     ax = ax[0, 0]
     ax.imshow(grid, interpolation="nearest")
-    ax.set_xticks([H * c + size / 2 for c in range(copies + 1)], ["original"] + [f"aug {c}" for c in range(1, copies + 1)],
-                  fontsize=7)
+    ax.set_xticks([H * c + size / 2 for c in range(copies + 1)],
+                  ["original"] + [f"aug {c}" for c in range(1, copies + 1)], fontsize=7)
     ax.set_yticks([H * r + size / 2 for r in range(k)], [C.CIFAR_CLASSES[ytr[r]] for r in range(k)], fontsize=8)
     ax.set(xlabel="copy", ylabel="image (class)")
     fig.suptitle("CIFAR-10 with random flips, crops and colour jitter")
-    figs = [C.save_fig(fig, out, "augmented_grid.png")]
+    figs = [C.save_fig(fig, out, "augmentation_grid.png")]
     res = {"augmented_changed": float(np.mean([np.abs(r[1:] - r[:1]).mean() for r in rows]))}
 
     C.print_header(f"CNN on {n_train} CIFAR-10 images ({size}x{size}), {steps} SGD steps, with/without augmentation")
@@ -91,8 +91,9 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
         C.print_row(f"{'with' if aug else 'without'} augmentation: train / test accuracy",
                     f"{100 * tr:.1f}% / {100 * te:.1f}%")
         res[f"losses_{key}"] = losses
-    C.print_row("generalisation gap (train - test), without", f"{100 * (res['train_acc_plain'] - res['test_acc_plain']):.1f} pts")
-    C.print_row("generalisation gap (train - test), with", f"{100 * (res['train_acc_aug'] - res['test_acc_aug']):.1f} pts")
+    for key, word in (("plain", "without"), ("aug", "with")):
+        gap = res[f"train_acc_{key}"] - res[f"test_acc_{key}"]
+        C.print_row(f"generalisation gap (train - test), {word}", f"{100 * gap:.1f} pts")
     fig, ax = C.new_figure()
     ax = ax[0, 0]
     for key, lab in (("plain", "no augmentation"), ("aug", "flips + crops + jitter")):
@@ -100,6 +101,6 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
         ax.plot(np.convolve(ls, np.ones(10) / 10, "valid"), label=lab)
     ax.set(title="CIFAR-10 CNN: training loss", xlabel="SGD step", ylabel="cross-entropy (10-step mean)")
     ax.legend()
-    figs.append(C.save_fig(fig, out, "training_loss.png"))
+    figs.append(C.save_fig(fig, out, "augmentation_loss.png"))
     res["figures"] = [str(p) for p in figs]
     return res

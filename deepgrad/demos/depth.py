@@ -90,8 +90,8 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
             C.print_row(f"{name}: training error (after training)", f"{100 * (1 - err):.1f}%")
     d0, d1 = depths
     res["plain_degrades"] = res[f"plain{d1}_train_error"] > res[f"plain{d0}_train_error"]
-    C.print_row(f"plain{d1} - plain{d0} training error", f"{100 * (res[f'plain{d1}_train_error'] - res[f'plain{d0}_train_error']):+.1f} pts",
-                PAPER)
+    gap = res[f"plain{d1}_train_error"] - res[f"plain{d0}_train_error"]
+    C.print_row(f"plain{d1} - plain{d0} training error", f"{100 * gap:+.1f} pts", PAPER)
     C.print_row(f"resnet{d1} - resnet{d0} training error",
                 f"{100 * (res[f'resnet{d1}_train_error'] - res[f'resnet{d0}_train_error']):+.1f} pts")
     fig, axes = C.new_figure(2, 1)

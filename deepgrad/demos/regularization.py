@@ -80,10 +80,11 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     fig, ax = C.new_figure()
     ax = ax[0, 0]
     for drop, ls in curves.items():
-        ax.plot(np.convolve(ls, np.ones(10) / 10, "valid"), label="dropout (0.2 in, 0.5 hidden)" if drop else "no dropout")
+        ax.plot(np.convolve(ls, np.ones(10) / 10, "valid"),
+                label="dropout (0.2 in, 0.5 hidden)" if drop else "no dropout")
     ax.set(title="MLP on MNIST with and without dropout", xlabel="SGD step", ylabel="training loss (10-step mean)")
     ax.legend()
-    figs = [C.save_fig(fig, out, "dropout.png")]
+    figs = [C.save_fig(fig, out, "regularization_dropout.png")]
 
     # -- weight decay --------------------------------------------------------------------------
     C.print_header("weight decay (L2): SGD weight_decay=0 vs 5e-3")
@@ -139,7 +140,7 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     ax.axvline(stop, color="r", ls="--", label=f"early stop (step {stop})")
     ax.set(title="Early stopping", xlabel="SGD step", ylabel="cross-entropy")
     ax.legend()
-    figs.append(C.save_fig(fig, out, "early_stopping.png"))
+    figs.append(C.save_fig(fig, out, "regularization_early_stopping.png"))
 
     # -- random labels -------------------------------------------------------------------------
     n_rand, r_steps = (256, 300) if quick else (5000, 20000)
@@ -168,6 +169,6 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     ax.axhline(0.1, color="gray", ls=":", label="chance")
     ax.set(title="Fitting random labels (Zhang et al. 2017)", xlabel="Adam step", ylabel="training accuracy")
     ax.legend()
-    figs.append(C.save_fig(fig, out, "random_labels.png"))
+    figs.append(C.save_fig(fig, out, "regularization_random_labels.png"))
     res["figures"] = [str(p) for p in figs]
     return res

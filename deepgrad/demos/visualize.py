@@ -110,7 +110,7 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     fig, axes = C.new_figure(6, 1, size=(1.3, 1.6))
     _show_row(axes[0], w, [f"filter {i}" for i in range(6)], cmap="bwr")
     fig.suptitle("LeNet-5 first-layer 5x5 filters (red +, blue -)")
-    figs.append(C.save_fig(fig, out, "filters.png"))
+    figs.append(C.save_fig(fig, out, "visualize_filters.png"))
     res["filter_shape"] = tuple(w.shape)
 
     # activation maximisation for the ten classes
@@ -127,7 +127,7 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     fig, axes = C.new_figure(10, 1, size=(1.2, 1.5))
     _show_row(axes[0], imgs[:, 0], [f"class {k}" for k in range(10)])
     fig.suptitle("Activation maximisation: inputs that maximise each class logit (jitter + L2 + blur)")
-    figs.append(C.save_fig(fig, out, "class_maximisation.png"))
+    figs.append(C.save_fig(fig, out, "visualize_class_maximisation.png"))
 
     # ... and for the 16 channels of the second convolution
     feats = model.features[:4]
@@ -140,7 +140,7 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     for k in range(16):
         _show_row([axes[k // 8, k % 8]], [imgs2[k, 0]], [f"conv2 ch {k}"])
     fig.suptitle("Activation maximisation: inputs that excite each conv2 channel")
-    figs.append(C.save_fig(fig, out, "channel_maximisation.png"))
+    figs.append(C.save_fig(fig, out, "visualize_channel_maximisation.png"))
 
     # saliency maps
     x = dg.tensor(xte[:6], requires_grad=True)
@@ -153,7 +153,7 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     _show_row(axes[0], xte[:6, 0], [f"digit (label {yte[k]})" for k in range(6)])
     _show_row(axes[1], sal, [f"saliency (pred {int(t)})" for t in top.numpy()], cmap="hot")
     fig.suptitle("Saliency maps: |d class score / d pixel|")
-    figs.append(C.save_fig(fig, out, "saliency.png"))
+    figs.append(C.save_fig(fig, out, "visualize_saliency.png"))
 
     # Zeiler & Fergus deconvolution of the top activation of a few conv2 channels
     chans = [0, 3, 7, 11]
@@ -172,7 +172,7 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     _show_row(axes[0], [d for d, _, _, _ in recon], [f"top digit of ch {c}" for _, _, c, _ in recon])
     _show_row(axes[1], [r for _, r, _, _ in recon], [f"deconv ch {c}" for _, _, c, _ in recon], cmap="bwr")
     fig.suptitle("Zeiler & Fergus deconvolution (max-unpooling with switches)")
-    figs.append(C.save_fig(fig, out, "deconvolution.png"))
+    figs.append(C.save_fig(fig, out, "visualize_deconvolution.png"))
     for p in model.parameters():
         p.requires_grad_(True)
     res["figures"] = [str(p) for p in figs]

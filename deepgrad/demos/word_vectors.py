@@ -91,8 +91,18 @@ def _pca_figure(wv, out):
 
 def run(quick: bool = False, out=None, seed: int = 0, word2vec_checkpoint=None, seq2seq_checkpoint=None,
         sums=DEFAULT_SUMS) -> dict:
-    from ..recipes._runner import train_recipe
+    """Quick runs train their throwaway models in a temporary folder; full runs keep the trained
+    checkpoints in ``out/word2vec-*`` and ``out/seq2seq-addition`` for later queries."""
+    import tempfile
     out = C.out_dir(NAME, out)
+    if not quick:
+        return _run(quick, out, out, seed, word2vec_checkpoint, seq2seq_checkpoint, sums)
+    with tempfile.TemporaryDirectory(prefix="deepgrad-word-vectors-") as tmp:
+        return _run(quick, out, C.Path(tmp), seed, word2vec_checkpoint, seq2seq_checkpoint, sums)
+
+
+def _run(quick, out, runs, seed, word2vec_checkpoint, seq2seq_checkpoint, sums):
+    from ..recipes._runner import train_recipe
     res, figs = {}, []
     C.print_header("word2vec: nearest neighbours and king - man + woman")
     ckpt = word2vec_checkpoint
@@ -101,7 +111,7 @@ def run(quick: bool = False, out=None, seed: int = 0, word2vec_checkpoint=None, 
                   subsample_t=0) \
             if quick else dict(corpus="synthetic", epochs=5)
         print(f"  training word2vec on the synthetic corpus ({kw.get('n_sentences', 20000)} sentences)")
-        r = train_recipe("word2vec", out=str(out / "word2vec-synthetic"), verbose=0, plots=False, seed=seed, **kw)
+        r = train_recipe("word2vec", out=str(runs / "word2vec-synthetic"), verbose=0, plots=False, seed=seed, **kw)
         ckpt = r["checkpoint"]
     q = query_word_vectors(ckpt, ("king", "queen", "man", "woman"))
     res["king_neighbours"] = [w for w, _ in q["neighbours"].get("king", [])]
@@ -111,7 +121,7 @@ def run(quick: bool = False, out=None, seed: int = 0, word2vec_checkpoint=None, 
     figs.append(_pca_figure(q["vectors"], out))
     if not quick and word2vec_checkpoint is None:
         print("  training word2vec on Tiny Shakespeare's words (about two minutes)")
-        r = train_recipe("word2vec", out=str(out / "word2vec-shakespeare"), verbose=0, plots=False, seed=seed)
+        r = train_recipe("word2vec", out=str(runs / "word2vec-shakespeare"), verbose=0, plots=False, seed=seed)
         query_word_vectors(r["checkpoint"], ("romeo", "queen", "father", "night"))
 
     C.print_header("seq2seq-addition: answering typed-in sums")
@@ -120,7 +130,7 @@ def run(quick: bool = False, out=None, seed: int = 0, word2vec_checkpoint=None, 
         kw = dict(epochs=1, steps_per_epoch=30, batch_size=64, hidden=32, embed=16, max_digits=2,
                   n_val=100, n_test=100) if quick else {}
         print(f"  training seq2seq-addition ({'30 steps: expect wrong answers' if quick else 'full recipe'})")
-        r = train_recipe("seq2seq-addition", out=str(out / "seq2seq-addition"), verbose=0, plots=False, seed=seed,
+        r = train_recipe("seq2seq-addition", out=str(runs / "seq2seq-addition"), verbose=0, plots=False, seed=seed,
                          **kw)
         ckpt = r["checkpoint"]
         res["seq2seq_test"] = {k: float(v) for k, v in r["test"].items()}
