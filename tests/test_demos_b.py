@@ -167,6 +167,10 @@ def test_answer_sums_rejects_bad_input(tmp_path):
         answer_sums(r["checkpoint"], ["123+4"])
     with pytest.raises(ValueError, match="'a\\+b'"):
         answer_sums(r["checkpoint"], ["1-2"])
+    from deepgrad.demos.word_vectors import main
+    assert main(["--seq2seq", r["checkpoint"], "12+34", "5+7"]) == 0      # typed-in sums, from the command line
+    assert main(["--seq2seq", r["checkpoint"], "1234+5"]) == 1
+    assert main(["--word2vec", r["checkpoint"]]) == 1                     # not a word2vec checkpoint
 
 
 def test_rnn_gradients(tmp_path):

@@ -141,3 +141,29 @@ def _run(quick, out, runs, seed, word2vec_checkpoint, seq2seq_checkpoint, sums):
     res["sums_right"] = sum(a == t for _, a, t in rows)
     res["figures"] = [str(p) for p in figs]
     return res
+
+
+def main(argv=None):
+    """``python -m deepgrad.demos.word_vectors --seq2seq CKPT 8584+920 3+4`` answers typed-in sums;
+    ``--word2vec CKPT king queen`` prints neighbours (and king - man + woman when it can)."""
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m deepgrad.demos.word_vectors",
+                                description="query trained word2vec / seq2seq-addition checkpoints")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--word2vec", metavar="CKPT", help="a checkpoint of `deepgrad train word2vec`")
+    g.add_argument("--seq2seq", metavar="CKPT", help="a checkpoint of `deepgrad train seq2seq-addition`")
+    p.add_argument("queries", nargs="*", help="words (word2vec) or sums like 8584+920 (seq2seq)")
+    a = p.parse_args(argv)
+    try:
+        if a.word2vec:
+            query_word_vectors(a.word2vec, tuple(a.queries) or ("king", "queen", "man"))
+        else:
+            answer_sums(a.seq2seq, tuple(a.queries) or DEFAULT_SUMS)
+    except (ValueError, KeyError, OSError) as e:
+        print(f"error: {e}", file=__import__("sys").stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
