@@ -1,7 +1,4 @@
 """The lecture demos 1-7 in quick mode: each must show what its lecture says (issue 13)."""
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,8 +7,6 @@ pytest.importorskip("matplotlib")
 
 import deepgrad.demos as demos
 from deepgrad import cli
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import io as _io
-import os
 from pathlib import Path
 
 import numpy as np

@@ -47,7 +47,7 @@ SURFACES = {
     # name: (function, start, minimum, plot box, learning rate per optimiser)
     "Rosenbrock": (rosenbrock, (-1.5, 2.0), (1.0, 1.0), (-2.0, 2.0, -1.0, 3.0),
                    dict(SGD=1e-3, momentum=5e-4, Nesterov=5e-4, Adagrad=1.0, RMSprop=3e-3, Adam=0.1,
-                        AMSGrad=0.1, NAdam=0.1)),
+                        AMSGrad=0.1, NAdam=0.02)),
     "Beale": (beale, (1.0, 1.5), (3.0, 0.5), (-0.5, 4.0, -1.0, 2.0),
               dict(SGD=1e-2, momentum=2e-3, Nesterov=2e-3, Adagrad=0.5, RMSprop=1e-2, Adam=0.05,
                    AMSGrad=0.05, NAdam=0.05)),

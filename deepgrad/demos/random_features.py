@@ -111,15 +111,16 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     # sweep D around N (fixed number of points): the transition near D ~ N
     n_sweep = 100 if quick else 1000
     fracs = [0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0] if not quick else [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
-    reps = 1 if quick else 3
-    steps_sweep = 250 if quick else 1500
+    reps = 1 if quick else 2
+    steps_sweep = 250 if quick else 1000
+    relu_dim = 10 if quick else 50
     ds = [max(2, int(round(r * n_sweep))) for r in fracs]
     C.print_header(f"Sweep: 2N = {2 * n_sweep} points, D from {ds[0]} to {ds[-1]} ({reps} draw(s) each)")
     print(f"  {'D':>6s} {'D/N':>5s} {'gauss acc':>10s} {'relu acc':>10s} {'gauss sep':>10s} {'Cover P(sep)':>13s}")
     gauss_acc, relu_accs, gauss_sep, cover = [], [], [], []
     for dd in ds:
         g = [fit_linear_svm(*deck_features(n_sweep, dd, rng), steps=steps_sweep)[0] for _ in range(reps)]
-        ra = np.mean([fit_linear_svm(*relu_features(n_sweep, dd, rng, input_dim=10), steps=steps_sweep)[0]
+        ra = np.mean([fit_linear_svm(*relu_features(n_sweep, dd, rng, input_dim=relu_dim), steps=steps_sweep)[0]
                       for _ in range(reps)])
         cp = cover_probability(2 * n_sweep, dd)
         gauss_acc.append(float(np.mean(g))), relu_accs.append(float(ra)), cover.append(cp)
@@ -130,7 +131,7 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     ratio = np.array(ds) / n_sweep
     ax = axes[0]
     ax.plot(ratio, gauss_acc, "o-", label="Gaussian random features (deck)")
-    ax.plot(ratio, relu_accs, "s-", label="random ReLU features of 10-d inputs")
+    ax.plot(ratio, relu_accs, "s-", label=f"random ReLU features of {relu_dim}-d inputs")
     ax.axvline(1.0, color="grey", lw=0.8, ls=":")
     ax.set_xlabel(f"D / N   (2N = {2 * n_sweep} points, D features)")
     ax.set_ylabel("training accuracy of the linear SVM")
