@@ -99,13 +99,15 @@ def test_visualize(tmp_path):
     r = demos.run("visualize", quick=True, out=tmp_path)
     assert r["test_acc"] > 0.7
     assert r["filter_shape"] == (6, 5, 5)
+    assert r["cifar_train_acc"] > 0.15                       # the CIFAR CNN has started to learn (chance 10%)
     assert r["am_logit_gain"] > 1.0                          # gradient ascent raised the class logits
     assert r["am_classified_as_target"] >= 7                 # ... and the images read as their classes
     assert r["am_channel_gain"] > 0
     assert r["saliency_nonzero"] > 0.5
     assert r["deconv_shape"] == (1, 1, 28, 28) and 0 < r["deconv_nonzero"] < 1   # localised projections
     _pngs(tmp_path, ["visualize_filters.png", "visualize_class_maximisation.png",
-                     "visualize_channel_maximisation.png", "visualize_saliency.png", "visualize_deconvolution.png"])
+                     "visualize_channel_maximisation.png", "visualize_saliency.png", "visualize_deconvolution.png",
+                     "visualize_cifar_filters.png"])
 
 
 def test_deconvolution_uses_the_switches():

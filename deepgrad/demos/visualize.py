@@ -3,7 +3,8 @@ given neuron?"
 
 A LeNet-5 (``deepgrad.models.LeNet5``) is trained on MNIST, then:
 
-* its six first-layer 5x5 filters are drawn;
+* its six first-layer 5x5 filters are drawn (and, at the end, the 16 RGB filters of a small CIFAR-10
+  CNN's first layer);
 * activation maximisation: starting from a grey image, gradient ascent on the input raises one
   class's logit (or the mean activation of one channel of the second convolution), with the
   regularisers that make such images readable — random jitter (the image is shifted by a pixel or
@@ -22,7 +23,8 @@ from . import _b_common as C
 
 NAME = "visualize"
 DECKS = ("001", "003")
-SUMMARY = "LeNet-5's first-layer filters, activation maximisation, saliency maps and Zeiler & Fergus deconvolution"
+SUMMARY = ("first-layer filters of LeNet-5 and a CIFAR CNN, activation maximisation, saliency maps and Zeiler & "
+           "Fergus deconvolution")
 
 
 def _blur(a):
@@ -175,5 +177,35 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     figs.append(C.save_fig(fig, out, "visualize_deconvolution.png"))
     for p in model.parameters():
         p.requires_grad_(True)
+    figs.append(_cifar_filters(quick, seed, out, res))
     res["figures"] = [str(p) for p in figs]
     return res
+
+
+def _cifar_filters(quick, seed, out, res):
+    """First-layer 5x5 RGB filters of a small CNN trained on CIFAR-10 (quick: 16x16 images, a few
+    dozen steps, so the filters are only starting to form; full: 32x32, 4,000 steps)."""
+    import deepgrad as dg
+    from .. import nn
+    size, n, steps = (16, 500, 40) if quick else (32, 10000, 4000)
+    x, y = C.cifar_arrays(n, train=True, size=size)
+    x = ((x - x.mean((0, 2, 3), keepdims=True)) / x.std((0, 2, 3), keepdims=True)).astype(np.float32)
+    dg.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(3, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(32, 10))
+    C.train_steps(net, dg.optim.SGD(net.parameters(), lr=0.05, momentum=0.9), x, y, steps, batch_size=50, seed=seed)
+    res["cifar_train_acc"] = C.accuracy(net, x, y)
+    C.print_row(f"CIFAR CNN after {steps} steps: training accuracy", f"{100 * res['cifar_train_acc']:.1f}%")
+    w = net[0].weight.detach().numpy().transpose(0, 2, 3, 1)           # (16, 5, 5, 3)
+    lo, hi = w.min((1, 2, 3), keepdims=True), w.max((1, 2, 3), keepdims=True)
+    w = (w - lo) / np.maximum(hi - lo, 1e-12)
+    fig, axes = C.new_figure(8, 2, size=(1.1, 1.3))
+    for k in range(16):
+        ax = axes[k // 8, k % 8]
+        ax.imshow(w[k], interpolation="nearest")
+        ax.set_title(f"filter {k}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"First-layer 5x5 RGB filters of a CIFAR-10 CNN ({steps} steps; each scaled to its range)")
+    return C.save_fig(fig, out, "visualize_cifar_filters.png")
