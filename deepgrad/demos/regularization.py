@@ -101,7 +101,7 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     res["weight_norm_plain"], res["weight_norm_decay"] = norms[0.0], norms[5e-3]
 
     # -- early stopping ------------------------------------------------------------------------
-    n_small = 300 if quick else 2000
+    n_small = min(300 if quick else 2000, len(xtr))
     es_steps, every, patience = (240, 10, 5) if quick else (4000, 50, 10)
     C.print_header(f"early stopping: {n_small} training digits, validation loss every {every} steps, "
                    f"patience {patience}")
@@ -143,13 +143,14 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     figs.append(C.save_fig(fig, out, "regularization_early_stopping.png"))
 
     # -- random labels -------------------------------------------------------------------------
-    n_rand, r_steps = (256, 300) if quick else (5000, 20000)
+    n_rand, r_steps, r_width = (256, 300, 2 * width) if quick else (2000, 4000, 512)
+    n_rand = min(n_rand, len(xtr))
     C.print_header(f"random labels (Zhang et al. 2017): {n_rand} digits with shuffled labels")
     rng = np.random.default_rng(seed)
     yr = rng.integers(0, 10, n_rand)
     curves = {}
     for name, labels in (("true labels", ytr[:n_rand]), ("random labels", yr)):
-        model = _mlp(d_in, 2 * width, 2, False, seed)
+        model = _mlp(d_in, r_width, 2, False, seed)
         opt = dg.optim.Adam(model.parameters(), lr=2e-3)
         accs = []
         C.train_steps(model, opt, xtr[:n_rand], labels, r_steps, batch_size=min(128, n_rand), seed=seed,

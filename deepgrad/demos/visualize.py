@@ -161,8 +161,9 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     chans = [0, 3, 7, 11]
     recon, act = [], []
     for c in chans:
+        m = min(200, len(xte))
         with dg.no_grad():
-            a = feats(dg.tensor(xte[:200])).numpy()[:, c].reshape(200, -1).max(1)
+            a = feats(dg.tensor(xte[:m])).numpy()[:, c].reshape(m, -1).max(1)
         best = int(np.argmax(a))                       # the test digit that excites channel c most
         r, v = deconvolve(model, xte[best:best + 1], c)
         recon.append((xte[best, 0], r[0, 0], c, best))
