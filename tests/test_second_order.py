@@ -433,7 +433,8 @@ def test_fused_op_without_a_second_order_route_names_itself():
         dg.autograd.grad(Cube.apply(x), x, grad_outputs=dg.ones(1), create_graph=True)
     from deepgrad.autograd.function import Function
     import deepgrad
-    fused = [c for c in _subclasses(Function) if c.array_backward and c.__module__.startswith("deepgrad.")]
+    fused = [c for c in _subclasses(Function) if c.array_backward and c.__module__.startswith("deepgrad.")
+             and not getattr(c, "first_order_only", None)]     # documented exceptions name their reason
     assert fused and all(hasattr(c, "graph_backward") for c in fused), \
         [c.__name__ for c in fused if not hasattr(c, "graph_backward")]
     assert deepgrad

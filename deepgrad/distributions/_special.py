@@ -286,6 +286,9 @@ class StandardGamma(Function):
     First-order only (its backward works on arrays)."""
 
     array_backward = True
+    # Its derivative is an implicit-function gradient evaluated numerically; differentiating that
+    # again has no closed form worth its cost. The engine names the op if create_graph asks.
+    first_order_only = "the implicit reparameterisation gradient of a Gamma draw is itself numerical"
 
     def forward(self, alpha):
         from ..random import rng
