@@ -53,4 +53,5 @@ def __getattr__(name):
     if name in ("utils", "distributions"):  # torch.utils.checkpoint, torch.distributions
         import importlib
         return importlib.import_module("." + name, __name__)
-    raise AttributeError(f"module 'deepgrad' has no attribute {name!r}")
+    from ._torch_api import missing_module_attr  # a PyTorch name deepgrad lacks: NotImplementedError
+    raise missing_module_attr("deepgrad", name)

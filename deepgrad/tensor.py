@@ -846,3 +846,27 @@ from . import ops  # noqa: E402  (ops import Tensor from this module)
 
 _function._Tensor = Tensor
 _function._ndarray = np.ndarray
+
+
+def _install_missing_torch_names():
+    """Each public PyTorch Tensor name deepgrad lacks becomes a descriptor that raises
+    NotImplementedError (also an AttributeError, so hasattr stays False) naming it. Descriptors
+    rather than ``Tensor.__getattr__``: a class with ``__getattr__`` loses CPython's fast slot
+    access, and attribute hits are the hot path."""
+    from ._torch_api import TENSOR, missing_tensor_attr
+
+    class _MissingTorchAttr:
+        __slots__ = ("name",)
+
+        def __init__(self, name):
+            self.name = name
+
+        def __get__(self, obj, cls=None):
+            raise missing_tensor_attr(self.name)
+
+    for name in TENSOR:
+        if name not in dir(Tensor):
+            setattr(Tensor, name, _MissingTorchAttr(name))
+
+
+_install_missing_torch_names()
