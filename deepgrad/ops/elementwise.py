@@ -1278,12 +1278,14 @@ def digamma_array(a):
         neg = x < 0.5
         out = _digamma_pos(xp, xp.where(neg, 1 - x, x))
         out = xp.where(neg, out - math.pi / xp.tan(math.pi * x), out)
-        out = xp.where((x <= 0) & (x == xp.floor(x)), xp.nan, out)
+        out = xp.where((x < 0) & (x == xp.floor(x)), xp.nan, out)
+        out = xp.where(x == 0, -xp.inf, out)
     return out.astype(a.dtype, copy=False)
 
 
 def polygamma_array(n, a):
-    """The n-th derivative of digamma (n >= 1) for x > 0 (nan elsewhere)."""
+    """The n-th derivative of digamma (n >= 1); the upward shift is valid for negative non-integer
+    x too; at the poles (non-positive integers) +-inf as PyTorch."""
     if n == 0:
         return digamma_array(a)
     xp = backend.array_module(a)
@@ -1293,7 +1295,9 @@ def polygamma_array(n, a):
     acc = xp.zeros_like(x)
     shift = _GAMMA_SHIFT + 2 * n
     with np.errstate(all="ignore"):
-        for _ in range(int(shift)):
+        finite = x[xp.isfinite(x)]
+        lowest = float(finite.min()) if finite.size else 0.0
+        for _ in range(int(shift) + builtins.min(builtins.max(int(math.ceil(-lowest)), 0), 100000)):
             m = x < shift
             if not m.any():
                 break
@@ -1303,7 +1307,7 @@ def polygamma_array(n, a):
         for k, b in enumerate(_B2K, start=1):
             tail = tail + b * math.factorial(2 * k + n - 1) / math.factorial(2 * k) / x ** (2 * k + n)
         out = acc + sign * tail
-        out = xp.where(a <= 0, xp.nan, out)
+        out = xp.where((a <= 0) & (a == xp.floor(a)), sign * xp.inf, out)
     return out.astype(a.dtype, copy=False)
 
 
@@ -1399,10 +1403,23 @@ def _float_pair(input, other, opname):
     return a, b
 
 
+class Copysign(Function):
+    def forward(self, a, b):
+        xp = backend.array_module(a)
+        self.shapes = (a.shape, b.shape)
+        # d/da |a| sign(b) = sign(a) * sign(b), and 0 at a = 0 (PyTorch); nothing flows to b
+        self.ratio = xp.sign(a) * xp.copysign(xp.ones_like(b), b)
+        return xp.copysign(a, b)
+
+    def backward(self, g):
+        sa, sb = self.shapes
+        return (sum_to(g * _const(self.ratio), sa) if self.needs_input_grad[0] else None,
+                sum_to(g * 0.0, sb) if self.needs_input_grad[1] else None)
+
+
 def copysign(input, other):
     a, b = _float_pair(input, other, "copysign")
-    xp = backend.array_module(a.array)
-    return abs(a) * _const(xp.copysign(xp.ones_like(b.array), b.array))
+    return Copysign.apply(a, b)
 
 
 class Hypot(Function):
@@ -1463,7 +1480,9 @@ class XLogY(Function):
         x, y = self.saved_tensors
         gx = gy = None
         if self.needs_input_grad[0]:
-            gx = sum_to(g * xlogy(_const(x.array != 0).to(x.dtype), y), x.shape)
+            # PyTorch: g * log(y), also where x == 0 (zero there only when y <= 0)
+            gx = xlogy(g, y) * _const(~((x.array == 0) & (y.array <= 0))).to(g.dtype)
+            gx = sum_to(gx, x.shape)
         if self.needs_input_grad[1]:
             gy = sum_to(g * x / y, y.shape)
         return gx, gy
