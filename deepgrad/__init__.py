@@ -34,9 +34,9 @@ from .amp import autocast, is_autocast_enabled, get_autocast_dtype  # noqa: E402
 from ._compile import compile  # noqa: E402,A001
 from ._files import FileError  # noqa: E402  (every unreadable file: a ValueError and an OSError)
 
-from ._toplevel import TOP_LEVEL as _TOP_LEVEL  # noqa: E402  (torch.conv2d, torch.relu_, torch.pi, ...)
-globals().update({_k: _v for _k, _v in _TOP_LEVEL.items() if _k not in globals()})
-del _TOP_LEVEL
+from ._toplevel import TOP_LEVEL as _TOP_LEVEL, OVERRIDE as _OVERRIDE  # noqa: E402  (torch.conv2d, torch.relu_, torch.pi)
+globals().update({_k: _v for _k, _v in _TOP_LEVEL.items() if _k not in globals() or _k in _OVERRIDE})
+del _TOP_LEVEL, _OVERRIDE
 
 __version__ = "0.1.0"
 

@@ -15,6 +15,8 @@ from .nn import functional as F
 from .tensor import Tensor
 
 _REDUCTION = {0: "none", 1: "mean", 2: "sum"}
+# torch 2.13's top-level loss functions (not nn.functional's) default to no reduction when the
+# argument is left out (measured); they are mirrored here with reduction=0.
 
 
 def _red(reduction):
@@ -58,27 +60,27 @@ def embedding(weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=
                        scale_grad_by_freq=scale_grad_by_freq)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction=1):
+def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction=0):
     return F.binary_cross_entropy_with_logits(input, target, weight, reduction=_red(reduction), pos_weight=pos_weight)
 
 
-def kl_div(input, target, reduction=1, log_target=False):
+def kl_div(input, target, reduction=0, log_target=False):
     return F.kl_div(input, target, reduction=_red(reduction), log_target=log_target)
 
 
-def margin_ranking_loss(input1, input2, target, margin=0.0, reduction=1):
+def margin_ranking_loss(input1, input2, target, margin=0.0, reduction=0):
     return F.margin_ranking_loss(input1, input2, target, margin, reduction=_red(reduction))
 
 
-def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction=1):
+def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction=0):
     return F.cosine_embedding_loss(input1, input2, target, margin, reduction=_red(reduction))
 
 
-def hinge_embedding_loss(input, target, margin=1.0, reduction=1):
+def hinge_embedding_loss(input, target, margin=1.0, reduction=0):
     return F.hinge_embedding_loss(input, target, margin, reduction=_red(reduction))
 
 
-def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-06, swap=False, reduction=1):
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-06, swap=False, reduction=0):
     return F.triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap, reduction=_red(reduction))
 
 
@@ -87,8 +89,13 @@ def alpha_dropout(input, p, train):
 
 
 def feature_dropout(input, p, train):
-    """Dropout of whole channels (torch.feature_dropout): dropout2d/3d by the input's rank."""
-    return F.dropout2d(input, p, train)
+    """Dropout of whole channels (torch.feature_dropout): every dim after the first two shares a mask."""
+    if not train or p == 0:
+        return input
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return F.dropout2d(input, p, train)
 
 
 def dropout_(input, p, train):
@@ -227,3 +234,8 @@ TOP_LEVEL = {n + "_": _top_inplace(n) for n in _TOP_INPLACE}
 TOP_LEVEL.update({k: v for k, v in list(globals().items())
                   if not k.startswith("_") and k not in ("annotations", "math", "np", "backend", "F",
                                                          "Tensor", "TOP_LEVEL")})
+# names deepgrad's ops already export with nn.functional's argument order, which PyTorch's
+# top level spells differently: these replace them at deepgrad's top level
+OVERRIDE = ("embedding", "binary_cross_entropy_with_logits", "triplet_margin_loss", "kl_div",
+            "margin_ranking_loss", "cosine_embedding_loss", "hinge_embedding_loss", "batch_norm",
+            "instance_norm", "layer_norm", "group_norm", "adaptive_max_pool1d", "threshold")

@@ -557,17 +557,38 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None):
     return nansum(x, dim, keepdim) / count
 
 
+class LogCumSumExp(Function):
+    """log(cumsum(exp(x))) as a running logaddexp (exact for any spread of values). Backward:
+    grad_i = sum_{j >= i} g_j exp(x_i - out_j), shifted by the maximum so nothing overflows
+    unless the values span more than ~700."""
+    save_output = True
+
+    def forward(self, x, dim=0):
+        self.save_for_backward(self.inputs[0])
+        self.dim = dim
+        with np.errstate(all="ignore"):
+            return backend.array_module(x).logaddexp.accumulate(x, axis=dim)
+
+    def backward(self, g):
+        x, = self.saved_tensors
+        out = self.output()
+        xp = backend.array_module(x.array)
+        d = self.dim
+        m = xp.max(x.array, axis=d, keepdims=True) if x.shape[d] else x.array
+        m = Tensor._make(xp.where(xp.isfinite(m), m, 0))
+        live = Tensor._make((out.array != -np.inf).astype(x.dtype))
+        with np.errstate(all="ignore"):
+            w = g * exp(m - where(live.array.astype(bool), out, m)) * live
+        rev = flip(cumsum(flip(w, (d,)), d), (d,))
+        return rev * exp(x - m)
+
+
 def logcumsumexp(input, dim):
-    """log(cumsum(exp(input))) along ``dim``, shifted by the maximum for stability."""
+    """log(cumsum(exp(input))) along ``dim``."""
     x = input if input.dtype.kind == "f" else input.to(backend.get_default_dtype())
     if x.ndim == 0:
         return x.clone()
-    d = wrap_dim(dim, x.ndim, "logcumsumexp")
-    m = backend.array_module(x.array).max(x.array, axis=d, keepdims=True) if x.shape[d] else x.array
-    m = backend.array_module(x.array).where(np.isfinite(m), m, 0)
-    mt = Tensor._make(m)
-    with np.errstate(divide="ignore"):
-        return log(cumsum(exp(x - mt), d)) + mt
+    return LogCumSumExp.apply(x, dim=wrap_dim(dim, x.ndim, "logcumsumexp"))
 
 
 def aminmax(input, *, dim=None, keepdim=False):
@@ -629,7 +650,7 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
             norm = wsum - correction * (w * aweights.to(x.dtype)).sum() / wsum
         xc = x - avg
         c = ((xc * w) @ xc.t()) / norm.clamp(min=0)
-    return reshape(c, ()) if input.ndim < 2 or x.shape[0] == 1 and input.ndim == 1 else c
+    return reshape(c, ()) if x.shape[0] == 1 else c
 
 
 def corrcoef(input):

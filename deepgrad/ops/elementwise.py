@@ -1364,8 +1364,6 @@ def mvlgamma(input, p):
     if p < 1:
         raise RuntimeError(f"mvlgamma: p has to be greater than or equal to 1 (got p={p})")
     x = _float_input(input, "mvlgamma")
-    if bool((x.array <= (p - 1) / 2.0).any()):
-        raise RuntimeError(f"mvlgamma: all elements must be greater than (p-1)/2 = {(p - 1) / 2}")
     out = lgamma(x)
     for i in range(1, p):
         out = out + lgamma(x - i / 2.0)
