@@ -6,6 +6,7 @@ integer reduction), the wrapper here reorders; everything computes through nn.fu
 """
 from __future__ import annotations
 
+import builtins as _builtins
 import math
 
 import numpy as np
@@ -210,6 +211,234 @@ def fill(input, value):
     return input.clone().fill_(value)
 
 
+def is_anomaly_enabled():
+    from .autograd import function as _fn
+    return bool(_fn._anomaly[0])
+
+
+def set_anomaly_enabled(enabled, check_nan=True):
+    from .autograd import function as _fn
+    _fn._anomaly[0] = bool(enabled)
+
+
+def is_anomaly_check_nan_enabled():
+    return is_anomaly_enabled()
+
+
+# Determinism and warning flags: deepgrad's CPU kernels are deterministic already, so these only
+# record what the program asked (reproducibility boilerplate runs unchanged).
+_FLAGS = {"deterministic": False, "warn_only": False, "warn_always": False}
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False):
+    _FLAGS["deterministic"], _FLAGS["warn_only"] = bool(mode), bool(warn_only)
+
+
+def are_deterministic_algorithms_enabled():
+    return _FLAGS["deterministic"]
+
+
+def is_deterministic_algorithms_warn_only_enabled():
+    return _FLAGS["warn_only"]
+
+
+def set_deterministic_debug_mode(debug_mode):
+    modes = {"default": 0, "warn": 1, "error": 2}
+    mode = modes[debug_mode] if isinstance(debug_mode, str) else int(debug_mode)
+    use_deterministic_algorithms(mode > 0, warn_only=mode == 1)
+
+
+def get_deterministic_debug_mode():
+    return 0 if not _FLAGS["deterministic"] else (1 if _FLAGS["warn_only"] else 2)
+
+
+def set_warn_always(b):
+    _FLAGS["warn_always"] = bool(b)
+
+
+def is_warn_always_enabled():
+    return _FLAGS["warn_always"]
+
+
+def set_flush_denormal(mode):
+    """PyTorch returns whether flushing is supported; NumPy cannot flush denormals, so False."""
+    return False
+
+
+def get_default_device():
+    return backend.device("cpu")
+
+
+def set_default_device(device):
+    if device is not None and backend.device(device).type != "cpu":
+        raise NotImplementedError(f"torch.set_default_device({device!r}) is not implemented in deepgrad; "
+                                  "create tensors with device=... or move them with .to(device)")
+
+
+def set_default_tensor_type(t):
+    """Legacy: the default floating dtype from a tensor type (``deepgrad.DoubleTensor`` or its name)."""
+    from . import _legacy
+    dt = _legacy.dtype_of_type(t)
+    if dt.kind != "f":
+        raise TypeError("only floating-point types are supported as the default type")
+    backend.set_default_dtype(dt)
+
+
+class _Marker:
+    """A named constant (memory formats, layouts): compared by identity, printed as PyTorch does."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __repr__(self):
+        return f"torch.{self._name}"
+
+
+# Memory formats and layouts: deepgrad keeps its own layouts, so these are accepted and ignored.
+contiguous_format = _Marker("contiguous_format")
+channels_last = _Marker("channels_last")
+channels_last_3d = _Marker("channels_last_3d")
+preserve_format = _Marker("preserve_format")
+legacy_contiguous_format = contiguous_format
+strided = _Marker("strided")
+memory_format = _Marker
+layout = _Marker
+
+
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):
+    from .creation import as_tensor, tensor
+    if copy:
+        out = tensor(obj.detach() if isinstance(obj, Tensor) else obj, dtype=dtype, device=device)
+    else:
+        out = as_tensor(obj, dtype=dtype, device=device)
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def range(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):  # noqa: A001
+    """Deprecated ``torch.range``: like arange but includes ``end``, default float dtype."""
+    from .creation import tensor
+    if end is None:
+        start, end = 0, start
+    n = int(math.floor((end - start) / step)) + 1
+    vals = start + step * np.arange(_builtins.max(n, 0))
+    return tensor(vals, dtype=backend.get_default_dtype() if dtype is None else dtype, device=device,
+                  requires_grad=requires_grad)
+
+
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    a = elements.array if isinstance(elements, Tensor) else np.asarray(elements)
+    b = test_elements.array if isinstance(test_elements, Tensor) else np.asarray(test_elements)
+    xp = backend.array_module(a)
+    return Tensor._make(xp.asarray(xp.isin(a, b, invert=invert)))
+
+
+def _tri_indices(row, col, offset, lower):
+    r, c = np.tril_indices(row, offset, col) if lower else np.triu_indices(row, offset, col)
+    return np.stack([r, c]).astype(np.int64)
+
+
+def tril_indices(row, col, offset=0, *, dtype=None, device=None):
+    from .creation import tensor
+    return tensor(_tri_indices(row, col, offset, True), dtype=dtype or np.int64, device=device)
+
+
+def triu_indices(row, col, offset=0, *, dtype=None, device=None):
+    from .creation import tensor
+    return tensor(_tri_indices(row, col, offset, False), dtype=dtype or np.int64, device=device)
+
+
+def unravel_index(indices, shape):
+    a = indices.array if isinstance(indices, Tensor) else np.asarray(indices)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"expected 'indices' to be integer dtype, but got {a.dtype}")
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    size = int(np.prod(shape))
+    if a.size and (a.max() >= size or a.min() < -size):
+        raise RuntimeError("unravel_index: index out of bounds for the given shape")
+    a = np.where(a < 0, a + size, a)
+    return tuple(Tensor._make(np.asarray(v, dtype=np.int64)) for v in np.unravel_index(a, shape))
+
+
+def vander(x, N=None, increasing=False):
+    from .ops import stack
+    n = x.shape[0] if N is None else int(N)
+    xf = x if x.dtype.kind == "f" or x.dtype.kind in "iu" else x.to(np.int64)
+    cols = [xf ** k if k else xf * 0 + 1 for k in np.arange(n).tolist()]
+    if not increasing:
+        cols = cols[::-1]
+    if not cols:
+        return Tensor._make(np.zeros((x.shape[0], 0), dtype=x.dtype))
+    return stack(cols, 1)
+
+
+def renorm(input, p, dim, maxnorm):
+    """Each slice along ``dim`` rescaled to p-norm at most ``maxnorm``."""
+    from .ops import norm, where
+    d = dim % input.ndim
+    others = tuple(i for i in _builtins.range(input.ndim) if i != d)
+    n = norm(input, p, others, True)
+    scale = where(n > maxnorm, maxnorm / (n + 1e-7), Tensor._make(np.ones((), dtype=input.dtype)))
+    return input * scale
+
+
+def _window(name, fn):
+    def window(window_length, periodic=True, *, dtype=None, device=None, requires_grad=False):
+        from .creation import tensor
+        n = int(window_length)
+        if n < 0:
+            raise RuntimeError(f"{name} requires non-negative window_length, got window_length={n}")
+        if n == 0:
+            vals = np.zeros(0)
+        elif n == 1:
+            vals = np.ones(1)
+        else:
+            vals = fn(n + 1)[:-1] if periodic else fn(n)
+        return tensor(vals, dtype=backend.get_default_dtype() if dtype is None else dtype, device=device,
+                      requires_grad=requires_grad)
+    window.__name__ = name
+    return window
+
+
+hann_window = _window("hann_window", np.hanning)
+hamming_window = _window("hamming_window", np.hamming)
+blackman_window = _window("blackman_window", np.blackman)
+bartlett_window = _window("bartlett_window", np.bartlett)
+
+
+def poisson(input, generator=None):
+    from .random import rng
+    return Tensor._make(backend.to_device(rng(generator).poisson(backend.to_numpy(input.array)).astype(input.dtype), input.device))
+
+
+def binomial(count, prob, generator=None):
+    from .random import rng
+    n, p = backend.to_numpy(count.array), backend.to_numpy(prob.array)
+    return Tensor._make(backend.to_device(rng(generator).binomial(n.astype(np.int64), p).astype(count.dtype), count.device))
+
+
+def adjoint(input):
+    return input.adjoint()
+
+
+def index_put_(input, indices, values, accumulate=False):
+    return input.index_put_(indices, values, accumulate)
+
+
+def nan_to_num_(input, nan=0.0, posinf=None, neginf=None):
+    return input.nan_to_num_(nan, posinf, neginf)
+
+
+def frobenius_norm(input, dim=(-2, -1), keepdim=False):
+    from .ops import norm
+    return norm(input, "fro", dim, keepdim)
+
+
+short = np.dtype(np.int16)
+has_lapack, has_mkl, has_openmp, has_spectral = True, False, False, False
+
+
 pi, e, inf, nan = math.pi, math.e, math.inf, math.nan
 newaxis = None
 dtype = np.dtype
@@ -232,7 +461,7 @@ def _top_inplace(name):
 
 TOP_LEVEL = {n + "_": _top_inplace(n) for n in _TOP_INPLACE}
 TOP_LEVEL.update({k: v for k, v in list(globals().items())
-                  if not k.startswith("_") and k not in ("annotations", "math", "np", "backend", "F",
+                  if not k.startswith("_") and k not in ("annotations", "math", "np", "backend", "F", "builtins_max",
                                                          "Tensor", "TOP_LEVEL")})
 # names deepgrad's ops already export with nn.functional's argument order, which PyTorch's
 # top level spells differently: these replace them at deepgrad's top level

@@ -687,7 +687,7 @@ class Tensor:
     def index_select(self, dim, index): return ops.index_select(self, dim, index)
     def masked_fill(self, mask, value): return ops.masked_fill(self, mask, value)
     def where(self, condition, other): return ops.where(condition, self, other)
-    def contiguous(self): return self if self.array.flags.c_contiguous else ops.clone(self)
+    def contiguous(self, memory_format=None): return self if self.array.flags.c_contiguous else ops.clone(self)
     def is_contiguous(self): return bool(self.array.flags.c_contiguous)
     def nonzero(self, *, as_tuple=False): return ops.nonzero(self, as_tuple=as_tuple)
     def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None): return ops.unique(self, sorted, return_inverse, return_counts, dim)
@@ -976,6 +976,18 @@ class Tensor:
     def t_(self): return self._inplace_view("t_", lambda s: ops.t(s))
     def transpose_(self, dim0, dim1): return self._inplace_view("transpose_", lambda s: ops.transpose(s, dim0, dim1))
     swapdims_ = swapaxes_ = transpose_
+    def renorm(self, p, dim, maxnorm): return _toplevel().renorm(self, p, dim, maxnorm)
+    def renorm_(self, p, dim, maxnorm): return self._inplace("renorm_", lambda s: _toplevel().renorm(s, p, dim, maxnorm))
+    def hardshrink(self, lambd=0.5): return _toplevel().hardshrink(self, lambd)
+    def prelu(self, weight): return ops.prelu(self, weight)
+    def unsafe_chunk(self, chunks, dim=0): return ops.chunk(self, chunks, dim)
+    def unsafe_split(self, split_size, dim=0): return ops.split(self, split_size, dim)
+    def unsafe_split_with_sizes(self, split_sizes, dim=0): return ops.split_with_sizes(self, split_sizes, dim)
+    def is_distributed(self): return False
+    @property
+    def output_nr(self): return self._out_nr
+    @property
+    def layout(self): return _toplevel().strided
     def as_subclass(self, cls):
         raise NotImplementedError("Tensor.as_subclass is not implemented in deepgrad; subclass deepgrad.Tensor "
                                   "and wrap with Tensor._make-style construction instead")
@@ -1071,6 +1083,11 @@ _function._ndarray = np.ndarray
 def _creation():
     from . import creation
     return creation
+
+
+def _toplevel():
+    from . import _toplevel as top
+    return top
 
 
 def _diagonal_mask(shape, wrap):
