@@ -423,6 +423,7 @@ class Tensor:
 
     def bernoulli_(self, p=0.5, generator=None):
         from .random import rng
+        p = backend.to_numpy(p.array) if isinstance(p, Tensor) else p
         return self._fill_random("bernoulli_", rng(generator).random(self.array.shape) < p)
 
     def _fill_random(self, opname, values):
