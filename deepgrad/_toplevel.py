@@ -435,6 +435,38 @@ def frobenius_norm(input, dim=(-2, -1), keepdim=False):
     return norm(input, "fro", dim, keepdim)
 
 
+def is_conj(input):
+    return False
+
+
+def is_neg(input):
+    return False
+
+
+def conj(input):
+    return input
+
+
+def resolve_conj(input):
+    return input
+
+
+def resolve_neg(input):
+    return input
+
+
+def conj_physical(input):
+    return input.clone()
+
+
+class OutOfMemoryError(RuntimeError):
+    """PyTorch's out-of-memory error class (deepgrad raises MemoryError from NumPy)."""
+
+
+class AcceleratorError(RuntimeError):
+    """PyTorch's accelerator error class (nothing in deepgrad raises it on the CPU)."""
+
+
 short = np.dtype(np.int16)
 has_lapack, has_mkl, has_openmp, has_spectral = True, False, False, False
 

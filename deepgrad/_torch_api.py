@@ -92,6 +92,17 @@ _PREFIXES = (
 _COPY_SUFFIX = "_copy"
 
 
+_AUTOCAST = "use deepgrad.autocast(device_type=..., dtype=...) / deepgrad.amp"
+_JIT_NAMES = frozenset("""AliasDb Argument ArgumentSpec Block CallStack Capsule Code CompleteArgumentSpec
+ConcreteModuleType ConcreteModuleTypeBuilder DeepCopyMemoTable ErrorReport ExecutionPlan FunctionSchema
+Gradient GraphExecutorState IODescriptor InferredType JITException LiteScriptModule Node OperatorInfo
+StaticModule TracingState Use Value parse_schema parse_type_comment merge_type_from_type_comment
+unify_type_list classes fork wait Future futures library cond while_loop""".split())
+_KERNELS = ("batch_norm_", "grid_sampler", "affine_grid_generator", "conv_tbc", "convolution",
+            "embedding_renorm_", "norm_except_dim", "max_pool1d_with_indices", "rnn_", "gru", "lstm",
+            "segment_reduce", "fused_", "slice_inverse")
+
+
 def alternative(name):
     """What to use instead of PyTorch's ``name`` (a phrase), or None when there is no obvious one."""
     if name in _ALTERNATIVES:
@@ -99,6 +110,21 @@ def alternative(name):
     for prefix, text in _PREFIXES:
         if name.startswith(prefix):
             return text
+    if name.endswith("Storage"):
+        return _STORAGE
+    if name in _JIT_NAMES or (name.endswith("Type") and name[:1].isupper()):
+        return _JIT
+    if "autocast" in name:
+        return _AUTOCAST
+    if name.startswith(_KERNELS):
+        return ("this is an internal kernel entry point; use the deepgrad.nn layer or nn.functional op "
+                "(nn.LSTM/GRU/RNN, F.batch_norm, F.grid_sample, F.conv2d ...)")
+    if name in ("gru_cell", "lstm_cell", "rnn_tanh_cell", "rnn_relu_cell"):
+        return "use deepgrad.nn.LSTMCell / GRUCell / RNNCell"
+    if name in ("i0", "i0_", "igamma", "igamma_", "igammac", "igammac_"):
+        return "deepgrad has lgamma/digamma/polygamma/erf; no Bessel or incomplete-gamma functions yet"
+    if name in ("xpu", "ipu", "mtia", "is_vulkan_available", "mps"):
+        return "deepgrad runs on the CPU (NumPy) or a CUDA GPU (CuPy); see deepgrad.cuda / deepgrad.accelerator"
     if name.endswith(_COPY_SUFFIX):
         base = name[: -len(_COPY_SUFFIX)]
         return f"use deepgrad.{base}(...).clone()"

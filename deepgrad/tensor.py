@@ -989,6 +989,20 @@ class Tensor:
     def output_nr(self): return self._out_nr
     @property
     def layout(self): return _toplevel().strided
+    # layout and kind predicates answer as PyTorch does for a dense, real, strided tensor
+    is_sparse = is_sparse_csr = is_quantized = is_nested = is_mkldnn = False
+    is_xla = is_ipu = is_mtia = is_maia = is_vulkan = False
+    def is_conj(self): return False
+    def is_neg(self): return False
+    def conj(self): return self
+    def resolve_conj(self): return self
+    def resolve_neg(self): return self
+    def conj_physical(self): return ops.clone(self)
+    def to_dense(self, dtype=None, *, masked_grad=None): return self if dtype is None else self.to(dtype)
+    def dense_dim(self): return self.array.ndim
+    def sparse_dim(self): return 0
+    def is_set_to(self, tensor): return self.array is tensor.array or (
+        self.array.__array_interface__ == tensor.array.__array_interface__ if hasattr(self.array, "__array_interface__") else False)
     def as_subclass(self, cls):
         raise NotImplementedError("Tensor.as_subclass is not implemented in deepgrad; subclass deepgrad.Tensor "
                                   "and wrap with Tensor._make-style construction instead")

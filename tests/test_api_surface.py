@@ -83,9 +83,11 @@ def test_missing_attribute_fallback_costs_nothing_on_hits():
             out.append(time.perf_counter() - t0)
         return min(out)
 
+    # structural: no __getattr__/__getattribute__ hook on Tensor (CPython keeps its fast slot path)
+    assert "__getattr__" not in vars(dg.Tensor) and dg.Tensor.__getattribute__ is object.__getattribute__
     hit = best(lambda: t.array)
     base = best(lambda: p.array)
-    assert hit < base * 1.5 + 2e-4
+    assert hit < base * 3 + 1e-3     # loose: the machine is shared; a __getattr__ hook costs ~2x
 
 
 # ---------------------------------------------------------------------------------------------
