@@ -367,6 +367,15 @@ def test_predicates_and_layout_queries():
         t.imag
     with pytest.raises(RuntimeError):
         dg.zeros(2, 2, 2).H
+    for name in ("is_sparse", "is_sparse_csr", "is_quantized", "is_nested", "is_mkldnn", "is_xla", "is_ipu",
+                 "is_mtia", "is_maia", "is_vulkan"):
+        assert getattr(x, name) == getattr(t, name) is False, name
+    for name in ("is_conj", "is_neg", "dense_dim", "sparse_dim"):
+        assert getattr(x, name)() == getattr(t, name)(), name
+    for name in ("conj", "resolve_conj", "resolve_neg", "conj_physical", "to_dense"):
+        np.testing.assert_array_equal(getattr(x, name)().numpy(), getattr(t, name)().numpy())
+    assert x.conj() is x and x.layout is dg.strided and x.is_set_to(x) and not x.is_set_to(x.clone())
+    assert issubclass(dg.OutOfMemoryError, RuntimeError)
     assert dg.pi == torch.pi and dg.e == torch.e and dg.inf == torch.inf and np.isnan(dg.nan)
     assert dg.promote_types(dg.int32, dg.float32) == np.float32 and dg.can_cast(dg.float32, dg.int32) == torch.can_cast(torch.float32, torch.int32)
     assert dg.result_type(x, 1.0) == np.float64
