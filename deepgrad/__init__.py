@@ -54,7 +54,7 @@ def __getattr__(name):
     if name == "models":
         import importlib
         return importlib.import_module(".models", __name__)
-    if name in ("utils", "distributions", "special"):  # torch.utils.checkpoint, torch.distributions
+    if name in ("utils", "distributions", "special", "xpu"):  # torch.utils.checkpoint, torch.distributions
         import importlib
         return importlib.import_module("." + name, __name__)
     from ._torch_api import missing_module_attr  # a PyTorch name deepgrad lacks: NotImplementedError

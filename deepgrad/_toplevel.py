@@ -467,6 +467,119 @@ class AcceleratorError(RuntimeError):
     """PyTorch's accelerator error class (nothing in deepgrad raises it on the CPU)."""
 
 
+def kaiser_window(window_length, periodic=True, beta=12.0, *, dtype=None, device=None, requires_grad=False):
+    return _window("kaiser_window", lambda n: np.kaiser(n, beta))(window_length, periodic, dtype=dtype,
+                                                                   device=device, requires_grad=requires_grad)
+
+
+def nuclear_norm(input, dim=(-2, -1), keepdim=False):
+    from .linalg import matrix_norm
+    return matrix_norm(input, "nuc", dim, keepdim)
+
+
+def matrix_rank(input, tol=None, symmetric=False):
+    from .linalg import matrix_rank as rank
+    return rank(input, tol=tol, hermitian=symmetric)
+
+
+def gradient(input, *, spacing=1, dim=None, edge_order=1):
+    """Central differences inside, one-sided at the edges (edge_order=1), one tensor per dim."""
+    from .ops import cat, narrow
+    if edge_order != 1:
+        raise NotImplementedError("torch.gradient with edge_order=2 is not implemented in deepgrad; use edge_order=1")
+    dims = list(_builtins.range(input.ndim)) if dim is None else ([dim] if isinstance(dim, int) else list(dim))
+    dims = [d % input.ndim for d in dims]
+    sp = spacing if isinstance(spacing, (list, tuple)) else [spacing] * len(dims)
+    if len(sp) != len(dims):
+        raise RuntimeError(f"torch.gradient expected spacing to be unspecified, a scalar or a list of length "
+                           f"{len(dims)}, but got a list of length {len(sp)}")
+    x = input if input.dtype.kind == "f" else input.to(backend.get_default_dtype())
+    out = []
+    for d, h in zip(dims, sp):
+        if isinstance(h, Tensor):
+            raise NotImplementedError("torch.gradient with coordinate tensors is not implemented in deepgrad; "
+                                      "pass scalar spacings")
+        n = x.shape[d]
+        if n < edge_order + 1:
+            raise RuntimeError("torch.gradient expected each dimension size to be at least edge_order+1")
+        first = (narrow(x, d, 1, 1) - narrow(x, d, 0, 1)) / h
+        last = (narrow(x, d, n - 1, 1) - narrow(x, d, n - 2, 1)) / h
+        parts = [first]
+        if n > 2:
+            parts.append((narrow(x, d, 2, n - 2) - narrow(x, d, 0, n - 2)) / (2.0 * h))
+        parts.append(last)
+        out.append(cat(parts, d))
+    return tuple(out)
+
+
+def pdist(input, p=2):
+    """Distances between all pairs of rows i < j of a 2-D input, in row-major order."""
+    if input.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    from .ops import norm
+    n = input.shape[0]
+    i, j = np.triu_indices(n, 1)
+    diff = input[Tensor._make(i.astype(np.int64))] - input[Tensor._make(j.astype(np.int64))]
+    return norm(diff, p, 1)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(input.shape[input.ndim - len(shape):]) != shape:
+        raise RuntimeError(f"rms_norm: normalized_shape {list(shape)} does not match the input's trailing "
+                           f"shape {list(input.shape)}")
+    dims = tuple(_builtins.range(input.ndim - len(shape), input.ndim))
+    e = float(np.finfo(input.dtype).eps) if eps is None else eps
+    out = input * ((input * input).mean(dims, keepdim=True) + e).rsqrt()
+    return out if weight is None else out * weight
+
+
+def channel_shuffle(input, groups):
+    n, c = input.shape[0], input.shape[1]
+    if c % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels and {groups} groups.")
+    rest = tuple(input.shape[2:])
+    return input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(n, c, *rest)
+
+
+def constant_pad_nd(input, pad, value=0):
+    return F.pad(input, list(pad), "constant", value)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
+    """Leaky ReLU with slope (lower+upper)/2 in eval; a uniform random slope per element in training."""
+    from .ops import where
+    if not training:
+        a = Tensor._make(np.asarray((lower + upper) / 2.0, dtype=input.dtype))
+    else:
+        from .random import rng
+        a = Tensor._make(backend.to_device(rng(generator).uniform(lower, upper, tuple(input.shape)).astype(input.dtype),
+                                           input.device))
+    return where(input >= 0, input, input * a)
+
+
+def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
+    return input._inplace("rrelu_", lambda s: rrelu(s, lower, upper, training, generator))
+
+
+def poisson_nll_loss(input, target, log_input, full, eps, reduction):
+    from .ops import exp, log
+    loss = exp(input) - target * input if log_input else input - target * log(input + eps)
+    if full:
+        t = target
+        stirling = t * log(t) - t + 0.5 * log(t * (2 * math.pi))
+        loss = loss + stirling * (t > 1).to(loss.dtype)
+    r = _red(reduction)
+    return loss if r == "none" else (loss.mean() if r == "mean" else loss.sum())
+
+
+def is_distributed(input):
+    return False
+
+
+from .amp import GradScaler  # noqa: E402  (torch.GradScaler is torch.amp.GradScaler)
+
+
 short = np.dtype(np.int16)
 has_lapack, has_mkl, has_openmp, has_spectral = True, False, False, False
 

@@ -989,6 +989,14 @@ class Tensor:
     def output_nr(self): return self._out_nr
     @property
     def layout(self): return _toplevel().strided
+    def new(self, *args, device=None):
+        """Legacy ``x.new(...)``: ``new(2, 3)`` an uninitialised tensor of that shape, ``new(data)``
+        a tensor of that data, ``new()`` an empty one; dtype and device of self."""
+        if not args:
+            return self.new_empty(0, device=device)
+        if len(args) == 1 and not isinstance(args[0], int) and not isinstance(args[0], Size):
+            return self.new_tensor(args[0], device=device)
+        return self.new_empty(*args, device=device)
     # layout and kind predicates answer as PyTorch does for a dense, real, strided tensor
     is_sparse = is_sparse_csr = is_quantized = is_nested = is_mkldnn = False
     is_xla = is_ipu = is_mtia = is_maia = is_vulkan = False

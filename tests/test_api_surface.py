@@ -647,6 +647,15 @@ HELPER_CASES = [
     ("blackman_window", lambda M: M.blackman_window(6)),
     ("bartlett_window", lambda M: M.bartlett_window(5)),
     ("window_1", lambda M: M.hann_window(1)),
+    ("kaiser_window", lambda M: M.kaiser_window(6, True, 5.0)),
+    ("nuclear_norm", lambda M: M.nuclear_norm(M.tensor([[3.0, 4.0], [0.0, 12.0]]))),
+    ("matrix_rank_linalg", lambda M: M.linalg.matrix_rank(M.tensor([[1.0, 2.0], [2.0, 4.0]]))),
+    ("gradient", lambda M: M.gradient(M.tensor([[1.0, 2.0, 4.0, 8.0], [0.0, 3.0, 9.0, 1.0]]), spacing=[0.5, 2.0])),
+    ("gradient_dim", lambda M: M.gradient(M.tensor([1, 4, 9, 16]), dim=0)),
+    ("rrelu_eval", lambda M: M.rrelu(M.tensor([-2.0, 0.5]))),
+    ("constant_pad_nd", lambda M: M.constant_pad_nd(M.ones(2, 2), (1, 0, 0, 2), 3.0)),
+    ("channel_shuffle", lambda M: M.channel_shuffle(M.arange(12.0).reshape(1, 6, 2), 3)),
+    ("new_legacy", lambda M: (M.ones(2, dtype=M.float64).new([1, 2]), M.ones(2).new(3, 2).shape[0], M.ones(2).new().numel())),
     ("frobenius_norm", lambda M: M.frobenius_norm(M.tensor([[3.0, 4.0], [0.0, 12.0]]), (0, 1))),
     ("adjoint", lambda M: M.adjoint(M.ones(2, 3))),
     ("special", lambda M: tuple(f(M.tensor([0.0, 0.2, 0.7, 2.5])) for f in (
@@ -660,6 +669,22 @@ HELPER_CASES = [
 @pytest.mark.parametrize("name,f", HELPER_CASES, ids=[c[0] for c in HELPER_CASES])
 def test_top_level_helpers_against_torch(name, f):
     _same(_as_np(f(dg)), _as_np(f(torch)), name)
+
+
+def test_composite_top_level_gradients():
+    check_op(lambda x: dg.pdist(x), lambda x: torch.pdist(x), [rand(4, 3)], double=False)   # torch: no double backward
+    check_op(lambda x: dg.pdist(x, 1), lambda x: torch.pdist(x, 1), [rand(4, 3, seed=1)], double=False)
+    check_op(lambda x, w: dg.rms_norm(x, (3,), w), lambda x, w: torch.rms_norm(x, (3,), w), [rand(2, 3), rand(3, seed=1)])
+    check_op(lambda x: dg.gradient(x, spacing=2.0), lambda x: torch.gradient(x, spacing=2.0), [rand(3, 4)])
+    check_op(lambda x, y: dg.poisson_nll_loss(x, y, True, True, 1e-8, 1), lambda x, y: torch.poisson_nll_loss(x, y, True, True, 1e-8, 1),
+             [rand(5), rand(5, seed=1, low=0.0, high=4.0)])
+    check_op(lambda x, y: dg.poisson_nll_loss(x, y, False, False, 1e-8, 0), lambda x, y: torch.poisson_nll_loss(x, y, False, False, 1e-8, 0),
+             [rand(5, low=0.5, high=3.0), rand(5, seed=1, low=0.0, high=4.0)])
+    dg.manual_seed(0)
+    y = dg.rrelu(dg.full((1000,), -1.0), training=True)
+    assert (y > -1 / 3 - 1e-6).all().item() and (y < -1 / 8 + 1e-6).all().item()
+    assert dg.xpu.is_available() is torch.xpu.is_available() is False and dg.xpu.device_count() == 0
+    assert isinstance(dg.GradScaler(enabled=False), dg.amp.GradScaler)
 
 
 def test_renorm_against_torch():
