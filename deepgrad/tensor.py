@@ -877,12 +877,18 @@ class Tensor:
     def imag(self): return ops.imag(self)
     @property
     def H(self):
-        if self.ndim > 2:
+        if self.ndim not in (0, 2):
             raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
         return ops.t(self)
     @property
-    def mH(self): return self.mT
-    def adjoint(self): return ops.transpose(self, -2, -1)
+    def mH(self):
+        if self.ndim < 2:
+            raise RuntimeError(f"tensor.mH is only supported on matrices or batches of matrices. Got {self.ndim}-D tensor.")
+        return ops.transpose(self, -2, -1)
+    def adjoint(self):
+        if self.ndim < 2:
+            raise RuntimeError(f"tensor.adjoint() is only supported on matrices or batches of matrices. Got {self.ndim}-D tensor.")
+        return ops.transpose(self, -2, -1)
     def stride(self, dim=None):
         st = tuple(s // self.array.itemsize for s in self.array.strides)
         return st if dim is None else st[_wrap_dim(dim, self.array.ndim, "stride")]
