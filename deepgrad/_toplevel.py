@@ -573,6 +573,14 @@ def poisson_nll_loss(input, target, log_input, full, eps, reduction):
     return loss if r == "none" else (loss.mean() if r == "mean" else loss.sum())
 
 
+def narrow_copy(input, dim, start, length):
+    return input.narrow_copy(dim, start, length)
+
+
+def resize_as_(input, the_template, memory_format=None):
+    return input.resize_as_(the_template)
+
+
 def is_distributed(input):
     return False
 

@@ -1003,6 +1003,48 @@ class Tensor:
         if len(args) == 1 and not isinstance(args[0], int) and not isinstance(args[0], Size):
             return self.new_tensor(args[0], device=device)
         return self.new_empty(*args, device=device)
+    def narrow_copy(self, dim, start, length): return ops.narrow(self, dim, start, length).clone()
+    def apply_(self, callable):
+        """Apply a Python function to each element in place (CPU, no gradient; slow, as in PyTorch)."""
+        if self.requires_grad:
+            raise RuntimeError("apply_ is only implemented for tensors that do not require grad")
+        if self.device.type != "cpu":
+            raise TypeError("apply_ is only implemented on CPU tensors")
+        flat = self.array.reshape(-1)
+        for i in range(flat.size):
+            flat[i] = callable(flat[i].item())
+        if not np.shares_memory(flat, self.array):
+            self.array[...] = flat.reshape(self.array.shape)
+        self._bump()
+        return self
+    def map_(self, tensor, callable):
+        """``self[i] = callable(self[i], tensor[i])`` in place, ``tensor`` broadcast to self (CPU, no gradient)."""
+        if self.requires_grad:
+            raise RuntimeError("map_ is only implemented for tensors that do not require grad")
+        other = np.broadcast_to(tensor.array if isinstance(tensor, Tensor) else np.asarray(tensor), self.array.shape)
+        out = np.empty_like(self.array)
+        for idx in np.ndindex(*self.array.shape):
+            out[idx] = callable(self.array[idx].item(), other[idx].item())
+        self.array[...] = out
+        self._bump()
+        return self
+    def resize_(self, *sizes, memory_format=None):
+        """Give the tensor shape ``sizes`` in place, keeping its first elements (new ones uninitialised)."""
+        if self.requires_grad:
+            raise RuntimeError("cannot resize variables that require grad")
+        shape = _shape_of(sizes)
+        n = int(np.prod(shape))
+        if n == self.array.size:
+            self.array = self.array.reshape(shape)
+        else:
+            xp = backend.array_module(self.array)
+            new = xp.empty(n, dtype=self.array.dtype)
+            k = min(n, self.array.size)
+            new[:k] = self.array.reshape(-1)[:k]
+            self.array = new.reshape(shape)
+        self._bump()
+        return self
+    def resize_as_(self, other, memory_format=None): return self.resize_(*other.shape)
     # layout and kind predicates answer as PyTorch does for a dense, real, strided tensor
     is_sparse = is_sparse_csr = is_quantized = is_nested = is_mkldnn = False
     is_xla = is_ipu = is_mtia = is_maia = is_vulkan = False

@@ -690,6 +690,30 @@ def test_composite_top_level_gradients():
     assert isinstance(dg.GradScaler(enabled=False), dg.amp.GradScaler)
 
 
+def test_apply_map_resize_narrow_copy():
+    for M in (dg, torch):
+        a = M.tensor([[1.0, 2.0], [3.0, 4.0]])
+        a.apply_(lambda v: v * 10 + 1)
+        a.map_(M.tensor([1.0, -1.0]), lambda x, y: x * y)
+        b = M.tensor([1, 2, 3, 4, 5, 6])
+        b.resize_(2, 2)
+        c = M.tensor([1, 2, 3])
+        c.resize_(2, 3)
+        d = M.arange(12.0).reshape(3, 4)
+        n = d.narrow_copy(1, 1, 2)
+        d.zero_()
+        if M is dg:
+            ours = (a.numpy().copy(), b.numpy().copy(), c.numpy()[0].copy(), n.numpy().copy(), tuple(c.shape))
+        else:
+            theirs = (a.numpy(), b.numpy(), c.numpy()[0], n.numpy(), tuple(c.shape))
+    for o, t in zip(ours, theirs):
+        np.testing.assert_array_equal(o, t)
+    with pytest.raises(RuntimeError):
+        dg.ones(2, requires_grad=True).resize_(3)
+    with pytest.raises(RuntimeError):
+        torch.ones(2, requires_grad=True).resize_(3)
+
+
 def test_renorm_against_torch():
     check_op(lambda x: dg.renorm(x, 2, 0, 1.0), lambda x: torch.renorm(x, 2, 0, 1.0), [rand(3, 4)])
     check_op(lambda x: x.renorm(1, 1, 2.0), lambda x: x.renorm(1, 1, 2.0), [rand(3, 4, seed=2)])
