@@ -31,7 +31,7 @@ __all__ = ["tile", "tensor_split", "hsplit", "vsplit", "dsplit", "split_with_siz
            "cartesian_prod", "combinations", "kron", "select_scatter", "slice_scatter",
            "diagonal_scatter", "index_put", "scatter_reduce", "nansum", "nanmean", "logcumsumexp",
            "aminmax", "mode", "cov", "corrcoef", "trapezoid", "trapz", "cumulative_trapezoid",
-           "tensor_unfold", "nonzero_static", "put", "msort", "type_as"]
+           "tensor_unfold", "nonzero_static", "put", "msort"]
 
 
 def _check_tensor(x, opname):
@@ -307,10 +307,6 @@ def tensor_unfold(input, dimension, size, step):
 def msort(input):
     from .reduce import sort
     return sort(input, 0).values
-
-
-def type_as(input, other):
-    return input.to(other.dtype)
 
 
 def nonzero_static(input, *, size, fill_value=-1):
