@@ -597,6 +597,41 @@ newaxis = None
 dtype = np.dtype
 
 
+def _clone_all(out):
+    return tuple(t.clone() for t in out) if isinstance(out, (tuple, list)) else out.clone()
+
+
+def _copy_variant(base, method=False):
+    """torch.X_copy: the view op X, then a copy (no memory shared with the input)."""
+    def fn(input, *args, **kwargs):
+        from . import ops
+        op = getattr(input, base) if method else getattr(ops, base)
+        return _clone_all(op(*args, **kwargs) if method else op(input, *args, **kwargs))
+    fn.__name__ = base + "_copy"
+    fn.__doc__ = f"``{base}`` followed by a copy (torch.{base}_copy)."
+    return fn
+
+
+_COPIES = {n + "_copy": _copy_variant(n) for n in
+           ("diagonal", "expand", "permute", "select", "split", "split_with_sizes", "squeeze", "t",
+            "transpose", "unbind", "unsqueeze", "view")}
+_COPIES.update({"detach_copy": _copy_variant("detach", True), "alias_copy": _copy_variant("view_as", True),
+                "unfold_copy": _copy_variant("unfold", True)})
+_COPIES["alias_copy"] = lambda input: input.clone()
+
+
+def unsafe_chunk(input, chunks, dim=0):
+    return input.chunk(chunks, dim)
+
+
+def unsafe_split(input, split_size, dim=0):
+    return input.split(split_size, dim)
+
+
+def unsafe_split_with_sizes(input, split_sizes, dim=0):
+    return input.split_with_sizes(split_sizes, dim)
+
+
 # torch.X_(input, ...) for the in-place tensor methods
 _TOP_INPLACE = ("abs acos acosh arccos arccosh arcsin arcsinh arctan arctanh asin asinh atan atanh ceil "
                 "clamp clamp_min clamp_max clip cos cosh deg2rad erf erfc exp exp2 expm1 fix floor frac "
@@ -613,6 +648,7 @@ def _top_inplace(name):
 
 
 TOP_LEVEL = {n + "_": _top_inplace(n) for n in _TOP_INPLACE}
+TOP_LEVEL.update(_COPIES)
 TOP_LEVEL.update({k: v for k, v in list(globals().items())
                   if not k.startswith("_") and k not in ("annotations", "math", "np", "backend", "F", "builtins_max",
                                                          "Tensor", "TOP_LEVEL")})
