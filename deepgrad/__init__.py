@@ -34,6 +34,10 @@ from .amp import autocast, is_autocast_enabled, get_autocast_dtype  # noqa: E402
 from ._compile import compile  # noqa: E402,A001
 from ._files import FileError  # noqa: E402  (every unreadable file: a ValueError and an OSError)
 
+from ._toplevel import TOP_LEVEL as _TOP_LEVEL, OVERRIDE as _OVERRIDE  # noqa: E402  (torch.conv2d, torch.relu_, torch.pi)
+globals().update({_k: _v for _k, _v in _TOP_LEVEL.items() if _k not in globals() or _k in _OVERRIDE})
+del _TOP_LEVEL, _OVERRIDE
+
 __version__ = "0.1.0"
 
 
@@ -50,7 +54,8 @@ def __getattr__(name):
     if name == "models":
         import importlib
         return importlib.import_module(".models", __name__)
-    if name in ("utils", "distributions"):  # torch.utils.checkpoint, torch.distributions
+    if name in ("utils", "distributions", "special", "xpu"):  # torch.utils.checkpoint, torch.distributions
         import importlib
         return importlib.import_module("." + name, __name__)
-    raise AttributeError(f"module 'deepgrad' has no attribute {name!r}")
+    from ._torch_api import missing_module_attr  # a PyTorch name deepgrad lacks: NotImplementedError
+    raise missing_module_attr("deepgrad", name)

@@ -423,6 +423,7 @@ class Tensor:
 
     def bernoulli_(self, p=0.5, generator=None):
         from .random import rng
+        p = backend.to_numpy(p.array) if isinstance(p, Tensor) else p
         return self._fill_random("bernoulli_", rng(generator).random(self.array.shape) < p)
 
     def _fill_random(self, opname, values):
@@ -549,10 +550,40 @@ class Tensor:
         return ops.logical_or(self, other) if self.dtype == np.bool_ else ops.bitwise_or(self, other)
 
     def __xor__(self, other):
-        return ops.logical_xor(self, other)
+        return ops.logical_xor(self, other) if self.dtype == np.bool_ else ops.bitwise_xor(self, other)
 
     def __invert__(self):
-        return ops.logical_not(self)
+        return ops.logical_not(self) if self.dtype == np.bool_ else ops.bitwise_not(self)
+
+    def __rand__(self, other):
+        return self.__and__(other)
+
+    def __ror__(self, other):
+        return self.__or__(other)
+
+    def __rxor__(self, other):
+        return self.__xor__(other)
+
+    def __lshift__(self, other):
+        return ops.bitwise_left_shift(self, other)
+
+    def __rshift__(self, other):
+        return ops.bitwise_right_shift(self, other)
+
+    def __rfloordiv__(self, other):
+        return ops.floor_divide(other, self)
+
+    def __rmod__(self, other):
+        return ops.remainder(other, self)
+
+    def __ifloordiv__(self, other):
+        return self.floor_divide_(other)
+
+    def __imod__(self, other):
+        return self.remainder_(other)
+
+    def __ipow__(self, other):
+        return self.pow_(other)
 
     def __getitem__(self, index):
         return ops.getitem(self, index)
@@ -657,7 +688,7 @@ class Tensor:
     def index_select(self, dim, index): return ops.index_select(self, dim, index)
     def masked_fill(self, mask, value): return ops.masked_fill(self, mask, value)
     def where(self, condition, other): return ops.where(condition, self, other)
-    def contiguous(self): return self if self.array.flags.c_contiguous else ops.clone(self)
+    def contiguous(self, memory_format=None): return self if self.array.flags.c_contiguous else ops.clone(self)
     def is_contiguous(self): return bool(self.array.flags.c_contiguous)
     def nonzero(self, *, as_tuple=False): return ops.nonzero(self, as_tuple=as_tuple)
     def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None): return ops.unique(self, sorted, return_inverse, return_counts, dim)
@@ -760,6 +791,278 @@ class Tensor:
     def bincount(self, weights=None, minlength=0): return ops.bincount(self, weights, minlength)
     def histc(self, bins=100, min=0, max=0): return ops.histc(self, bins, min, max)
 
+    # ---- the rest of PyTorch's everyday surface (issue 9); in-place `_` forms are generated below
+    def tan(self): return ops.tan(self)
+    def asin(self): return ops.asin(self)
+    def acos(self): return ops.acos(self)
+    def atan(self): return ops.atan(self)
+    def sinh(self): return ops.sinh(self)
+    def cosh(self): return ops.cosh(self)
+    def asinh(self): return ops.asinh(self)
+    def acosh(self): return ops.acosh(self)
+    def atanh(self): return ops.atanh(self)
+    arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+    def exp2(self): return ops.exp2(self)
+    def sinc(self): return ops.sinc(self)
+    def deg2rad(self): return ops.deg2rad(self)
+    def rad2deg(self): return ops.rad2deg(self)
+    def lgamma(self): return ops.lgamma(self)
+    def digamma(self): return ops.digamma(self)
+    def polygamma(self, n): return ops.polygamma(n, self)
+    def mvlgamma(self, p): return ops.mvlgamma(self, p)
+    def logit(self, eps=None): return ops.logit(self, eps)
+    def sgn(self): return ops.sgn(self)
+    def trunc(self): return ops.trunc(self)
+    fix = trunc
+    def absolute(self): return ops.abs(self)
+    def negative(self): return ops.neg(self)
+    def positive(self): return ops.positive(self)
+    def copysign(self, other): return ops.copysign(self, other)
+    def hypot(self, other): return ops.hypot(self, other)
+    def logaddexp(self, other): return ops.logaddexp(self, other)
+    def logaddexp2(self, other): return ops.logaddexp2(self, other)
+    def xlogy(self, other): return ops.xlogy(self, other)
+    def remainder(self, other): return ops.remainder(self, other)
+    def fmod(self, other): return ops.fmod(self, other)
+    def floor_divide(self, other): return ops.floor_divide(self, other)
+    def divide(self, other, *, rounding_mode=None): return ops.div(self, other, rounding_mode=rounding_mode)
+    def true_divide(self, other): return ops.div(self, other)
+    def multiply(self, other): return ops.mul(self, other)
+    def subtract(self, other, *, alpha=1): return ops.sub(self, other, alpha=alpha)
+    def float_power(self, exponent): return ops.float_power(self, exponent)
+    def ldexp(self, other): return ops.ldexp(self, other)
+    def fmax(self, other): return ops.fmax(self, other)
+    def fmin(self, other): return ops.fmin(self, other)
+    def clamp_min(self, min): return ops.clamp_min(self, min)
+    def clamp_max(self, max): return ops.clamp_max(self, max)
+    def heaviside(self, values): return ops.heaviside(self, values)
+    def signbit(self): return ops.signbit(self)
+    def isposinf(self): return ops.isposinf(self)
+    def isneginf(self): return ops.isneginf(self)
+    def isreal(self): return ops.isreal(self)
+    def frexp(self): return ops.frexp(self)
+    def nextafter(self, other): return ops.nextafter(self, other)
+    def bitwise_and(self, other): return ops.bitwise_and(self, other)
+    def bitwise_or(self, other): return ops.bitwise_or(self, other)
+    def bitwise_xor(self, other): return ops.bitwise_xor(self, other)
+    def bitwise_not(self): return ops.bitwise_not(self)
+    def bitwise_left_shift(self, other): return ops.bitwise_left_shift(self, other)
+    def bitwise_right_shift(self, other): return ops.bitwise_right_shift(self, other)
+    def gcd(self, other): return ops.gcd(self, other)
+    def lcm(self, other): return ops.lcm(self, other)
+    def logical_xor(self, other): return ops.logical_xor(self, other)
+    def greater(self, other): return ops.gt(self, other)
+    def greater_equal(self, other): return ops.ge(self, other)
+    def less(self, other): return ops.lt(self, other)
+    def less_equal(self, other): return ops.le(self, other)
+    def not_equal(self, other): return ops.ne(self, other)
+    def equal(self, other): return ops.equal(self, other)
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False): return ops.allclose(self, other, rtol, atol, equal_nan)
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False): return ops.isclose(self, other, rtol, atol, equal_nan)
+    def is_nonzero(self): return ops.is_nonzero(self)
+    def is_same_size(self, other): return ops.is_same_size(self, other)
+    def is_signed(self): return ops.is_signed(self)
+    def is_complex(self): return False
+    def is_inference(self): return False
+    def get_device(self): return self.device.index if self.device.type == "cuda" and self.device.index is not None else (0 if self.device.type == "cuda" else -1)
+    def type_as(self, other): return self.to(other.dtype)
+    def ndimension(self): return self.array.ndim
+    def byte(self): return self.to(backend.uint8)
+    def char(self): return self.to(backend.int8)
+    def short(self): return self.to(backend.int16)
+    def bfloat16(self): return self.to(backend.bfloat16)
+    @property
+    def real(self): return ops.real(self)
+    @property
+    def imag(self): return ops.imag(self)
+    @property
+    def H(self):
+        if self.ndim not in (0, 2):
+            raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
+        return ops.t(self)
+    @property
+    def mH(self):
+        if self.ndim < 2:
+            raise RuntimeError(f"tensor.mH is only supported on matrices or batches of matrices. Got {self.ndim}-D tensor.")
+        return ops.transpose(self, -2, -1)
+    def adjoint(self):
+        if self.ndim < 2:
+            raise RuntimeError(f"tensor.adjoint() is only supported on matrices or batches of matrices. Got {self.ndim}-D tensor.")
+        return ops.transpose(self, -2, -1)
+    def stride(self, dim=None):
+        st = tuple(s // self.array.itemsize for s in self.array.strides)
+        return st if dim is None else st[_wrap_dim(dim, self.array.ndim, "stride")]
+    def storage_offset(self):
+        a, base = self.array, self.array
+        while getattr(base, "base", None) is not None and hasattr(base.base, "__array_interface__"):
+            base = base.base
+        if base is a or not hasattr(a, "__array_interface__"):
+            return 0
+        return (a.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // a.itemsize
+    def data_ptr(self):
+        a = self.array
+        return a.__array_interface__["data"][0] if hasattr(a, "__array_interface__") else int(a.data.ptr)
+    def tile(self, *dims): return ops.tile(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int) else dims)
+    def movedim(self, source, destination): return ops.movedim(self, source, destination)
+    moveaxis = movedim
+    def swapdims(self, dim0, dim1): return ops.transpose(self, dim0, dim1)
+    def take(self, index): return ops.take(self, index)
+    def take_along_dim(self, indices, dim=None): return ops.take_along_dim(self, indices, dim)
+    def tensor_split(self, indices_or_sections, dim=0): return ops.tensor_split(self, indices_or_sections, dim)
+    def hsplit(self, sections): return ops.hsplit(self, sections)
+    def vsplit(self, sections): return ops.vsplit(self, sections)
+    def dsplit(self, sections): return ops.dsplit(self, sections)
+    def split_with_sizes(self, split_sizes, dim=0): return ops.split_with_sizes(self, split_sizes, dim)
+    def rot90(self, k=1, dims=(0, 1)): return ops.rot90(self, k, dims)
+    def fliplr(self): return ops.fliplr(self)
+    def flipud(self): return ops.flipud(self)
+    def kron(self, other): return ops.kron(self, other)
+    def inner(self, other): return ops.inner(self, other)
+    def vdot(self, other): return ops.vdot(self, other)
+    def select(self, dim, index): return ops.select(self, dim, index)
+    def select_scatter(self, src, dim, index): return ops.select_scatter(self, src, dim, index)
+    def slice_scatter(self, src, dim=0, start=None, end=None, step=1): return ops.slice_scatter(self, src, dim, start, end, step)
+    def diagonal_scatter(self, src, offset=0, dim1=0, dim2=1): return ops.diagonal_scatter(self, src, offset, dim1, dim2)
+    def index_put(self, indices, values, accumulate=False): return ops.index_put(self, indices, values, accumulate)
+    def index_put_(self, indices, values, accumulate=False): return self._inplace("index_put_", lambda s: ops.index_put(s, indices, values, accumulate))
+    def put(self, index, source, accumulate=False): return ops.put(self, index, source, accumulate)
+    def put_(self, index, source, accumulate=False): return self._inplace("put_", lambda s: ops.put(s, index, source, accumulate))
+    def scatter_reduce(self, dim, index, src, reduce, *, include_self=True): return ops.scatter_reduce(self, dim, index, src, reduce, include_self=include_self)
+    def scatter_reduce_(self, dim, index, src, reduce, *, include_self=True): return self._inplace("scatter_reduce_", lambda s: ops.scatter_reduce(s, dim, index, src, reduce, include_self=include_self))
+    def sum_to_size(self, *size): return ops.sum_to_size(self, *size)
+    def ravel(self): return ops.ravel(self)
+    def unfold(self, dimension, size, step): return ops.tensor_unfold(self, dimension, size, step)
+    def nansum(self, dim=None, keepdim=False, *, dtype=None): return ops.nansum(self, dim, keepdim, dtype=dtype)
+    def nanmean(self, dim=None, keepdim=False, *, dtype=None): return ops.nanmean(self, dim, keepdim, dtype=dtype)
+    def logcumsumexp(self, dim): return ops.logcumsumexp(self, dim)
+    def aminmax(self, *, dim=None, keepdim=False): return ops.aminmax(self, dim=dim, keepdim=keepdim)
+    def mode(self, dim=-1, keepdim=False): return ops.mode(self, dim, keepdim)
+    def msort(self): return ops.msort(self)
+    def cov(self, *, correction=1, fweights=None, aweights=None): return ops.cov(self, correction=correction, fweights=fweights, aweights=aweights)
+    def corrcoef(self): return ops.corrcoef(self)
+    def nonzero_static(self, *, size, fill_value=-1): return ops.nonzero_static(self, size=size, fill_value=fill_value)
+    def multinomial(self, num_samples, replacement=False, *, generator=None): return _creation().multinomial(self, num_samples, replacement, generator=generator)
+    def bernoulli(self, p=None, *, generator=None): return _creation().bernoulli(self, p, generator=generator)
+    def fill_diagonal_(self, fill_value, wrap=False):
+        return self._inplace("fill_diagonal_", lambda s: ops.where(Tensor._make(_diagonal_mask(s.shape, wrap)), fill_value, s).to(s.dtype))
+
+    # random fills (deepgrad's generator; no graph)
+    def random_(self, from_=0, to=None, *, generator=None):
+        from .random import rng
+        if to is None:
+            if from_ != 0 and to is None:
+                from_, to = 0, from_
+            else:
+                kind = self.array.dtype
+                to = (2 ** (np.finfo(kind).nmant + 1) if kind.kind == "f" else
+                      (2 if kind.kind == "b" else int(np.iinfo(kind).max) + 1))
+        return self._fill_random("random_", rng(generator).integers(from_, to, self.array.shape))
+    def exponential_(self, lambd=1.0, *, generator=None):
+        from .random import rng
+        return self._fill_random("exponential_", rng(generator).exponential(1.0 / lambd, self.array.shape))
+    def geometric_(self, p, *, generator=None):
+        from .random import rng
+        return self._fill_random("geometric_", rng(generator).geometric(p, self.array.shape))
+    def log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+        from .random import rng
+        return self._fill_random("log_normal_", rng(generator).lognormal(mean, std, self.array.shape))
+    def cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
+        from .random import rng
+        return self._fill_random("cauchy_", median + sigma * rng(generator).standard_cauchy(self.array.shape))
+
+    # in-place shape changes: self becomes the view (its node, when autograd tracks it)
+    def _inplace_view(self, opname, fn):
+        self._check_inplace(opname)
+        r = fn(self)
+        self.array = r.array
+        if r.grad_fn is not None:
+            self.grad_fn, self._out_nr = r.grad_fn, r._out_nr
+        return self
+    def unsqueeze_(self, dim): return self._inplace_view("unsqueeze_", lambda s: ops.unsqueeze(s, dim))
+    def squeeze_(self, dim=None): return self._inplace_view("squeeze_", lambda s: ops.squeeze(s, dim))
+    def t_(self): return self._inplace_view("t_", lambda s: ops.t(s))
+    def transpose_(self, dim0, dim1): return self._inplace_view("transpose_", lambda s: ops.transpose(s, dim0, dim1))
+    swapdims_ = swapaxes_ = transpose_
+    def renorm(self, p, dim, maxnorm): return _toplevel().renorm(self, p, dim, maxnorm)
+    def renorm_(self, p, dim, maxnorm): return self._inplace("renorm_", lambda s: _toplevel().renorm(s, p, dim, maxnorm))
+    def hardshrink(self, lambd=0.5): return _toplevel().hardshrink(self, lambd)
+    def prelu(self, weight): return ops.prelu(self, weight)
+    def unsafe_chunk(self, chunks, dim=0): return ops.chunk(self, chunks, dim)
+    def unsafe_split(self, split_size, dim=0): return ops.split(self, split_size, dim)
+    def unsafe_split_with_sizes(self, split_sizes, dim=0): return ops.split_with_sizes(self, split_sizes, dim)
+    def is_distributed(self): return False
+    @property
+    def output_nr(self): return self._out_nr
+    @property
+    def layout(self): return _toplevel().strided
+    def new(self, *args, device=None):
+        """Legacy ``x.new(...)``: ``new(2, 3)`` an uninitialised tensor of that shape, ``new(data)``
+        a tensor of that data, ``new()`` an empty one; dtype and device of self."""
+        if not args:
+            return self.new_empty(0, device=device)
+        if len(args) == 1 and not isinstance(args[0], int) and not isinstance(args[0], Size):
+            return self.new_tensor(args[0], device=device)
+        return self.new_empty(*args, device=device)
+    def narrow_copy(self, dim, start, length): return ops.narrow(self, dim, start, length).clone()
+    def apply_(self, callable):
+        """Apply a Python function to each element in place (CPU, no gradient; slow, as in PyTorch)."""
+        if self.requires_grad:
+            raise RuntimeError("apply_ is only implemented for tensors that do not require grad")
+        if self.device.type != "cpu":
+            raise TypeError("apply_ is only implemented on CPU tensors")
+        flat = self.array.reshape(-1)
+        for i in range(flat.size):
+            flat[i] = callable(flat[i].item())
+        if not np.shares_memory(flat, self.array):
+            self.array[...] = flat.reshape(self.array.shape)
+        self._bump()
+        return self
+    def map_(self, tensor, callable):
+        """``self[i] = callable(self[i], tensor[i])`` in place, ``tensor`` broadcast to self (CPU, no gradient)."""
+        if self.requires_grad:
+            raise RuntimeError("map_ is only implemented for tensors that do not require grad")
+        other = np.broadcast_to(tensor.array if isinstance(tensor, Tensor) else np.asarray(tensor), self.array.shape)
+        out = np.empty_like(self.array)
+        for idx in np.ndindex(*self.array.shape):
+            out[idx] = callable(self.array[idx].item(), other[idx].item())
+        self.array[...] = out
+        self._bump()
+        return self
+    def resize_(self, *sizes, memory_format=None):
+        """Give the tensor shape ``sizes`` in place, keeping its first elements (new ones uninitialised)."""
+        if self.requires_grad:
+            raise RuntimeError("cannot resize variables that require grad")
+        shape = _shape_of(sizes)
+        n = int(np.prod(shape))
+        if n == self.array.size:
+            self.array = self.array.reshape(shape)
+        else:
+            xp = backend.array_module(self.array)
+            new = xp.empty(n, dtype=self.array.dtype)
+            k = min(n, self.array.size)
+            new[:k] = self.array.reshape(-1)[:k]
+            self.array = new.reshape(shape)
+        self._bump()
+        return self
+    def resize_as_(self, other, memory_format=None): return self.resize_(*other.shape)
+    # layout and kind predicates answer as PyTorch does for a dense, real, strided tensor
+    is_sparse = is_sparse_csr = is_quantized = is_nested = is_mkldnn = False
+    is_xla = is_ipu = is_mtia = is_maia = is_vulkan = False
+    def is_conj(self): return False
+    def is_neg(self): return False
+    def conj(self): return self
+    def resolve_conj(self): return self
+    def resolve_neg(self): return self
+    def conj_physical(self): return ops.clone(self)
+    def to_dense(self, dtype=None, *, masked_grad=None): return self if dtype is None else self.to(dtype)
+    def dense_dim(self): return self.array.ndim
+    def sparse_dim(self): return 0
+    def is_set_to(self, tensor): return self.array is tensor.array or (
+        self.array.__array_interface__ == tensor.array.__array_interface__ if hasattr(self.array, "__array_interface__") else False)
+    def as_subclass(self, cls):
+        raise NotImplementedError("Tensor.as_subclass is not implemented in deepgrad; subclass deepgrad.Tensor "
+                                  "and wrap with Tensor._make-style construction instead")
+
 
 _shared_buffers = weakref.WeakValueDictionary()   # arrays marked by share_memory_() (see is_shared)
 
@@ -846,3 +1149,94 @@ from . import ops  # noqa: E402  (ops import Tensor from this module)
 
 _function._Tensor = Tensor
 _function._ndarray = np.ndarray
+
+
+def _creation():
+    from . import creation
+    return creation
+
+
+def _toplevel():
+    from . import _toplevel as top
+    return top
+
+
+def _diagonal_mask(shape, wrap):
+    if len(shape) < 2:
+        raise RuntimeError("fill_diagonal_: dimensions must larger than 1")
+    if len(shape) > 2 and len(set(shape)) != 1:
+        raise RuntimeError("fill_diagonal_: all dimensions of input must be of equal length")
+    m = np.zeros(shape, dtype=np.bool_)
+    if len(shape) > 2:
+        m[tuple(np.arange(shape[0]) for _ in shape)] = True
+        return m
+    r, c = shape
+    step = c + 1
+    flat = m.reshape(-1)
+    end = r * c if wrap else min(r, c) * c
+    flat[0:end:step] = True
+    return m
+
+
+# In-place `_` variants, generated: ``x.op_(*args)`` computes ``x.op(*args)`` through the tracked
+# in-place machinery (``Tensor._inplace``) and casts the result to x's dtype as PyTorch does
+# (a floating result into an integer tensor is an error, as there).
+_INPLACE_OF = (
+    "abs absolute acos acosh arccos arccosh arcsin arcsinh arctan arctanh asin asinh atan atanh "
+    "ceil cos cosh deg2rad digamma erf erfc erfinv exp exp2 expm1 fix floor frac lgamma log log10 "
+    "log1p log2 logit neg negative rad2deg reciprocal relu round rsqrt sgn sigmoid sign sin sinc "
+    "sinh sqrt square tan tanh trunc logical_not bitwise_not mvlgamma polygamma "
+    "atan2 arctan2 bitwise_and bitwise_or bitwise_xor bitwise_left_shift bitwise_right_shift "
+    "clamp_min clamp_max clip copysign divide true_divide floor_divide fmod remainder hypot ldexp "
+    "logical_and logical_or logical_xor multiply subtract nextafter pow xlogy float_power "
+    "heaviside eq ne lt le gt ge greater less greater_equal less_equal not_equal gcd lcm "
+    "cumsum cumprod tril triu addmm addmv addr baddbmm addbmm"
+).split()
+
+
+def _make_inplace(name):
+    def method(self, *args, **kwargs):
+        opname = name + "_"
+
+        def compute(s):
+            r = getattr(s, name)(*args, **kwargs)
+            if r.dtype != s.dtype:
+                if r.dtype.kind == "f" and s.dtype.kind in "iub" or (opname == "float_power_" and s.dtype != np.float64):
+                    raise RuntimeError(f"{opname}: result type {r.dtype} can't be cast to the desired output "
+                                       f"type {s.dtype}")
+                r = r.to(s.dtype)
+            return r
+        return self._inplace(opname, compute)
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"In-place ``{name}`` (tracked by autograd)."
+    return method
+
+
+for _name in _INPLACE_OF:
+    if _name + "_" not in Tensor.__dict__:
+        setattr(Tensor, _name + "_", _make_inplace(_name))
+del _name
+
+
+def _install_missing_torch_names():
+    """Each public PyTorch Tensor name deepgrad lacks becomes a descriptor that raises
+    NotImplementedError (also an AttributeError, so hasattr stays False) naming it. Descriptors
+    rather than ``Tensor.__getattr__``: a class with ``__getattr__`` loses CPython's fast slot
+    access, and attribute hits are the hot path."""
+    from ._torch_api import TENSOR, missing_tensor_attr
+
+    class _MissingTorchAttr:
+        __slots__ = ("name",)
+
+        def __init__(self, name):
+            self.name = name
+
+        def __get__(self, obj, cls=None):
+            raise missing_tensor_attr(self.name)
+
+    for name in TENSOR:
+        if name not in dir(Tensor):
+            setattr(Tensor, name, _MissingTorchAttr(name))
+
+
+_install_missing_torch_names()

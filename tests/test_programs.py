@@ -42,7 +42,7 @@ PROGRAMS = {
     "word_lm.py": ([], ["1", "2", "3"], ["4", "5"], ("spread", 4, 0.05)),
     "time_sequence.py": ([], ["0", "1", "2"], ["3", "4"], ("spread", 4, 0.5)),
     "nanogpt_like.py": ([], ["1", "2", "3"], ["4", "5"], ("spread", 4, 0.05)),
-    "mingpt_like.py": ([], ["1", "2", "3"], ["4", "5"], ("spread", 4, 0.1)),
+    "mingpt_like.py": ([], ["1", "2", "3"], ["4", "5"], ("spread", 4, 0.2)),
 }
 
 
@@ -51,6 +51,7 @@ def _env(extra_path=None):
     data = shared_datasets_dir()
     env["DEEPGRAD_DATA"] = str(data)
     env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = "1"
+    env["PYTHONHASHSEED"] = "0"      # mingpt_like splits its data by hash(str(...)), as minGPT's demo does
     if extra_path:
         env["PYTHONPATH"] = os.pathsep.join([extra_path, env.get("PYTHONPATH", "")])
     return env

@@ -36,6 +36,9 @@ class return_types:  # noqa: N801  (mirrors torch.return_types)
     min = namedtuple("min", ["values", "indices"])
     sort = namedtuple("sort", ["values", "indices"])
     topk = namedtuple("topk", ["values", "indices"])
+    frexp = namedtuple("frexp", ["mantissa", "exponent"])
+    aminmax = namedtuple("aminmax", ["min", "max"])
+    mode = namedtuple("mode", ["values", "indices"])
 
 
 # ---------------------------------------------------------------------------------------------
