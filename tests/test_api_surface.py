@@ -29,7 +29,9 @@ def _both(f):
 # ---------------------------------------------------------------------------------------------
 
 def _public(obj):
-    return sorted(n for n in dir(obj) if not n.startswith("_"))
+    # torch's lazily imported submodules (onnx, ...) join dir(torch) only once something imports them
+    names = set(dir(obj)) | set(getattr(obj, "_lazy_modules", ()))
+    return sorted(n for n in names if not n.startswith("_"))
 
 
 def test_generated_name_lists_match_installed_torch():

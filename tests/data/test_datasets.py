@@ -90,7 +90,6 @@ def test_shared_datasets_dir_helper(monkeypatch, tmp_path):
     monkeypatch.delenv("DEEPGRAD_DATA", raising=False)
     repo = tmp_path / "repo" / "pkg"
     repo.mkdir(parents=True)
-    assert D.shared_datasets_dir(start=repo) is None
     (tmp_path / "shared" / "datasets").mkdir(parents=True)
     assert D.shared_datasets_dir(start=repo) == tmp_path / "shared" / "datasets"   # <repo>/../shared
     other = tmp_path / "elsewhere" / "data"
