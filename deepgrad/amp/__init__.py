@@ -10,3 +10,30 @@ from .grad_scaler import GradScaler, OptState  # noqa: F401
 
 __all__ = ["autocast", "GradScaler", "is_autocast_enabled", "is_autocast_available", "get_autocast_dtype",
            "custom_fwd", "custom_bwd"]
+
+
+def _device_spellings(device_type, module):
+    """PyTorch's deprecated ``torch.<device>.amp.autocast(...)`` / ``GradScaler(...)``: the classes
+    above with ``device_type`` fixed, warning (FutureWarning) as PyTorch does."""
+    import warnings
+
+    def deprecated(what):
+        warnings.warn(f"`deepgrad.{device_type}.amp.{what}(args...)` is deprecated. Please use "
+                      f"`deepgrad.amp.{what}('{device_type}', args...)` instead.", FutureWarning, stacklevel=3)
+
+    class _Autocast(autocast):
+        def __init__(self, enabled=True, dtype=None, cache_enabled=True):
+            deprecated("autocast")
+            super().__init__(device_type, dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
+
+    class _GradScaler(GradScaler):
+        def __init__(self, init_scale=2.0 ** 16, growth_factor=2.0, backoff_factor=0.5, growth_interval=2000,
+                     enabled=True):
+            deprecated("GradScaler")
+            super().__init__(device_type, init_scale=init_scale, growth_factor=growth_factor,
+                             backoff_factor=backoff_factor, growth_interval=growth_interval, enabled=enabled)
+
+    for cls, name in ((_Autocast, "autocast"), (_GradScaler, "GradScaler")):
+        cls.__name__ = cls.__qualname__ = name
+        cls.__module__ = module
+    return _Autocast, _GradScaler

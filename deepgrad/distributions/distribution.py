@@ -76,6 +76,17 @@ class Distribution:
     def expand(self, batch_shape, _instance=None):
         raise NotImplementedError(f"{type(self).__name__}.expand is not implemented in deepgrad")
 
+    def _expand_params(self, cls, batch_shape, _instance, names, event_shape=()):
+        """``expand`` for a distribution whose parameters ``names`` are batch-shaped tensors
+        (followed by ``event_shape``): a new instance with each parameter broadcast."""
+        new = self._get_checked_instance(cls, _instance)
+        batch_shape = Size(batch_shape)
+        for name in names:
+            setattr(new, name, getattr(self, name).expand(*batch_shape, *event_shape))
+        Distribution.__init__(new, batch_shape, Size(event_shape), validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
     def _get_checked_instance(self, cls, _instance=None):
         if _instance is None and type(self).__init__ != cls.__init__:
             raise NotImplementedError(
