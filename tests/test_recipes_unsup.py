@@ -29,7 +29,7 @@ needs_mnist = pytest.mark.skipif(shared_datasets_dir() is None or not (shared_da
 
 SMOKE = {
     "mnist-deep-autoencoder": dict(sizes=[784, 32, 16, 4], epochs=1, rbm_epochs=1, fig3_epochs=1, fig3_rbm_epochs=1),
-    "mnist-sparse-autoencoder": dict(hidden=16, epochs=1),
+    "mnist-sparse-autoencoder": dict(hidden=16, epochs=1, max_iter=15),
     "mnist-stacked-autoencoder": dict(sizes=[784, 32, 16, 10], epochs=2, pretrain_epochs=1, labels=100),
     "mnist-dbn": dict(sizes=[784, 32, 32, 64], epochs=1, rbm_epochs=1, gibbs_steps=5, n_samples=10),
     "mnist-rbm": dict(hidden=16, epochs=1, gibbs_steps=9, ais_betas=50, ais_chains=10),

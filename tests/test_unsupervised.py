@@ -310,6 +310,59 @@ def test_dbn_sizes_must_chain():
         DBN((784,))
 
 
+def test_label_units_are_one_softmax_group():
+    rng = np.random.default_rng(1)
+    r = RBM(7, 5, n_labels=3, dtype="float64", generator=dg.Generator().manual_seed(0))
+    with dg.no_grad():
+        r.weight.copy_(dg.tensor(rng.standard_normal((5, 7))))
+        r.v_bias.copy_(dg.tensor(rng.standard_normal(7)))
+    h = (rng.random((40, 5)) < 0.5).astype(np.float64)
+    m = r._v_mean(h)
+    a = h @ r.weight.detach().numpy() + r.v_bias.detach().numpy()
+    np.testing.assert_allclose(m[:, :4], sig(a[:, :4]), rtol=1e-12)
+    e = np.exp(a[:, 4:] - a[:, 4:].max(1, keepdims=True))
+    np.testing.assert_allclose(m[:, 4:], e / e.sum(1, keepdims=True), rtol=1e-12)
+    # one categorical draw per row; over many rows the label frequencies follow the softmax
+    big = np.repeat(m[:1], 20000, 0)
+    v = r._sample_v(big.copy(), np.random.default_rng(2))
+    assert set(np.unique(v[:, 4:].sum(1))) == {1.0}
+    freq = v[:, 4:].mean(0)
+    se = np.sqrt(m[0, 4:] * (1 - m[0, 4:]) / len(big))
+    assert np.all(np.abs(freq - m[0, 4:]) < 4 * se + 1e-12)
+    with pytest.raises(NotImplementedError, match="label units"):
+        r.log_partition()
+    with pytest.raises(ValueError, match="n_labels"):
+        RBM(4, 3, visible="gaussian", n_labels=2)
+
+
+def test_dbn_with_labels_classifies_by_free_energy_and_clamps_samples():
+    rng = np.random.default_rng(0)
+    x = (rng.random((80, 12)) < 0.3).astype(np.float32)
+    y = rng.integers(0, 3, 80)
+    dbn = DBN((12, 8, 6), n_labels=3, generator=dg.Generator().manual_seed(0))
+    assert dbn.sizes == (12, 8, 6) and dbn.rbms[-1].n_visible == 11
+    with pytest.raises(ValueError, match="needs labels"):
+        dbn.fit(x, epochs=1)
+    dbn.fit(x, labels=y, epochs=2, batch_size=20)
+    p = dbn.classify(x[:10]).numpy()
+    # oracle: the top RBM's own free energy of [features, one-hot k] for each k
+    f = dbn.rbms[0].transform(x[:10]).numpy()
+    F = np.stack([dbn.rbms[-1].free_energy(np.concatenate([f, np.eye(3, dtype=np.float32)[[k] * 10]], 1)).detach().numpy()
+                  for k in range(3)], 1)
+    q = np.exp(-(F - F.min(1, keepdims=True)))
+    np.testing.assert_allclose(p, q / q.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
+    s = dbn.sample(6, gibbs_steps=4, generator=dg.Generator().manual_seed(1))
+    assert s.shape == (6, 12)
+    clf = dbn.to_classifier(3)
+    np.testing.assert_array_equal(clf[2].weight.detach().numpy(), dbn.rbms[1].weight.detach().numpy()[:, :8])
+    # the classifier's up-pass equals the DBN's (labels left out)
+    np.testing.assert_allclose(clf[:4](dg.tensor(x)).detach().numpy(), dbn(dg.tensor(x)).detach().numpy(), rtol=1e-5)
+    with pytest.raises(ValueError, match="label units"):
+        dbn.to_autoencoder()
+    with pytest.raises(ValueError, match=r"layer 1 \(RBM\(9, 4\)\) has 8 visible units besides its 1 label"):
+        DBN(rbms=[RBM(12, 7), RBM(9, 4, n_labels=1)])
+
+
 def test_gaussian_units_refuse_unstandardised_data():
     r = RBM(5, 3, visible="gaussian")
     raw = np.random.default_rng(0).random((100, 5)).astype(np.float32) * 255

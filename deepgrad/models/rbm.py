@@ -96,12 +96,16 @@ class RBM(nn.Module):
     units), so a trained RBM is a feature extractor. Train with :meth:`fit` (mini-batch CD-k or
     PCD with momentum and weight decay) or one :meth:`step` at a time.
 
+    ``n_labels=K`` makes the last K visible units one softmax group (a one-hot label, as in the
+    top RBM of Hinton, Osindero & Teh 2006): ``p(label = k | h) ∝ exp(b_k + W_kᵀh)``, sampled as
+    one categorical draw. The energy keeps its form, so :meth:`free_energy` is unchanged.
+
     >>> rbm = RBM(6, 3)                                            # doctest: +SKIP
     >>> rbm.fit(data, epochs=5, batch_size=10, lr=0.1)              # doctest: +SKIP
     """
 
     def __init__(self, n_visible, n_hidden, visible="bernoulli", hidden="bernoulli", dtype=None, device=None,
-                 init_std=0.01, generator=None):
+                 init_std=0.01, generator=None, n_labels=0):
         super().__init__()
         if visible not in _UNITS or hidden not in _UNITS:
             raise ValueError(f"RBM: visible and hidden must be one of {_UNITS}, got {visible!r}, {hidden!r}")
@@ -112,6 +116,10 @@ class RBM(nn.Module):
             raise ValueError(f"RBM: n_visible and n_hidden must be positive, got {n_visible}, {n_hidden}")
         self.n_visible, self.n_hidden = int(n_visible), int(n_hidden)
         self.visible, self.hidden = visible, hidden
+        self.n_labels = int(n_labels)
+        if not 0 <= self.n_labels < self.n_visible or (self.n_labels and visible != "bernoulli"):
+            raise ValueError(f"RBM({n_visible}, {n_hidden}): n_labels ({n_labels}) must be at least 0 and fewer than "
+                             f"the visible units, and label units need visible='bernoulli' (got {visible!r})")
         dt = backend.as_dtype(dtype) if dtype is not None else backend.get_default_dtype()
         dt = np.dtype(dt)
         rng = _random.rng(generator)
@@ -127,7 +135,9 @@ class RBM(nn.Module):
         self._last_reconstruction = None
 
     def extra_repr(self):
-        return f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, visible={self.visible!r}, hidden={self.hidden!r}"
+        labels = f", n_labels={self.n_labels}" if self.n_labels else ""
+        return (f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, visible={self.visible!r}, "
+                f"hidden={self.hidden!r}{labels}")
 
     def _name(self):
         return f"RBM({self.n_visible}, {self.n_hidden})"
@@ -153,7 +163,34 @@ class RBM(nn.Module):
         xp = backend.array_module(h)
         a = h @ self.weight.array
         a += self.v_bias.array
-        return a if self.visible == "gaussian" else _sigmoid(xp, a, out=a)
+        if self.visible == "gaussian":
+            return a
+        L = self.n_labels
+        if L:       # the label units: one softmax group, p(label = k | h) ∝ exp(b_k + W_kᵀh)
+            lab = a[:, -L:]
+            lab -= lab.max(1, keepdims=True)
+            xp.exp(lab, out=lab)
+            lab /= lab.sum(1, keepdims=True)
+            _sigmoid(xp, a[:, :-L], out=a[:, :-L])
+            return a
+        return _sigmoid(xp, a, out=a)
+
+    def _sample_v(self, mean, rng):
+        """Visible states drawn from their means; the label units (if any) as one one-hot draw."""
+        v = self._sample(mean, self.visible, rng)
+        L = self.n_labels
+        if L:
+            xp = backend.array_module(mean)
+            u = xp.asarray(rng.random((mean.shape[0], 1), dtype=mean.dtype))
+            k = xp.minimum((xp.cumsum(mean[:, -L:], 1) < u).sum(1), L - 1)
+            v[:, -L:] = 0
+            v[xp.arange(mean.shape[0]), mean.shape[1] - L + k] = 1
+        return v
+
+    def _no_labels(self, what):
+        if self.n_labels:
+            raise NotImplementedError(f"{self._name()}.{what}: not defined for an RBM with softmax label units "
+                                      f"(n_labels={self.n_labels})")
 
     def _sample(self, mean, units, rng):
         xp = backend.array_module(mean)
@@ -185,7 +222,7 @@ class RBM(nn.Module):
         if h.ndim != 2 or h.shape[1] != self.n_hidden:
             raise ValueError(f"{self._name()}: expected h of shape (batch, {self.n_hidden}), got {tuple(h.shape)}")
         m = self._v_mean(h)
-        return Tensor._make(m), Tensor._make(self._sample(m, self.visible, _random.rng(generator)))
+        return Tensor._make(m), Tensor._make(self._sample_v(m, _random.rng(generator)))
 
     def gibbs(self, v, steps=1, generator=None, return_mean=True):
         """Run ``steps`` full Gibbs steps v -> h -> v from ``v``; returns the last ``E[v|h]`` (or the
@@ -196,7 +233,7 @@ class RBM(nn.Module):
         for _ in range(int(steps)):
             h = self._sample(self._h_mean(v), self.hidden, rng)
             m = self._v_mean(h)
-            v = self._sample(m, self.visible, rng)
+            v = self._sample_v(m, rng)
         return Tensor._make(m if return_mean else v)
 
     # ---- energies and monitoring ------------------------------------------------------------------
@@ -234,6 +271,7 @@ class RBM(nn.Module):
         i drawn at random per row, ``n_visible · log σ(F(ṽ) - F(v))`` with ``ṽ`` = v with bit i
         flipped. Its mean over a data set tracks the log-likelihood without the partition
         function."""
+        self._no_labels("pseudo_log_likelihood")
         if self.visible != "bernoulli":
             raise NotImplementedError(f"{self._name()}.pseudo_log_likelihood: defined for Bernoulli visible "
                                       "units; use reconstruction_error for Gaussian visible units")
@@ -254,6 +292,7 @@ class RBM(nn.Module):
         """``log Z`` by enumerating every state of the Bernoulli side (the smaller one when both
         are Bernoulli); for tiny models only (at most 20 units enumerated). Gaussian hidden units
         are integrated out with their ``(2π)^(n/2)`` factor dropped, as in :meth:`free_energy`."""
+        self._no_labels("log_partition")
         W, b, c = (p.array.astype(np.float64) for p in (self.weight, self.v_bias, self.h_bias))
         W, b, c = (backend.to_numpy(a) for a in (W, b, c))
         if self.hidden == "bernoulli" and (self.visible == "gaussian" or self.n_hidden < self.n_visible):
@@ -298,6 +337,7 @@ class RBM(nn.Module):
         Gibbs step ``h ~ σ(β(c + Wv))``, ``v ~ σ((1-β) b_A + β (b + Wᵀh))``. ``betas``: an int (the
         paper's schedule -- 0 to 0.5 in steps of 1e-3, to 0.9 in 1e-4, to 1 in 1e-4 -- stretched to
         that many steps) or an increasing array from 0 to 1."""
+        self._no_labels("ais_log_partition")
         if self.visible != "bernoulli" or self.hidden != "bernoulli":
             raise NotImplementedError(f"{self._name()}.ais_log_partition: for Bernoulli-Bernoulli RBMs only")
         W, b, c = (backend.to_numpy(p.array).astype(np.float64) for p in (self.weight, self.v_bias, self.h_bias))
@@ -379,7 +419,7 @@ class RBM(nn.Module):
             vm = self._v_mean(h)
             if first is None:
                 first = vm
-            vk = self._sample(vm, self.visible, rng) if persistent else vm
+            vk = self._sample_v(vm, rng) if persistent else vm
             hk = self._h_mean(vk)
             if step < k - 1 or persistent:
                 h = self._sample(hk, self.hidden, rng)
@@ -486,17 +526,25 @@ class DBN(nn.Module):
     ``visible="gaussian"`` makes the bottom RBM's visible units Gaussian (standardised data) and
     ``top_hidden="gaussian"`` the top RBM's hidden units linear-Gaussian (the code layer of Hinton
     & Salakhutdinov 2006). ``DBN(rbms=[...])`` stacks RBMs you built; their sizes must chain.
+
+    ``n_labels=10`` adds the paper's softmax label units to the top RBM's visible layer (500 + 10
+    units below the 2000 in Hinton, Osindero & Teh's Fig. 1): :meth:`fit` then needs the labels,
+    :meth:`sample` generates digits of a chosen class by clamping them, and :meth:`classify`
+    picks the label of lowest free energy (the generative classifier, before any fine-tuning).
     """
 
     def __init__(self, sizes=None, visible="bernoulli", top_hidden="bernoulli", rbms=None, dtype=None,
-                 generator=None):
+                 generator=None, n_labels=0):
         super().__init__()
         if rbms is None:
             if sizes is None or len(sizes) < 2:
                 raise ValueError(f"DBN: sizes must list at least two layer sizes, got {sizes!r}")
             sizes = [int(s) for s in sizes]
-            rbms = [RBM(sizes[i], sizes[i + 1], visible=visible if i == 0 else "bernoulli",
-                        hidden=top_hidden if i == len(sizes) - 2 else "bernoulli", dtype=dtype, generator=generator)
+            top = len(sizes) - 2
+            rbms = [RBM(sizes[i] + (int(n_labels) if i == top else 0), sizes[i + 1],
+                        visible=visible if i == 0 else "bernoulli",
+                        hidden=top_hidden if i == top else "bernoulli", dtype=dtype, generator=generator,
+                        n_labels=int(n_labels) if i == top else 0)
                     for i in range(len(sizes) - 1)]
         rbms = list(rbms)
         if not rbms:
@@ -506,9 +554,12 @@ class DBN(nn.Module):
                 raise TypeError(f"DBN: layer {i} is a {type(r).__name__}, not an RBM")
         for i in range(len(rbms) - 1):
             a, b = rbms[i], rbms[i + 1]
-            if a.n_hidden != b.n_visible:
+            if a.n_labels:
+                raise ValueError(f"DBN: layer {i} ({a._name()}) has label units; only the top RBM may have them")
+            if a.n_hidden != b.n_visible - b.n_labels:
                 raise ValueError(f"DBN: layer sizes do not chain: layer {i} ({a._name()}) has {a.n_hidden} hidden "
-                                 f"units but layer {i + 1} ({b._name()}) has {b.n_visible} visible units")
+                                 f"units but layer {i + 1} ({b._name()}) has {b.n_visible - b.n_labels} visible units"
+                                 + (f" besides its {b.n_labels} label units" if b.n_labels else ""))
             if b.visible != "bernoulli":
                 raise ValueError(f"DBN: layer {i + 1} ({b._name()}) has Gaussian visible units, but it is fed "
                                  "the hidden probabilities of the layer below; only the bottom RBM may have them")
@@ -516,20 +567,78 @@ class DBN(nn.Module):
 
     @property
     def sizes(self):
-        return (self.rbms[0].n_visible,) + tuple(r.n_hidden for r in self.rbms)
+        return (self.rbms[0].n_visible - self.rbms[0].n_labels,) + tuple(r.n_hidden for r in self.rbms)
+
+    @property
+    def n_labels(self):
+        return self.rbms[-1].n_labels
 
     def forward(self, v):
-        """The top layer's hidden means, propagated up deterministically."""
+        """The top layer's hidden means, propagated up deterministically (label units, if any,
+        left at zero: the features alone)."""
+        from ..nn import functional as F
         for r in self.rbms:
-            v = r(v)
+            if r.n_labels:
+                a = F.linear(v, r.weight[:, :r.n_visible - r.n_labels], r.h_bias)
+                v = a if r.hidden == "gaussian" else a.sigmoid()
+            else:
+                v = r(v)
         return v
 
-    def fit(self, data, epochs=10, batch_size=100, lr=0.1, verbose=False, **kwargs):
-        """Greedy layer-wise training: RBM 0 on ``data``, RBM i on the hidden means of RBM i-1.
+    def _onehot(self, labels, n):
+        L = self.n_labels
+        y = backend.to_numpy(_arr(labels)).astype(np.int64).reshape(-1)
+        if len(y) != n or (len(y) and (y.min() < 0 or y.max() >= L)):
+            raise ValueError(f"DBN: expected {n} labels in [0, {L}), got {len(y)} with range "
+                             f"[{y.min() if len(y) else '-'}, {y.max() if len(y) else '-'}]")
+        dt = self.rbms[-1].weight.array.dtype
+        xp = backend.array_module(self.rbms[-1].weight.array)
+        out = np.zeros((n, L), dt)
+        out[np.arange(n), y] = 1
+        return xp.asarray(out)
+
+    def _features(self, x):
+        """The penultimate layer's hidden means (the top RBM's non-label visible units)."""
+        x = _arr(x, self.rbms[0].weight.array.dtype)
+        for r in self.rbms[:-1]:
+            x = r._h_mean(r._check(x))
+        return x
+
+    def classify(self, v):
+        """Class probabilities from the generative model (``n_labels`` > 0): for each label k,
+        ``p(k | v) ∝ exp(-F([h(v), e_k]))`` with ``F`` the top RBM's free energy and ``h(v)`` the
+        features propagated up. Returns a (N, n_labels) Tensor."""
+        if not self.n_labels:
+            raise ValueError("DBN.classify: this DBN has no label units; build it with n_labels=...")
+        top = self.rbms[-1]
+        L = top.n_labels
+        f = self._features(v)
+        xp = backend.array_module(f)
+        W, b, c = top.weight.array, top.v_bias.array, top.h_bias.array
+        a = f @ W[:, :-L].T + c                                   # (N, hidden)
+        # -F([f, e_k]) = bᵀ[f, e_k] + Σ_j softplus(a_j + W_jk)  (Bernoulli hidden units)
+        neg = (f @ b[:-L])[:, None] + b[-L:][None, :]
+        if top.hidden == "gaussian":
+            z = a[:, None, :] + W[:, -L:].T[None, :, :]
+            neg = neg + 0.5 * (z * z).sum(-1)
+        else:
+            neg = neg + xp.stack([_softplus(xp, a + W[:, -L + k]).sum(1) for k in range(L)], 1)
+        neg -= neg.max(1, keepdims=True)
+        p = xp.exp(neg)
+        p /= p.sum(1, keepdims=True)
+        return Tensor._make(p)
+
+    def fit(self, data, epochs=10, batch_size=100, lr=0.1, verbose=False, labels=None, **kwargs):
+        """Greedy layer-wise training: RBM 0 on ``data``, RBM i on the hidden means of RBM i-1;
+        with label units the top RBM sees those means beside the one-hot ``labels``.
         ``epochs`` and ``lr`` may be per-layer lists; other keywords go to :meth:`RBM.fit`.
         Returns the per-layer lists of reconstruction errors."""
         from .pretrain import greedy_layerwise
         n = len(self.rbms)
+        if self.n_labels and labels is None:
+            raise ValueError(f"DBN.fit: the top RBM has {self.n_labels} label units, so fit needs labels=")
+        if labels is not None and not self.n_labels:
+            raise ValueError("DBN.fit: labels given but this DBN has no label units (build it with n_labels=...)")
         ep = list(epochs) if isinstance(epochs, (list, tuple)) else [epochs] * n
         lrs = list(lr) if isinstance(lr, (list, tuple)) else [lr] * n
         if len(ep) != n or len(lrs) != n:
@@ -537,32 +646,45 @@ class DBN(nn.Module):
         errors = []
 
         def train(i, rbm, X):
+            if rbm.n_labels:
+                xp = backend.array_module(X)
+                X = xp.concatenate([X, self._onehot(labels, len(X))], 1)
             errors.append(rbm.fit(X, epochs=ep[i], batch_size=batch_size, lr=lrs[i], verbose=verbose, **kwargs))
 
         greedy_layerwise(list(self.rbms), data, train, lambda rbm, X: rbm._h_mean(rbm._check(X)),
                          batch_size=max(1000, batch_size))
         return errors
 
-    def sample(self, n=16, gibbs_steps=200, init=None, generator=None):
+    def sample(self, n=16, gibbs_steps=200, init=None, generator=None, labels=None):
         """``n`` visible vectors generated by the DBN: ``gibbs_steps`` steps of alternating Gibbs
         sampling in the top RBM (from random states, or from ``init``'s data propagated up), then
-        one top-down pass ``E[v | h]`` through the lower RBMs' generative weights. Returns the
-        bottom layer's probabilities (means), shape (n, n_visible)."""
+        one top-down pass ``E[v | h]`` through the lower RBMs' generative weights. With label
+        units, ``labels`` (default ``0, 1, …`` cycling) are clamped throughout, so each row is a
+        sample of its class. Returns the bottom layer's probabilities (means), shape
+        (n, n_visible)."""
         rng = _random.rng(generator)
         top = self.rbms[-1]
         dt = top.weight.array.dtype
         xp = backend.array_module(top.weight.array)
+        L = top.n_labels
         if init is not None:
-            x = _arr(init, dt)
-            for r in self.rbms[:-1]:
-                x = r._h_mean(r._check(x))
-            v = x
+            v = self._features(init)
+            n = len(v)
         else:
-            v = (xp.asarray(rng.random((int(n), top.n_visible), dtype=dt)) < 0.5).astype(dt)
+            v = (xp.asarray(rng.random((int(n), top.n_visible - L), dtype=dt)) < 0.5).astype(dt)
+        if L:
+            lab = self._onehot(np.arange(int(n)) % L if labels is None else labels, int(n))
+            v = xp.concatenate([v, lab], 1)
+        elif labels is not None:
+            raise ValueError("DBN.sample: labels given but this DBN has no label units (build it with n_labels=...)")
         for _ in range(int(gibbs_steps)):
             h = top._sample(top._h_mean(v), top.hidden, rng)
-            v = top._sample(top._v_mean(h), top.visible, rng)
+            v = top._sample_v(top._v_mean(h), rng)
+            if L:
+                v[:, -L:] = lab
         x = top._v_mean(top._sample(top._h_mean(v), top.hidden, rng))
+        if L:
+            x = x[:, :-L]
         for r in reversed(self.rbms[:-1]):
             x = r._v_mean(r._sample(x, r.hidden, rng))
         return Tensor._make(x)
@@ -572,6 +694,9 @@ class DBN(nn.Module):
         ``W_i, c_i``, decoder layers ``W_iᵀ, b_i`` in reverse order (copies, untied, ready for
         fine-tuning), sigmoid units except where the RBM's units are Gaussian (linear)."""
         from .autoencoder import AutoEncoder
+        if self.n_labels:
+            raise ValueError("DBN.to_autoencoder: the top RBM has label units; a deep autoencoder is unrolled from "
+                             "a DBN without them (n_labels=0)")
         enc, dec = [], []
         for r in self.rbms:
             enc += [r.to_linear(), _activation(r.hidden)]
@@ -584,6 +709,14 @@ class DBN(nn.Module):
         ``Linear(top, n_classes)`` giving logits (for cross-entropy fine-tuning)."""
         layers = []
         for r in self.rbms:
-            layers += [r.to_linear(), _activation(r.hidden)]
+            lin = r.to_linear()
+            if r.n_labels:          # the label units' weights have no input in a feed-forward net
+                keep = r.n_visible - r.n_labels
+                feat = nn.Linear(keep, r.n_hidden, dtype=r.weight.dtype)
+                with no_grad():
+                    feat.weight.array[...] = lin.weight.array[:, :keep]
+                    feat.bias.array[...] = lin.bias.array
+                lin = feat
+            layers += [lin, _activation(r.hidden)]
         layers.append(nn.Linear(self.rbms[-1].n_hidden, int(n_classes), dtype=self.rbms[-1].weight.dtype))
         return nn.Sequential(*layers)
