@@ -295,6 +295,19 @@ def test_argument_errors():
         dg.onnx.export(model, x, None, input_names=["x"], dynamic_axes={"x": [0, 1]})
 
 
+def test_export_params_false_makes_parameters_inputs():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    proto = dg.onnx.export(model, dg.tensor(x), None, input_names=["x"], export_params=False)
+    state = model.state_dict()
+    assert not proto.graph.initializer or all(i.name not in state for i in proto.graph.initializer)
+    assert [i.name for i in proto.graph.input] == ["x"] + list(state)
+    feeds = {"x": x, **{k: v.numpy() for k, v in state.items()}}
+    np.testing.assert_allclose(_session(proto).run(None, feeds)[0], _outputs(model, [x])[0], **TOL)
+    with pytest.raises(ValueError, match="state-dict name"):
+        dg.onnx.export(model, dg.tensor(x), None, input_names=["0.weight"])
+
+
 def test_modes_restored_and_verify(tmp_path):
     model = M.mnist_cnn()
     model.train()

@@ -60,6 +60,9 @@ class Builder:
         return name
 
     def add_param(self, name, tensor):
+        if name in self._taken:
+            raise ValueError(f"deepgrad.onnx.export: the input name {name!r} is also a parameter's state-dict "
+                             f"name; choose other input_names")
         self.params[id(tensor)] = (name, tensor.array)
         self.params.setdefault(id(tensor.array), (name, tensor.array))
         self._taken.add(name)
