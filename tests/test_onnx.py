@@ -222,6 +222,8 @@ OPS = {
                       lambda n: (n, 3, 4)),
     "slicing": (Fn(lambda m, x: x[:, 1, ..., -1:] + x[:, -1, :, ::2].sum(-1, keepdim=True) + x[:, 0, 0:1, :1]),
                 lambda n: (n, 3, 4, 5)),
+    "index_select": (Fn(lambda m, x: dg.index_select(x, 1, dg.tensor([2, 0, 2])) + x[[0]] + x[:, :, [3, 1]].sum(-1, keepdim=True)),
+                     lambda n: (n, 3, 4)),
     "attention": (Fn(lambda m, x: m.a(x, x, x, need_weights=False)[0], a=nn.MultiheadAttention(8, 2, batch_first=True)),
                   lambda n: (n, 3, 8)),
 }

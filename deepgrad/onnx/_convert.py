@@ -397,11 +397,34 @@ def _basic_index(b, x, key, ndim):
     return y if y != x else b.op("Identity", [x])
 
 
+def _one_array_index(ix):
+    """The axis of ``x[:, ..., idx]`` (one stage: full slices then one integer array), or None."""
+    if not isinstance(ix, _shape._Staged) or len(ix.stages) != 1 or not isinstance(ix.stages[0], tuple):
+        return None
+    key = ix.stages[0]
+    if not key or not all(k == slice(None) for k in key[:-1] if isinstance(k, slice)):
+        return None
+    last = key[-1]
+    if any(not isinstance(k, slice) for k in key[:-1]):
+        return None
+    if isinstance(last, np.ndarray) and last.dtype.kind in "iu":
+        return len(key) - 1
+    return None
+
+
 @_register(_shape.Gather)
 def _gather(b, rec):
     ix = rec.attrs.get("ix")
     if isinstance(ix, _shape._Basic):
         return [_basic_index(b, b.value(rec.inputs[0]), ix.key, rec.inputs[0].ndim)]
+    axis = _one_array_index(ix)
+    if axis is not None:                     # x[:, ..., idx] with one integer array: ONNX Gather
+        idx = ix.stages[0][axis]
+        tw = b.twin()
+        if tw is not None and b._known_array(idx) is None:    # a constant index must not follow the sizes
+            tix = tw.attrs["ix"]
+            b._check_constant(idx, tix.stages[0][axis] if _one_array_index(tix) == axis else np.empty(0))
+        return [b.op("Gather", [b.value(rec.inputs[0]), b.array_value(idx)], axis=axis)]
     raise NotImplementedError("deepgrad.onnx.export: indexing with integer or boolean arrays (advanced indexing, "
                               "index_select, gather) has no ONNX conversion yet; use slices, or nn.Embedding "
                               "for a row lookup")
