@@ -224,6 +224,9 @@ OPS = {
                 lambda n: (n, 3, 4, 5)),
     "index_select": (Fn(lambda m, x: dg.index_select(x, 1, dg.tensor([2, 0, 2])) + x[[0]] + x[:, :, [3, 1]].sum(-1, keepdim=True)),
                      lambda n: (n, 3, 4)),
+    "upsample_pixel_shuffle": (Fn(lambda m, x: F.pixel_shuffle(F.interpolate(x, scale_factor=2, mode="bilinear")
+                                                               + F.interpolate(x, size=(6, 10), mode="nearest"), 2)),
+                               lambda n: (n, 4, 3, 5)),
     "attention": (Fn(lambda m, x: m.a(x, x, x, need_weights=False)[0], a=nn.MultiheadAttention(8, 2, batch_first=True)),
                   lambda n: (n, 3, 8)),
 }

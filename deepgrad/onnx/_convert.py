@@ -629,6 +629,19 @@ def _adaptive_max(b, rec):
     return _adaptive(b, rec, "Max")
 
 
+@_register(_pool.Interpolate)
+def _interpolate(b, rec):
+    """Upsampling is linear along each spatial axis: products with the op's own fixed matrices."""
+    mats = rec.attrs.get("mats", ())
+    tw = b.twin()
+    b.static("input size", [np.shape(m) for _, m in mats], [np.shape(m) for _, m in tw.attrs["mats"]] if tw else None)
+    y = b.value(rec.inputs[0])
+    for ax, m in mats:
+        m = np.asarray(m)
+        y = b.op("MatMul", [y, b.const(np.ascontiguousarray(m.T))] if ax == -1 else [b.const(m), y])
+    return [y]
+
+
 @_register(_pool.PixelShuffle)
 def _pixel_shuffle(b, rec):
     if rec.attrs.get("inverse"):
