@@ -222,7 +222,8 @@ OPS = {
                       lambda n: (n, 3, 4)),
     "slicing": (Fn(lambda m, x: x[:, 1, ..., -1:] + x[:, -1, :, ::2].sum(-1, keepdim=True) + x[:, 0, 0:1, :1]),
                 lambda n: (n, 3, 4, 5)),
-    "index_select": (Fn(lambda m, x: dg.index_select(x, 1, dg.tensor([2, 0, 2])) + x[[0]] + x[:, :, [3, 1]].sum(-1, keepdim=True)),
+    "index_select": (Fn(lambda m, x: dg.index_select(x, 1, dg.tensor([2, 0, 2])) + x[[0]]
+                        + x[:, :, [3, 1]].sum(-1, keepdim=True)),
                      lambda n: (n, 3, 4)),
     "upsample_pixel_shuffle": (Fn(lambda m, x: F.pixel_shuffle(F.interpolate(x, scale_factor=2, mode="bilinear")
                                                                + F.interpolate(x, size=(6, 10), mode="nearest"), 2)),

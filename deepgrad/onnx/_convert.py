@@ -96,7 +96,7 @@ def _add_sub(b, rec):
     alpha = rec.attrs.get("alpha", 1)
     if alpha != 1:
         y = b.op("Mul", [y, b.const(np.asarray(alpha, dtype=dt))])
-    return [b.op("Add" if rec.cls is _el.Add or issubclass(rec.cls, _el.Add) else "Sub", [x, y])]
+    return [b.op("Add" if issubclass(rec.cls, _el.Add) else "Sub", [x, y])]
 
 
 @_register(_el.PowScalar)
@@ -172,11 +172,12 @@ def _clamp(b, rec):
     x = b.value(rec.inputs[0])
     dt = _out_dtype(rec)
     lo, hi = rec.attrs.get("min"), rec.attrs.get("max")
+    y = x
     if lo is not None:
-        x = b.op("Max", [x, b.array_value(lo, dt)])
+        y = b.op("Max", [y, b.array_value(lo, dt)])
     if hi is not None:
-        x = b.op("Min", [x, b.array_value(hi, dt)])
-    return [x if (lo is not None or hi is not None) else b.op("Identity", [x])]
+        y = b.op("Min", [y, b.array_value(hi, dt)])
+    return [y if y != x else b.op("Identity", [x])]
 
 
 @_register(_el.Where)
@@ -492,8 +493,8 @@ def _pad(b, rec):
     pads = rec.attrs["pads"]
     flat = [int(lo) for lo, _ in pads] + [int(hi) for _, hi in pads]
     dt = _out_dtype(rec)
-    return [b.op("Pad", [b.value(rec.inputs[0]), b.int64s(flat), b.const(np.asarray(rec.attrs.get("value", 0), dtype=dt))],
-                 mode="constant")]
+    value = b.const(np.asarray(rec.attrs.get("value", 0), dtype=dt))
+    return [b.op("Pad", [b.value(rec.inputs[0]), b.int64s(flat), value], mode="constant")]
 
 
 @_register(_index.EmbeddingFn)
@@ -548,10 +549,10 @@ def _conv_transpose(b, rec):
 def _pool_geometry(b, rec):
     a = rec.attrs
     nd = a.get("nd", 2)
-    k, s, p, out = (list(a[n]) for n in ("k", "s", "p", "out"))
+    k, s, p = (list(a[n]) for n in ("k", "s", "p"))
     d = list(a.get("d", (1,) * len(k)))
     if nd == 1:
-        k, s, p, d, out = k[1:], s[1:], p[1:], d[1:], out[1:]
+        k, s, p, d = k[1:], s[1:], p[1:], d[1:]
     ceil_mode = 0
     tw = b.twin()
     for r in (rec, tw) if tw is not None else (rec,):
@@ -580,8 +581,9 @@ def _avg_pool(b, rec):
     if ceil_mode:
         raise NotImplementedError("deepgrad.onnx.export: avg_pool with ceil_mode=True (a partial last window) "
                                   "has no exact ONNX conversion")
+    include = int(bool(rec.attrs.get("count_include_pad", True)))
     return [_batched(b, rec, nd, lambda x: b.op("AveragePool", [x], kernel_shape=k, strides=s, pads=p + p,
-                                                 count_include_pad=int(bool(rec.attrs.get("count_include_pad", True)))))]
+                                                 count_include_pad=include))]
 
 
 def _adaptive(b, rec, kind):

@@ -49,8 +49,8 @@ def _rebuild(obj, it):
 def _default_input_names(model, args, n):
     names = []
     try:
-        params = [p for p in inspect.signature(model.forward if hasattr(model, "forward") else model).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        signature = inspect.signature(model.forward if hasattr(model, "forward") else model)
+        params = [p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):
         params = []
     for i, a in enumerate(args):
@@ -200,7 +200,8 @@ def run_export(onnx, model, args, kwargs, input_names, output_names, opset, dyna
     graph_inputs = []
     for name, a, x in zip(names_in, arrays, traced):
         b.reserve(name)
-        graph_inputs.append(helper.make_tensor_value_info(name, b.onnx_dtype(a.dtype), _dims(dynamic_axes, name, a.shape)))
+        graph_inputs.append(helper.make_tensor_value_info(name, b.onnx_dtype(a.dtype),
+                                                          _dims(dynamic_axes, name, a.shape)))
         if x.grad_fn is not None:
             b.values[(id(x.grad_fn), 0)] = name
         else:

@@ -1,5 +1,5 @@
 """The ONNX graph under construction: value names, nodes, initializers (``Builder``), and the walk
-from a model's outputs back to the recorded ops they need (``needed_records``)."""
+from a model's outputs back to the recorded ops they need (``Builder.needed``)."""
 from __future__ import annotations
 
 import numbers
