@@ -117,7 +117,7 @@ ZOO = {
     "vgg_bn_small": (_small_vgg, _images(3, 16)),
     "resnet18": (lambda: M.resnet18(num_classes=10), _images(3, 16)),
     "resnet20": (M.resnet20, _images(3, 8)),
-    "char_lstm": (lambda: M.CharRNN(20, embed_dim=8, hidden_size=16, num_layers=2), _ids(20, 6)),
+    "char_lstm": (lambda: M.CharRNN(20, embed_dim=8, hidden_size=16, num_layers=2, dropout=0.2), _ids(20, 6)),
     "mlp": (lambda: nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 8), nn.Tanh(),
                                   nn.Linear(8, 3)), _images(1, 3, 4)),
 }
