@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from .. import backend
 from ..ops import conv as _conv, elementwise as _el, index as _index, linalg as _la, normalization as _norm
 from ..ops import pool as _pool, recurrent as _rnn, reduce as _red, shape as _shape
 
@@ -639,7 +640,7 @@ def _interpolate(b, rec):
     b.static("input size", [np.shape(m) for _, m in mats], [np.shape(m) for _, m in tw.attrs["mats"]] if tw else None)
     y = b.value(rec.inputs[0])
     for ax, m in mats:
-        m = np.asarray(m)
+        m = np.asarray(backend.to_numpy(m))
         y = b.op("MatMul", [y, b.const(np.ascontiguousarray(m.T))] if ax == -1 else [b.const(m), y])
     return [y]
 
@@ -747,7 +748,7 @@ def _rnn_layer(b, rec):
     inputs.append("")                                             # sequence_lens: every step runs
 
     def state(s):
-        if b.is_constant(s) and not np.any(s.array):
+        if b.is_constant(s) and not np.any(backend.to_numpy(s.array)):
             return ""                                             # zeros: ONNX's default initial state
         return b.op("Unsqueeze", [b.value(s), b.int64s([0])])
     inputs.append(state(h0))

@@ -5,7 +5,7 @@ import inspect
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, backend
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
 from ._graph import Builder
@@ -151,8 +151,9 @@ def _resized(arrays, names, dynamic):
     for name, a in zip(names, arrays):
         for n, axis, old, new in dynamic:
             if n == name:
-                a = np.take(a, np.arange(new) % old, axis=axis)
-        out.append(np.ascontiguousarray(a))
+                xp = backend.array_module(a)
+                a = xp.take(a, xp.arange(new) % old, axis=axis)
+        out.append(backend.array_module(a).ascontiguousarray(a))
     return out
 
 
@@ -257,10 +258,10 @@ def verify_outputs(proto, model, args, kwargs, atol=1e-5, rtol=1e-5):
         raise ImportError("deepgrad.onnx.export(verify=True) needs onnxruntime: pip install onnxruntime") from e
     args, kwargs = _split_args(args, kwargs)
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    feeds = {i.name: t.array for i, t in zip(sess.get_inputs(), _flatten(args, []))}
+    feeds = {i.name: backend.to_numpy(t.array) for i, t in zip(sess.get_inputs(), _flatten(args, []))}
     got = sess.run(None, feeds)
     with _Modes(model, None), no_grad():
-        want = [t.array for t in _flatten(model(*args, **kwargs), [])]
+        want = [backend.to_numpy(t.array) for t in _flatten(model(*args, **kwargs), [])]
     for i, (g, w) in enumerate(zip(got, want)):
         if g.shape != w.shape or not np.allclose(g, w, atol=atol, rtol=rtol):
             diff = np.max(np.abs(g.astype(np.float64) - w)) if g.shape == w.shape else "shape"

@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from .. import backend
 from ._convert import converter_for
 
 _SMALL = 64          # constants up to this many elements are shared between nodes that use them
@@ -75,7 +76,7 @@ class Builder:
         return outs[0] if n_out == 1 else outs
 
     def const(self, array, hint="const"):
-        a = np.asarray(array)
+        a = np.asarray(backend.to_numpy(array) if not isinstance(array, np.ndarray) else array)
         key = None
         if a.size <= _SMALL:
             key = (a.dtype.str, a.shape, a.tobytes())
@@ -107,7 +108,8 @@ class Builder:
         if name not in self._emitted:
             self._emitted.add(name)
             if self.export_params:
-                self.initializers.append(self.numpy_helper.from_array(np.ascontiguousarray(array), name))
+                self.initializers.append(self.numpy_helper.from_array(np.ascontiguousarray(backend.to_numpy(array)),
+                                                                      name))
             else:
                 self.param_inputs.append(self.helper.make_tensor_value_info(name, self.onnx_dtype(array.dtype),
                                                                             list(array.shape)))
@@ -177,7 +179,7 @@ class Builder:
         """A value the trace saw as a constant must not change when the dynamic axes do."""
         if other is None:
             return
-        a, other = np.asarray(a), np.asarray(other)
+        a, other = np.asarray(backend.to_numpy(a)), np.asarray(backend.to_numpy(other))
         if a.shape != other.shape or not np.array_equal(a, other, equal_nan=True):
             raise NotImplementedError(
                 f"deepgrad.onnx.export: {self._rec.cls.__name__} uses a value of shape {a.shape} that the trace "
