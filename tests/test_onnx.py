@@ -279,7 +279,7 @@ def test_user_defined_function_raises_naming_it():
 def test_constant_that_follows_the_batch_is_refused():
     # a value computed with NumPy from the input's size is invisible to the trace: with a dynamic
     # batch it would be wrong, so the exporter refuses it rather than bake it in
-    model = Fn(lambda m, x: x + dg.tensor(np.ones(tuple(x.shape), np.float32)))
+    model = Fn(lambda m, x: x + dg.tensor(np.arange(x.numel(), dtype=np.float32).reshape(tuple(x.shape))))
     with pytest.raises(NotImplementedError, match="dynamic axes"):
         dg.onnx.export(model, dg.randn(2, 3), None, input_names=["x"], dynamic_axes={"x": [0]})
     proto = dg.onnx.export(model, dg.randn(2, 3), None, input_names=["x"])      # static: fine
@@ -351,3 +351,14 @@ def test_deepgrad_imports_without_onnx():
                          env={**os.environ, "PYTHONPATH": root}, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_filled_constant_that_follows_the_batch_is_expanded(tmp_path):
+    # nn.LSTMCell without a state makes zeros(B, H) from the input's size: exported as a zero expanded
+    # to a shape read off the input, so the batch stays dynamic
+    cell = nn.LSTMCell(4, 5)
+    model = Fn(lambda m, x: m.c(x)[0] + dg.ones(x.shape[0], 1), c=cell)
+
+    def make(n):
+        return [np.random.default_rng(n).standard_normal((n, 4)).astype(np.float32)]
+    _check(model, make, ["x"], ["y"], BATCH, tmp_path)

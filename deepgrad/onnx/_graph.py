@@ -149,10 +149,30 @@ class Builder:
         cast to ``dtype`` if given."""
         name = self._known(t)
         if name is None:
-            a = t.array
-            self._check_constant(a, self._twin_input(t))
+            a, other = t.array, self._twin_input(t)
+            filled = self._filled(a, other)
+            if filled is not None:
+                return filled if dtype is None else self._cast(filled, a.dtype, dtype)
+            self._check_constant(a, other)
             return self.const(a if dtype is None else np.asarray(a).astype(dtype, copy=False))
         return self._cast(name, t.array.dtype, dtype)
+
+    def _filled(self, a, other):
+        """A constant filled with one value whose shape follows the dynamic axes (``zeros(B, H)``
+        made from a size read as a Python int): that value expanded to a shape read off the inputs."""
+        if other is None:
+            return None
+        a, other = np.asarray(backend.to_numpy(a)), np.asarray(backend.to_numpy(other))
+        if a.shape == other.shape or a.ndim != other.ndim or a.size == 0 or other.size == 0:
+            return None
+        v = a.reshape(-1)[0]
+        if not (np.all(a == v) and np.all(other == v)):
+            return None
+        try:
+            shape = self.shape_value(a.shape, other.shape)
+        except NotImplementedError:
+            return None
+        return self.op("Expand", [self.const(np.asarray(v, dtype=a.dtype)), shape])
 
     # ---- the second trace: which sizes follow the dynamic axes --------------------------------
     def twin(self):
