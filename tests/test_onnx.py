@@ -205,7 +205,8 @@ OPS = {
     "pools": (Fn(lambda m, x: F.avg_pool2d(x, 3, 2, 1) + F.max_pool2d(x, 3, 2, 1, ceil_mode=True)[..., :4, :4]
                  + F.adaptive_avg_pool2d(x, (4, 4)) + F.adaptive_max_pool2d(x, 4)), lambda n: (n, 2, 8, 8)),
     "adaptive_avg_uneven": (Fn(lambda m, x: F.adaptive_avg_pool2d(x, (3, 5))), lambda n: (n, 2, 7, 9)),
-    "norms": (Fn(lambda m, x: m.ln(m.gn(m.bn(x))), bn=nn.BatchNorm2d(4), gn=nn.GroupNorm(2, 4),
+    "norms": (Fn(lambda m, x: m.ln(m.gn(m.bn(x))) + F.local_response_norm(x, 3, alpha=0.1, beta=0.6, k=1.5),
+                 bn=nn.BatchNorm2d(4), gn=nn.GroupNorm(2, 4),
                  ln=nn.LayerNorm([5, 5], elementwise_affine=False)), lambda n: (n, 4, 5, 5)),
     "activations": (Fn(lambda m, x: m.p(F.leaky_relu(x, 0.2)) + F.elu(x) + F.softplus(x, beta=2) + F.hardtanh(x)
                        + F.gelu(x, approximate="tanh") + F.silu(x) + F.log_softmax(x, 1) + x.sigmoid() * x.tanh(),

@@ -632,6 +632,17 @@ def _adaptive_max(b, rec):
     return _adaptive(b, rec, "Max")
 
 
+@_register(_pool.LocalResponseNorm)
+def _lrn(b, rec):
+    a = rec.attrs
+    size = int(a.get("size", 1))
+    if size % 2 == 0:
+        raise NotImplementedError(f"deepgrad.onnx.export: local_response_norm with an even size ({size}) has no ONNX "
+                                  f"conversion (ONNX's LRN centres an even window the other way)")
+    return [b.op("LRN", [b.value(rec.inputs[0])], size=size, alpha=float(a.get("alpha", 1e-4)),
+                 beta=float(a.get("beta", 0.75)), bias=float(a.get("k", 1.0)))]
+
+
 @_register(_pool.Interpolate)
 def _interpolate(b, rec):
     """Upsampling is linear along each spatial axis: products with the op's own fixed matrices."""
