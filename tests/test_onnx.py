@@ -174,6 +174,16 @@ def test_lstm_with_initial_state_bidirectional(tmp_path):
     proto = _check(Wrap(), make, ["x", "h0", "c0"], ["y", "hn", "cn"], axes, tmp_path)
     lstm_nodes = [n for n in proto.graph.node if n.op_type == "LSTM"]
     assert len(lstm_nodes) == 4
+    # and against PyTorch's own LSTM with the same weights (the gate order is PyTorch's)
+    import torch
+    ref = torch.nn.LSTM(5, 7, num_layers=2, bidirectional=True)
+    ref.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in lstm.state_dict().items()})
+    inputs = make(3)
+    got = _session(proto).run(None, dict(zip(["x", "h0", "c0"], inputs)))
+    with torch.no_grad():
+        y, (h, c) = ref(torch.from_numpy(inputs[0]), (torch.from_numpy(inputs[1]), torch.from_numpy(inputs[2])))
+    for g, w in zip(got, (y, h, c)):
+        np.testing.assert_allclose(g, w.numpy(), **TOL)
 
 
 @pytest.mark.parametrize("cell", ["gru", "rnn"])
