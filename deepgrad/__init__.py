@@ -57,5 +57,8 @@ def __getattr__(name):
     if name in ("utils", "distributions", "special", "xpu"):  # torch.utils.checkpoint, torch.distributions
         import importlib
         return importlib.import_module("." + name, __name__)
+    if name == "onnx":  # torch.onnx: the exporter (needs the optional onnx package only when called)
+        import importlib
+        return importlib.import_module(".onnx", __name__)
     from ._torch_api import missing_module_attr  # a PyTorch name deepgrad lacks: NotImplementedError
     raise missing_module_attr("deepgrad", name)

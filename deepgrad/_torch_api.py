@@ -53,7 +53,8 @@ _ALTERNATIVES = {
     "from_dlpack": "use deepgrad.from_numpy / deepgrad.as_tensor",
     "frombuffer": "use deepgrad.from_numpy(numpy.frombuffer(...))",
     "from_file": "use deepgrad.from_numpy(numpy.fromfile(...))",
-    "export": "deepgrad has no graph export; save the state_dict with deepgrad.save",
+    "export": ("deepgrad has no torch.export programs; deepgrad.onnx.export writes an ONNX graph, "
+               "deepgrad.save a state_dict"),
     "hub": "download weights yourself and load them with deepgrad.load",
     "fx": _JIT, "package": "save the state_dict with deepgrad.save",
     "record_stream": "deepgrad has no CUDA streams", "Stream": "deepgrad has no CUDA streams",
