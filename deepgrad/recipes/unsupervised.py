@@ -275,7 +275,8 @@ def _lbfgs_full_batch(model, X, objective, max_iter, verbose, name):
     from ..optim import LBFGS
     from ..tensor import Tensor
     x = Tensor._make(np.ascontiguousarray(X))
-    opt = LBFGS(model.parameters(), lr=1, max_iter=1, history_size=100, line_search_fn="strong_wolfe")
+    # max_eval: one evaluation at the start of each call plus up to 25 in its line search
+    opt = LBFGS(model.parameters(), lr=1, max_iter=1, max_eval=26, history_size=100, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
