@@ -63,7 +63,7 @@ CASES = [
 
 
 def _convert(v, to_tensor):
-    if isinstance(v, np.ndarray) and v.ndim > 0 or isinstance(v, np.ndarray):
+    if isinstance(v, np.ndarray):
         return to_tensor(v)
     if isinstance(v, dict):
         return {k: _convert(x, to_tensor) for k, x in v.items()}
@@ -118,6 +118,23 @@ def test_same_events_as_torch(tmp_path, name, calls):
     assert ours.keys() == theirs.keys()          # the same run folders (add_scalars, add_hparams)
     assert ours and any(any(kind.values()) for run in ours.values() for kind in run.values())
     assert ours == theirs
+
+
+def test_purge_step_and_walltime_like_torch(tmp_path):
+    """A restarted run with purge_step hides the old events at steps >= purge_step."""
+    for name, cls in (("dg", SummaryWriter), ("torch", TorchWriter)):
+        with cls(tmp_path / name) as w:
+            for step in range(10):
+                w.add_scalar("x", float(step), step, walltime=1000.0 + step)
+        with cls(tmp_path / name, purge_step=5) as w:
+            for step in range(5, 8):
+                w.add_scalar("x", -float(step), step, walltime=2000.0 + step)
+    ours, theirs = _read(tmp_path / "dg"), _read(tmp_path / "torch")
+    assert ours == theirs
+    assert ours["."]["scalars"]["x"] == [(s, float(s)) for s in range(5)] + [(s, -float(s)) for s in range(5, 8)]
+    acc = ea.EventAccumulator(str(tmp_path / "dg"))
+    acc.Reload()
+    assert [e.wall_time for e in acc.Scalars("x")] == [1000.0 + s for s in range(5)] + [2000.0 + s for s in range(5, 8)]
 
 
 def test_values_read_back(tmp_path):
