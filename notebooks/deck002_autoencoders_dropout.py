@@ -106,3 +106,17 @@ print("figure:", C.save_fig(fig, OUT, "autoencoder_units.png"))
 
 # %%
 r = show("regularization")
+
+# %% [markdown]
+# ## Hyper-parameters are hand-tuned: search them instead (`grid-search`)
+#
+# The deck warns that hyper-parameters live in a complicated search space. `deepgrad.sklearn` turns
+# a network into a scikit-learn estimator, so `GridSearchCV` cross-validates every pair of learning
+# rate and hidden width; the heatmap shows the diagonal band of good pairs. (Needs scikit-learn.)
+
+# %%
+try:
+    import sklearn  # noqa: F401
+    r = show("grid-search")
+except ImportError:
+    print("(the grid-search demo needs scikit-learn: pip install deepgrad[sklearn])")

@@ -15,9 +15,10 @@ from .plots import plot_history
 from .trainer import (Trainer, fit, evaluate, predict, get_optimizer, get_loss, load_checkpoint,
                       capture_rng_state, restore_rng_state)
 from .trainer import validate_checkpoint  # noqa: E402
+from .tensorboard import TensorBoard  # noqa: E402  (tensorboardX is imported when it logs)
 
 __all__ = ["Trainer", "fit", "evaluate", "predict", "History", "Callback", "CallbackList", "ProgressBar",
            "EarlyStopping", "ModelCheckpoint", "CSVLogger", "JSONLogger", "PlotHistory",
            "LearningRateScheduler", "TerminateOnNaN", "LambdaCallback", "accuracy", "binary_accuracy",
            "top_k_accuracy", "get_metric", "plot_history", "get_optimizer", "get_loss", "load_checkpoint",
-           "capture_rng_state", "restore_rng_state", "validate_checkpoint"]
+           "capture_rng_state", "restore_rng_state", "validate_checkpoint", "TensorBoard"]

@@ -3,7 +3,7 @@
 ``deepgrad.utils.data`` *is* :mod:`deepgrad.data` (one module under both names, as
 ``torch.utils.data`` is one module); ``checkpoint`` (activation checkpointing) and ``hessian``
 (Hessian spectra from Hessian-vector products) are imported on first use; ``summary`` is
-torchinfo's model table.
+torchinfo's model table. ``tensorboard`` (SummaryWriter) is imported on first use as well.
 """
 import importlib as _importlib
 import sys as _sys
@@ -18,7 +18,7 @@ del _name, _mod
 
 
 def __getattr__(name):
-    if name in ("checkpoint", "hessian"):
+    if name in ("checkpoint", "hessian", "tensorboard"):
         return _importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'deepgrad.utils' has no attribute {name!r}")
 
