@@ -287,7 +287,7 @@ class Tensor:
 
     # ---- autograd -----------------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
-        if requires_grad and self.array.dtype.kind not in "fc":
+        if requires_grad and self.array.dtype.kind not in "fcV":   # V: bfloat16
             raise RuntimeError(f"only Tensors of floating point dtype can require gradients (got {self.dtype})")
         if not requires_grad and self.grad_fn is not None:
             raise RuntimeError("you can only change requires_grad flags of leaf variables; use detach()")

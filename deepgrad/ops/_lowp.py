@@ -1,0 +1,310 @@
+"""float16 and bfloat16 at close to float32 speed: compute in float32, round the result once.
+
+NumPy has no float16/bfloat16 BLAS (a float16 matmul runs a scalar loop), its float16 ufuncs
+convert every element to float32 and back one at a time, and ml_dtypes' bfloat16 ufuncs are
+scalar loops too. PyTorch's CPU kernels for these dtypes compute in float32 ("opmath") and round
+each op's result to the low dtype. deepgrad does the same, vectorised: an op whose inputs are
+float16/bfloat16 runs its float32 kernel on upcast copies and its outputs are rounded back to the
+inputs' dtype (round to nearest, ties to even, as PyTorch rounds). So a matrix product accumulates
+in float32 (as PyTorch's CPU GEMM does) and an elementwise op rounds once.
+
+Conversions (the cost of this scheme, measured per element on one core):
+
+* bfloat16 <-> float32: ml_dtypes' casts are vectorised bit operations (well under 1 ns).
+* float16 -> float32: NumPy's cast does not use F16C here (~4-7 ns); a 65,536-entry lookup
+  table (``np.take``) is exact and faster.
+* float32 -> float16: NumPy's cast is scalar (~10-20 ns); ``_f32_to_f16`` rounds with a few
+  whole-array integer operations (round to nearest even on the 13 dropped bits, the subnormal
+  range through one float addition), bit-identical to NumPy's cast (tests/test_lowp.py checks
+  every float16 and random float32 values, subnormals, overflow, inf and NaN).
+
+``install(cls)`` wraps a Function's ``forward`` (and an ``array_backward`` op's ``backward``) so
+that this happens; a float32/float64 call goes straight through after one dtype test per input.
+Optimisers do the same per parameter (optim/_lowp.py).
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .. import backend
+
+_F16 = np.dtype(np.float16)
+_BF16 = backend.bfloat16
+_F32 = np.dtype(np.float32)
+LOWP_CHARS = "eE"          # dtype.char of float16 ('e') and of ml_dtypes' bfloat16 ('E')
+_U32 = np.uint32
+_TABLE = []                # the float16 -> float32 table, built on first use
+
+
+def is_lowp(dtype) -> bool:
+    """True for float16 and bfloat16."""
+    return dtype.char in LOWP_CHARS and (dtype == _F16 or dtype == _BF16)
+
+
+def _f16_table():
+    if not _TABLE:
+        _TABLE.append(np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32))
+    return _TABLE[0]
+
+
+def _dense_order(a):
+    """``(b, inverse)`` where ``b`` is a C-contiguous permutation of ``a`` (a channels-last
+    activation behind its NCHW view, a transpose) and ``b.transpose(inverse)`` is ``a``; None
+    when ``a`` is no such permutation (a strided slice: it will be copied)."""
+    if a.flags.c_contiguous:
+        return a, None
+    perm = sorted(range(a.ndim), key=lambda i: -a.strides[i])
+    b = a.transpose(perm)
+    if not b.flags.c_contiguous:
+        return None
+    inv = [0] * a.ndim
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return b, inv
+
+
+def _elementwise_in_layout(fn, a):
+    """``fn`` (an elementwise map of flat contiguous arrays) applied to ``a`` keeping its memory
+    layout."""
+    d = _dense_order(a)
+    if d is None:
+        return fn(np.ascontiguousarray(a)).reshape(a.shape)
+    b, inv = d
+    out = fn(b).reshape(b.shape)
+    return out if inv is None else out.transpose(inv)
+
+
+def _f16_to_f32(a):
+    return np.take(_f16_table(), a.view(np.uint16))
+
+
+_BLOCK = 1 << 14           # elements per block: the integer temporaries stay in the L1/L2 cache
+
+
+def _f32_to_f16(x):
+    """float32 -> float16, round to nearest even, bit-identical to ``x.astype(np.float16)``
+    (``x`` C-contiguous)."""
+    u = x.reshape(-1).view(_U32)
+    n = u.size
+    out = np.empty(n, np.uint16)
+    m = min(n, _BLOCK)
+    a, r, t = np.empty(m, _U32), np.empty(m, _U32), np.empty(m, _U32)
+    for i in range(0, n, _BLOCK):
+        j = min(i + _BLOCK, n)
+        k = j - i
+        _f32_to_f16_block(u[i:j], out[i:j], a[:k], r[:k], t[:k])
+    return out.view(np.float16).reshape(x.shape)
+
+
+def _f32_to_f16_block(u, out, a, r, t):
+    np.bitwise_and(u, _U32(0x7FFFFFFF), out=a)                # magnitude bits
+    amax, amin = a.max(), a.min()                             # rare paths only when needed
+    np.right_shift(a, _U32(13), out=r)
+    r &= _U32(1)                                              # the lowest kept bit: ties to even
+    r += a
+    r += _U32((0xFFF - (112 << 23)) & 0xFFFFFFFF)             # rebias the exponent (mod 2**32)
+    r >>= _U32(13)                                            # a mantissa carry moves into the exponent
+    if amin < (113 << 23):                                    # below float16's smallest normal 2**-14:
+        # |x| + 0.5 puts the subnormal's bits (units of 2**-24) into the low mantissa bits, with
+        # float32's own round-to-nearest-even doing the rounding.
+        np.add(a.view(np.float32), np.float32(0.5), out=t.view(np.float32))
+        t -= _U32(0x3F000000)
+        np.copyto(r, t, where=a < _U32(113 << 23))
+    if amax >= 0x477FF000:                                    # rounds to 65520 or more: inf
+        np.copyto(r, _U32(0x7C00), where=a >= _U32(0x477FF000))
+        if amax > 0x7F800000:                                 # NaN stays NaN
+            r[a > _U32(0x7F800000)] = 0x7E00
+    np.right_shift(u, _U32(16), out=t)
+    t &= _U32(0x8000)                                         # the sign
+    r |= t
+    np.copyto(out, r, casting="unsafe")
+
+
+def up(a):
+    """float16/bfloat16 array -> float32 array (exact); anything else unchanged."""
+    dt = a.dtype
+    if dt.char == "e" and type(a) is np.ndarray:
+        return _elementwise_in_layout(_f16_to_f32, a)
+    if dt.char in LOWP_CHARS:
+        return a.astype(np.float32)
+    return a
+
+
+def down(a, dtype):
+    """float32 array -> ``dtype`` (float16/bfloat16) rounded to nearest even; other float arrays
+    are cast with NumPy; integer and boolean arrays are left alone."""
+    if a.dtype == dtype or a.dtype.kind not in "f":
+        return a
+    if dtype.char == "e" and type(a) is np.ndarray:
+        if a.dtype != _F32:
+            a = a.astype(np.float32)
+        if a.ndim == 0:
+            return np.asarray(a.astype(np.float16))
+        return _elementwise_in_layout(_f32_to_f16, a)
+    return a.astype(dtype)
+
+
+def _lowp_dtype(arrays):
+    """The low-precision dtype among ``arrays`` (None when there is none)."""
+    for a in arrays:
+        dt = getattr(a, "dtype", None)
+        if dt is not None and dt.char in LOWP_CHARS:
+            return dt
+    return None
+
+
+def _down_all(out, dt):
+    if type(out) is tuple:
+        return tuple(None if o is None else down(o, dt) for o in out)
+    return down(out, dt)
+
+
+def install(cls, keep_up=False):
+    """Make Function ``cls`` compute in float32 on float16/bfloat16 inputs and round its outputs
+    (and, for an ``array_backward`` op, its input gradients) back. Idempotent."""
+    if cls.__dict__.get("_lowp_installed"):
+        return cls
+    fwd = cls.forward
+
+    @functools.wraps(fwd)
+    def forward(self, *arrays, **attrs):
+        for a in arrays:
+            if a.dtype.char in LOWP_CHARS:
+                break
+        else:
+            self._lowp = None
+            return fwd(self, *arrays, **attrs)
+        dt = _lowp_dtype(arrays)
+        self._lowp = dt
+        self._lowp_in = tuple(a.dtype for a in arrays)
+        ups = [up(a) for a in arrays]
+        if keep_up and self._record:     # backward reuses the float32 copies (no second upcast)
+            self._lowp_up = ups
+        out = fwd(self, *ups, **attrs)
+        d = self.__dict__
+        for k, v in d.items():           # dtypes forward noted for backward: the inputs' own
+            if v is _F32:
+                d[k] = dt
+        if attrs.get("dtype") is not None:   # an explicit result dtype (sum(x, dtype=...)) stays
+            return out
+        return _down_all(out, dt)
+
+    cls.forward = forward
+    if cls.array_backward:
+        bwd = cls.backward
+
+        @functools.wraps(bwd)
+        def backward(self, *grads):
+            if getattr(self, "_lowp", None) is None:
+                return bwd(self, *grads)
+            out = bwd(self, *[None if g is None else up(g) for g in grads])
+            dts = self._lowp_in
+            if type(out) is not tuple:
+                return down(out, dts[0]) if out is not None else None
+            return tuple(None if o is None else down(o, dts[i]) if i < len(dts) else o
+                         for i, o in enumerate(out))
+
+        cls.backward = backward
+    cls._lowp_installed = True
+    return cls
+
+
+# Ops that only move or pick elements (exact in any dtype, and as fast natively), casts, and
+# helpers whose forward is a closure over other code: these run on the low-precision arrays
+# themselves. Views (``is_view``) always do (an upcast copy would not be a view).
+_NATIVE = {
+    "Convert", "Clone", "Reshape", "Permute", "Transpose", "Cat", "Stack", "Split", "Unbind", "Flip",
+    "Roll", "Gather", "GatherView", "Scatter", "Repeat", "PadConstant", "Tril", "Triu", "_Tri", "Masked",
+    "IndexPut", "SetItem", "EmbeddingFn", "_Proxy", "LinearMap", "PixelShuffle", "Where", "_TakeAlong",
+    "_PutAlong", "_Reshape", "_SwapLast", "_EvenlyPicked", "_Unreduce", "MaxUnpool", "Squeeze",
+    "Unsqueeze", "View", "BroadcastTo", "_Diagonal", "_DiagonalScatter", "_FloorValue",
+}
+
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def install_all():
+    """Install the float32-compute path on every op of deepgrad.ops except the native ones."""
+    import importlib
+    from ..autograd.function import Function
+    for mod in ("elementwise", "reduce", "linalg", "shape", "index", "composite", "conv", "pool",
+                "normalization", "loss", "recurrent", "attention", "sampling", "distance"):
+        importlib.import_module(f"deepgrad.ops.{mod}")
+    for cls in list(_subclasses(Function)):
+        if not cls.__module__.startswith("deepgrad.ops.") or cls.__module__ == __name__:
+            continue
+        if cls.is_view or cls.__name__ in _NATIVE or "forward" not in cls.__dict__:
+            continue
+        if cls.__name__ == "LinearFn":
+            _install_linear(cls)
+        elif cls.__name__ == "Convert" and cls.__module__ == "deepgrad.ops.elementwise":
+            _install_convert(cls)
+        else:
+            install(cls)
+
+
+def _linear_backward(self, g):
+    """LinearFn's first-order backward on float16/bfloat16: three float32 GEMMs on the upcast
+    arrays kept from forward, each result rounded once."""
+    self.saved_tensors                   # the in-place-modification check
+    xa, wa = self._lowp_up[0], self._lowp_up[1]
+    need = self.needs_input_grad
+    has_b = len(need) == 3
+    ga = up(g.array)
+    dts = self._lowp_in
+    gx = gw = gb = None
+    if need[0]:
+        gx = _Tensor()._make(down(ga @ wa, dts[0]))
+    if ga.ndim != 2:
+        ga = ga.reshape(-1, ga.shape[-1])
+        xa = xa.reshape(-1, xa.shape[-1])
+    if need[1]:
+        gw = _Tensor()._make(down(ga.T @ xa, dts[1]))
+    if has_b and need[2]:
+        gb = _Tensor()._make(down(ga.sum(axis=0), dts[2]))
+    return (gx, gw, gb) if has_b else (gx, gw)
+
+
+def _Tensor():
+    from ..tensor import Tensor
+    return Tensor
+
+
+def _install_linear(cls):
+    install(cls, keep_up=True)
+    bwd = cls.backward
+    from ..autograd.grad_mode import _enabled
+
+    @functools.wraps(bwd)
+    def backward(self, g):
+        if getattr(self, "_lowp", None) is not None and not _enabled[0]:
+            return _linear_backward(self, g)
+        return bwd(self, g)
+    cls.backward = backward
+
+
+def _install_convert(cls):
+    """Casts between float32 and float16 through the fast conversions above (NumPy's float16
+    casts are scalar loops); the same bits."""
+    if cls.__dict__.get("_lowp_installed"):
+        return
+    fwd = cls.forward
+
+    @functools.wraps(fwd)
+    def forward(self, x, dtype=None, device=None):
+        if dtype is not None and device is None and type(x) is np.ndarray:
+            if dtype == _F16 and x.dtype == _F32:
+                self.src = (x.dtype, backend.device_of(x))
+                return down(x, dtype)
+            if x.dtype == _F16 and dtype == _F32:
+                self.src = (x.dtype, backend.device_of(x))
+                return up(x)
+        return fwd(self, x, dtype=dtype, device=device)
+    cls.forward = forward
+    cls._lowp_installed = True
