@@ -80,7 +80,7 @@ def _f16_to_f32(a):
     return np.take(_f16_table(), a.view(np.uint16))
 
 
-_BLOCK = 1 << 14           # elements per block: the integer temporaries stay in the L1/L2 cache
+_BLOCK = 1 << 16           # elements per block: the integer temporaries stay in the L1/L2 cache
 
 
 def _f32_to_f16(x):
@@ -111,9 +111,9 @@ def _f32_to_f16_block(u, out, a, r, t):
         # float32's own round-to-nearest-even doing the rounding.
         np.add(a.view(np.float32), np.float32(0.5), out=t.view(np.float32))
         t -= _U32(0x3F000000)
-        np.copyto(r, t, where=a < _U32(113 << 23))
+        np.putmask(r, a < _U32(113 << 23), t)                # (copyto(where=) is ~5x slower)
     if amax >= 0x477FF000:                                    # rounds to 65520 or more: inf
-        np.copyto(r, _U32(0x7C00), where=a >= _U32(0x477FF000))
+        np.putmask(r, a >= _U32(0x477FF000), _U32(0x7C00))
         if amax > 0x7F800000:                                 # NaN stays NaN
             r[a > _U32(0x7F800000)] = 0x7E00
     np.right_shift(u, _U32(16), out=t)
