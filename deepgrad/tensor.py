@@ -1142,6 +1142,8 @@ def _to_array(data, dtype, device):
         a = backend.to_device(a, dev)
     elif backend.array_module(a) is np:
         a = np.ascontiguousarray(a) if a.ndim else np.asarray(a)
+    if a.dtype.char in "eE" and backend.LOWP_HOOK:   # a float16/bfloat16 array (see ops/_lowp.py)
+        backend.LOWP_HOOK.pop()()
     return a
 
 

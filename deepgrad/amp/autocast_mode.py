@@ -70,6 +70,7 @@ class autocast:
         st = _policy.STATE
         self._prev = (st[0], st[1], _policy._cache_enabled[0])
         if self._enabled:
+            backend.as_dtype(self.fast_dtype)    # installs the float16/bfloat16 fast path
             _policy.install()
             st[1] = self.fast_dtype
             _policy._cache_enabled[0] = self._cache_enabled

@@ -426,6 +426,7 @@ class Module:
         return self._apply_arrays(convert)
 
     def _cast(self, dtype):
+        backend.as_dtype(dtype)          # float16/bfloat16: installs the fast path (ops/_lowp.py)
         return self._apply_arrays(lambda a: a.astype(dtype) if backend.is_floating(a.dtype) and a.dtype != dtype else a)
 
     def float(self):

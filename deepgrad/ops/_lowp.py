@@ -174,7 +174,6 @@ def install(cls, keep_up=False):
             if a.dtype.char in LOWP_CHARS:
                 break
         else:
-            self._lowp = None
             return fwd(self, *arrays, **attrs)
         dt = _lowp_dtype(arrays)
         self._lowp = dt
@@ -192,12 +191,13 @@ def install(cls, keep_up=False):
         return _down_all(out, dt)
 
     cls.forward = forward
+    cls._lowp = None                     # set per node by a low-precision forward
     if cls.array_backward:
         bwd = cls.backward
 
         @functools.wraps(bwd)
         def backward(self, *grads):
-            if getattr(self, "_lowp", None) is None:
+            if self._lowp is None:
                 return bwd(self, *grads)
             out = bwd(self, *[None if g is None else up(g) for g in grads])
             dts = self._lowp_in
@@ -283,7 +283,7 @@ def _install_linear(cls):
 
     @functools.wraps(bwd)
     def backward(self, g):
-        if getattr(self, "_lowp", None) is not None and not _enabled[0]:
+        if self._lowp is not None and not _enabled[0]:
             return _linear_backward(self, g)
         return bwd(self, g)
     cls.backward = backward
