@@ -118,7 +118,7 @@ def make_pair(case, dname, autocast=False, batch=128, seed=0):
     return step_dg, step_t
 
 
-def time_many(fns, number, repeat, warmup=1):
+def time_many(fns, number, repeat, warmup=1, clock=time.perf_counter):
     """Median seconds per call of each callable, in alternating rounds."""
     for _ in range(warmup):
         for f in fns:
@@ -126,10 +126,10 @@ def time_many(fns, number, repeat, warmup=1):
     times = [[] for _ in fns]
     for _ in range(repeat):
         for i, f in enumerate(fns):
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(number):
                 f()
-            times[i].append((time.perf_counter() - t0) / number)
+            times[i].append((clock() - t0) / number)
     return [statistics.median(t) for t in times]
 
 
@@ -140,6 +140,9 @@ def main(argv=None):
     p.add_argument("--number", type=int, default=3)
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--no-autocast", action="store_true", help="skip the bfloat16-autocast rows")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall time, or this process's CPU time (steadier on a machine shared with other jobs; "
+                        "meaningful with --threads 1)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(machine_info())
@@ -152,9 +155,11 @@ def main(argv=None):
             sd, st = make_pair(case, "float32" if ac else dname, autocast=ac)
             fns += [sd, st]
             names.append(dname)
-        med = time_many(fns, args.number, args.repeat)
+        med = time_many(fns, args.number, args.repeat,
+                        clock=time.process_time if args.clock == "cpu" else time.perf_counter)
         title = {"mlp": "MLP 784-512-512-10, batch 128", "lenet5": "LeNet-5, batch 128"}[case]
-        print(f"\n{title}, SGD momentum, {args.threads} thread(s) [load average {os.getloadavg()[0]:.2f}]")
+        print(f"\n{title}, SGD momentum, {args.threads} thread(s), {args.clock} time "
+              f"[load average {os.getloadavg()[0]:.2f}]")
         print(f"{'dtype':<15}{'deepgrad':>11}{'torch':>11}{'dg/dg f32':>11}{'torch/f32':>11}{'dg/torch':>10}")
         d32, t32 = med[0], med[1]
         for i, name in enumerate(names):

@@ -25,6 +25,7 @@ Optimisers do the same per parameter (optim/_lowp.py).
 from __future__ import annotations
 
 import functools
+import weakref
 
 import numpy as np
 
@@ -83,9 +84,10 @@ def _f16_to_f32(a):
 _BLOCK = 1 << 16           # elements per block: the integer temporaries stay in the L1/L2 cache
 
 
-def _f32_to_f16(x):
+def _f32_to_f16(x, keep=False):
     """float32 -> float16, round to nearest even, bit-identical to ``x.astype(np.float16)``
-    (``x`` C-contiguous)."""
+    (``x`` C-contiguous). ``keep=True`` also overwrites ``x`` with the rounded values (the float16
+    result, exactly, as float32: what an upcast of the result would give, without the upcast)."""
     u = x.reshape(-1).view(_U32)
     n = u.size
     out = np.empty(n, np.uint16)
@@ -94,11 +96,11 @@ def _f32_to_f16(x):
     for i in range(0, n, _BLOCK):
         j = min(i + _BLOCK, n)
         k = j - i
-        _f32_to_f16_block(u[i:j], out[i:j], a[:k], r[:k], t[:k])
+        _f32_to_f16_block(u[i:j], out[i:j], a[:k], r[:k], t[:k], keep)
     return out.view(np.float16).reshape(x.shape)
 
 
-def _f32_to_f16_block(u, out, a, r, t):
+def _f32_to_f16_block(u, out, a, r, t, keep=False):
     np.bitwise_and(u, _U32(0x7FFFFFFF), out=a)                # magnitude bits
     amax, amin = a.max(), a.min()                             # rare paths only when needed
     np.right_shift(a, _U32(13), out=r)
@@ -106,20 +108,44 @@ def _f32_to_f16_block(u, out, a, r, t):
     r += a
     r += _U32((0xFFF - (112 << 23)) & 0xFFFFFFFF)             # rebias the exponent (mod 2**32)
     r >>= _U32(13)                                            # a mantissa carry moves into the exponent
+    small = None
     if amin < (113 << 23):                                    # below float16's smallest normal 2**-14:
         # |x| + 0.5 puts the subnormal's bits (units of 2**-24) into the low mantissa bits, with
         # float32's own round-to-nearest-even doing the rounding.
         np.add(a.view(np.float32), np.float32(0.5), out=t.view(np.float32))
         t -= _U32(0x3F000000)
-        np.putmask(r, a < _U32(113 << 23), t)                # (copyto(where=) is ~5x slower)
+        small = a < _U32(113 << 23)
+        np.putmask(r, small, t)                              # (copyto(where=) is ~5x slower)
     if amax >= 0x477FF000:                                    # rounds to 65520 or more: inf
         np.putmask(r, a >= _U32(0x477FF000), _U32(0x7C00))
         if amax > 0x7F800000:                                 # NaN stays NaN
             r[a > _U32(0x7F800000)] = 0x7E00
-    np.right_shift(u, _U32(16), out=t)
-    t &= _U32(0x8000)                                         # the sign
+    if keep:                                                  # the rounded value as float32 bits
+        np.left_shift(r, _U32(13), out=t)
+        t += _U32(112 << 23)
+        if small is not None:                                 # subnormal halves: r * 2**-24
+            np.putmask(t, small, _subnormal_bits(r))
+        if amax >= 0x477FF000:
+            np.putmask(t, r >= _U32(0x7C00), _U32(0x7F800000))
+            if amax > 0x7F800000:
+                np.putmask(t, a > _U32(0x7F800000), u)
+        np.bitwise_and(u, _U32(0x80000000), out=a)
+        t |= a
+        np.copyto(u, t)
+        np.bitwise_and(u, _U32(0x80000000), out=a)            # the sign again, for the half below
+        np.right_shift(a, _U32(16), out=t)
+    else:
+        np.right_shift(u, _U32(16), out=t)
+        t &= _U32(0x8000)                                     # the sign
     r |= t
     np.copyto(out, r, casting="unsafe")
+
+
+def _subnormal_bits(r):
+    """float32 bits of ``r * 2**-24`` (the value of a subnormal half with bits ``r``)."""
+    f = r.astype(np.float32)
+    f *= np.float32(2.0 ** -24)
+    return f.view(_U32)
 
 
 def up(a):
@@ -144,6 +170,53 @@ def down(a, dtype):
             return np.asarray(a.astype(np.float16))
         return _elementwise_in_layout(_f32_to_f16, a)
     return a.astype(dtype)
+
+
+def down_keep(x, dtype):
+    """``down(x, dtype)`` for a float32 C-contiguous array ``x`` this code owns, which is
+    overwritten with the result's exact float32 value (for a shadow, below)."""
+    if dtype.char == "e" and type(x) is np.ndarray and x.ndim:
+        return _f32_to_f16(x, keep=True)
+    h = down(x, dtype)
+    x[...] = up(h)
+    return h
+
+
+# Float32 shadows: the exact float32 value of a float16/bfloat16 tensor that an optimiser has just
+# written (it computed it anyway), so that the next forward and the next update need no upcast.
+# A shadow is valid while the tensor keeps the same array and version (every deepgrad in-place
+# write bumps it, load_state_dict too) and four sampled elements still agree (a raw write through
+# ``.array`` or ``.numpy()`` is caught there in practice).
+_SHADOW = {}
+
+
+def shadow_of(t):
+    e = _SHADOW.get(id(t))
+    if e is None:
+        return None
+    ref, arr, ver, f = e
+    if ref() is not t or t.array is not arr or t._version[0] != ver or not _spot_check(arr, f):
+        _SHADOW.pop(id(t), None)
+        return None
+    return f
+
+
+def set_shadow(t, f):
+    key = id(t)
+    _SHADOW[key] = (weakref.ref(t, lambda _r, k=key: _SHADOW.pop(k, None)), t.array, t._version[0], f)
+
+
+def _spot_check(arr, f):
+    n = arr.size
+    if n == 0 or not arr.flags.c_contiguous:
+        return arr.flags.c_contiguous
+    idx = (0, n // 3, (2 * n) // 3, n - 1)
+    a, b = arr.reshape(-1), f.reshape(-1)
+    for i in idx:
+        x, y = float(a[i]), float(b[i])
+        if x != y and not (x != x and y != y):
+            return False
+    return True
 
 
 def _lowp_dtype(arrays):
@@ -178,7 +251,14 @@ def install(cls, keep_up=False):
         dt = _lowp_dtype(arrays)
         self._lowp = dt
         self._lowp_in = tuple(a.dtype for a in arrays)
-        ups = [up(a) for a in arrays]
+        if _SHADOW:
+            ins = self.inputs
+            ups = []
+            for i, a in enumerate(arrays):
+                f = shadow_of(ins[i]) if a.dtype.char in LOWP_CHARS else None
+                ups.append(f if f is not None else up(a))
+        else:
+            ups = [up(a) for a in arrays]
         if keep_up and self._record:     # backward reuses the float32 copies (no second upcast)
             self._lowp_up = ups
         out = fwd(self, *ups, **attrs)

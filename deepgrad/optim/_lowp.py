@@ -6,30 +6,43 @@ at most a rounding step of the low dtype and is several times cheaper (NumPy has
 float16 arithmetic: see ops/_lowp.py)."""
 from __future__ import annotations
 
-from ..ops._lowp import down, up
+from ..ops._lowp import down, down_keep, set_shadow, shadow_of, up
 from ..tensor import Tensor
 
 
-def lowp_update(opt, param, grad, state, group):
-    """One parameter's step for ``opt`` when ``param`` (a raw array) is float16/bfloat16."""
+def lowp_update(opt, p, grad, state, group):
+    """One step of ``opt`` for the float16/bfloat16 parameter Tensor ``p`` (gradient array
+    ``grad``); returns the shadows to register once ``p``'s version is bumped."""
+    param = p.array
     dt = param.dtype
-    p32 = up(param)
+    p32 = shadow_of(p)
+    p32 = up(param) if p32 is None else p32.copy()    # (a node may still hold the old shadow)
     g32 = up(grad)
-    lowp_keys = []
-    for k, v in list(state.items()):        # the state's low-precision tensors, upcast
+    lowp = {}                                          # state key -> its low-precision Tensor
+    for k, v in list(state.items()):                   # the state's low-precision tensors, in float32
         if isinstance(v, Tensor) and v.array.dtype == dt:
-            state[k] = Tensor._make(up(v.array))
-            lowp_keys.append(k)
+            lowp[k] = v
+            f = shadow_of(v)
+            state[k] = Tensor._make(up(v.array) if f is None else f)
     if not state:
         opt._init_state(p32, state, group)
-        lowp_keys = [k for k, v in state.items()
-                     if isinstance(v, Tensor) and v.array.shape == param.shape and v.array.dtype == p32.dtype]
     g = opt._effective_grad(p32, g32, group)
     opt._update(p32, g, state, group)
-    param[...] = down(p32, dt)
-    for k, v in state.items():
-        # a buffer made during the update (SGD's momentum on its first step) is shaped like the
-        # parameter too; PyTorch keeps such state in the parameter's dtype
-        if isinstance(v, Tensor) and (k in lowp_keys or (v.array.shape == param.shape
-                                                         and v.array.dtype == p32.dtype and k != "step")):
-            state[k] = Tensor._make(down(v.array, dt))
+    param[...] = down_keep(p32, dt)
+    for k, v in list(state.items()):
+        # state shaped like the parameter stays in its dtype (PyTorch's momentum_buffer, exp_avg);
+        # a buffer made during the update (SGD's momentum on its first step) is such state too
+        if isinstance(v, Tensor) and (k in lowp or (v.array.shape == param.shape and v.array.dtype == p32.dtype
+                                                    and k != "step")):
+            f = v.array if v.array.flags.c_contiguous and v.array.flags.writeable else v.array.copy()
+            if f is p32:
+                f = f.copy()
+            h = down_keep(f, dt)
+            old = lowp.get(k)
+            if old is not None and old.array.shape == h.shape:
+                old.array[...] = h                     # the same Tensor and array, as PyTorch's in-place update
+                state[k] = old
+            else:
+                state[k] = Tensor._make(h)
+            set_shadow(state[k], f)
+    return p32

@@ -188,14 +188,15 @@ class Optimizer:
         return loss
 
     def _lowp_step(self, p, param, grad, states, group):
-        from ._lowp import lowp_update
+        from ._lowp import lowp_update, set_shadow
         state = states.get(p)
         if state is None:
             state = {}
-        lowp_update(self, param, grad.array, state, group)
+        p32 = lowp_update(self, p, grad.array, state, group)
         if state:
             states[p] = state
         p._version[0] += 1
+        set_shadow(p, p32)
 
     def _init_state(self, param, state, group):
         """Fill an empty ``state`` dict for ``param`` (raw array) before its first update."""
