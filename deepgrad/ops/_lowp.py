@@ -92,50 +92,68 @@ def _f32_to_f16(x, keep=False):
     n = u.size
     out = np.empty(n, np.uint16)
     m = min(n, _BLOCK)
-    a, r, t = np.empty(m, _U32), np.empty(m, _U32), np.empty(m, _U32)
-    table = _f16_table() if keep else None
+    scratch = [np.empty(m, _U32) for _ in range(5 if keep else 3)]
     for i in range(0, n, _BLOCK):
         j = min(i + _BLOCK, n)
         k = j - i
-        _f32_to_f16_block(u[i:j], out[i:j], a[:k], r[:k], t[:k])
-        if keep:
-            np.take(table, out[i:j], out=u[i:j].view(np.float32))
+        _f32_to_f16_block(u[i:j], out[i:j], *[b[:k] for b in scratch])
     return out.view(np.float16).reshape(x.shape)
 
 
 _MIN_NORMAL = np.float32(2.0 ** -14)
+_HALF_PLUS_MIN = np.float32(0.5 + 2.0 ** -14)
 
 
-def _f32_to_f16_block(u, out, a, r, t):
-    """One block: ``out`` (uint16) gets the float16 bits of the float32 bits ``u``; ``a``, ``r``
-    and ``t`` are uint32 scratch arrays of the same length.
+def _f32_to_f16_block(u, out, a, r, t, kb=None, s=None):
+    """One block: ``out`` (uint16) gets the float16 bits of the float32 bits ``u``; the others
+    are uint32 scratch arrays of the same length (with ``kb`` and ``s``, ``u`` is overwritten with
+    the rounded float32 value).
 
     With m = |x|: the normal-range encoding of max(m, 2**-14) (integer round to nearest even on
     the 13 dropped mantissa bits, the carry moving into the exponent) plus the subnormal encoding
     of min(m, 2**-14) minus that of 2**-14 (m + 0.5 puts m's units of 2**-24 into the low mantissa
     bits, with float32's own rounding). Exactly one of the two terms is not constant, so the sum is
-    the encoding of m for every m below 65520; larger values and NaN take a rare fix-up."""
+    the encoding of m for every m below 65520; larger values and NaN take a rare fix-up. The
+    rounded float32 value is built the same way: the rounded normal-range bits plus the exact
+    float difference of the subnormal term."""
     np.bitwise_and(u, _U32(0x7FFFFFFF), out=a)                # m's bits
     amax = a.max()
     m = a.view(np.float32)
-    rf = r.view(np.float32)
-    np.maximum(m, _MIN_NORMAL, out=rf)                        # normal range
+    np.maximum(m, _MIN_NORMAL, out=r.view(np.float32))        # normal range
     np.right_shift(r, _U32(13), out=t)
     t &= _U32(1)                                              # the lowest kept bit: ties to even
     r += t
     r += _U32((0xFFF - (112 << 23)) & 0xFFFFFFFF)             # rebias the exponent (mod 2**32)
-    r >>= _U32(13)
     tf = t.view(np.float32)
     np.minimum(m, _MIN_NORMAL, out=tf)                        # subnormal range
     tf += np.float32(0.5)
+    if kb is not None:
+        np.bitwise_and(r, _U32(0xFFFFE000), out=kb)
+        kb += _U32(112 << 23)                                 # max(m, 2**-14) rounded, as float32
+        np.subtract(tf, _HALF_PLUS_MIN, out=s.view(np.float32))   # exact: (m rounded) - 2**-14 or 0
+        kbf = kb.view(np.float32)
+        kbf += s.view(np.float32)
+    r >>= _U32(13)
     t -= _U32(0x3F000000 + 0x400)
     r += t
     if amax >= 0x477FF000:                                    # rounds to 65520 or more: inf
-        np.putmask(r, a >= _U32(0x477FF000), _U32(0x7C00))
+        big = a >= _U32(0x477FF000)
+        np.putmask(r, big, _U32(0x7C00))
+        if kb is not None:
+            np.putmask(kb, big, _U32(0x7F800000))
         if amax > 0x7F800000:                                 # NaN stays NaN
-            np.putmask(r, a > _U32(0x7F800000), _U32(0x7E00))
-    np.right_shift(u, _U32(16), out=t)
-    t &= _U32(0x8000)                                         # the sign
+            nan = a > _U32(0x7F800000)
+            np.putmask(r, nan, _U32(0x7E00))
+            if kb is not None:
+                np.putmask(kb, nan, _U32(0x7FC00000))
+    if kb is not None:
+        np.bitwise_and(u, _U32(0x80000000), out=t)            # the sign
+        kb |= t
+        t >>= _U32(16)
+        np.copyto(u, kb)
+    else:
+        np.right_shift(u, _U32(16), out=t)
+        t &= _U32(0x8000)                                     # the sign
     r |= t
     np.copyto(out, r, casting="unsafe")
 
