@@ -72,6 +72,20 @@ OPS = [  # name, deepgrad fn, torch fn, input shapes (float), extra args
     ("avg_pool2d", lambda x: F.avg_pool2d(x, 2), lambda x: torch.nn.functional.avg_pool2d(x, 2), [(2, 3, 8, 8)]),
     ("layer_norm", lambda x: F.layer_norm(x, (16,)), lambda x: torch.nn.functional.layer_norm(x, (16,)), [(4, 16)]),
     ("mse_loss", F.mse_loss, torch.nn.functional.mse_loss, [(4, 16), (4, 16)]),
+    ("cross_entropy", lambda x: F.cross_entropy(x, dg.tensor([1, 0, 3, 2])),
+     lambda x: torch.nn.functional.cross_entropy(x, torch.tensor([1, 0, 3, 2])), [(4, 5)]),
+    ("batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+     lambda x, w, b: torch.nn.functional.batch_norm(x, None, None, w, b, training=True), [(6, 3, 4, 4), (3,), (3,)]),
+    ("group_norm", lambda x: F.group_norm(x, 3), lambda x: torch.nn.functional.group_norm(x, 3), [(2, 6, 5)]),
+    ("embedding", lambda w: F.embedding(dg.tensor([[1, 3], [0, 3]]), w),
+     lambda w: torch.nn.functional.embedding(torch.tensor([[1, 3], [0, 3]]), w), [(5, 4)]),
+    ("conv_transpose2d", lambda x, w: F.conv_transpose2d(x, w, stride=2),
+     lambda x, w: torch.nn.functional.conv_transpose2d(x, w, stride=2), [(2, 3, 5, 5), (3, 2, 3, 3)]),
+    ("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, 1),
+     lambda x: torch.nn.functional.adaptive_avg_pool2d(x, 1), [(2, 3, 5, 5)]),
+    ("cat_then_pow", lambda a, b: dg.cat([a, b]) ** 2, lambda a, b: torch.cat([a, b]) ** 2, [(2, 3), (2, 3)]),
+    ("where_max", lambda a, b: dg.where(a > b, a, b).amax(1), lambda a, b: torch.where(a > b, a, b).amax(1),
+     [(4, 6), (4, 6)]),
 ]
 
 
@@ -84,7 +98,8 @@ def test_op_matches_torch_in_low_precision(name, fd, ft, shapes, dname, tdt):
     ts = [torch.tensor(a).to(tdt).requires_grad_() for a in arrays]
     out, ref = fd(*xs), ft(*ts)
     assert str(out.dtype) == str(ref.dtype).replace("torch.", "")
-    tol = TOL[dname] * (4 if name in ("conv2d", "linear", "matmul", "bmm", "sum") else 1)
+    tol = TOL[dname] * (4 if name in ("conv2d", "linear", "matmul", "bmm", "sum", "conv_transpose2d", "batch_norm",
+                                      "group_norm") else 1)
     ref32 = ref.detach().float().numpy()
     np.testing.assert_allclose(out.detach().float().numpy(), ref32, rtol=tol, atol=tol * np.abs(ref32).max())
     g = np.random.default_rng(9).standard_normal(ref.shape).astype(np.float32)

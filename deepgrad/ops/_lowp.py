@@ -199,7 +199,7 @@ def down_keep(x, dtype):
     if dtype.char == "e" and type(x) is np.ndarray and x.ndim:
         return _f32_to_f16(x, keep=True)
     h = down(x, dtype)
-    x[...] = up(h)
+    x[...] = h                           # the cast on assignment: one pass, no temporary
     return h
 
 
