@@ -22,7 +22,10 @@ Conversions (the cost of this scheme, measured per element on one core):
 
 ``install(cls)`` wraps a Function's ``forward`` (and an ``array_backward`` op's ``backward``) so
 that this happens; a float32/float64 call goes straight through after one dtype test per input.
-Optimisers do the same per parameter (optim/_lowp.py).
+``install_all`` runs the first time a float16/bfloat16 dtype or array appears (``backend.LOWP_HOOK``),
+so a float32 program never pays even that. Optimisers do the same per parameter (optim/_lowp.py)
+and leave the exact float32 value of what they wrote as the tensor's *shadow* (below), which the
+next forward and update use instead of an upcast.
 """
 from __future__ import annotations
 
