@@ -150,9 +150,9 @@ def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
 
 def promote_types(type1, type2):
     a, b = backend.as_dtype(type1), backend.as_dtype(type2)
-    if a.kind == "f" and b.kind != "f":
+    if a.kind in "fV" and b.kind not in "fV":
         return a
-    if b.kind == "f" and a.kind != "f":
+    if b.kind in "fV" and a.kind not in "fV":
         return b
     return np.promote_types(a, b)
 
@@ -279,7 +279,7 @@ def set_default_tensor_type(t):
     """Legacy: the default floating dtype from a tensor type (``deepgrad.DoubleTensor`` or its name)."""
     from . import _legacy
     dt = _legacy.dtype_of_type(t)
-    if dt.kind != "f":
+    if dt.kind not in "fV":
         raise TypeError("only floating-point types are supported as the default type")
     backend.set_default_dtype(dt)
 
@@ -364,7 +364,7 @@ def unravel_index(indices, shape):
 def vander(x, N=None, increasing=False):
     from .ops import stack
     n = x.shape[0] if N is None else int(N)
-    xf = x if x.dtype.kind == "f" or x.dtype.kind in "iu" else x.to(np.int64)
+    xf = x if x.dtype.kind in "fV" or x.dtype.kind in "iu" else x.to(np.int64)
     cols = [xf ** k if k else xf * 0 + 1 for k in np.arange(n).tolist()]
     if not increasing:
         cols = cols[::-1]
@@ -493,7 +493,7 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
     if len(sp) != len(dims):
         raise RuntimeError(f"torch.gradient expected spacing to be unspecified, a scalar or a list of length "
                            f"{len(dims)}, but got a list of length {len(sp)}")
-    x = input if input.dtype.kind == "f" else input.to(backend.get_default_dtype())
+    x = input if input.dtype.kind in "fV" else input.to(backend.get_default_dtype())
     out = []
     for d, h in zip(dims, sp):
         if isinstance(h, Tensor):

@@ -61,16 +61,23 @@ def as_dtype(dtype):
         return get_default_dtype()
     if isinstance(dtype, str):
         try:
-            return _DTYPE_ALIASES[dtype]
+            d = _DTYPE_ALIASES[dtype]
         except KeyError:
             raise TypeError(f"unknown dtype {dtype!r}") from None
-    if dtype is bool:
+    elif dtype is bool:
         return bool_
-    if dtype is builtins.float:
+    elif dtype is builtins.float:
         return get_default_dtype()
-    if dtype is builtins.int:
+    elif dtype is builtins.int:
         return int64
-    return np.dtype(dtype)
+    else:
+        d = np.dtype(dtype)
+    if d.char in "eE" and LOWP_HOOK:          # float16/bfloat16 asked for: ops/_lowp.py installs itself
+        LOWP_HOOK.pop()()
+    return d
+
+
+LOWP_HOOK = []   # ops/_lowp.py's installer, run (once) when a float16/bfloat16 dtype first appears
 
 
 def is_floating(dtype) -> bool:

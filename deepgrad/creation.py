@@ -48,6 +48,8 @@ def from_numpy(array):
     """A tensor sharing memory with the NumPy ``array`` (as in PyTorch)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy: expected np.ndarray, got {type(array).__name__}")
+    if array.dtype.char in "eE" and backend.LOWP_HOOK:   # a float16/bfloat16 array (see ops/_lowp.py)
+        backend.LOWP_HOOK.pop()()
     return Tensor._make(array)
 
 

@@ -83,7 +83,7 @@ def _check(A, opname, square=True, name="A"):
     if not isinstance(A, Tensor):
         raise TypeError(f"{opname}: expected a Tensor as input, got {type(A).__name__}")
     a = A.array
-    if a.dtype.kind != "f":
+    if a.dtype.kind not in "fV":
         raise RuntimeError(f"{opname}: Expected a floating point or complex tensor as input. "
                            f"Got {_tname(a.dtype)}")
     if a.dtype.itemsize < 4:
@@ -768,7 +768,7 @@ def lstsq(A, B, rcond=None, *, driver=None):
 def _check_norm_input(x, opname):
     if not isinstance(x, Tensor):
         raise TypeError(f"{opname}: expected a Tensor as input, got {type(x).__name__}")
-    if x.array.dtype.kind != "f":
+    if x.array.dtype.kind not in "fV":
         raise RuntimeError(f"{opname}: Expected a floating point or complex tensor as input. "
                            f"Got {_tname(x.dtype)}")
 

@@ -31,7 +31,7 @@ logsumexp = _ops.logsumexp
 
 def entr(input):
     """-x log x (0 at 0, -inf below 0)."""
-    x = input if input.dtype.kind == "f" else input.to(_backend.get_default_dtype())
+    x = input if input.dtype.kind in "fV" else input.to(_backend.get_default_dtype())
     out = 0.0 - _ops.xlogy(x, x)
     return _ops.where(x < 0, float("-inf"), out)
 

@@ -287,7 +287,7 @@ class Tensor:
 
     # ---- autograd -----------------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
-        if requires_grad and self.array.dtype.kind not in "fc":
+        if requires_grad and self.array.dtype.kind not in "fcV":   # V: bfloat16
             raise RuntimeError(f"only Tensors of floating point dtype can require gradients (got {self.dtype})")
         if not requires_grad and self.grad_fn is not None:
             raise RuntimeError("you can only change requires_grad flags of leaf variables; use detach()")
@@ -1142,6 +1142,8 @@ def _to_array(data, dtype, device):
         a = backend.to_device(a, dev)
     elif backend.array_module(a) is np:
         a = np.ascontiguousarray(a) if a.ndim else np.asarray(a)
+    if a.dtype.char in "eE" and backend.LOWP_HOOK:   # a float16/bfloat16 array (see ops/_lowp.py)
+        backend.LOWP_HOOK.pop()()
     return a
 
 

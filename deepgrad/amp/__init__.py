@@ -7,6 +7,12 @@ lower the precision (see ``autocast_mode``); the low-precision policy is later w
 from .autocast_mode import (autocast, is_autocast_enabled, is_autocast_available, get_autocast_dtype,  # noqa: F401
                             custom_fwd, custom_bwd)
 from .grad_scaler import GradScaler, OptState  # noqa: F401
+from .. import backend as _backend
+from ..ops import _lowp as _lowp_ops
+
+# float16/bfloat16 ops compute in float32 and round (ops/_lowp.py); installed the first time such a
+# dtype appears, so float32 programs never pay for the wrappers
+_backend.LOWP_HOOK.append(_lowp_ops.install_all)
 
 __all__ = ["autocast", "GradScaler", "is_autocast_enabled", "is_autocast_available", "get_autocast_dtype",
            "custom_fwd", "custom_bwd"]

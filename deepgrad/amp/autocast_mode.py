@@ -1,15 +1,17 @@
-"""``autocast``: PyTorch's mixed-precision context, with honest behaviour until the policy exists.
+"""``autocast``: PyTorch's mixed-precision context, with PyTorch's CPU policy.
 
 What happens, by case (PyTorch's CPU build in brackets where deepgrad matches it):
 
-* ``enabled=False``: a no-op context and decorator [same].
+* ``enabled=False``: a no-op context and decorator, and inside an enabled region a region where
+  autocast is off [same].
 * ``device_type="cuda"`` without a usable GPU: a warning, then a no-op [same].
 * ``device_type="cpu"`` with a dtype other than bfloat16/float16: a warning, then a no-op [same].
-* ``device_type="cpu"``, enabled, bfloat16 or float16: PyTorch runs matrix products and
-  convolutions in the low dtype. deepgrad does not yet have that policy table, and running in
-  float32 instead would silently give different numbers, so entering the context raises
-  ``NotImplementedError`` saying what to do (run in float32: drop the context or pass
-  ``enabled=False``). The later mixed-precision work replaces this.
+* ``device_type="cpu"``, enabled, bfloat16 or float16: PyTorch's CPU autocast (amp/_policy.py):
+  matrix products and convolutions run in the low dtype, losses and linear algebra in float32,
+  cat/stack/index_copy in the widest input dtype, everything else in its inputs' dtype. Casts are
+  ordinary differentiable ops, so backward runs in the forward's dtypes and parameters receive
+  float32 gradients. Casts of parameters are cached until the outermost region exits.
+* ``device_type="cuda"`` enabled with a GPU (CuPy): not implemented (NotImplementedError).
 """
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ import functools
 import warnings
 
 from .. import backend
+from . import _policy
 
 _DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve", "fpga",
                  "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia", "privateuseone")
-_state = {"cpu": [False, None], "cuda": [False, None]}   # device_type -> [enabled, dtype]
+_state = {"cpu": _policy.STATE, "cuda": [False, backend.float16]}   # device_type -> [enabled, dtype, ...]
 
 
 def _default_dtype(device_type):
@@ -57,15 +60,32 @@ class autocast:
             self._enabled = False
 
     def __enter__(self):
-        if not self._enabled:
+        if self.device != "cpu":
+            if self._enabled:
+                raise NotImplementedError(
+                    f"deepgrad.autocast(device_type={self.device!r}) with enabled=True is not implemented: "
+                    "deepgrad has CPU autocast only. Run in float32 (drop the context or pass enabled=False), "
+                    "or use device_type='cpu'.")
             return self
-        raise NotImplementedError(
-            f"deepgrad.autocast(device_type={self.device!r}, dtype={self.fast_dtype}) with enabled=True is not "
-            "implemented yet: deepgrad does not run matrix products and convolutions in low precision inside "
-            "autocast, and silently computing in float32 would not be what PyTorch computes. Run in float32 "
-            "instead: remove the autocast context or pass enabled=False.")
+        st = _policy.STATE
+        self._prev = (st[0], st[1], _policy._cache_enabled[0])
+        if self._enabled:
+            backend.as_dtype(self.fast_dtype)    # installs the float16/bfloat16 fast path
+            _policy.install()
+            st[1] = self.fast_dtype
+            _policy._cache_enabled[0] = self._cache_enabled
+        st[0] = self._enabled
+        st[2] += 1
+        return self
 
     def __exit__(self, exc_type, exc, tb):
+        if self.device != "cpu":
+            return False
+        st = _policy.STATE
+        st[0], st[1], _policy._cache_enabled[0] = self._prev
+        st[2] -= 1
+        if st[2] == 0:                  # PyTorch clears the cast cache when the outermost region ends
+            _policy.clear_cache()
         return False
 
     def __call__(self, func):
@@ -77,8 +97,8 @@ class autocast:
 
 
 def is_autocast_enabled(device_type=None) -> bool:
-    """Always False for now: an enabled autocast cannot be entered yet (see autocast)."""
-    return _state.get(device_type or "cuda", [False])[0]
+    """Whether autocast is on for ``device_type`` (default "cuda", as PyTorch's)."""
+    return bool(_state.get(device_type or "cuda", [False])[0])
 
 
 def is_autocast_available(device_type) -> bool:
@@ -88,11 +108,11 @@ def is_autocast_available(device_type) -> bool:
 def get_autocast_dtype(device_type):
     if device_type not in _state:
         raise RuntimeError(f"get_autocast_dtype: unknown device type {device_type!r}")
-    return _default_dtype(device_type)
+    return _state[device_type][1]
 
 
 def get_autocast_cpu_dtype():
-    return backend.bfloat16
+    return _policy.STATE[1]
 
 
 def get_autocast_gpu_dtype():
@@ -100,14 +120,44 @@ def get_autocast_gpu_dtype():
 
 
 def custom_fwd(fwd=None, *, device_type="cuda", cast_inputs=None):
-    """Decorator for a custom Function's forward under autocast: with no autocast to leave, the
-    forward runs as written."""
+    """Decorator for a custom Function's ``forward(ctx, ...)``: with ``cast_inputs`` given and
+    autocast on for ``device_type``, floating Tensor arguments are cast to ``cast_inputs`` and
+    forward runs with autocast off; otherwise forward runs as written. The autocast state is
+    noted on ``ctx`` for ``custom_bwd``."""
     if fwd is None:
         return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
-    return fwd
+
+    @functools.wraps(fwd)
+    def decorate_fwd(*args, **kwargs):
+        st = _state.get(device_type, [False, None])
+        ctx = args[0] if args else None
+        if ctx is not None:
+            try:
+                ctx._fwd_used_autocast, ctx._dtype = bool(st[0]), st[1]
+            except AttributeError:
+                pass
+        if cast_inputs is None or not st[0]:
+            return fwd(*args, **kwargs)
+        from ..tensor import Tensor
+        dt = backend.as_dtype(cast_inputs)
+        args, kwargs = _policy._cast_all(args, kwargs, dt, Tensor, False)
+        with autocast(device_type=device_type, enabled=False):
+            return fwd(*args, **kwargs)
+    return decorate_fwd
 
 
 def custom_bwd(bwd=None, *, device_type="cuda"):
+    """Decorator for a custom Function's ``backward(ctx, ...)``: runs it under the autocast state
+    its forward saw (see ``custom_fwd``)."""
     if bwd is None:
         return functools.partial(custom_bwd, device_type=device_type)
-    return bwd
+
+    @functools.wraps(bwd)
+    def decorate_bwd(*args, **kwargs):
+        ctx = args[0] if args else None
+        used = getattr(ctx, "_fwd_used_autocast", False)
+        if device_type != "cpu" or not used:
+            return bwd(*args, **kwargs)
+        with autocast(device_type=device_type, enabled=used, dtype=getattr(ctx, "_dtype", None)):
+            return bwd(*args, **kwargs)
+    return decorate_bwd

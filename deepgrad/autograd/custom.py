@@ -261,7 +261,7 @@ def _custom_apply(cls, *args, **kwargs):
             t._isview = True
         else:
             t = o
-        if id(o) in non_diff or o.array.dtype.kind not in "fc":
+        if id(o) in non_diff or o.array.dtype.kind not in "fcV":
             if t is o and id(o) in dirty:
                 t.grad_fn, t.requires_grad = None, False
         else:

@@ -90,7 +90,7 @@ class Function:
             if node.save_output:
                 node._out_arrays = (out,)
                 node._out_versions = ((t._version, t._version[0]),)
-            if out.dtype.kind in "fc":
+            if out.dtype.kind in "fcV":     # V: ml_dtypes' bfloat16
                 t.grad_fn = node
                 t.requires_grad = True
         return t
@@ -128,7 +128,7 @@ class Function:
                 self._out_arrays = outs
                 self._out_versions = tuple((t._version, t._version[0]) for t in tensors)
             for nr, t in enumerate(tensors):
-                if t.array.dtype.kind in "fc":
+                if t.array.dtype.kind in "fcV":
                     t.grad_fn = self
                     t._out_nr = nr
                     t.requires_grad = True

@@ -413,20 +413,21 @@ class Module:
                 dtype = a
         if dtype is not None:
             dtype = backend.as_dtype(dtype)
-            if dtype.kind not in "fc":
+            if dtype.kind not in "fc" and not backend.is_floating(dtype):
                 raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
         dev = backend.device(device) if device is not None else None
 
         def convert(a):
             if dev is not None and backend.device_of(a) != dev:
                 a = backend.to_device(a, dev)
-            if dtype is not None and a.dtype.kind == "f" and a.dtype != dtype:
+            if dtype is not None and backend.is_floating(a.dtype) and a.dtype != dtype:
                 a = a.astype(dtype)
             return a
         return self._apply_arrays(convert)
 
     def _cast(self, dtype):
-        return self._apply_arrays(lambda a: a.astype(dtype) if a.dtype.kind == "f" and a.dtype != dtype else a)
+        backend.as_dtype(dtype)          # float16/bfloat16: installs the fast path (ops/_lowp.py)
+        return self._apply_arrays(lambda a: a.astype(dtype) if backend.is_floating(a.dtype) and a.dtype != dtype else a)
 
     def float(self):
         return self._cast(backend.float32)

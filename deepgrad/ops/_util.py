@@ -21,7 +21,7 @@ def as_tensor_like(x, ref: Tensor) -> Tensor:
     elif isinstance(x, numbers.Integral):
         dt = ref.dtype if ref.dtype.kind in "fiu" else np.dtype(np.int64)
     elif isinstance(x, numbers.Real):
-        dt = ref.dtype if ref.dtype.kind == "f" else backend.get_default_dtype()
+        dt = ref.dtype if ref.dtype.kind in "fV" else backend.get_default_dtype()
     else:
         a = xp.asarray(x)
         if a.dtype == np.float64 and not isinstance(x, np.ndarray):
@@ -41,14 +41,24 @@ def promote(a, b, opname):
     da, db = a.array.dtype, b.array.dtype
     if da is not db and da != db:
         ka, kb = da.kind, db.kind
-        if ka == "f" and kb != "f":
+        if ka in "fV" and kb not in "fV":      # V: bfloat16
             b = b.to(da)
-        elif kb == "f" and ka != "f":
+        elif kb in "fV" and ka not in "fV":
             a = a.to(db)
         else:
-            dt = np.promote_types(da, db)
+            dt = _promote_types(da, db)
             a, b = a.to(dt), b.to(dt)
     return a, b
+
+
+def _promote_types(da, db):
+    """NumPy's promotion, plus PyTorch's float16 with bfloat16 -> float32 (no common type in NumPy)."""
+    try:
+        return np.promote_types(da, db)
+    except TypeError:
+        if backend.is_floating(da) and backend.is_floating(db):
+            return np.dtype(np.float32)
+        raise
 
 
 def check_broadcast(opname, sa, sb):
@@ -104,7 +114,7 @@ def sum_to_array(a, shape):
 
 
 def check_float(t: Tensor, opname: str):
-    if t.array.dtype.kind != "f":
+    if t.array.dtype.kind not in "fV":
         raise TypeError(f"{opname}: expected a floating point tensor, got dtype {t.dtype}")
 
 

@@ -58,7 +58,7 @@ def attention_bias(mask, dtype, like=None, keep_true=False, name="attention"):
         bias = xp.zeros(a.shape, dtype)
         bias[blocked] = -np.inf
         return Tensor._make(bias)
-    if a.dtype.kind != "f":
+    if a.dtype.kind not in "fV":
         raise TypeError(f"{name}: only bool and floating types of masks are supported, got {a.dtype}")
     return mask if a.dtype == dtype else mask.to(dtype)
 

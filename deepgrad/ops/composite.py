@@ -340,7 +340,7 @@ def _put(input, key, value, opname):
     if value.dtype != a.dtype:
         value = value.to(a.dtype)
     try:
-        if _enabled[0] and (input.requires_grad or value.requires_grad) and a.dtype.kind == "f":
+        if _enabled[0] and (input.requires_grad or value.requires_grad) and a.dtype.kind in "fV":
             return IndexPut.apply(input, value, ix=ix, inplace=False)
         out = a.copy()
         ix.set(out, value.array)
@@ -449,7 +449,7 @@ class ScatterReduce(Function):
         if not include_self:
             keep[lin] = False
         if reduce in ("amax", "amin"):
-            fill = (-np.inf if reduce == "amax" else np.inf) if x.dtype.kind == "f" else \
+            fill = (-np.inf if reduce == "amax" else np.inf) if x.dtype.kind in "fV" else \
                 (np.iinfo(x.dtype).min if reduce == "amax" else np.iinfo(x.dtype).max)
             if not include_self:
                 out[lin] = fill
@@ -541,12 +541,12 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
 # ---- reductions ----------------------------------------------------------------------------
 
 def nansum(input, dim=None, keepdim=False, *, dtype=None):
-    x = input if input.dtype.kind != "f" else where(isnan(input), Tensor._make(input.array.dtype.type(0)), input)
+    x = input if input.dtype.kind not in "fV" else where(isnan(input), Tensor._make(input.array.dtype.type(0)), input)
     return sum(x, dim, keepdim, dtype=dtype)
 
 
 def nanmean(input, dim=None, keepdim=False, *, dtype=None):
-    if input.dtype.kind != "f" and dtype is None:
+    if input.dtype.kind not in "fV" and dtype is None:
         raise RuntimeError(f"nanmean(): expected input to have floating point dtype but got {input.dtype}")
     x = input if dtype is None else input.to(dtype)
     count = sum(Tensor._make(~backend.array_module(x.array).isnan(x.array)).to(x.dtype), dim, keepdim)
@@ -581,7 +581,7 @@ class LogCumSumExp(Function):
 
 def logcumsumexp(input, dim):
     """log(cumsum(exp(input))) along ``dim``."""
-    x = input if input.dtype.kind == "f" else input.to(backend.get_default_dtype())
+    x = input if input.dtype.kind in "fV" else input.to(backend.get_default_dtype())
     if x.ndim == 0:
         return x.clone()
     return LogCumSumExp.apply(x, dim=wrap_dim(dim, x.ndim, "logcumsumexp"))
@@ -624,7 +624,7 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
     if input.ndim > 2:
         raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input with {input.ndim} dimensions")
     x = input if input.ndim == 2 else reshape(input, 1, -1)
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fV":
         x = x.to(backend.get_default_dtype())
     n = x.shape[1]
     w = None
@@ -662,7 +662,7 @@ def corrcoef(input):
 def _trap_parts(y, x, dx, dim, opname):
     d = wrap_dim(dim, y.ndim, opname)
     n = y.shape[d]
-    if y.dtype.kind != "f":
+    if y.dtype.kind not in "fV":
         y = y.to(backend.get_default_dtype())
     left, right = narrow(y, d, 0, builtins.max(n - 1, 0)), narrow(y, d, 1, builtins.max(n - 1, 0))
     avg = (left + right) / 2.0

@@ -250,7 +250,7 @@ def _check_input(opname, x, w, b, nd):
             continue
         if not isinstance(t, Tensor):
             raise TypeError(f"{opname}: {name} must be a Tensor, got {type(t).__name__}")
-        if t.dtype.kind != "f":
+        if t.dtype.kind not in "fV":
             raise TypeError(f"{opname}: expected a floating point {name}, got dtype {t.dtype}")
     if x.ndim not in (nd + 1, nd + 2):
         raise RuntimeError(f"{opname}: expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input, "

@@ -161,7 +161,7 @@ def div(input, other, rounding_mode=None):
         if rounding_mode == "trunc":
             return _nodiff(np.trunc(a.array / b.array).astype(np.promote_types(a.dtype, b.dtype)))
         raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
-    if a.dtype.kind != "f":  # true division of integers gives the default float dtype
+    if a.dtype.kind not in "fV":  # true division of integers gives the default float dtype
         a, b = a.to(backend.get_default_dtype()), b.to(backend.get_default_dtype())
     return Div.apply(a, b)
 
@@ -173,7 +173,7 @@ subtract = sub
 
 def pow(input, exponent):
     if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
-        if isinstance(exponent, float) and input.dtype.kind != "f":
+        if isinstance(exponent, float) and input.dtype.kind not in "fV":
             input = input.to(backend.get_default_dtype())
         return pow_scalar(input, exponent)
     a, b = promote(input, exponent, "pow")
@@ -342,7 +342,7 @@ def _float_input(x, name):
     """Integer inputs of transcendental ops are computed in the default float dtype, as in PyTorch."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
-    if x.array.dtype.kind != "f":
+    if x.array.dtype.kind not in "fV":
         return x.to(backend.get_default_dtype())
     return x
 
@@ -426,7 +426,7 @@ def trunc(input):
 class Relu(Function):
     def forward(self, x):
         self.mask = x > 0
-        return x * self.mask if x.dtype.kind == "f" else np.maximum(x, 0)
+        return x * self.mask if x.dtype.kind in "fV" else np.maximum(x, 0)
 
     def backward(self, g):
         # NOTE: the gradient at exactly 0 is 0, as in PyTorch.
@@ -595,7 +595,7 @@ class _Extremum(Function):
         first = a > b if self.pick == "max" else a < b
         tie = a == b
         dt = np.result_type(a.dtype, b.dtype)
-        self.wa = first.astype(dt) + tie.astype(dt) * 0.5 if dt.kind == "f" else None
+        self.wa = first.astype(dt) + tie.astype(dt) * 0.5 if dt.kind in "fV" else None
         return xp.maximum(a, b) if self.pick == "max" else xp.minimum(a, b)
 
     def backward(self, g):
@@ -788,7 +788,7 @@ def to_dtype_device(t, dtype, device, copy=False):
     same_device = device is None or backend.device(device) == t.device
     if same_dtype and same_device and not copy:
         return t
-    if dtype is not None and dtype.kind not in "fc" and t.requires_grad:
+    if dtype is not None and dtype.kind not in "fcV" and t.requires_grad:
         # Casting to an integer type leaves the graph (such tensors cannot require grad).
         return _nodiff(t.array.astype(dtype))
     return Convert.apply(t, dtype=None if same_dtype else dtype, device=None if same_device else device)
@@ -1004,7 +1004,7 @@ def frac(input):
     """``input - trunc(input)`` (keeps the sign); its gradient is 1."""
     if not isinstance(input, Tensor):
         raise TypeError(f"frac: expected a Tensor, got {type(input).__name__}")
-    if input.array.dtype.kind != "f":
+    if input.array.dtype.kind not in "fV":
         raise NotImplementedError(f"frac: not implemented for dtype {input.dtype} (PyTorch's frac is "
                                   f"defined for floating point tensors only); use input.float()")
     return Frac.apply(input)
@@ -1025,7 +1025,7 @@ class Atan2(Function):
 def atan2(input, other):
     """The angle of the point (other, input): ``arctan(input / other)`` in the right quadrant."""
     a, b = promote(input, other, "atan2")
-    if a.array.dtype.kind != "f":
+    if a.array.dtype.kind not in "fV":
         a, b = a.to(backend.get_default_dtype()), b.to(backend.get_default_dtype())
     return Atan2.apply(a, b)
 
@@ -1047,7 +1047,7 @@ def lerp(input, end, weight):
         raise TypeError("lerp: input and end must be Tensors")
     if input.array.dtype != end.array.dtype:
         raise RuntimeError(f"lerp: expected dtype {input.dtype} for `end` but got dtype {end.dtype}")
-    if input.array.dtype.kind != "f":
+    if input.array.dtype.kind not in "fV":
         raise NotImplementedError(f"lerp: not implemented for dtype {input.dtype} (PyTorch defines lerp "
                                   f"for floating point tensors only); use input.float()")
     if isinstance(weight, Tensor):
@@ -1113,7 +1113,7 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     ``neginf`` (default: the most negative). The gradient is zero at replaced elements."""
     if not isinstance(input, Tensor):
         raise TypeError(f"nan_to_num: expected a Tensor, got {type(input).__name__}")
-    if input.array.dtype.kind != "f":
+    if input.array.dtype.kind not in "fV":
         return clone(input)
     return NanToNum.apply(input, nan=nan, posinf=posinf, neginf=neginf)
 
@@ -1407,7 +1407,7 @@ def positive(input):
 
 def _float_pair(input, other, opname):
     a, b = promote(input, other, opname)
-    if a.dtype.kind != "f":
+    if a.dtype.kind not in "fV":
         dt = backend.get_default_dtype()
         a, b = a.to(dt), b.to(dt)
     return a, b
@@ -1636,7 +1636,7 @@ def nextafter(input, other):
 def _bitwise(ufunc_name, opname):
     def op(input, other):
         a, b = promote(input, other, opname)
-        if a.dtype.kind == "f":
+        if a.dtype.kind in "fV":
             raise RuntimeError(f"{opname}: not implemented for floating point dtype {a.dtype}")
         xp = backend.array_module(a.array)
         try:
@@ -1655,7 +1655,7 @@ lcm = _bitwise("lcm", "lcm")
 
 
 def bitwise_not(input):
-    if input.dtype.kind == "f":
+    if input.dtype.kind in "fV":
         raise RuntimeError(f"bitwise_not: not implemented for floating point dtype {input.dtype}")
     return _nodiff(backend.array_module(input.array).invert(input.array))
 

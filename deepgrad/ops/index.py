@@ -625,7 +625,7 @@ def index_fill(input, dim, index, value):
         v = value if value.array.dtype == a.dtype else value.to(a.dtype)
     else:
         v = Tensor._make(xp.asarray(value, dtype=a.dtype))
-    if _enabled[0] and (x.requires_grad or v.requires_grad) and a.dtype.kind == "f":
+    if _enabled[0] and (x.requires_grad or v.requires_grad) and a.dtype.kind in "fV":
         out = IndexPut.apply(x, v, ix=ix, inplace=False)
     else:
         o = a.copy()

@@ -704,7 +704,7 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
     for name, t in (("X1", x1), ("X2", x2)):
         if t.array.ndim < 2:
             raise RuntimeError(f"cdist only supports at least 2D tensors, {name} got: {t.array.ndim}D")
-        if t.array.dtype.kind != "f":
+        if t.array.dtype.kind not in "fV":
             raise RuntimeError(f"cdist only supports floating-point dtypes, {name} got: {t.dtype}")
     if x1.array.shape[-1] != x2.array.shape[-1]:
         raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: {x1.array.shape[-1]} "

@@ -215,7 +215,7 @@ def _check_input(opname, input, min_dim=1):
     if input.ndim < min_dim:
         raise ValueError(f"{opname}: expected input with at least {min_dim} dimension(s) (N, C, ...) or (C,), "
                          f"got shape {tuple(input.shape)}")
-    if input.array.dtype.kind != "f":
+    if input.array.dtype.kind not in "fV":
         raise TypeError(f"{opname}: expected a floating point input, got dtype {input.dtype}")
 
 
@@ -231,7 +231,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         target = Tensor(target)
     C = input.shape[0] if input.ndim == 1 else input.shape[1]
     w = _as_weight(weight, C, "cross_entropy", input)
-    if target.array.dtype.kind == "f":
+    if target.array.dtype.kind in "fV":
         if tuple(target.shape) != tuple(input.shape):
             raise ValueError(f"cross_entropy: class-probability target must have the input's shape "
                              f"{tuple(input.shape)}, got {tuple(target.shape)}")

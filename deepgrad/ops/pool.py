@@ -380,7 +380,7 @@ def _avg_pool(opname, nd, input, kernel_size, stride, padding, ceil_mode, count_
     k, s, p, _, out = _pool_args(opname, input, nd, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and int(divisor_override) == 0:
         raise RuntimeError(f"{opname}: divisor must be not zero")
-    if input.dtype.kind != "f":
+    if input.dtype.kind not in "fV":
         raise TypeError(f"{opname}: expected a floating point input, got dtype {input.dtype}")
     return AvgPool.apply(input, nd=nd, k=k, s=s, p=p, out=out, count_include_pad=bool(count_include_pad),
                          divisor_override=divisor_override)
@@ -855,7 +855,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if nd not in _MODES[mode]:
         raise NotImplementedError(f"interpolate: got {input.ndim}D input, but mode {mode!r} needs "
                                   f"{' or '.join(str(d + 2) for d in _MODES[mode])}D input")
-    if input.dtype.kind != "f":
+    if input.dtype.kind not in "fV":
         raise TypeError(f"interpolate: expected a floating point input, got dtype {input.dtype}")
     if align_corners is not None and mode.startswith("nearest"):
         raise ValueError("align_corners option can only be set with the interpolating modes: "

@@ -469,7 +469,7 @@ def rnn_layer(mode, input, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None, batch_sizes
            f"{name}: weight_ih must have shape ({ng * H}, {I}) for input of shape {tuple(input.shape)}, "
            f"got {tuple(w_ih.shape)}")
     dt = input.dtype
-    _check(dt.kind == "f", f"{name}: expected a floating point input, got dtype {dt}")
+    _check(dt.kind in "fV", f"{name}: expected a floating point input, got dtype {dt}")
     xp = backend.array_module(input.array)
     tensors = [input]
 

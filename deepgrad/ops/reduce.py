@@ -103,13 +103,13 @@ def _check_nonempty(x, axes, opname):
 
 
 def _check_float(t, opname):
-    if t.array.dtype.kind != "f":
+    if t.array.dtype.kind not in "fV":
         raise TypeError(f"{opname}: expected a floating point tensor, got dtype {t.dtype} "
                         f"(shape {tuple(t.shape)})")
 
 
 def _float_or_default(t):
-    return t if t.array.dtype.kind == "f" else t.to(backend.get_default_dtype())
+    return t if t.array.dtype.kind in "fV" else t.to(backend.get_default_dtype())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def mean(input, dim=None, keepdim=False, dtype=None):
     _check_tensor(input, "mean")
     if dtype is not None:
         input = input.to(backend.as_dtype(dtype))
-    if input.array.dtype.kind != "f":
+    if input.array.dtype.kind not in "fV":
         raise TypeError(f"mean(): could not infer output dtype. Input dtype must be a floating point "
                         f"dtype, got {input.dtype} (pass dtype= or convert the input)")
     return Mean.apply(input, axes=_axes(input.array, dim, "mean"), keepdim=bool(keepdim))
@@ -597,7 +597,7 @@ def prod(input, dim=None, keepdim=False, dtype=None):
     x = input.array
     if dtype is not None:
         dtype = backend.as_dtype(dtype)
-        if dtype != x.dtype and dtype.kind == "f":
+        if dtype != x.dtype and dtype.kind in "fV":
             input, dtype = input.to(dtype), None
     elif x.dtype.kind in "biu":
         dtype = _INT64
@@ -624,7 +624,7 @@ def cumsum(input, dim, dtype=None):
     x = input.array
     if dtype is not None:
         dtype = backend.as_dtype(dtype)
-        if dtype.kind == "f":
+        if dtype.kind in "fV":
             input, dtype = input.to(dtype), None
     elif x.dtype.kind in "biu":
         dtype = _INT64
@@ -871,7 +871,7 @@ def cumprod(input, dim, dtype=None):
     d = _one_dim(x, dim, "cumprod")
     if dtype is not None:
         dtype = backend.as_dtype(dtype)
-        if dtype.kind == "f":
+        if dtype.kind in "fV":
             input, dtype = input.to(dtype), None
     elif x.dtype.kind in "biu":
         dtype = _INT64
@@ -891,7 +891,7 @@ def _cum_extreme(input, dim, is_max):
     else:
         run = (xp.maximum if is_max else xp.minimum).accumulate(x, axis=d)
         hit = x == run
-        if x.dtype.kind == "f":
+        if x.dtype.kind in "fV":
             hit = hit | xp.isnan(x)       # a NaN starts (and, repeated, restarts) the running NaN
         shape = [1] * x.ndim
         shape[d] = x.shape[d]
@@ -968,7 +968,7 @@ def _order_index(x, d, rank_of_count, nan_first):
     xp = backend.array_module(x)
     order = xp.argsort(x, axis=d, kind="stable")       # NaNs sort last
     n = x.shape[d]
-    if x.dtype.kind == "f":
+    if x.dtype.kind in "fV":
         nan = xp.isnan(x)
         m = n - nan.sum(axis=d, keepdims=True)
     else:
@@ -989,7 +989,7 @@ class _EvenlyPicked(Function):
 
     def forward(self, x, value=None):
         xp = backend.array_module(x)
-        if x.dtype.kind == "f" and bool(xp.isnan(value)):
+        if x.dtype.kind in "fV" and bool(xp.isnan(value)):
             mask = xp.isnan(x)
         else:
             mask = x == value
@@ -1008,7 +1008,7 @@ def _median(input, dim, keepdim, ignore_nan):
     if dim is None:
         if x.size == 0:
             return Tensor._make(backend.array_module(x).full((), np.nan, dtype=x.dtype)) \
-                if x.dtype.kind == "f" else _raise_empty(opname, x)
+                if x.dtype.kind in "fV" else _raise_empty(opname, x)
         idx = _order_index(x.reshape(-1), 0, lambda m: (m - 1) // 2, not ignore_nan)
         return _EvenlyPicked.apply(input, value=x.reshape(-1)[idx].reshape(()))
     d = _one_dim(x, dim, opname)
@@ -1217,7 +1217,7 @@ def bincount(input, weights=None, minlength=0):
     _check_tensor(input, "bincount")
     x = input.array
     xp = backend.array_module(x)
-    if x.dtype.kind == "f":
+    if x.dtype.kind in "fV":
         raise NotImplementedError(f"bincount: not implemented for dtype {x.dtype} (PyTorch counts "
                                   f"integer tensors only); convert with .long()")
     if x.ndim != 1 or x.dtype.kind not in "iub" or (x.size and int(x.min()) < 0):
@@ -1241,7 +1241,7 @@ def histc(input, bins=100, min=0, max=0):
     _check_tensor(input, "histc")
     x = input.array
     xp = backend.array_module(x)
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fV":
         raise NotImplementedError(f"histc: not implemented for dtype {x.dtype} (PyTorch's histc takes "
                                   f"floating point tensors); convert with .float()")
     if bins <= 0:

@@ -504,7 +504,7 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     if grid.shape[-1] != input.ndim - 2:
         raise RuntimeError(f"grid_sampler(): expected grid to have size {input.ndim - 2} in last dimension, but "
                            f"got grid with sizes {list(grid.shape)}")
-    if input.array.dtype.kind != "f" or grid.array.dtype != input.array.dtype:
+    if input.array.dtype.kind not in "fV" or grid.array.dtype != input.array.dtype:
         raise RuntimeError(f"grid_sampler(): expected input and grid to have the same floating point dtype, but "
                            f"got input {input.dtype} and grid {grid.dtype}")
     if any(n == 0 for n in input.shape[2:]):

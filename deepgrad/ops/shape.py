@@ -543,7 +543,7 @@ def _scatter_add_lin(g, lin, shape):
     xp = backend.array_module(g)
     n = _prod(shape)
     g = xp.broadcast_to(g, lin.shape)
-    if g.dtype.kind == "f":
+    if g.dtype.kind in "fV":
         out = xp.bincount(lin.reshape(-1), weights=g.reshape(-1), minlength=n)
         return out.astype(g.dtype, copy=False).reshape(shape)
     z = xp.zeros(n, dtype=g.dtype)
@@ -695,9 +695,9 @@ def _common_dtype(tensors):
     for x in tensors[1:]:
         d = x.array.dtype
         if d is not dt and d != dt:
-            if dt.kind == "f" and d.kind != "f":
+            if dt.kind in "fV" and d.kind not in "fV":
                 continue
-            if d.kind == "f" and dt.kind != "f":
+            if d.kind in "fV" and dt.kind not in "fV":
                 dt = d
             else:
                 dt = np.promote_types(dt, d)

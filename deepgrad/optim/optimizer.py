@@ -173,6 +173,9 @@ class Optimizer:
                 if grad is None:
                     continue
                 param = p.array
+                if param.dtype.char in "eE":      # float16/bfloat16: update in float32 (optim/_lowp.py)
+                    self._lowp_step(p, param, grad, states, group)
+                    continue
                 state = states.get(p)
                 if not state:          # lazily created; left out of ``state`` if it stays empty
                     state = {}
@@ -183,6 +186,17 @@ class Optimizer:
                 self._update(param, g, state, group)
                 p._version[0] += 1
         return loss
+
+    def _lowp_step(self, p, param, grad, states, group):
+        from ._lowp import lowp_update, set_shadow
+        state = states.get(p)
+        if state is None:
+            state = {}
+        p32 = lowp_update(self, p, grad.array, state, group)
+        if state:
+            states[p] = state
+        p._version[0] += 1
+        set_shadow(p, p32)
 
     def _init_state(self, param, state, group):
         """Fill an empty ``state`` dict for ``param`` (raw array) before its first update."""
@@ -251,7 +265,7 @@ class Optimizer:
         def cast(param, value, key=None):
             if isinstance(value, Tensor):
                 arr = value.array
-                if key != "step" and param.is_floating_point() and arr.dtype.kind in "fc":
+                if key != "step" and param.is_floating_point() and arr.dtype.kind in "fcV":
                     arr = arr.astype(param.array.dtype)
                 arr = backend.to_device(arr, param.device)
                 out = Tensor._make(backend.array_module(arr).array(arr, copy=True))

@@ -1,0 +1,414 @@
+"""float16 and bfloat16 at close to float32 speed: compute in float32, round the result once.
+
+NumPy has no float16/bfloat16 BLAS (a float16 matmul runs a scalar loop), its float16 ufuncs
+convert every element to float32 and back one at a time, and ml_dtypes' bfloat16 ufuncs are
+scalar loops too. PyTorch's CPU kernels for these dtypes compute in float32 ("opmath") and round
+each op's result to the low dtype. deepgrad does the same, vectorised: an op whose inputs are
+float16/bfloat16 runs its float32 kernel on upcast copies and its outputs are rounded back to the
+inputs' dtype (round to nearest, ties to even, as PyTorch rounds). So a matrix product accumulates
+in float32 (as PyTorch's CPU GEMM does) and an elementwise op rounds once.
+
+Conversions (the cost of this scheme, measured per element on one core):
+
+* bfloat16 <-> float32: ml_dtypes' casts are vectorised bit operations (well under 1 ns).
+* float16 -> float32: NumPy's cast is a scalar loop (3-12 ns, slowest on subnormals); shifting
+  the bits into float32's place and multiplying by 2**112 is exact and ~1.7 ns.
+* float32 -> float16: NumPy's cast is a scalar loop (10-20 ns); ``_f32_to_f16`` rounds with
+  ~15 whole-array integer/float operations on cache-sized blocks (round to nearest even on the 13
+  dropped bits, the subnormal range through one float addition), bit-identical to NumPy's cast
+  (tests/test_lowp.py checks every float16, the midpoints between them and their neighbours,
+  random bit patterns, overflow, inf and NaN). Still ~3-4 ns per element: the float16 step's
+  main cost.
+
+``install(cls)`` wraps a Function's ``forward`` (and an ``array_backward`` op's ``backward``) so
+that this happens; a float32/float64 call goes straight through after one dtype test per input.
+``install_all`` runs the first time a float16/bfloat16 dtype or array appears (``backend.LOWP_HOOK``),
+so a float32 program never pays even that. Optimisers do the same per parameter (optim/_lowp.py)
+and leave the exact float32 value of what they wrote as the tensor's *shadow* (below), which the
+next forward and update use instead of an upcast.
+"""
+from __future__ import annotations
+
+import functools
+import weakref
+
+import numpy as np
+
+from .. import backend
+
+_F16 = np.dtype(np.float16)
+_BF16 = backend.bfloat16
+_F32 = np.dtype(np.float32)
+LOWP_CHARS = "eE"          # dtype.char of float16 ('e') and of ml_dtypes' bfloat16 ('E')
+_U32 = np.uint32
+
+
+def is_lowp(dtype) -> bool:
+    """True for float16 and bfloat16."""
+    return dtype.char in LOWP_CHARS and (dtype == _F16 or dtype == _BF16)
+
+
+def _dense_order(a):
+    """``(b, inverse)`` where ``b`` is a C-contiguous permutation of ``a`` (a channels-last
+    activation behind its NCHW view, a transpose) and ``b.transpose(inverse)`` is ``a``; None
+    when ``a`` is no such permutation (a strided slice: it will be copied)."""
+    if a.flags.c_contiguous:
+        return a, None
+    perm = sorted(range(a.ndim), key=lambda i: -a.strides[i])
+    b = a.transpose(perm)
+    if not b.flags.c_contiguous:
+        return None
+    inv = [0] * a.ndim
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return b, inv
+
+
+def _elementwise_in_layout(fn, a):
+    """``fn`` (an elementwise map of flat contiguous arrays) applied to ``a`` keeping its memory
+    layout."""
+    d = _dense_order(a)
+    if d is None:
+        return fn(np.ascontiguousarray(a)).reshape(a.shape)
+    b, inv = d
+    out = fn(b).reshape(b.shape)
+    return out if inv is None else out.transpose(inv)
+
+
+def _f16_to_f32(a):
+    """float16 -> float32 (exact; ``a`` C-contiguous): the 15 magnitude bits moved to float32's
+    place and scaled by 2**112 (exact for normal and subnormal halves alike), inf/NaN fixed up."""
+    w = a.view(np.uint16).astype(_U32)
+    s = w & _U32(0x8000)
+    w ^= s
+    w <<= _U32(13)
+    special = w.max(initial=0) >= (0x7C00 << 13)
+    if special:
+        big = w >= _U32(0x7C00 << 13)
+        fix = (w & _U32(0x007FE000)) | _U32(0x7F800000)
+    f = w.view(np.float32)
+    f *= np.float32(2.0 ** 112)
+    if special:
+        np.putmask(w, big, fix)
+    s <<= _U32(16)
+    w |= s
+    return f
+
+
+_BLOCK = 1 << 16           # elements per block: the integer temporaries stay in the L1/L2 cache
+
+
+def _f32_to_f16(x, keep=False):
+    """float32 -> float16, round to nearest even, bit-identical to ``x.astype(np.float16)``
+    (``x`` C-contiguous). ``keep=True`` also overwrites ``x`` with the rounded values (the float16
+    result, exactly, as float32: what an upcast of the result gives)."""
+    u = x.reshape(-1).view(_U32)
+    n = u.size
+    out = np.empty(n, np.uint16)
+    m = min(n, _BLOCK)
+    scratch = [np.empty(m, _U32) for _ in range(5 if keep else 3)]
+    for i in range(0, n, _BLOCK):
+        j = min(i + _BLOCK, n)
+        k = j - i
+        _f32_to_f16_block(u[i:j], out[i:j], *[b[:k] for b in scratch])
+    return out.view(np.float16).reshape(x.shape)
+
+
+_MIN_NORMAL = np.float32(2.0 ** -14)
+_HALF_PLUS_MIN = np.float32(0.5 + 2.0 ** -14)
+
+
+def _f32_to_f16_block(u, out, a, r, t, kb=None, s=None):
+    """One block: ``out`` (uint16) gets the float16 bits of the float32 bits ``u``; the others
+    are uint32 scratch arrays of the same length (with ``kb`` and ``s``, ``u`` is overwritten with
+    the rounded float32 value).
+
+    With m = |x|: the normal-range encoding of max(m, 2**-14) (integer round to nearest even on
+    the 13 dropped mantissa bits, the carry moving into the exponent) plus the subnormal encoding
+    of min(m, 2**-14) minus that of 2**-14 (m + 0.5 puts m's units of 2**-24 into the low mantissa
+    bits, with float32's own rounding). Exactly one of the two terms is not constant, so the sum is
+    the encoding of m for every m below 65520; larger values and NaN take a rare fix-up. The
+    rounded float32 value is built the same way: the rounded normal-range bits plus the exact
+    float difference of the subnormal term."""
+    np.bitwise_and(u, _U32(0x7FFFFFFF), out=a)                # m's bits
+    amax = a.max()
+    m = a.view(np.float32)
+    np.maximum(m, _MIN_NORMAL, out=r.view(np.float32))        # normal range
+    np.right_shift(r, _U32(13), out=t)
+    t &= _U32(1)                                              # the lowest kept bit: ties to even
+    r += t
+    r += _U32((0xFFF - (112 << 23)) & 0xFFFFFFFF)             # rebias the exponent (mod 2**32)
+    tf = t.view(np.float32)
+    np.minimum(m, _MIN_NORMAL, out=tf)                        # subnormal range
+    tf += np.float32(0.5)
+    if kb is not None:
+        np.bitwise_and(r, _U32(0xFFFFE000), out=kb)
+        kb += _U32(112 << 23)                                 # max(m, 2**-14) rounded, as float32
+        np.subtract(tf, _HALF_PLUS_MIN, out=s.view(np.float32))   # exact: (m rounded) - 2**-14 or 0
+        kbf = kb.view(np.float32)
+        kbf += s.view(np.float32)
+    r >>= _U32(13)
+    t -= _U32(0x3F000000 + 0x400)
+    r += t
+    if amax >= 0x477FF000:                                    # rounds to 65520 or more: inf
+        big = a >= _U32(0x477FF000)
+        np.putmask(r, big, _U32(0x7C00))
+        if kb is not None:
+            np.putmask(kb, big, _U32(0x7F800000))
+        if amax > 0x7F800000:                                 # NaN stays NaN
+            nan = a > _U32(0x7F800000)
+            np.putmask(r, nan, _U32(0x7E00))
+            if kb is not None:
+                np.putmask(kb, nan, _U32(0x7FC00000))
+    if kb is not None:
+        np.bitwise_and(u, _U32(0x80000000), out=t)            # the sign
+        kb |= t
+        t >>= _U32(16)
+        np.copyto(u, kb)
+    else:
+        np.right_shift(u, _U32(16), out=t)
+        t &= _U32(0x8000)                                     # the sign
+    r |= t
+    np.copyto(out, r, casting="unsafe")
+
+
+def up(a):
+    """float16/bfloat16 array -> float32 array (exact); anything else unchanged."""
+    dt = a.dtype
+    if dt.char == "e" and type(a) is np.ndarray:
+        return _elementwise_in_layout(_f16_to_f32, a)
+    if dt.char in LOWP_CHARS:
+        return a.astype(np.float32)
+    return a
+
+
+def down(a, dtype):
+    """float32 array -> ``dtype`` (float16/bfloat16) rounded to nearest even; other float arrays
+    are cast with NumPy; integer and boolean arrays are left alone."""
+    if a.dtype == dtype or a.dtype.kind not in "f":
+        return a
+    if dtype.char == "e" and type(a) is np.ndarray:
+        if a.dtype != _F32:
+            a = a.astype(np.float32)
+        if a.ndim == 0:
+            return np.asarray(a.astype(np.float16))
+        return _elementwise_in_layout(_f32_to_f16, a)
+    return a.astype(dtype)
+
+
+def down_keep(x, dtype):
+    """``down(x, dtype)`` for a float32 C-contiguous array ``x`` this code owns, which is
+    overwritten with the result's exact float32 value (for a shadow, below)."""
+    if dtype.char == "e" and type(x) is np.ndarray and x.ndim:
+        return _f32_to_f16(x, keep=True)
+    h = down(x, dtype)
+    x[...] = h                           # the cast on assignment: one pass, no temporary
+    return h
+
+
+# Float32 shadows: the exact float32 value of a float16/bfloat16 tensor that an optimiser has just
+# written (it computed it anyway), so that the next forward and the next update need no upcast.
+# A shadow is valid while the tensor keeps the same array and version (every deepgrad in-place
+# write bumps it, load_state_dict too) and four sampled elements still agree (a raw write through
+# ``.array`` or ``.numpy()`` is caught there in practice).
+_SHADOW = {}
+
+
+def shadow_of(t):
+    e = _SHADOW.get(id(t))
+    if e is None:
+        return None
+    ref, arr, ver, f = e
+    if ref() is not t or t.array is not arr or t._version[0] != ver or not _spot_check(arr, f):
+        _SHADOW.pop(id(t), None)
+        return None
+    return f
+
+
+def set_shadow(t, f):
+    key = id(t)
+    _SHADOW[key] = (weakref.ref(t, lambda _r, k=key: _SHADOW.pop(k, None)), t.array, t._version[0], f)
+
+
+def _spot_check(arr, f):
+    n = arr.size
+    if n == 0 or not arr.flags.c_contiguous:
+        return arr.flags.c_contiguous
+    idx = (0, n // 3, (2 * n) // 3, n - 1)
+    a, b = arr.reshape(-1), f.reshape(-1)
+    for i in idx:
+        x, y = float(a[i]), float(b[i])
+        if x != y and not (x != x and y != y):
+            return False
+    return True
+
+
+def _lowp_dtype(arrays):
+    """The low-precision dtype among ``arrays`` (None when there is none)."""
+    for a in arrays:
+        dt = getattr(a, "dtype", None)
+        if dt is not None and dt.char in LOWP_CHARS:
+            return dt
+    return None
+
+
+def _down_all(out, dt):
+    if type(out) is tuple:
+        return tuple(None if o is None else down(o, dt) for o in out)
+    return down(out, dt)
+
+
+def install(cls, keep_up=False):
+    """Make Function ``cls`` compute in float32 on float16/bfloat16 inputs and round its outputs
+    (and, for an ``array_backward`` op, its input gradients) back. Idempotent."""
+    if cls.__dict__.get("_lowp_installed"):
+        return cls
+    fwd = cls.forward
+
+    @functools.wraps(fwd)
+    def forward(self, *arrays, **attrs):
+        for a in arrays:
+            if a.dtype.char in LOWP_CHARS:
+                break
+        else:
+            return fwd(self, *arrays, **attrs)
+        dt = _lowp_dtype(arrays)
+        self._lowp = dt
+        self._lowp_in = tuple(a.dtype for a in arrays)
+        if _SHADOW:
+            ins = self.inputs
+            ups = []
+            for i, a in enumerate(arrays):
+                f = shadow_of(ins[i]) if a.dtype.char in LOWP_CHARS else None
+                ups.append(f if f is not None else up(a))
+        else:
+            ups = [up(a) for a in arrays]
+        if keep_up and self._record:     # backward reuses the float32 copies (no second upcast)
+            self._lowp_up = ups
+        out = fwd(self, *ups, **attrs)
+        d = self.__dict__
+        for k, v in d.items():           # dtypes forward noted for backward: the inputs' own
+            if v is _F32:
+                d[k] = dt
+        if attrs.get("dtype") is not None:   # an explicit result dtype (sum(x, dtype=...)) stays
+            return out
+        return _down_all(out, dt)
+
+    cls.forward = forward
+    cls._lowp = None                     # set per node by a low-precision forward
+    if cls.array_backward:
+        bwd = cls.backward
+
+        @functools.wraps(bwd)
+        def backward(self, *grads):
+            if self._lowp is None:
+                return bwd(self, *grads)
+            out = bwd(self, *[None if g is None else up(g) for g in grads])
+            dts = self._lowp_in
+            if type(out) is not tuple:
+                return down(out, dts[0]) if out is not None else None
+            return tuple(None if o is None else down(o, dts[i]) if i < len(dts) else o
+                         for i, o in enumerate(out))
+
+        cls.backward = backward
+    cls._lowp_installed = True
+    return cls
+
+
+# Ops that only move or pick elements (exact in any dtype, and as fast natively), casts, and
+# helpers whose forward is a closure over other code: these run on the low-precision arrays
+# themselves. Views (``is_view``) always do (an upcast copy would not be a view).
+_NATIVE = {
+    "Convert", "Clone", "Reshape", "Permute", "Transpose", "Cat", "Stack", "Split", "Unbind", "Flip",
+    "Roll", "Gather", "GatherView", "Scatter", "Repeat", "PadConstant", "Tril", "Triu", "_Tri", "Masked",
+    "IndexPut", "SetItem", "EmbeddingFn", "_Proxy", "LinearMap", "PixelShuffle", "Where", "_TakeAlong",
+    "_PutAlong", "_Reshape", "_SwapLast", "_EvenlyPicked", "_Unreduce", "MaxUnpool", "Squeeze",
+    "Unsqueeze", "View", "BroadcastTo", "_Diagonal", "_DiagonalScatter", "_FloorValue",
+}
+
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def install_all():
+    """Install the float32-compute path on every op of deepgrad.ops except the native ones."""
+    import importlib
+    from ..autograd.function import Function
+    for mod in ("elementwise", "reduce", "linalg", "shape", "index", "composite", "conv", "pool",
+                "normalization", "loss", "recurrent", "attention", "sampling", "distance"):
+        importlib.import_module(f"deepgrad.ops.{mod}")
+    for cls in list(_subclasses(Function)):
+        if not cls.__module__.startswith("deepgrad.ops.") or cls.__module__ == __name__:
+            continue
+        if cls.is_view or cls.__name__ in _NATIVE or "forward" not in cls.__dict__:
+            continue
+        if cls.__name__ == "LinearFn":
+            _install_linear(cls)
+        elif cls.__name__ == "Convert" and cls.__module__ == "deepgrad.ops.elementwise":
+            _install_convert(cls)
+        else:
+            install(cls)
+
+
+def _linear_backward(self, g):
+    """LinearFn's first-order backward on float16/bfloat16: three float32 GEMMs on the upcast
+    arrays kept from forward, each result rounded once."""
+    self.saved_tensors                   # the in-place-modification check
+    xa, wa = self._lowp_up[0], self._lowp_up[1]
+    need = self.needs_input_grad
+    has_b = len(need) == 3
+    ga = up(g.array)
+    dts = self._lowp_in
+    gx = gw = gb = None
+    if need[0]:
+        gx = _Tensor()._make(down(ga @ wa, dts[0]))
+    if ga.ndim != 2:
+        ga = ga.reshape(-1, ga.shape[-1])
+        xa = xa.reshape(-1, xa.shape[-1])
+    if need[1]:
+        gw = _Tensor()._make(down(ga.T @ xa, dts[1]))
+    if has_b and need[2]:
+        gb = _Tensor()._make(down(ga.sum(axis=0), dts[2]))
+    return (gx, gw, gb) if has_b else (gx, gw)
+
+
+def _Tensor():
+    from ..tensor import Tensor
+    return Tensor
+
+
+def _install_linear(cls):
+    install(cls, keep_up=True)
+    bwd = cls.backward
+    from ..autograd.grad_mode import _enabled
+
+    @functools.wraps(bwd)
+    def backward(self, g):
+        if self._lowp is not None and not _enabled[0]:
+            return _linear_backward(self, g)
+        return bwd(self, g)
+    cls.backward = backward
+
+
+def _install_convert(cls):
+    """Casts between float32 and float16 through the fast conversions above (NumPy's float16
+    casts are scalar loops); the same bits."""
+    if cls.__dict__.get("_lowp_installed"):
+        return
+    fwd = cls.forward
+
+    @functools.wraps(fwd)
+    def forward(self, x, dtype=None, device=None):
+        if dtype is not None and device is None and type(x) is np.ndarray:
+            if dtype == _F16 and x.dtype == _F32:
+                self.src = (x.dtype, backend.device_of(x))
+                return down(x, dtype)
+            if x.dtype == _F16 and dtype == _F32:
+                self.src = (x.dtype, backend.device_of(x))
+                return up(x)
+        return fwd(self, x, dtype=dtype, device=device)
+    cls.forward = forward
+    cls._lowp_installed = True

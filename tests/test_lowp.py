@@ -1,0 +1,182 @@
+"""float16 / bfloat16 at float32 speed (ops/_lowp.py, optim/_lowp.py): the conversions are exact,
+every op's output and gradients have PyTorch's dtype and agree with PyTorch's own float16/bfloat16
+computation (which also computes in float32 on CPU and rounds), and training steps of an MLP and
+LeNet-5 follow PyTorch's."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import deepgrad as dg
+import deepgrad.nn.functional as F
+from deepgrad.ops import _lowp
+
+DTYPES = [("float16", torch.float16), ("bfloat16", torch.bfloat16)]
+# a few units in the last place of the low dtype (float16: 2**-10, bfloat16: 2**-7), relative
+TOL = {"float16": 4e-3, "bfloat16": 3e-2}
+
+
+def test_float16_conversions_are_exact():
+    allh = np.arange(65536, dtype=np.uint16).view(np.float16)
+    ref = allh.astype(np.float32)
+    got = _lowp.up(allh)
+    nan = np.isnan(ref)
+    assert np.array_equal(got.view(np.uint32)[~nan], ref.view(np.uint32)[~nan]) and np.isnan(got[nan]).all()
+    rng = np.random.default_rng(0)
+    mid = ((ref[:-1].astype(np.float64) + ref[1:]) / 2)
+    mid = mid[np.isfinite(mid)].astype(np.float32)
+    xs = np.concatenate([
+        rng.integers(0, 2 ** 32, 300_000, dtype=np.uint64).astype(np.uint32).view(np.float32),
+        mid, np.nextafter(mid, np.float32(np.inf)), np.nextafter(mid, np.float32(-np.inf)),
+        (rng.standard_normal(50_000) * np.exp(rng.uniform(-25, 13, 50_000))).astype(np.float32),
+        np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 65504, 65519.99, 65520, 6e-8, 2.9e-8, 3.0e-8],
+                 np.float32)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = xs.astype(np.float16)
+    got = _lowp.down(xs, np.dtype(np.float16))
+    same = (got.view(np.uint16) == want.view(np.uint16)) | (np.isnan(got) & np.isnan(want))
+    assert same.all(), xs[~same][:5]
+    # a channels-last layout survives the round trip (conv activations keep it)
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32).transpose(0, 3, 1, 2)
+    h = _lowp.down(x, np.dtype(np.float16))
+    assert h.strides == tuple(s // 2 for s in x.strides) and np.array_equal(h, x.astype(np.float16))
+    assert _lowp.up(h).strides == x.strides
+
+
+def _pair(shape, lo=-2.0, hi=2.0, seed=0):
+    a = np.random.default_rng(seed).uniform(lo, hi, shape).astype(np.float32)
+    return a
+
+
+OPS = [  # name, deepgrad fn, torch fn, input shapes (float), extra args
+    ("add", lambda a, b: a + b, lambda a, b: a + b, [(4, 5), (5,)]),
+    ("mul", lambda a, b: a * b, lambda a, b: a * b, [(4, 5), (4, 5)]),
+    ("div", lambda a, b: a / (b.abs() + 1), lambda a, b: a / (b.abs() + 1), [(4, 5), (4, 5)]),
+    ("relu", F.relu, torch.relu, [(6, 7)]),
+    ("sigmoid", dg.sigmoid, torch.sigmoid, [(6, 7)]),
+    ("tanh", dg.tanh, torch.tanh, [(6, 7)]),
+    ("exp", dg.exp, torch.exp, [(6, 7)]),
+    ("gelu", F.gelu, torch.nn.functional.gelu, [(6, 7)]),
+    ("sum", lambda a: a.sum(1), lambda a: a.sum(1), [(6, 300)]),
+    ("mean", lambda a: a.mean(), lambda a: a.mean(), [(6, 300)]),
+    ("softmax", lambda a: F.softmax(a, 1), lambda a: torch.softmax(a, 1), [(6, 10)]),
+    ("log_softmax", lambda a: F.log_softmax(a, 1), lambda a: torch.log_softmax(a, 1), [(6, 10)]),
+    ("linear", F.linear, torch.nn.functional.linear, [(8, 64), (16, 64), (16,)]),
+    ("matmul", lambda a, b: a @ b, lambda a, b: a @ b, [(3, 8, 64), (64, 5)]),
+    ("bmm", dg.bmm, torch.bmm, [(3, 8, 64), (3, 64, 5)]),
+    ("conv2d", lambda x, w, b: F.conv2d(x, w, b, padding=1), lambda x, w, b: torch.nn.functional.conv2d(x, w, b, padding=1),
+     [(2, 3, 8, 8), (4, 3, 3, 3), (4,)]),
+    ("max_pool2d", lambda x: F.max_pool2d(x, 2), lambda x: torch.nn.functional.max_pool2d(x, 2), [(2, 3, 8, 8)]),
+    ("avg_pool2d", lambda x: F.avg_pool2d(x, 2), lambda x: torch.nn.functional.avg_pool2d(x, 2), [(2, 3, 8, 8)]),
+    ("layer_norm", lambda x: F.layer_norm(x, (16,)), lambda x: torch.nn.functional.layer_norm(x, (16,)), [(4, 16)]),
+    ("mse_loss", F.mse_loss, torch.nn.functional.mse_loss, [(4, 16), (4, 16)]),
+    ("cross_entropy", lambda x: F.cross_entropy(x, dg.tensor([1, 0, 3, 2])),
+     lambda x: torch.nn.functional.cross_entropy(x, torch.tensor([1, 0, 3, 2])), [(4, 5)]),
+    ("batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+     lambda x, w, b: torch.nn.functional.batch_norm(x, None, None, w, b, training=True), [(6, 3, 4, 4), (3,), (3,)]),
+    ("group_norm", lambda x: F.group_norm(x, 3), lambda x: torch.nn.functional.group_norm(x, 3), [(2, 6, 5)]),
+    ("embedding", lambda w: F.embedding(dg.tensor([[1, 3], [0, 3]]), w),
+     lambda w: torch.nn.functional.embedding(torch.tensor([[1, 3], [0, 3]]), w), [(5, 4)]),
+    ("conv_transpose2d", lambda x, w: F.conv_transpose2d(x, w, stride=2),
+     lambda x, w: torch.nn.functional.conv_transpose2d(x, w, stride=2), [(2, 3, 5, 5), (3, 2, 3, 3)]),
+    ("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, 1),
+     lambda x: torch.nn.functional.adaptive_avg_pool2d(x, 1), [(2, 3, 5, 5)]),
+    ("cat_then_pow", lambda a, b: dg.cat([a, b]) ** 2, lambda a, b: torch.cat([a, b]) ** 2, [(2, 3), (2, 3)]),
+    ("where_max", lambda a, b: dg.where(a > b, a, b).amax(1), lambda a, b: torch.where(a > b, a, b).amax(1),
+     [(4, 6), (4, 6)]),
+]
+
+
+@pytest.mark.parametrize("dname,tdt", DTYPES)
+@pytest.mark.parametrize("name,fd,ft,shapes", OPS, ids=[o[0] for o in OPS])
+def test_op_matches_torch_in_low_precision(name, fd, ft, shapes, dname, tdt):
+    arrays = [_pair(s, seed=i) for i, s in enumerate(shapes)]
+    dt = getattr(dg, dname)
+    xs = [dg.tensor(a).to(dt).requires_grad_() for a in arrays]
+    ts = [torch.tensor(a).to(tdt).requires_grad_() for a in arrays]
+    out, ref = fd(*xs), ft(*ts)
+    assert str(out.dtype) == str(ref.dtype).replace("torch.", "")
+    tol = TOL[dname] * (4 if name in ("conv2d", "linear", "matmul", "bmm", "sum", "conv_transpose2d", "batch_norm",
+                                      "group_norm") else 1)
+    ref32 = ref.detach().float().numpy()
+    np.testing.assert_allclose(out.detach().float().numpy(), ref32, rtol=tol, atol=tol * np.abs(ref32).max())
+    g = np.random.default_rng(9).standard_normal(ref.shape).astype(np.float32)
+    out.backward(dg.tensor(g).to(dt))
+    ref.backward(torch.tensor(g).to(tdt))
+    for x, t in zip(xs, ts):
+        assert x.grad.dtype == dt
+        gr = t.grad.float().numpy()
+        np.testing.assert_allclose(x.grad.float().numpy(), gr, rtol=tol, atol=tol * max(np.abs(gr).max(), 1e-3))
+
+
+def test_float32_unaffected_and_mixed_promotes():
+    a = dg.randn(3, 4)
+    assert (a.half() + a).dtype == dg.float32
+    assert (a.bfloat16() * a).dtype == dg.float32
+    assert (a.half() * a.half()).dtype == dg.float16
+    x = dg.randn(3, 4, dtype=dg.bfloat16, requires_grad=True)
+    y = (x * 2).sum()
+    y.backward()
+    assert y.dtype == dg.bfloat16 and x.grad.dtype == dg.bfloat16
+
+
+def _mlp(lib):
+    nn = lib.nn
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def _lenet(lib):
+    nn = lib.nn
+    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Conv2d(6, 16, 5),
+                         nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
+                         nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+
+
+@pytest.mark.parametrize("dname,tdt", DTYPES)
+@pytest.mark.parametrize("net,shape,opt", [(_mlp, (32, 1, 8, 8), "sgd"), (_lenet, (16, 1, 28, 28), "sgd"),
+                                           (_mlp, (32, 1, 8, 8), "adam")])
+def test_training_steps_follow_torch(net, shape, opt, dname, tdt):
+    if opt == "adam" and dname == "float16":
+        pytest.skip("PyTorch's float16 Adam rounds exp_avg_sq after each op, so it underflows to 0 for "
+                    "gradients below ~1e-2 and its steps grow far beyond lr; deepgrad's update rounds once")
+    dg.manual_seed(0)
+    md, mt = net(dg), net(torch)
+    mt.load_state_dict({k: torch.tensor(v.numpy()) for k, v in md.state_dict().items()})
+    dt = getattr(dg, dname)
+    md.to(dt)
+    mt.to(tdt)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    y = rng.integers(0, 10, shape[0])
+    if opt == "sgd":
+        od = dg.optim.SGD(md.parameters(), lr=0.05, momentum=0.9)
+        ot = torch.optim.SGD(mt.parameters(), lr=0.05, momentum=0.9)
+    else:
+        od = dg.optim.Adam(md.parameters(), lr=1e-3)
+        ot = torch.optim.Adam(mt.parameters(), lr=1e-3)
+    xd, xt = dg.tensor(x).to(dt), torch.tensor(x).to(tdt)
+    # Adam's update is eight ops that PyTorch rounds one by one and deepgrad rounds once: the
+    # trajectories part by a few rounding steps more than SGD's (two ops)
+    tol = TOL[dname] * (2 if opt == "sgd" else 6)
+    for _ in range(3):
+        od.zero_grad()
+        ot.zero_grad()
+        ld = F.cross_entropy(md(xd), dg.tensor(y))
+        lt = torch.nn.functional.cross_entropy(mt(xt), torch.tensor(y))
+        ld.backward()
+        lt.backward()
+        od.step()
+        ot.step()
+        assert ld.dtype == dt
+        np.testing.assert_allclose(float(ld), float(lt), rtol=tol)
+    for (k, pd), pt in zip(md.state_dict().items(), mt.state_dict().values()):
+        assert pd.dtype == dt, k
+        ref = pt.float().numpy()
+        np.testing.assert_allclose(pd.float().numpy(), ref, rtol=0, atol=tol * np.abs(ref).max(),
+                                   err_msg=k)
+    st = od.state[next(iter(md.parameters()))]
+    for k, v in st.items():
+        if k != "step":
+            assert v.dtype == dt, k
