@@ -123,7 +123,7 @@ class StackedMLP:
             return hv.numpy()
         return apply
 
-    def hessians(self, th, chunk=1024):
+    def hessians(self, th, chunk=256):
         """The full Hessians (P, n, n) at the P points ``th``: column j of point p is
         ``H(theta_p) e_j``; the P*n products run ``chunk`` at a time as stacked rows."""
         P, n = th.shape
@@ -157,7 +157,7 @@ def minimise_gradient_norm(model, th, iters, krylov=20, tol=1e-12):
     Each iteration runs ``krylov`` Lanczos steps on H from g (Hessian-vector products only, full
     reorthogonalisation): ``H Q_m = Q_{m+1} T`` with ``q_1 = g/|g|``. The step ``d = Q_m y``
     minimises ``|g + H d|^2 + mu |y|^2``, i.e. ``(T^T T + mu I) y = -|g| T^T e_1``; it is kept if
-    ``|grad L|`` falls (then mu shrinks 3x) and otherwise retried with 4x mu (no new products).
+    ``|grad L|`` falls (then mu shrinks 10x) and otherwise retried with 4x mu (no new products).
     Without damping the step is MINRES's Newton step: minima, saddles and maxima attract alike.
     Returns ``(theta, loss, error, gradient norm, log of the gradient norms)``."""
     th = th.copy()
@@ -201,7 +201,7 @@ def minimise_gradient_norm(model, th, iters, krylov=20, tol=1e-12):
             k = act[todo[ok]]
             th[k] += d[ok]
             g[k], gn[k], loss[k], err[k] = g2[ok], gn2[ok], l2[ok], e2[ok]
-            mu[k] = np.maximum(mu[k] / 3, 1e-12)
+            mu[k] = np.maximum(mu[k] / 10, 1e-12)
             mu[act[todo[~ok]]] *= 4
             todo = todo[~ok]
         history.append(gn.copy())
@@ -235,7 +235,7 @@ def index_of(eigenvalues, rel=1e-6):
 def index_vs_error(quick, seed):
     import deepgrad as dg
     if quick:
-        n_img, hidden, inits, stops, iters, krylov, lr = 100, 3, 2, [0, 10, 40, 150], 10, 16, 0.5
+        n_img, hidden, inits, stops, iters, krylov, lr = 100, 3, 2, [0, 10, 40, 150], 10, 30, 0.5
     else:
         n_img, hidden, inits, stops, iters, krylov, lr = 500, 5, 5, [0, 5, 20, 60, 200, 600, 2000], 25, 30, 0.5
     wd = 1e-2
@@ -315,7 +315,7 @@ def hessian_spectrum(dataset, quick, seed):
         n_train = 1000 if quick else 10000
         x, y = C.cifar_arrays(n_train, train=True, size=size)
         x = (x - x.mean((0, 2, 3), keepdims=True)) / x.std((0, 2, 3), keepdims=True)
-    steps, k, n_iter, n_v, n_hess = (60, 4, 24, 1, 128) if quick else (1500, 12, 80, 2, 500)
+    steps, k, n_iter, n_v, n_hess = (60, 4, 24, 1, 128) if quick else (600, 10, 64, 2, 400)
     model = _cnn(x.shape[1], size, quick, seed)
     n_params = sum(p.numel() for p in model.parameters())
     opt = dg.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
@@ -356,9 +356,9 @@ def _plot_index(r, out):
     fig, axes = C.new_figure(2, 1, size=(6.0, 4.6))
     ax = axes[0, 0]
     sc = ax.scatter(r["index"], 100 * r["error"], c=np.log10(np.maximum(r["grad_norm"], 1e-17)), cmap="viridis",
-                    s=36, edgecolors="k", linewidths=0.4)
-    cb = ax.figure.colorbar(sc, ax=ax)
-    cb.set_label("log10 |grad L| at the point")
+                    vmin=-4, vmax=0, s=36, edgecolors="k", linewidths=0.4)
+    cb = ax.figure.colorbar(sc, ax=ax, extend="min")
+    cb.set_label("log10 |grad L| at the point (dark: closer to critical)")
     ax.set(title=f"Critical points of a tanh MLP (10x10 MNIST)\nSpearman {r['spearman']:.2f}, "
                  f"Pearson {r['pearson']:.2f}",
            xlabel="index alpha (fraction of negative Hessian eigenvalues)", ylabel="training error (%)")
@@ -372,7 +372,7 @@ def _plot_index(r, out):
     for p, c in zip(picks, ("C2", "C1", "C3")):
         ax.hist(lam[p], bins=bins, histtype="step", lw=1.6, color=c,
                 label=f"error {100 * err[p]:.1f}%, index {r['index'][p]:.3f}")
-    ax.set_xscale("symlog", linthresh=1e-4)
+    ax.set_xscale("symlog", linthresh=1e-4, linscale=0.5)
     ax.set_yscale("log")
     ax.set(title="Hessian eigenvalues at three critical points", xlabel="eigenvalue (symlog scale)",
            ylabel="count")
@@ -381,26 +381,24 @@ def _plot_index(r, out):
 
 
 def _plot_spectra(spectra, out):
-    from ..utils.hessian import spectral_density
     fig, axes = C.new_figure(len(spectra), 1, size=(6.0, 4.2))
     for ax, s in zip(axes[0], spectra):
-        nodes, weights = s["nodes"], s["weights"]
-        allv = np.concatenate(nodes)
-        lo, hi = min(allv.min(), 0.0), max(allv.max(), s["top"].max())
-        lin = max(1e-3, 1e-3 * hi)
-        grid = np.concatenate([-np.logspace(np.log10(max(-lo, lin) * 1.2), np.log10(lin), 200), [0.0],
-                               np.logspace(np.log10(lin), np.log10(hi * 1.2), 400)])
-        dens = spectral_density(nodes, weights, grid, sigma=0.01 * (hi - lo) / 10)
-        ax.plot(grid, np.maximum(dens, 1e-8), color="C0", label="density (stochastic Lanczos quadrature)")
-        for i, t in enumerate(s["top"]):
-            ax.axvline(t, color="C3", lw=0.8, ls="--", label="top eigenvalues (Lanczos)" if i == 0 else None)
-        ax.set_xscale("symlog", linthresh=lin)
+        allv = np.concatenate(s["nodes"])
+        allw = np.concatenate(s["weights"]) / len(s["nodes"])
+        hi = max(allv.max(), s["top"].max()) * 1.3
+        lin = 1e-3 * hi                                # |lambda| below this counts as zero
+        neg = max(-allv.min(), lin) * 1.3
+        bins = np.concatenate([-np.logspace(np.log10(neg), np.log10(lin), 16), np.logspace(np.log10(lin), np.log10(hi), 31)])
+        ax.hist(np.clip(allv, -neg, hi), bins=bins, weights=allw, color="C0", alpha=0.75,
+                label="spectral mass (stochastic Lanczos quadrature)")
+        ax.plot(s["top"], np.full(len(s["top"]), 0.5), "v", color="C3", ms=7, label=f"top {len(s['top'])} eigenvalues (Lanczos)")
+        ax.set_xscale("symlog", linthresh=lin, linscale=0.6)
         ax.set_yscale("log")
-        ax.set_ylim(1e-6, None)
+        ax.set_ylim(1e-4, 1.5)
         ax.set(title=f"{s['dataset']} CNN ({s['n_params']} params): loss Hessian spectrum\n"
-                     f"top {s['top'][0]:.3g}, bulk median |lambda| {s['bulk_median']:.2g}",
-               xlabel="eigenvalue (symlog scale)", ylabel="density (log scale)")
-        ax.legend(fontsize=8, loc="upper right")
+                     f"top {s['top'][0]:.3g}, bulk median |eigenvalue| {s['bulk_median']:.2g}",
+               xlabel=f"eigenvalue (symlog scale; linear within +-{lin:.1g})", ylabel="fraction of eigenvalues")
+        ax.legend(fontsize=8, loc="upper left")
     return str(C.save_fig(fig, out, "saddle_points_spectra.png"))
 
 
@@ -415,7 +413,8 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     return dict(
         n_params_mlp=r["model"].n, n_points=len(r["error"]), spearman=r["spearman"], pearson=r["pearson"],
         spearman_loss=r["spearman_loss"], index=r["index"].tolist(), error=r["error"].tolist(),
-        loss=r["loss"].tolist(), grad_norm=r["grad_norm"].tolist(), hvp_check=r["hvp_check"],
+        loss=r["loss"].tolist(), grad_norm=r["grad_norm"].tolist(),
+        grad_norm_start=r["grad_norm_start"].tolist(), hvp_check=r["hvp_check"],
         example_hessian=r["hessians"][p0], example_eigenvalues=r["eigenvalues"][p0],
         example_theta=r["theta"][p0],
         spectra={s["dataset"]: dict(top=s["top"].tolist(), bulk_median=s["bulk_median"], ratio=s["ratio"],
