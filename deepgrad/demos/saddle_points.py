@@ -386,13 +386,19 @@ def _plot_spectra(spectra, out):
         allv = np.concatenate(s["nodes"])
         allw = np.concatenate(s["weights"]) / len(s["nodes"])
         hi = max(allv.max(), s["top"].max()) * 1.3
-        lin = 1e-3 * hi                                # |lambda| below this counts as zero
+        lin = 0.01 * float(s["top"][0])                # the bulk: |lambda| below 1% of the top one
         neg = max(-allv.min(), lin) * 1.3
         bins = np.concatenate([-np.logspace(np.log10(neg), np.log10(lin), 16), np.logspace(np.log10(lin), np.log10(hi), 31)])
-        ax.hist(np.clip(allv, -neg, hi), bins=bins, weights=allw, color="C0", alpha=0.75,
+        v = np.clip(allv, -neg, hi)
+        bulk = np.abs(v) < lin
+        ax.hist(v[~bulk], bins=bins, weights=allw[~bulk], color="C0", alpha=0.8,
                 label="spectral mass (stochastic Lanczos quadrature)")
+        ax.bar(0.0, allw[bulk].sum(), width=2 * lin, color="C7", alpha=0.8,
+               label=f"the bulk: |eigenvalue| < {lin:.1g} ({100 * allw[bulk].sum():.0f}%)")
         ax.plot(s["top"], np.full(len(s["top"]), 0.5), "v", color="C3", ms=7, label=f"top {len(s['top'])} eigenvalues (Lanczos)")
         ax.set_xscale("symlog", linthresh=lin, linscale=0.6)
+        ax.set_xticks([-10.0 ** k for k in range(int(np.floor(np.log10(neg))), int(np.ceil(np.log10(lin))) - 1, -1)]
+                      + [0.0] + [10.0 ** k for k in range(int(np.ceil(np.log10(lin))), int(np.floor(np.log10(hi))) + 1)])
         ax.set_yscale("log")
         ax.set_ylim(1e-4, 1.5)
         ax.set(title=f"{s['dataset']} CNN ({s['n_params']} params): loss Hessian spectrum\n"
