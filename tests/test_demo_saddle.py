@@ -123,3 +123,13 @@ def test_cnn_spectrum_has_outliers_over_a_bulk(quick):
     assert files >= {"saddle_points_index.png", "saddle_points_spectra.png"}
     for f in Path(out).glob("*.png"):
         assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_cifar_is_named_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPGRAD_DATA", str(tmp_path))
+    monkeypatch.setattr("deepgrad.data.datasets.shared_datasets_dir", lambda *a, **k: None)
+    monkeypatch.setattr("deepgrad.data.datasets._paths.default_root", lambda: tmp_path / "nowhere")
+    monkeypatch.setattr(S, "index_vs_error", lambda *a: pytest.fail("started before checking the data"))
+    with pytest.raises(FileNotFoundError) as e:
+        demos.run("saddle-points", quick=True, out=tmp_path / "out")
+    assert "data_batch_1.bin.gz" in str(e.value) and str(tmp_path) in str(e.value)

@@ -26,7 +26,7 @@ Two experiments on the loss Hessian, both built on deepgrad's second-order autog
 2. **Hessian spectra.** A small CNN trained briefly on MNIST and on CIFAR-10: the top eigenvalues
    of its loss Hessian by Lanczos and its spectral density by stochastic Lanczos quadrature
    (``deepgrad.utils.hessian``; Ghorbani et al. 2019, Sagun et al. 2017), never forming the
-   matrix: a bulk of eigenvalues near zero and a few large outliers (about one per class).
+   matrix: a bulk of eigenvalues near zero and a few large outliers.
 """
 from __future__ import annotations
 
@@ -409,6 +409,9 @@ def _plot_spectra(spectra, out):
 
 
 def run(quick: bool = False, out=None, seed: int = 0) -> dict:
+    # both datasets are looked up first: a missing file is named before minutes of work
+    C.mnist_arrays(1, 1)
+    C.cifar_arrays(1)
     out = C.out_dir(NAME, out)
     with C.Timer() as total:
         r = index_vs_error(quick, seed)
