@@ -397,8 +397,10 @@ def _plot_spectra(spectra, out):
                label=f"the bulk: |eigenvalue| < {lin:.1g} ({100 * allw[bulk].sum():.0f}%)")
         ax.plot(s["top"], np.full(len(s["top"]), 0.5), "v", color="C3", ms=7, label=f"top {len(s['top'])} eigenvalues (Lanczos)")
         ax.set_xscale("symlog", linthresh=lin, linscale=0.6)
-        ax.set_xticks([-10.0 ** k for k in range(int(np.floor(np.log10(neg))), int(np.ceil(np.log10(lin))) - 1, -1)]
-                      + [0.0] + [10.0 ** k for k in range(int(np.ceil(np.log10(lin))), int(np.floor(np.log10(hi))) + 1)])
+        decades = [10.0 ** k for k in range(-6, 7)]
+        ticks = sorted([-lin, 0.0, lin] + [t for t in decades if 1.5 * lin < t <= hi]
+                       + [-t for t in decades if 1.5 * lin < t <= neg])
+        ax.set_xticks(ticks, [f"{t:.2g}" for t in ticks])
         ax.set_yscale("log")
         ax.set_ylim(1e-4, 1.5)
         ax.set(title=f"{s['dataset']} CNN ({s['n_params']} params): loss Hessian spectrum\n"
