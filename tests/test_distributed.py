@@ -1,0 +1,220 @@
+"""deepgrad.distributed, DistributedDataParallel, SyncBatchNorm and DistributedSampler.
+
+In-process tests cover the one-process world (no launcher) and the sampler; the multi-process
+behaviour runs the scripts in tests/distributed/ under ``mpirun`` (Open MPI from the ``test``
+extra's wheels, or a system MPI) with 2 and 4 processes and a timeout, so a hang fails the test.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import deepgrad as dg
+import deepgrad.distributed as dist
+from deepgrad import nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SCRIPTS = os.path.join(HERE, "distributed")
+
+
+def _mpirun():
+    beside = os.path.join(os.path.dirname(sys.executable), "mpirun")
+    return beside if os.path.exists(beside) else shutil.which("mpirun")
+
+
+MPIRUN = _mpirun()
+needs_mpi = pytest.mark.skipif(MPIRUN is None or not dist.is_available(),
+                               reason="no mpirun beside the Python executable or on PATH, or no mpi4py "
+                                      "(pip install 'deepgrad[test]' installs mpi4py and Open MPI)")
+
+
+def mpi_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(OMPI_MCA_mpi_yield_when_idle="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               MKL_NUM_THREADS="1", PRTE_MCA_prte_silence_shared_fs="1")
+    for k in list(env):             # a test run under a launcher must not leak its rank into ours
+        if k.startswith(("OMPI_COMM_WORLD", "PMIX_", "PMI_")):
+            del env[k]
+    return env
+
+
+def mpirun(n, *args, timeout=90, cwd=None):
+    """Run ``python args...`` on ``n`` ranks; returns (returncode, output, seconds)."""
+    cmd = [MPIRUN, "--oversubscribe", "--allow-run-as-root", "-n", str(n), sys.executable, *args]
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd, env=mpi_env(), cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        pytest.fail(f"mpirun -n {n} {' '.join(args)} hung for more than {timeout} s:\n{out[-3000:]}")
+    return p.returncode, p.stdout + p.stderr, time.monotonic() - t0
+
+
+# ---- the one-process world and the errors -------------------------------------------------------
+@pytest.fixture
+def world1():
+    dist.init_process_group("mpi", world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+def test_init_outside_a_launcher_says_how_to_launch(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    for k in ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK", "MPI_LOCALNRANKS"):
+        monkeypatch.delenv(k, raising=False)
+    with pytest.raises(ValueError, match=r"mpirun -n 4 python script.py.*deepgrad run -n 4"):
+        dist.init_process_group("mpi")
+    with pytest.raises(ValueError, match="mpirun"):
+        dist.init_process_group("mpi", world_size=2)
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(ValueError, match="mpirun"):
+        dist.init_process_group()
+    assert not dist.is_initialized()
+
+
+@pytest.mark.parametrize("backend", ["gloo", "nccl"])
+def test_other_backends_name_mpi(backend):
+    with pytest.raises(NotImplementedError, match="'mpi'"):
+        dist.init_process_group(backend, world_size=1)
+    with pytest.raises(ValueError, match="'mpi'"):
+        dist.init_process_group("carrier-pigeon", world_size=1)
+
+
+def test_one_process_world(world1):
+    assert dist.is_initialized() and dist.get_rank() == 0 and dist.get_world_size() == 1
+    assert dist.get_backend() == "mpi"
+    with pytest.raises(ValueError, match="twice"):
+        dist.init_process_group("mpi", world_size=1)
+    t = dg.tensor([1.0, -2.0, 3.0])
+    for op in (dist.ReduceOp.SUM, dist.ReduceOp.AVG, dist.ReduceOp.MAX, dist.ReduceOp.MIN, dist.ReduceOp.PRODUCT):
+        dist.all_reduce(t, op=op)
+    dist.all_reduce(t, async_op=True).wait()
+    dist.broadcast(t, src=0)
+    assert t.tolist() == [1.0, -2.0, 3.0]
+    out = [dg.zeros(3)]
+    dist.all_gather(out, t)
+    assert out[0].tolist() == t.tolist()
+    big = dg.zeros(3)
+    dist.all_gather_into_tensor(big, t)
+    assert big.tolist() == t.tolist()
+    objs = [None]
+    dist.all_gather_object(objs, {"a": 1})
+    assert objs == [{"a": 1}]
+    with pytest.raises(ValueError, match="src=1"):
+        dist.broadcast(t, src=1)
+    with pytest.raises(ValueError, match="AVG"):
+        dist.all_reduce(dg.tensor([1, 2]), op=dist.ReduceOp.AVG)
+    with pytest.raises(TypeError, match="Tensor"):
+        dist.all_reduce(np.ones(2))
+    dist.barrier()
+
+
+def test_ddp_and_syncbn_in_a_one_process_world_are_the_plain_model(world1):
+    dg.manual_seed(0)
+    plain = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2)).double()
+    dg.manual_seed(0)
+    ddp = nn.parallel.DistributedDataParallel(
+        nn.SyncBatchNorm.convert_sync_batchnorm(
+            nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2)).double()))
+    assert isinstance(ddp.module[1], nn.SyncBatchNorm)
+    x = dg.randn(6, 3, dtype=dg.float64)
+    plain(x).pow(2).sum().backward()
+    ddp(x).pow(2).sum().backward()
+    assert list(ddp.state_dict()) == ["module." + k for k in plain.state_dict()]
+    for (k, a), b in zip(plain.named_parameters(), ddp.module.parameters()):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=0, atol=1e-14, err_msg=k)
+
+
+def test_convert_sync_batchnorm_like_torch():
+    ours = nn.SyncBatchNorm.convert_sync_batchnorm(nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3, momentum=0.3)))
+    theirs = torch.nn.SyncBatchNorm.convert_sync_batchnorm(
+        torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.BatchNorm2d(3, momentum=0.3)))
+    assert type(ours[1]).__name__ == type(theirs[1]).__name__ == "SyncBatchNorm"
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert (ours[1].momentum, ours[1].eps, ours[1].num_features) == (theirs[1].momentum, theirs[1].eps, 3)
+
+
+def test_distributed_data_parallel_needs_a_group():
+    with pytest.raises(ValueError, match="init_process_group"):
+        nn.parallel.DistributedDataParallel(nn.Linear(2, 2))
+
+
+# ---- DistributedSampler against torch's --------------------------------------------------------
+SAMPLER_CASES = [(n, w, drop, shuffle) for n in (0, 1, 7, 10, 13) for w in (1, 3, 4) for drop in (False, True)
+                 for shuffle in (False, True) if not (n == 0 and not drop)]
+
+
+@pytest.mark.parametrize("n,world,drop_last,shuffle", SAMPLER_CASES)
+def test_distributed_sampler_like_torch(n, world, drop_last, shuffle):
+    ours = [dg.data.DistributedSampler(range(n), num_replicas=world, rank=r, shuffle=shuffle, seed=5,
+                                       drop_last=drop_last) for r in range(world)]
+    theirs = [torch.utils.data.DistributedSampler(range(n), num_replicas=world, rank=r, shuffle=shuffle, seed=5,
+                                                  drop_last=drop_last) for r in range(world)]
+    for epoch in (0, 1):
+        for o, t in zip(ours, theirs):
+            o.set_epoch(epoch)
+            t.set_epoch(epoch)
+        got, want = [list(o) for o in ours], [list(t) for t in theirs]
+        assert [len(o) for o in ours] == [len(t) for t in theirs] == [len(g) for g in got]
+        if not shuffle:
+            assert got == want                       # index for index
+        else:                                       # deepgrad's generator is not torch's: same structure
+            order = [i for k in range(len(got[0])) for g in got for i in g[k:k + 1]]
+            perm = list(dg.randperm(n, generator=dg.Generator().manual_seed(5 + epoch)).tolist())
+            padded = (perm * (1 + len(order) // max(n, 1)))[:len(order)]
+            assert order == padded
+            if not drop_last:                       # every index is visited (the cut ones differ)
+                assert sorted(set(i for g in got for i in g)) == sorted(set(i for t in want for i in t))
+    if shuffle and n > 3:
+        ours[0].set_epoch(0)
+        a = list(ours[0])
+        ours[0].set_epoch(1)
+        assert list(ours[0]) != a or n < 4
+
+
+def test_distributed_sampler_misuse_like_torch():
+    for kwargs in ({"num_replicas": 2, "rank": 2}, {"num_replicas": 2, "rank": -1}):
+        with pytest.raises(ValueError, match="Invalid rank"):
+            dg.data.DistributedSampler(range(4), **kwargs)
+        with pytest.raises(ValueError, match="Invalid rank"):
+            torch.utils.data.DistributedSampler(range(4), **kwargs)
+    with pytest.raises(ValueError):     # no group: torch raises ValueError too
+        dg.data.DistributedSampler(range(4))
+
+
+def test_distributed_sampler_feeds_a_dataloader():
+    ds = dg.data.TensorDataset(dg.arange(10))
+    s = dg.data.DistributedSampler(ds, num_replicas=2, rank=1, shuffle=False)
+    got = [b[0].tolist() for b in dg.data.DataLoader(ds, batch_size=2, sampler=s)]
+    assert got == [[1, 3], [5, 7], [9]]
+
+
+# ---- several processes under mpirun --------------------------------------------------------------
+CASES = ["collectives", "mismatch", "mlp:float64:3", "cnn:float64:2", "cnn:float32:2", "mlp:float64:2:accumulate"]
+
+
+@needs_mpi
+@pytest.mark.parametrize("n", [2, 4])
+def test_ddp_equals_one_process_on_the_global_batch(n):
+    rc, out, _ = mpirun(n, os.path.join(SCRIPTS, "ddp_equal.py"), *(CASES if n == 2 else CASES[2:]))
+    assert rc == 0, out[-4000:]
+    assert out.count(": ok") == (len(CASES) if n == 2 else len(CASES) - 2), out[-4000:]
+
+
+@needs_mpi
+@pytest.mark.parametrize("how", ["raise", "kill"])
+def test_a_failing_rank_ends_every_rank(how):
+    rc, out, seconds = mpirun(2, os.path.join(SCRIPTS, "fail.py"), how, timeout=60)
+    assert rc != 0, out[-3000:]
+    assert "finished" not in out
+    if how == "raise":
+        assert "rank 1 fails on purpose" in out and "aborting all ranks" in out, out[-3000:]
+    else:
+        assert "signal 9" in out or "Killed" in out or "killed" in out, out[-3000:]
