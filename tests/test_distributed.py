@@ -218,3 +218,42 @@ def test_a_failing_rank_ends_every_rank(how):
         assert "rank 1 fails on purpose" in out and "aborting all ranks" in out, out[-3000:]
     else:
         assert "signal 9" in out or "Killed" in out or "killed" in out, out[-3000:]
+
+
+@needs_mpi
+def test_resume_on_another_number_of_ranks_equals_an_uninterrupted_run(tmp_path, monkeypatch):
+    """Epoch 1 of a recipe on 2 ranks, resumed for epoch 2 in a one-process world, ends where two
+    epochs in a one-process world end (the same global batch of 16)."""
+    from deepgrad.recipes import train_recipe
+    hp = dict(epochs=1, subset=64, batch_size=16, verbose=0, plots=False, distributed=True)
+    code = ("import sys; from deepgrad.recipes import train_recipe; "
+            f"train_recipe('xor-mlp', out=sys.argv[1], **{hp!r})")
+    rc, out, _ = mpirun(2, "-c", code, str(tmp_path / "two"), timeout=90)
+    assert rc == 0, out[-3000:]
+    assert sorted(os.listdir(tmp_path / "two")) == ["checkpoint.npz", "history.csv", "history.json", "result.json"]
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    try:
+        resumed = train_recipe("xor-mlp", out=str(tmp_path / "resumed"), resume=str(tmp_path / "two" / "checkpoint.npz"),
+                               **{**hp, "epochs": 2})
+        dist.destroy_process_group()
+        whole = train_recipe("xor-mlp", out=str(tmp_path / "whole"), **{**hp, "epochs": 2})
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    a = dg.load(str(tmp_path / "resumed" / "checkpoint.npz"))["model"]
+    b = dg.load(str(tmp_path / "whole" / "checkpoint.npz"))["model"]
+    assert set(a) == set(b) and not any(k.startswith("module.") for k in a)
+    for k in a:
+        np.testing.assert_allclose(a[k].numpy(), b[k].numpy(), rtol=0, atol=1e-5, err_msg=k)
+    assert resumed["history"][0]["loss"] == pytest.approx(whole["history"][0]["loss"], abs=1e-6)
+    assert resumed["epochs"] == whole["epochs"] == 2
+
+
+def test_deepgrad_run_builds_the_mpirun_command():
+    from deepgrad.cli import mpirun_command
+    cmd = mpirun_command(3, ["train", "xor-mlp", "--distributed"], mpirun="/bin/true")
+    assert cmd[0] == "/bin/true"
+    assert cmd[cmd.index("-n") + 1:] == ["3", sys.executable, "-m", "deepgrad", "train", "xor-mlp", "--distributed"]
+    assert mpirun_command(2, ["x.py", "a"], mpirun="/bin/true")[-3:] == [sys.executable, "x.py", "a"]
+    with pytest.raises(ValueError, match="nothing to run"):
+        mpirun_command(2, [], mpirun="/bin/true")
