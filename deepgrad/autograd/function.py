@@ -269,8 +269,11 @@ def queue_callback(fn):
 
 
 def _run_callbacks():
-    while _callbacks:
-        _callbacks.pop(0)()
+    try:
+        while _callbacks:
+            _callbacks.pop(0)()
+    finally:
+        _callbacks.clear()          # a callback that raised does not leak the rest into the next backward
 
 
 def _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, accumulate, stop=None):

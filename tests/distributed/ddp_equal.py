@@ -162,6 +162,58 @@ def mismatch():
     return all(everyone)
 
 
-results = [collectives() if spec == "collectives" else mismatch() if spec == "mismatch" else case(spec)
-           for spec in sys.argv[1:]]
+class Branchy(nn.Module):
+    """``head_b`` is used by rank 0 only (and by nobody when ``use_b`` is False)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body, self.head_a, self.head_b, self.spare = nn.Linear(3, 4), nn.Linear(4, 2), nn.Linear(4, 2), nn.Linear(2, 2)
+
+    def forward(self, x, use_b):
+        h = self.body(x)
+        return self.head_a(h) + (self.head_b(h) if use_b else 0)
+
+
+def unused():
+    """Parameters without a gradient: a clear error by default; with find_unused_parameters=True,
+    a parameter used on some ranks is averaged over all (0 where unused), one used nowhere keeps
+    no gradient, and the others are averaged as usual."""
+    ok = True
+    dg.manual_seed(0)
+    ddp = nn.parallel.DistributedDataParallel(Branchy().double())
+    x = dg.tensor(np.random.default_rng(rank).standard_normal((4, 3)))
+    try:
+        ddp(x, True).sum().backward()
+    except RuntimeError as e:
+        ok &= "spare" in str(e) and "find_unused_parameters=True" in str(e)
+    else:
+        ok = False
+    dg.manual_seed(0)
+    ddp = nn.parallel.DistributedDataParallel(Branchy().double(), find_unused_parameters=True)
+    ddp(x, rank == 0).sum().backward()
+    ok &= ddp.module.spare.weight.grad is None
+    # the expected averages, from every rank's inputs
+    xs = [np.random.default_rng(r).standard_normal((4, 3)) for r in range(world)]
+    w = ddp.module.head_b.weight.detach().numpy()
+    ref = Branchy().double()
+    ref.load_state_dict(ddp.module.state_dict())
+    want_b = np.zeros_like(w)
+    want_a = np.zeros_like(w)
+    for r in range(world):
+        ref.zero_grad()
+        ref(dg.tensor(xs[r]), r == 0).sum().backward()
+        want_a += ref.head_a.weight.grad.numpy() / world
+        if r == 0:
+            want_b += ref.head_b.weight.grad.numpy() / world
+    ok &= np.allclose(ddp.module.head_b.weight.grad.numpy(), want_b, atol=1e-12)
+    ok &= np.allclose(ddp.module.head_a.weight.grad.numpy(), want_a, atol=1e-12)
+    everyone = [None] * world
+    dist.all_gather_object(everyone, bool(ok))
+    if rank == 0:
+        print(f"unused on {world} ranks: {'ok' if all(everyone) else 'MISMATCH'}", flush=True)
+    return all(everyone)
+
+
+named = {"collectives": collectives, "mismatch": mismatch, "unused": unused}
+results = [named[spec]() if spec in named else case(spec) for spec in sys.argv[1:]]
 sys.exit(0 if all(results) else 1)
