@@ -45,18 +45,6 @@ def mpi_env():
     return env
 
 
-def mpirun(n, *args, timeout=90, cwd=None):
-    """Run ``python args...`` on ``n`` ranks; returns (returncode, output, seconds)."""
-    cmd = [MPIRUN, "--oversubscribe", "--allow-run-as-root", "-n", str(n), sys.executable, *args]
-    t0 = time.monotonic()
-    try:
-        p = subprocess.run(cmd, env=mpi_env(), cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        pytest.fail(f"mpirun -n {n} {' '.join(args)} hung for more than {timeout} s:\n{out[-3000:]}")
-    return p.returncode, p.stdout + p.stderr, time.monotonic() - t0
-
-
 # ---- the one-process world and the errors -------------------------------------------------------
 @pytest.fixture
 def world1():
@@ -197,21 +185,88 @@ def test_distributed_sampler_feeds_a_dataloader():
 
 
 # ---- several processes under mpirun --------------------------------------------------------------
-CASES = ["collectives", "mismatch", "unused", "mlp:float64:3", "cnn:float64:2", "cnn:float32:2", "mlp:float64:2:accumulate"]
+# Each job is an mpirun launch of a few seconds, mostly spent starting Python and MPI; the jobs the
+# selected tests need all start together when the first of them runs, so their start-up overlaps.
+CASES = ["collectives", "mismatch", "unused", "mlp:float64:3", "cnn:float64:2", "cnn:float32:2",
+         "mlp:float64:2:accumulate"]
+RESUME_HP = dict(epochs=1, subset=64, batch_size=16, verbose=0, plots=False, distributed=True)
+JOB_TIMEOUT = 150
+
+
+def _job_specs(tmp):
+    ddp = os.path.join(SCRIPTS, "ddp_equal.py")
+    fail = os.path.join(SCRIPTS, "fail.py")
+    code = ("import sys; from deepgrad.recipes import train_recipe; "
+            f"train_recipe('xor-mlp', out=sys.argv[1], **{RESUME_HP!r})")
+    return {"ddp2": (2, [ddp, *CASES]), "ddp4": (4, [ddp, *CASES[3:]]), "raise": (2, [fail, "raise"]),
+            "kill": (2, [fail, "kill"]), "resume": (2, ["-c", code, os.path.join(tmp, "two")])}
+
+
+# which jobs each test waits for
+JOBS_OF_TEST = {"test_ddp_equals_one_process_on_the_global_batch[2]": "ddp2",
+                "test_ddp_equals_one_process_on_the_global_batch[4]": "ddp4",
+                "test_a_failing_rank_ends_every_rank[raise]": "raise",
+                "test_a_failing_rank_ends_every_rank[kill]": "kill",
+                "test_resume_on_another_number_of_ranks_equals_an_uninterrupted_run": "resume"}
+
+
+class Jobs:
+    def __init__(self, specs, wanted, tmp):
+        self.started = {}
+        for key in wanted:
+            n, args = specs[key]
+            log = open(os.path.join(tmp, key + ".log"), "w+")
+            cmd = [MPIRUN, "--oversubscribe", "--allow-run-as-root", "-n", str(n), sys.executable, *args]
+            proc = subprocess.Popen(cmd, env=mpi_env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            self.started[key] = (proc, log, time.monotonic(), " ".join(args[:2]))
+
+    def result(self, key):
+        """(returncode, output) of job ``key``; fails the test if it outlives JOB_TIMEOUT."""
+        proc, log, t0, what = self.started[key]
+        try:
+            proc.wait(timeout=max(1.0, JOB_TIMEOUT - (time.monotonic() - t0)))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            log.seek(0)
+            pytest.fail(f"mpirun {what} hung for more than {JOB_TIMEOUT} s:\n{log.read()[-3000:]}")
+        log.seek(0)
+        return proc.returncode, log.read()
+
+    def close(self):
+        for proc, log, _, _ in self.started.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.close()
+
+
+@pytest.fixture(scope="module")
+def jobs(request, tmp_path_factory):
+    tmp = str(tmp_path_factory.mktemp("mpi"))
+    selected = {item.name for item in request.session.items}
+    wanted = [job for test, job in JOBS_OF_TEST.items() if test in selected]
+    j = Jobs(_job_specs(tmp), wanted, tmp)
+    j.tmp = tmp
+    yield j
+    j.close()
 
 
 @needs_mpi
 @pytest.mark.parametrize("n", [2, 4])
-def test_ddp_equals_one_process_on_the_global_batch(n):
-    rc, out, _ = mpirun(n, os.path.join(SCRIPTS, "ddp_equal.py"), *(CASES if n == 2 else CASES[3:]))
+def test_ddp_equals_one_process_on_the_global_batch(n, jobs):
+    """Collectives against NumPy, the replica check, unused parameters (2 ranks), then DDP on a
+    global batch of 8 split among n ranks against one process: an MLP and a CNN with SyncBatchNorm,
+    float64 (1e-10) and float32 (1e-5), weights and running statistics, and no_sync accumulation."""
+    rc, out = jobs.result(f"ddp{n}")
     assert rc == 0, out[-4000:]
     assert out.count(": ok") == (len(CASES) if n == 2 else len(CASES) - 3), out[-4000:]
 
 
 @needs_mpi
 @pytest.mark.parametrize("how", ["raise", "kill"])
-def test_a_failing_rank_ends_every_rank(how):
-    rc, out, seconds = mpirun(2, os.path.join(SCRIPTS, "fail.py"), how, timeout=60)
+def test_a_failing_rank_ends_every_rank(how, jobs):
+    rc, out = jobs.result(how)
     assert rc != 0, out[-3000:]
     assert "finished" not in out
     if how == "raise":
@@ -221,22 +276,21 @@ def test_a_failing_rank_ends_every_rank(how):
 
 
 @needs_mpi
-def test_resume_on_another_number_of_ranks_equals_an_uninterrupted_run(tmp_path, monkeypatch):
+def test_resume_on_another_number_of_ranks_equals_an_uninterrupted_run(jobs, tmp_path, monkeypatch):
     """Epoch 1 of a recipe on 2 ranks, resumed for epoch 2 in a one-process world, ends where two
     epochs in a one-process world end (the same global batch of 16)."""
     from deepgrad.recipes import train_recipe
-    hp = dict(epochs=1, subset=64, batch_size=16, verbose=0, plots=False, distributed=True)
-    code = ("import sys; from deepgrad.recipes import train_recipe; "
-            f"train_recipe('xor-mlp', out=sys.argv[1], **{hp!r})")
-    rc, out, _ = mpirun(2, "-c", code, str(tmp_path / "two"), timeout=90)
+    rc, out = jobs.result("resume")
     assert rc == 0, out[-3000:]
-    assert sorted(os.listdir(tmp_path / "two")) == ["checkpoint.npz", "history.csv", "history.json", "result.json"]
+    two = os.path.join(jobs.tmp, "two")
+    assert sorted(os.listdir(two)) == ["checkpoint.npz", "history.csv", "history.json", "result.json"]
     monkeypatch.setenv("WORLD_SIZE", "1")
+    hp = {**RESUME_HP, "epochs": 2}
     try:
-        resumed = train_recipe("xor-mlp", out=str(tmp_path / "resumed"), resume=str(tmp_path / "two" / "checkpoint.npz"),
-                               **{**hp, "epochs": 2})
+        resumed = train_recipe("xor-mlp", out=str(tmp_path / "resumed"), resume=os.path.join(two, "checkpoint.npz"),
+                               **hp)
         dist.destroy_process_group()
-        whole = train_recipe("xor-mlp", out=str(tmp_path / "whole"), **{**hp, "epochs": 2})
+        whole = train_recipe("xor-mlp", out=str(tmp_path / "whole"), **hp)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
