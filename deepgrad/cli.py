@@ -292,6 +292,23 @@ def main(argv=None):
     environment variable ``DEEPGRAD_DEBUG=1`` to get the Python traceback instead."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    status = _main(args)
+    if status:
+        _abort_other_ranks(status)
+    return status
+
+
+def _abort_other_ranks(status):
+    """A rank of a distributed run that fails with a handled error ends the whole MPI job: its
+    exit would otherwise wait in MPI_Finalize for ranks that wait in a collective for it."""
+    dist = sys.modules.get("deepgrad.distributed")
+    pg = dist._state["pg"] if dist is not None else None
+    if pg is not None and pg.comm is not None and pg.size() > 1:
+        sys.stderr.flush()
+        pg.comm.Abort(int(status))
+
+
+def _main(args):
     debug = os.environ.get("DEEPGRAD_DEBUG", "").strip() not in ("", "0")
     try:
         return args.func(args)

@@ -199,7 +199,7 @@ def _job_specs(tmp):
     code = ("import sys; from deepgrad.recipes import train_recipe; "
             f"train_recipe('xor-mlp', out=sys.argv[1], **{RESUME_HP!r})")
     return {"ddp2": (2, [ddp, *CASES]), "ddp4": (4, [ddp, *CASES[3:]]), "raise": (2, [fail, "raise"]),
-            "kill": (2, [fail, "kill"]), "resume": (2, ["-c", code, os.path.join(tmp, "two")])}
+            "kill": (2, [fail, "kill"]), "cli": (2, [fail, "cli", os.path.join(tmp, "cli")]), "resume": (2, ["-c", code, os.path.join(tmp, "two")])}
 
 
 # which jobs each test waits for
@@ -207,6 +207,7 @@ JOBS_OF_TEST = {"test_ddp_equals_one_process_on_the_global_batch[2]": "ddp2",
                 "test_ddp_equals_one_process_on_the_global_batch[4]": "ddp4",
                 "test_a_failing_rank_ends_every_rank[raise]": "raise",
                 "test_a_failing_rank_ends_every_rank[kill]": "kill",
+                "test_a_failing_rank_ends_every_rank[cli]": "cli",
                 "test_resume_on_another_number_of_ranks_equals_an_uninterrupted_run": "resume"}
 
 
@@ -264,13 +265,15 @@ def test_ddp_equals_one_process_on_the_global_batch(n, jobs):
 
 
 @needs_mpi
-@pytest.mark.parametrize("how", ["raise", "kill"])
+@pytest.mark.parametrize("how", ["raise", "kill", "cli"])
 def test_a_failing_rank_ends_every_rank(how, jobs):
     rc, out = jobs.result(how)
     assert rc != 0, out[-3000:]
     assert "finished" not in out
     if how == "raise":
         assert "rank 1 fails on purpose" in out and "aborting all ranks" in out, out[-3000:]
+    elif how == "cli":
+        assert "deepgrad train: error:" in out and "divide evenly" in out, out[-3000:]
     else:
         assert "signal 9" in out or "Killed" in out or "killed" in out, out[-3000:]
 
