@@ -199,7 +199,7 @@ def _job_specs(tmp):
     code = ("import sys; from deepgrad.recipes import train_recipe; "
             f"train_recipe('xor-mlp', out=sys.argv[1], **{RESUME_HP!r})")
     return {"ddp2": (2, [ddp, *CASES]), "ddp4": (4, [ddp, *CASES[3:]]), "raise": (2, [fail, "raise"]),
-            "kill": (2, [fail, "kill"]), "cli": (2, [fail, "cli", os.path.join(tmp, "cli")]), "resume": (2, ["-c", code, os.path.join(tmp, "two")])}
+            "kill": (2, [fail, "kill"]), "cli": (2, [fail, "cli", os.path.join(tmp, "cli")]), "resume": (None, ["-m", "deepgrad", "run", "-n", "2", "python", "-c", code, os.path.join(tmp, "two")])}
 
 
 # which jobs each test waits for
@@ -218,6 +218,8 @@ class Jobs:
             n, args = specs[key]
             log = open(os.path.join(tmp, key + ".log"), "w+")
             cmd = [MPIRUN, "--oversubscribe", "--allow-run-as-root", "-n", str(n), sys.executable, *args]
+            if n is None:          # through `deepgrad run`, which finds mpirun and execs it
+                cmd = [sys.executable, *args]
             proc = subprocess.Popen(cmd, env=mpi_env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
             self.started[key] = (proc, log, time.monotonic(), " ".join(args[:2]))
 
@@ -280,8 +282,8 @@ def test_a_failing_rank_ends_every_rank(how, jobs):
 
 @needs_mpi
 def test_resume_on_another_number_of_ranks_equals_an_uninterrupted_run(jobs, tmp_path, monkeypatch):
-    """Epoch 1 of a recipe on 2 ranks, resumed for epoch 2 in a one-process world, ends where two
-    epochs in a one-process world end (the same global batch of 16)."""
+    """Epoch 1 of a recipe on 2 ranks (started with `deepgrad run -n 2`), resumed for epoch 2 in a
+    one-process world, ends where two epochs in a one-process world end (the same global batch of 16)."""
     from deepgrad.recipes import train_recipe
     rc, out = jobs.result("resume")
     assert rc == 0, out[-3000:]

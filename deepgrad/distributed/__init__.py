@@ -14,7 +14,10 @@ call), ``broadcast``, ``reduce``, ``all_gather``, ``all_gather_into_tensor``, ``
 
 An uncaught exception on one rank would leave the others waiting forever in their next
 collective; ``init_process_group`` therefore installs a ``sys.excepthook`` that prints the
-traceback with the rank and calls ``MPI_Abort``, which ends every rank of the job.
+traceback with the rank and calls ``MPI_Abort``, which ends every rank of the job (``deepgrad``
+commands do the same when they fail with a handled error). A script that ends one rank early on
+purpose (``sys.exit(1)``) must call ``MPI.COMM_WORLD.Abort(1)`` instead: a plain exit waits in
+``MPI_Finalize`` for the other ranks.
 """
 from __future__ import annotations
 
@@ -196,8 +199,6 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
         _install_abort_hook(comm, r)
     _state["pg"] = pg
     group.WORLD = pg
-    os.environ.setdefault("RANK", str(pg.rank()))
-    os.environ.setdefault("WORLD_SIZE", str(pg.size()))
 
 
 def _install_abort_hook(comm, rank):
