@@ -240,11 +240,40 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
     """
     prev_mode = _enabled[0]
     _enabled[0] = bool(create_graph)
+    _depth[0] += 1
     try:
-        return _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, accumulate,
-                    stop)
+        out = _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, accumulate,
+                   stop)
+    except BaseException:
+        if _depth[0] == 1:
+            _callbacks.clear()
+        raise
     finally:
         _enabled[0] = prev_mode
+        _depth[0] -= 1
+    if _callbacks and _depth[0] == 0:
+        _run_callbacks()
+    return out
+
+
+_depth = [0]        # backward calls in progress (a fused op's graph_backward runs one inside another)
+
+
+_callbacks = []     # run once at the end of the current backward (queue_callback)
+
+
+def queue_callback(fn):
+    """Run ``fn()`` when the backward now running has finished (leaf gradients written); used
+    by DistributedDataParallel to wait for its gradient all-reduces."""
+    _callbacks.append(fn)
+
+
+def _run_callbacks():
+    try:
+        while _callbacks:
+            _callbacks.pop(0)()
+    finally:
+        _callbacks.clear()          # a callback that raised does not leak the rest into the next backward
 
 
 def _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, accumulate, stop=None):

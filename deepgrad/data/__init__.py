@@ -11,9 +11,10 @@ from .sampler import (Sampler, SequentialSampler, RandomSampler, SubsetRandomSam
                       BatchSampler)
 from .dataloader import DataLoader, default_collate, default_convert, get_worker_info, WorkerInfo
 from .datasets import MNIST, FashionMNIST, CIFAR10, CIFAR100, TinyShakespeare, shared_datasets_dir
+from .distributed import DistributedSampler
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "ArrayDataset", "Subset", "ConcatDataset", "ChainDataset",
            "random_split", "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
            "WeightedRandomSampler", "BatchSampler", "DataLoader", "default_collate", "default_convert",
            "transforms", "datasets", "MNIST", "FashionMNIST", "CIFAR10", "CIFAR100", "TinyShakespeare",
-           "shared_datasets_dir", "get_worker_info", "WorkerInfo"]
+           "shared_datasets_dir", "get_worker_info", "WorkerInfo", "DistributedSampler"]

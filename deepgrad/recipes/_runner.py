@@ -140,7 +140,8 @@ def _rescale_lr(optimizer, scheduler, factor):
             scheduler.eta_min = scheduler.eta_min * factor
 
 
-def train_recipe(name, out=None, data=None, resume=None, verbose="auto", device=None, plots=True, **overrides):
+def train_recipe(name, out=None, data=None, resume=None, verbose="auto", device=None, plots=True, distributed=False,
+                 **overrides):
     """Train recipe ``name`` with ``overrides`` of its hyper-parameters, then evaluate it on its
     test set. Writes into ``out`` (default ``runs/<name>-<timestamp>``): ``checkpoint.npz``
     (updated every epoch; resumable), ``history.csv``, ``history.json``, ``loss.png``,
@@ -153,6 +154,9 @@ def train_recipe(name, out=None, data=None, resume=None, verbose="auto", device=
     uninterrupted one); a different value of any other hyper-parameter (``optimizer``, ``seed``,
     a ``--set`` of the model's size...) raises ValueError.
 
+    ``distributed``: data-parallel training on the ranks of an MPI job (``deepgrad run -n 4 train
+    RECIPE --distributed``; see ``recipes/_distributed.py``): ``batch_size`` is the global batch.
+
     Returns ``{"recipe", "hparams", "test", "history", "epochs", "wall_s", "out", "checkpoint",
     "plots", "resume_changes"}``.
     """
@@ -161,6 +165,14 @@ def train_recipe(name, out=None, data=None, resume=None, verbose="auto", device=
     from ..train import CSVLogger, JSONLogger, ModelCheckpoint, PlotHistory, Trainer
 
     recipe = get_recipe(name)
+    rank, world = 0, 1
+    if distributed:
+        from . import _distributed
+        if getattr(recipe, "custom_run", False):
+            raise ValueError(f"recipe {recipe.name!r} runs several training phases and cannot train --distributed")
+        rank, world = _distributed.start()
+        if rank != 0:                          # one progress bar, one set of files: rank 0's
+            verbose, plots = 0, False
     if getattr(recipe, "custom_run", False):
         return _train_custom(recipe, out, data, resume, verbose, device, plots, overrides)
     ckpt, changes = None, {}
@@ -178,8 +190,11 @@ def train_recipe(name, out=None, data=None, resume=None, verbose="auto", device=
     else:
         hp = recipe.hparams(**overrides)
     out = out or _default_out(name)
-    os.makedirs(out, exist_ok=True)
-    remove_stale_tmp(out, RUN_FILES)
+    if distributed:
+        out = _distributed.agree(out)
+    if rank == 0:
+        os.makedirs(out, exist_ok=True)
+        remove_stale_tmp(out, RUN_FILES)
 
     random.manual_seed(hp["seed"])
     splits = recipe.build_data(hp, data)
@@ -188,6 +203,9 @@ def train_recipe(name, out=None, data=None, resume=None, verbose="auto", device=
         model = _build_model(recipe, hp, ckpt, source)
     else:
         model = recipe.build_model(hp)
+    if distributed:
+        train_loader = _distributed.shard_loader(train_loader, hp, rank, world)
+        model = _distributed.wrap_model(model)
     optimizer = recipe.build_optimizer(hp, model)
     sched = recipe.build_scheduler(hp, optimizer, len(train_loader))
     scheduler, interval = sched if sched is not None else (None, "epoch")
@@ -199,11 +217,16 @@ def train_recipe(name, out=None, data=None, resume=None, verbose="auto", device=
     callbacks = [CSVLogger(os.path.join(out, "history.csv")),
                  JSONLogger(os.path.join(out, "history.json"), extra={"recipe": name, "hparams": hp}),
                  ModelCheckpoint(checkpoint)] + ([plotter] if plotter else [])
+    if rank != 0:
+        callbacks = []
     if "lr" in changes:
         old_lr, new_lr = changes["lr"]
         # applied right after the checkpoint's optimiser and scheduler states are restored; appended
         # last so that the other callbacks keep the indices their saved states are filed under
         callbacks.append(_after_resume(lambda: _rescale_lr(optimizer, scheduler, new_lr / old_lr)))
+    if distributed:
+        callbacks.append(_distributed.set_epoch_callback(train_loader.sampler))
+        trainer._reduce_epoch = _distributed.reduce_epoch
     t0 = time.perf_counter()
     trainer.fit(train_loader, epochs=hp["epochs"], val_loader=val_loader if val_loader is not None else test_loader,
                 callbacks=callbacks, resume=ckpt if ckpt is not None else None)
@@ -215,7 +238,8 @@ def train_recipe(name, out=None, data=None, resume=None, verbose="auto", device=
               "resume_changes": {k: {"from": a, "to": b} for k, (a, b) in changes.items()}}
     from ..train.callbacks import json_safe
     text = json.dumps(json_safe({k: v for k, v in result.items() if k != "history"}), indent=1, allow_nan=False)
-    atomic_write(os.path.join(out, "result.json"), lambda f: f.write(text), mode="w")
+    if rank == 0:
+        atomic_write(os.path.join(out, "result.json"), lambda f: f.write(text), mode="w")
     return result
 
 

@@ -123,6 +123,12 @@ def _batch_len(x):
     return len(x)
 
 
+def _unwrapped(model):
+    """The model a checkpoint stores: DistributedDataParallel's wrapped module (so checkpoints
+    move between runs on any number of ranks and runs in one process)."""
+    return model.module if type(model).__name__ == "DistributedDataParallel" else model
+
+
 # ---- random states ----------------------------------------------------------------------------
 def _loader_generators(loader):
     """The distinct ``deepgrad.Generator``s a DataLoader draws from, by attribute path."""
@@ -229,6 +235,7 @@ class Trainer:
         self.samples_seen_epoch = 0
         self._loaders = {}
         self._callback_list = None
+        self._reduce_epoch = None      # (sums, seen) -> the same over all ranks (distributed training)
         if device is not None:
             model.to(device)
 
@@ -317,6 +324,8 @@ class Trainer:
                                        "running": {nm: s / seen for nm, s in zip(names, sums)}})
             if self.stop_training:   # e.g. TerminateOnNaN; EarlyStopping acts at epoch ends
                 break
+        if self._reduce_epoch is not None:
+            sums, seen = self._reduce_epoch(sums, seen)
         if seen == 0:
             raise ValueError("the training loader produced no batches")
         return {nm: s / seen for nm, s in zip(names, sums)}
@@ -373,7 +382,7 @@ class Trainer:
         return {
             "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
             "epoch": self.epoch, "batch": 0,
-            "model": self.model.state_dict(),
+            "model": _unwrapped(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "rng": capture_rng_state(self._loaders),
@@ -391,7 +400,7 @@ class Trainer:
         from ._schema import conform, field_error
         from .._files import FileError
         validate_checkpoint(ckpt, source)
-        own = self.model.state_dict()
+        own = _unwrapped(self.model).state_dict()
         for k, v in ckpt["model"].items():
             if k in own and tuple(own[k].shape) != tuple(v.shape):
                 raise field_error(source, f"model.{k}", f"has shape {tuple(v.shape)}, the model's is {tuple(own[k].shape)}")
@@ -410,7 +419,7 @@ class Trainer:
             if hasattr(cb, "load_state_dict") and key in states:
                 conform(states[key], cb.state_dict(), source, f"callbacks.{key}")
         try:
-            self.model.load_state_dict(ckpt["model"])
+            _unwrapped(self.model).load_state_dict(ckpt["model"])
             if self.optimizer is not None and opt is not None:
                 self.optimizer.load_state_dict(opt)
             if self.scheduler is not None and ckpt.get("scheduler") is not None:
