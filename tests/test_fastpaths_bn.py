@@ -1,0 +1,112 @@
+"""Property tests: every fast path of issue 14 (batch norm's channel views, the engine's
+copy-free gradient ownership, the optimisers' in-place updates, sigmoid through tanh, the LSTM's
+batched products) against the plain/reference path on random shapes, including inputs where the
+fast path must not be taken (other layouts, dtypes, sizes)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st, HealthCheck
+
+import deepgrad as dg
+import deepgrad.nn.functional as F
+import deepgrad.ops.normalization as NZ
+
+SETTINGS = dict(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _layout(a, kind):
+    """``a`` (N, C, *S) as the same values in another memory layout."""
+    if kind == "nchw" or a.ndim == 2:
+        return np.ascontiguousarray(a) if kind != "strided" else a[..., ::1]
+    if kind == "cl":       # channels-last behind the NCHW view (what convolution produces)
+        perm = (0,) + tuple(range(2, a.ndim)) + (1,)
+        inv = np.argsort(perm)
+        return np.ascontiguousarray(a.transpose(perm)).transpose(inv)
+    # a strided view: neither layout, the fast path must not be taken
+    big = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
+    big[..., ::2] = a
+    return big[..., ::2]
+
+
+def _bn_run(fast, x, g, training, weight, bias, dtype):
+    NZ._fast_bn[0] = fast
+    try:
+        C = x.shape[1]
+        xt = dg.Tensor._make(x).requires_grad_()      # keeps the memory layout under test
+        rng = np.random.default_rng(1)
+        w = dg.tensor(rng.standard_normal(C).astype(dtype), requires_grad=True) if weight else None
+        b = dg.tensor(rng.standard_normal(C).astype(dtype), requires_grad=True) if bias else None
+        rm = dg.tensor(rng.standard_normal(C).astype(dtype))
+        rv = dg.tensor(rng.random(C).astype(dtype) + 0.5)
+        y = F.batch_norm(xt, rm, rv, w, b, training=training, momentum=0.3)
+        y.backward(dg.Tensor._make(g))
+        out = [y.detach().numpy(), xt.grad.numpy(), rm.numpy(), rv.numpy()]
+        out += [p.grad.numpy() for p in (w, b) if p is not None]
+        return out
+    finally:
+        NZ._fast_bn[0] = True
+
+
+@settings(**SETTINGS)
+@given(n=st.integers(1, 5), c=st.integers(1, 20), spatial=st.lists(st.integers(1, 7), max_size=2),
+       kind=st.sampled_from(["nchw", "cl", "strided"]), gkind=st.sampled_from(["nchw", "cl", "strided"]),
+       training=st.booleans(), weight=st.booleans(), bias=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), offset=st.sampled_from([0.0, 3.0]),
+       seed=st.integers(0, 2**31 - 1))
+def test_batch_norm_fast_path_equals_general_path(n, c, spatial, kind, gkind, training, weight, bias,
+                                                  dtype, offset, seed):
+    shape = (n, c) + tuple(spatial)
+    if training and n * int(np.prod(spatial)) <= 1:
+        n, shape = 2, (2, c) + tuple(spatial)
+    rng = np.random.default_rng(seed)
+    a = (rng.standard_normal(shape) * 2 + offset).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    x, gx = _layout(a, kind), _layout(g, gkind)
+    ref = _bn_run(False, x, gx, training, weight, bias, dtype)
+    got = _bn_run(True, x, gx, training, weight, bias, dtype)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    for r, o in zip(ref, got):
+        assert r.shape == o.shape and r.dtype == o.dtype
+        np.testing.assert_allclose(o, r, rtol=tol, atol=tol)
+
+
+def test_batch_norm_fast_path_taken_only_where_it_applies():
+    cv = NZ._ChannelView.of
+    x = np.zeros((4, 3, 5, 5), np.float32)
+    assert cv(x).kind == "nc"
+    assert cv(np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)).kind == "rows"
+    assert cv(np.zeros((8, 3), np.float32)).kind == "rows"
+    assert cv(x[:, :, ::2]) is None                       # strided: general path
+    assert cv(x.astype(np.float16)) is None               # half: general path
+    assert cv(np.zeros((0, 3, 2), np.float32)) is None    # empty
+
+
+def test_batch_norm_fast_path_half_and_inplace_error():
+    # float16 falls back silently and agrees with float32 within half precision
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4, 3, 6)).astype(np.float16)
+    y16 = F.batch_norm(dg.tensor(a), None, None, training=True)
+    y32 = F.batch_norm(dg.tensor(a.astype(np.float32)), None, None, training=True)
+    np.testing.assert_allclose(y16.numpy().astype(np.float32), y32.numpy(), atol=5e-3)
+    # eval mode keeps the input for the weight gradient: an in-place change is refused
+    x = dg.tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+    h = x * 1
+    w = dg.ones(3, requires_grad=True)
+    y = F.batch_norm(h, dg.zeros(3), dg.ones(3), w, None, training=False)
+    h.add_(1)
+    with pytest.raises(RuntimeError, match="inplace"):
+        y.sum().backward()
+
+
+def test_batch_norm_retain_graph_twice_same_gradient():
+    rng = np.random.default_rng(3)
+    x = dg.tensor(rng.standard_normal((6, 4, 3)).astype(np.float32), requires_grad=True)
+    w = dg.ones(4, requires_grad=True)
+    y = F.batch_norm(x, None, None, w, None, training=True)
+    loss = (y * y * dg.tensor(rng.standard_normal((6, 4, 3)).astype(np.float32))).sum()
+    loss.backward(retain_graph=True)
+    g1 = x.grad.numpy().copy()
+    x.grad = None
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), g1)
