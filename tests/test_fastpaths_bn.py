@@ -110,3 +110,26 @@ def test_batch_norm_retain_graph_twice_same_gradient():
     x.grad = None
     loss.backward()
     np.testing.assert_array_equal(x.grad.numpy(), g1)
+
+
+@settings(**SETTINGS)
+@given(v=st.integers(1, 12), n=st.integers(1, 40), d=st.integers(1, 5), pad=st.booleans(),
+       scale=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_embedding_backward_grouped_sum_equals_add_at(v, n, d, pad, scale, seed):
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, v, size=(n,))
+    w = dg.tensor(rng.standard_normal((v, d)).astype(np.float32), requires_grad=True)
+    g = rng.standard_normal((n, d)).astype(np.float32)
+    padding_idx = int(rng.integers(0, v)) if pad else None
+    y = F.embedding(dg.tensor(idx), w, padding_idx=padding_idx, scale_grad_by_freq=scale)
+    y.backward(dg.tensor(g))
+    flat = idx
+    g2 = g
+    if padding_idx is not None:
+        keep = flat != padding_idx
+        flat, g2 = flat[keep], g2[keep]
+    if scale:
+        g2 = g2 / np.bincount(flat, minlength=v)[flat][:, None].astype(np.float32)
+    ref = np.zeros((v, d), np.float32)
+    np.add.at(ref, flat, g2)
+    np.testing.assert_allclose(w.grad.numpy(), ref, rtol=1e-5, atol=1e-6)
