@@ -133,3 +133,24 @@ def test_embedding_backward_grouped_sum_equals_add_at(v, n, d, pad, scale, seed)
     ref = np.zeros((v, d), np.float32)
     np.add.at(ref, flat, g2)
     np.testing.assert_allclose(w.grad.numpy(), ref, rtol=1e-5, atol=1e-6)
+
+
+@settings(**SETTINGS)
+@given(shape=st.lists(st.integers(1, 6), min_size=0, max_size=3), op=st.sampled_from(["sigmoid", "tanh"]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31 - 1))
+def test_sigmoid_tanh_first_order_backward_equals_formula(shape, op, dtype, seed):
+    rng = np.random.default_rng(seed)
+    a = (rng.standard_normal(shape) * 4).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    x = dg.Tensor._make(np.array(a)).requires_grad_()
+    y = getattr(dg, op)(x)
+    y.backward(dg.Tensor._make(np.array(g)))
+    yv = y.detach().numpy()
+    ref = g * (yv * (1 - yv)) if op == "sigmoid" else g * (1 - yv * yv)
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(x.grad.numpy(), ref, rtol=tol, atol=tol)
+    assert x.grad.dtype == x.dtype
+    # the graph route (create_graph=True) still gives the same first derivative
+    x2 = dg.Tensor._make(np.array(a)).requires_grad_()
+    (gx,) = dg.autograd.grad(getattr(dg, op)(x2), x2, dg.Tensor._make(np.array(g)), create_graph=True)
+    np.testing.assert_allclose(gx.detach().numpy(), ref, rtol=tol, atol=tol)
