@@ -154,3 +154,72 @@ def test_sigmoid_tanh_first_order_backward_equals_formula(shape, op, dtype, seed
     x2 = dg.Tensor._make(np.array(a)).requires_grad_()
     (gx,) = dg.autograd.grad(getattr(dg, op)(x2), x2, dg.Tensor._make(np.array(g)), create_graph=True)
     np.testing.assert_allclose(gx.detach().numpy(), ref, rtol=tol, atol=tol)
+
+
+# ---- the engine: copy-free ownership and in-place accumulation ---------------------------------
+
+def _grads_of(build, inplace):
+    import deepgrad.autograd.function as AF
+    saved = AF._add_into
+    if not inplace:
+        AF._add_into = lambda old, g, create_graph: False
+    try:
+        leaves, loss = build()
+        loss.backward()
+        return [p.grad.numpy().copy() for p in leaves]
+    finally:
+        AF._add_into = saved
+
+
+@settings(**SETTINGS)
+@given(n=st.integers(1, 6), d=st.integers(1, 5), uses=st.lists(st.sampled_from(["relu", "sigmoid", "tanh", "mul", "id", "sum"]),
+       min_size=1, max_size=5), seed=st.integers(0, 2**31 - 1))
+def test_engine_inplace_accumulation_equals_out_of_place(n, d, uses, seed):
+    rng = np.random.default_rng(seed)
+    xa = rng.standard_normal((n, d)).astype(np.float32)
+    wa = rng.standard_normal((d, d)).astype(np.float32)
+
+    def build():
+        x = dg.tensor(xa, requires_grad=True)
+        w = dg.tensor(wa, requires_grad=True)
+        h = x @ w
+        terms = []
+        for u in uses:                      # h (and x) feed several consumers: gradients meet
+            t = {"relu": h.relu, "sigmoid": h.sigmoid, "tanh": h.tanh, "mul": lambda: h * x,
+                 "id": lambda: h + 0, "sum": lambda: h.sum(0, keepdim=True).expand(n, d)}[u]()
+            terms.append(t)
+        loss = terms[0]
+        for t in terms[1:]:
+            loss = loss + t
+        return [x, w], (loss * loss).sum()
+    for a, b in zip(_grads_of(build, True), _grads_of(build, False)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_engine_never_changes_a_gradient_someone_holds():
+    x = dg.tensor(np.arange(6, dtype=np.float32).reshape(2, 3), requires_grad=True)
+    u = x * 3
+    v = u + 0
+    v.retain_grad()
+    stored = []
+    v.register_hook(lambda g: stored.append(g))
+    c = dg.tensor(np.full((2, 3), 2.0, np.float32))
+    loss = (v * c).sum() + u.sin().sum() + (u * u).sum()
+    loss.backward()
+    np.testing.assert_array_equal(stored[0].numpy(), c.numpy())
+    np.testing.assert_array_equal(v.grad.numpy(), c.numpy())
+    ua = 3 * np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_allclose(x.grad.numpy(), 3 * (2 + np.cos(ua) + 2 * ua), rtol=1e-6)
+    # two leaves fed the very same gradient never share memory
+    a = dg.ones(3, requires_grad=True)
+    b = dg.ones(3, requires_grad=True)
+    (a + b).sum().backward()
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    a.grad.numpy()[...] = 5
+    np.testing.assert_array_equal(b.grad.numpy(), np.ones(3, np.float32))
+    # a user's gradient argument is never adopted as .grad
+    z = dg.ones(3, requires_grad=True)
+    gz = dg.ones(3)
+    z.backward(gz)
+    z.grad.numpy()[...] = 7
+    np.testing.assert_array_equal(gz.numpy(), np.ones(3, np.float32))
