@@ -57,7 +57,52 @@ def setup_threads(n=None):
     import torch
     n = n or int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count()))
     torch.set_num_threads(n)
+    print(machine_header(), flush=True)
     return n
+
+
+def cpu_model():
+    """The CPU's model name (from /proc/cpuinfo on Linux; platform.processor() elsewhere)."""
+    import platform
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return platform.processor() or platform.machine() or "?"
+
+
+def machine_header():
+    """One block naming the machine a benchmark ran on: CPU model and cores, load average,
+    NumPy's BLAS (library, version, the kernel it dispatched to, threads) and PyTorch's
+    (MKL / oneDNN / OpenBLAS as its build reports, threads)."""
+    import os
+    import numpy as np
+    lines = [f"cpu: {cpu_model()}, {os.cpu_count()} logical cores; load average {load_average()}"]
+    try:
+        from threadpoolctl import threadpool_info
+        for p in threadpool_info():
+            if p.get("user_api") == "blas":
+                lines.append(f"numpy {np.__version__} BLAS: {p.get('internal_api')} {p.get('version')}, "
+                             f"kernel {p.get('architecture', '?')}, {p.get('num_threads')} threads")
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        lines.append(f"numpy {np.__version__} BLAS: ?")
+    try:
+        import torch
+        cfg = torch.__config__.show()
+        blas = next((item.split("=", 1)[1].strip() for item in cfg.replace("\n", ",").split(",")
+                     if item.strip().startswith("BLAS_INFO=")), None)
+        if blas is None:
+            blas = "mkl" if torch.backends.mkl.is_available() else "?"
+        isa = torch.backends.cpu.get_cpu_capability()
+        lines.append(f"torch {torch.__version__} BLAS: {blas}, oneDNN "
+                     f"{'on' if torch.backends.mkldnn.is_available() else 'off'}, CPU capability {isa}, "
+                     f"{torch.get_num_threads()} threads")
+    except Exception:  # noqa: BLE001 - torch missing or an older build: the header stays short
+        pass
+    return "\n".join(lines)
 
 
 def load_average():

@@ -49,6 +49,9 @@ def main():
     root = shared_datasets_dir()
     dg.manual_seed(0)
     print(f"cpus: {os.cpu_count()}, numpy {np.__version__}, python {sys.version.split()[0]}")
+    sys.path.insert(0, os.path.dirname(__file__))
+    from _timing import machine_header
+    print(machine_header())
     norm = T.Compose([T.ToTensor(), T.Normalize((0.1307,), (0.3081,))])
     m = MNIST(train=True, transform=norm)
     n = len(m)

@@ -324,13 +324,20 @@ def _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, ac
             buf = buffers.get(node)
             if buf is None:
                 buf = buffers[node] = [None] * node._n_out
-            buf[nr] = g if buf[nr] is None else buf[nr] + g
+            old = buf[nr]
+            if old is None:
+                buf[nr] = g
+            else:
+                buf[nr] = None             # the local name is now the only holder besides callers
+                buf[nr] = old if _add_into(old, g, create_graph) else old + g
         else:
             slot = leaf_grads.get(id(edge))
             if slot is None:
                 leaf_grads[id(edge)] = [edge, g]
             else:
-                slot[1] = slot[1] + g
+                old = slot[1]
+                slot[1] = None
+                slot[1] = old if _add_into(old, g, create_graph) else old + g
 
     for r, g in zip(roots, grad_roots):
         if r.grad_fn is None:
@@ -387,6 +394,10 @@ def _run(roots, grad_roots, retain_graph, create_graph, inputs, allow_unused, ac
                 deps[child] -= 1
                 if deps[child] == 0:
                     ready.append(child)
+        # Drop this frame's references to the gradients just handed on, so that their
+        # holders (a buffer, a leaf slot) own them alone and can accumulate or keep them
+        # without a copy (see _sole_owner / _add_into).
+        in_grads = grads = g = None
 
     # Leaves: hooks, then accumulate (backward) or capture (grad).
     for key, (leaf, g) in leaf_grads.items():
@@ -427,6 +438,25 @@ def _sole_owner(g):
     a = g.array
     return (type(a) is _ndarray and a.base is None and a.flags.writeable
             and _getrefcount(a) <= 3 and _getrefcount(g) <= 4)
+
+
+def _add_into(old, g, create_graph):
+    """Add gradient ``g`` into ``old`` in place when nothing else can see ``old``: first order
+    only, same shape and dtype, ``old``'s array owns its memory, is writeable and is referenced
+    only by ``old`` (counted: the Tensor's attribute, this frame's name, getrefcount's argument),
+    and ``old`` only by the engine (the caller's name, this frame's, getrefcount's argument).
+    Returns False (and changes nothing) otherwise; the caller then adds out of place."""
+    if create_graph:
+        return False
+    a = old.array
+    b = g.array
+    if (type(a) is not _ndarray or a.base is not None or not a.flags.owndata
+            or not a.flags.writeable or a.shape != b.shape or a.dtype != b.dtype
+            or a is b or old.grad_fn is not None
+            or _getrefcount(a) > 3 or _getrefcount(old) > 3):
+        return False
+    a += b
+    return True
 
 
 def _inplace_add(acc, g):

@@ -524,7 +524,16 @@ class EmbeddingFn(Function):
             counts = xp.bincount(flat, minlength=self.wshape[0])
             g2 = g2 / counts[flat][:, None].astype(g2.dtype)
         gw = xp.zeros(self.wshape, self.wdtype)
-        xp.add.at(gw, flat, g2)
+        if xp is np and flat.size > 1 and g2.ndim == 2 and int(flat.min()) >= 0:
+            # Rows grouped by index (stable sort) and summed by one reduceat: 10-20x faster
+            # than add.at's per-row scatter (the char-LSTM's embedding, 2048 rows); the sums
+            # may round differently (NumPy sums a group with its unrolled loop).
+            order = np.argsort(flat, kind="stable")
+            sf = flat[order]
+            starts = np.flatnonzero(np.concatenate(([True], sf[1:] != sf[:-1])))
+            gw[sf[starts]] = np.add.reduceat(g2[order], starts, axis=0)
+        else:
+            xp.add.at(gw, flat, g2)
         return gw
 
     def graph_backward(self, g):
