@@ -1,7 +1,7 @@
 """Property tests of the fused double-backward routes (create_graph=True) against composed
 references written with ordinary deepgrad ops, on random shapes: the batch-statistics norms'
-``NormGrad`` (second order in closed form, third order by its own reference route) and the
-fused ``CorrPairInputGrad``/``CorrPairWeightGrad`` sums of the convolution family."""
+``NormGrad`` (second order in closed form, third order by its own reference route) and
+eval-mode batch norm's directly composed gradient."""
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,14 +30,25 @@ def _orders(f, arrays, seed, order=3):
     wrt = ts + [u]
     s = (y * u).sum()
     for k in range(order):
+        if not s.requires_grad:        # constant: every further derivative is zero
+            out += [dg.zeros_like(t) for t in wrt]
+            continue
         gs = dg.autograd.grad(s, wrt, create_graph=k < order - 1, allow_unused=True, materialize_grads=True)
         out += gs
         s = sum((g * dg.tensor(rng.standard_normal(tuple(g.shape)))).sum() for g in gs)
     return out
 
 
+RM, RV = np.linspace(-0.5, 0.5, 4), np.linspace(0.5, 2.0, 4)   # eval-mode running statistics
+
+
 def _norm_ref(kind, G, eps):
     def f(x, *p):
+        wshape = (1, x.shape[1]) + (1,) * (x.ndim - 2) if kind != "layer" else x.shape[x.ndim - 2:]
+        if kind == "batch_eval":
+            c = x.shape[1]
+            xh = (x - dg.tensor(RM[:c]).reshape(wshape)) * (dg.tensor(RV[:c]).reshape(wshape) + eps).rsqrt()
+            return xh * p[0].reshape(wshape) + p[1].reshape(wshape) if p else xh
         if kind == "batch":
             axes = (0,) + tuple(range(2, x.ndim))
             xv = x
@@ -49,7 +60,6 @@ def _norm_ref(kind, G, eps):
             axes = (2,)
         xc = xv - xv.mean(axes, keepdim=True)
         xh = (xc * ((xc * xc).mean(axes, keepdim=True) + eps).rsqrt()).reshape(x.shape)
-        wshape = (1, x.shape[1]) + (1,) * (x.ndim - 2) if kind != "layer" else x.shape[x.ndim - 2:]
         if p:
             xh = xh * p[0].reshape(wshape) + p[1].reshape(wshape)
         return xh
@@ -59,6 +69,9 @@ def _norm_ref(kind, G, eps):
 def _norm_fast(kind, G, eps):
     def f(x, *p):
         w, b = (p[0], p[1]) if p else (None, None)
+        if kind == "batch_eval":
+            c = x.shape[1]
+            return F.batch_norm(x, dg.tensor(RM[:c]), dg.tensor(RV[:c]), w, b, training=False, eps=eps)
         if kind == "batch":
             return F.batch_norm(x, None, None, w, b, training=True, eps=eps)
         if kind == "layer":
@@ -68,7 +81,7 @@ def _norm_fast(kind, G, eps):
 
 
 @SETTINGS
-@given(kind=st.sampled_from(["batch", "layer", "group"]),
+@given(kind=st.sampled_from(["batch", "batch_eval", "layer", "group"]),
        dims=st.lists(st.integers(1, 4), min_size=1, max_size=3),
        n=st.integers(2, 4), c=st.sampled_from([1, 2, 4]), affine=st.booleans(),
        eps=st.sampled_from([1e-5, 0.3]), seed=st.integers(0, 2 ** 16))

@@ -519,12 +519,29 @@ def _norm_graph_backward(fn, g):
     return tuple(full)
 
 
-_batch_norm_reference_graph_backward = BatchNorm.graph_backward
+def _batch_norm_eval_graph_backward(fn, g):
+    """Eval mode: ``dx = g w r``, ``dw = sum(g xhat)``, ``db = sum(g)`` with the running
+    statistics as constants, written directly as ops (xhat rebuilt from x only when x needs a
+    gradient of its own; otherwise the forward's array)."""
+    saved = fn.saved_tensors
+    x = saved[0]
+    w = saved[1] if fn.has_weight else None
+    need = fn.needs_input_grad
+    r = Tensor._make(fn.rstd)
+    out = [None] * len(need)
+    if need[0]:
+        out[0] = g * (w.reshape(fn.bshape) * r if w is not None else r)
+    if fn.has_weight and need[1]:
+        xhat = (x - Tensor._make(fn.mean)) * r if x.requires_grad else Tensor._make(fn.xhat)
+        out[1] = (g * xhat).sum(fn.axes)
+    if fn.has_bias and need[-1]:
+        out[-1] = g.sum(fn.axes)
+    return tuple(out)
 
 
 def _batch_norm_graph_backward(self, g):
-    if not self.training:      # running statistics: the gradient is linear in g (reference route)
-        return _batch_norm_reference_graph_backward(self, g)
+    if not self.training:      # running statistics: the gradient is linear in g
+        return _batch_norm_eval_graph_backward(self, g)
     return _norm_graph_backward(self, g)
 
 
