@@ -352,6 +352,9 @@ class NormGrad(Function):
         out = tuple(grads[i] for i in self.outs)
         return out if len(out) != 1 else out[0]
 
+    def release(self):
+        self.xhat = self.rstd = self.w = self.dx = self.g = self.sums = None
+
     def _cotangents(self, grads):
         """(A, Bw, Bb): the cotangents of dx, dw, db (None where absent)."""
         full = [None, None, None]
