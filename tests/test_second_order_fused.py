@@ -120,3 +120,27 @@ def test_norm_fused_route_is_used_and_partial_cotangents():
                               retain_graph=True)
         for a, c in zip(hf, hr):
             _close(a, c)
+
+
+def test_norm_second_order_with_a_constant_input_matches_torch():
+    """x without a gradient of its own (NormGrad then returns only the affine gradients)."""
+    import sys
+    import os
+    import torch
+    import torch.nn.functional as TF
+    sys.path.insert(0, os.path.dirname(__file__))
+    from test_second_order import second_order
+    x = np.random.default_rng(1).standard_normal((4, 3, 2))
+    for kind in ("batch", "group", "layer"):
+        def make(M, FF, kind=kind):
+            def f(w, b):
+                xx = M.tensor(x)
+                if kind == "batch":
+                    y = FF.batch_norm(xx, None, None, w, b, training=True)
+                elif kind == "group":
+                    y = FF.group_norm(xx, 3, w, b)
+                else:
+                    return (FF.layer_norm(xx, (2,), w[:2], b[:2]) ** 3).sum()
+                return (y * y * w.reshape(1, 3, 1)).sum()
+            return f
+        second_order(make(dg, F), make(torch, TF), [(3,), (3,)])
