@@ -3,11 +3,14 @@ references written with ordinary deepgrad ops, on random shapes: the batch-stati
 ``NormGrad`` (second order in closed form, third order by its own reference route) and
 eval-mode batch norm's directly composed gradient."""
 import numpy as np
+import torch
+import torch.nn.functional as TF
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import deepgrad as dg
 import deepgrad.nn.functional as F
+from test_second_order import second_order
 
 SETTINGS = settings(max_examples=25, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -124,12 +127,6 @@ def test_norm_fused_route_is_used_and_partial_cotangents():
 
 def test_norm_second_order_with_a_constant_input_matches_torch():
     """x without a gradient of its own (NormGrad then returns only the affine gradients)."""
-    import sys
-    import os
-    import torch
-    import torch.nn.functional as TF
-    sys.path.insert(0, os.path.dirname(__file__))
-    from test_second_order import second_order
     x = np.random.default_rng(1).standard_normal((4, 3, 2))
     for kind in ("batch", "group", "layer"):
         def make(M, FF, kind=kind):
