@@ -1,5 +1,5 @@
 """Fused normalisation ops on raw arrays (first-order backward, ``array_backward = True``;
-create_graph=True differentiates a composed reference, ops/_graph.py):
+create_graph=True: ``NormGrad`` at the end of this file, a closed-form second derivative):
 batch norm (batch statistics in training, running statistics in eval, running-stat updates done
 in forward exactly like PyTorch), layer norm and group norm.
 
