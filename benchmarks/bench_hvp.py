@@ -2,17 +2,24 @@
 process, timed in alternating rounds (benchmarks/_timing.py).
 
     python benchmarks/bench_hvp.py [--only resnet20,lenet5] [--threads N] [--number N] [--repeat R]
+                                   [--clock wall|cpu]
 
 For each model: the median time of a training step's forward + backward, and of one exact
 Hessian-vector product of the same loss in the parameters (forward, ``grad`` with
 ``create_graph=True``, then the gradient of ``<grad, v>``), in both libraries. The theory allows
-an HVP about 2-4x a forward+backward; the ratios hvp/step and deepgrad/torch are printed.
+an HVP about 2-4x a forward+backward (for a convolution exactly 3x: reverse-over-reverse runs
+nine correlation-sized kernels per layer against the step's three); the ratios hvp/step and
+deepgrad/torch are printed. ``--clock cpu`` times with the process's CPU clock instead of the wall
+clock: at one thread on a machine shared with other jobs it is far steadier (it does not count
+the time other processes hold the core).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import threads_from_argv  # noqa: E402
@@ -49,15 +56,32 @@ def _fns(M, model, x, y, vs):
     return step, hvp
 
 
+def _time_pair_cpu(fa, fb, number, repeat, warmup):
+    """``time_pair`` on the process CPU clock (alternating rounds, medians)."""
+    for _ in range(warmup):
+        fa()
+        fb()
+    ta, tb = [], []
+    for _ in range(repeat):
+        for f, acc in ((fa, ta), (fb, tb)):
+            t0 = time.process_time()
+            for _ in range(number):
+                f()
+            acc.append((time.process_time() - t0) / number)
+    return statistics.median(ta), statistics.median(tb)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", default="resnet20")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--number", type=int, default=2)
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = p.parse_args(argv)
     n = setup_threads(args.threads)
-    print(f"HVP vs training step, float32, {n} threads [load average {load_average()}]")
+    pair = time_pair if args.clock == "wall" else _time_pair_cpu
+    print(f"HVP vs training step, float32, {n} threads, {args.clock} clock [load average {load_average()}]")
     print(f"{'case':<10}{'step dg':>10}{'step torch':>12}{'hvp dg':>10}{'hvp torch':>11}"
           f"{'hvp/step dg':>13}{'hvp dg/torch':>14}")
     for key in args.only.split(","):
@@ -72,8 +96,8 @@ def main(argv=None):
         vs = [rng.standard_normal(tuple(q.shape)).astype(np.float32) for q in tm.parameters()]
         sd, hd = _fns(dg, dm, dg.tensor(x), dg.tensor(y), [dg.tensor(v) for v in vs])
         st, ht = _fns(torch, tm, torch.tensor(x), torch.tensor(y), [torch.tensor(v) for v in vs])
-        t_sd, t_st = time_pair(sd, st, number=args.number, repeat=args.repeat, warmup=1)
-        t_hd, t_ht = time_pair(hd, ht, number=args.number, repeat=args.repeat, warmup=1)
+        t_sd, t_st = pair(sd, st, number=args.number, repeat=args.repeat, warmup=1)
+        t_hd, t_ht = pair(hd, ht, number=args.number, repeat=args.repeat, warmup=1)
         print(f"{key:<10}{t_sd * 1e3:>8.1f}ms{t_st * 1e3:>10.1f}ms{t_hd * 1e3:>8.1f}ms{t_ht * 1e3:>9.1f}ms"
               f"{t_hd / t_sd:>13.2f}{t_hd / t_ht:>14.2f}")
 

@@ -1,7 +1,7 @@
 """Building blocks of the second-order routes of the fused ops (``graph_backward``).
 
 A fused op (``array_backward = True``) keeps its raw-array backward for first-order gradients; the
-engine calls its ``graph_backward`` instead when ``create_graph=True``. Three ways to write one:
+engine calls its ``graph_backward`` instead when ``create_graph=True``. Four ways to write one:
 
 * ``LinearMap``: an op whose gradient is a *fixed linear map* of the output gradient (pooling's
   scatter, embedding's row sums, NLL's pick) runs that map as a Function whose own backward is the
@@ -12,6 +12,8 @@ engine calls its ``graph_backward`` instead when ``create_graph=True``. Three wa
   (identity nodes) stand for the op's inputs and mark where that inner backward stops, so it
   never walks into the outer graph.
 * Hand-written Functions that close on themselves (convolution: ops/conv.py).
+* The op's first-order backward as one Function whose backward is the closed-form second
+  derivative on raw arrays (the batch-statistics norms' ``NormGrad``, ops/normalization.py).
 """
 from __future__ import annotations
 

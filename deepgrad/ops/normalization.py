@@ -1,5 +1,5 @@
 """Fused normalisation ops on raw arrays (first-order backward, ``array_backward = True``;
-create_graph=True differentiates a composed reference, ops/_graph.py):
+create_graph=True: ``NormGrad`` at the end of this file, a closed-form second derivative):
 batch norm (batch statistics in training, running statistics in eval, running-stat updates done
 in forward exactly like PyTorch), layer norm and group norm.
 
@@ -457,3 +457,292 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
 
 
 _ = Tensor  # re-exported type for annotations
+
+
+# ---------------------------------------------------------------------------------------------
+# create_graph=True for the batch-statistics norms (batch norm in training, layer norm, group
+# norm): the first-order backward ``(x, w, g) -> (dx, dw, db)`` as one Function (``NormGrad``)
+# whose own backward is the closed-form second derivative in a few whole-array operations, on
+# the arrays the forward kept (xhat, rstd). Third and higher orders differentiate the composed
+# first-order formula (``graph_backward``, ops/_graph.py's reference route). Replaces, for these
+# three ops, the reference route that re-ran a composed forward and walked its graph twice (see
+# docs/architecture.md "Second order").
+#
+# With ``P(u) = u - <u> - xhat <u xhat>`` (``<.>``: the mean over one normalisation group of n
+# numbers, self-adjoint), ``gh = g w`` and ``r = rstd``, the first-order backward is
+#     dx = r P(gh),   dw = sum(g xhat),   db = sum(g)      (sums over the affine axes)
+# and, for cotangents A (of dx), Bw (of dw), Bb (of db), its gradients are
+#     g:  Bb + Bw xhat + w r P(A)
+#     w:  sum(g r P(A))
+#     x:  r P(Q) - r <A dx> xhat,   Q = Bw g - r <gh xhat> A - r <A xhat> gh
+# (x moves xhat by r P(dx) and r by -r^2 <xhat dx>).
+# ---------------------------------------------------------------------------------------------
+
+class _NormLayout:
+    """Where a norm's statistics and affine parameters live: ``view`` reshapes an input-shaped
+    array so that one group is reduced over ``axes`` (group norm: (N, G, -1)); ``wshape`` is the
+    weight's broadcast shape and ``waxes`` the axes its gradient sums over."""
+
+    def __init__(self, xshape, vshape, axes, wshape, waxes):
+        self.xshape, self.vshape, self.axes, self.wshape, self.waxes = xshape, vshape, axes, wshape, waxes
+        n = 1
+        for a in axes:
+            n *= vshape[a]
+        self.n = n
+
+    def view(self, a):
+        return a if self.vshape == self.xshape else a.reshape(self.vshape)
+
+    def unview(self, a):
+        return a if self.vshape == self.xshape else a.reshape(self.xshape)
+
+
+def _norm_layout(fn, xshape):
+    """The layout of the norm node ``fn`` (BatchNorm, LayerNorm or GroupNorm) on input ``xshape``."""
+    nd = len(xshape)
+    if isinstance(fn, LayerNorm):
+        k = len(fn.axes)
+        return _NormLayout(xshape, xshape, fn.axes, tuple(xshape[nd - k:]), tuple(range(nd - k)))
+    waxes = (0,) + tuple(range(2, nd))
+    if isinstance(fn, GroupNorm):
+        return _NormLayout(xshape, (xshape[0], fn.G, _prod(xshape[1:]) // fn.G), (2,), fn.bshape, waxes)
+    return _NormLayout(xshape, xshape, fn.axes, fn.bshape, waxes)
+
+
+def _prod(s):
+    n = 1
+    for v in s:
+        n *= v
+    return n
+
+
+class NormGrad(Function):
+    """``(dx, [dw], [db])`` of a batch-statistics norm node ``src`` given its output gradient:
+    inputs ``(x, [w], g)``; forward is ``src``'s own first-order backward. Outputs: the gradients
+    ``src`` was asked for, in order (``self.outs`` lists their input indices in ``src``)."""
+
+    array_backward = True
+
+    def forward(self, x, *wg, src=None):
+        g = wg[-1]
+        self.has_w = src.has_weight
+        self.lay = _norm_layout(src, x.shape)
+        self.xhat, self.rstd, self.w, self.eps = src.xhat, src.rstd, src.w, src.eps
+        self.has_b = src.has_bias
+        grads = src.backward(g)
+        self.outs = [i for i, a in enumerate(grads) if a is not None]
+        if self._record:
+            self.save_for_backward(*self.inputs)
+            self.dx, self.g = grads[0], g
+            # batch norm: one statistics group per channel, so every factor below is per channel
+            self.per_channel = lay_is_bn = self.lay.axes == self.lay.waxes
+            self.sums = None
+            if lay_is_bn:              # sum(g) and sum(g xhat), if backward made them (db, dw)
+                k = 1 + self.has_w
+                sg = grads[k].copy() if self.has_b and grads[k] is not None else None
+                sgx = grads[1].copy() if self.has_w and grads[1] is not None else None
+                self.sums = (sg, sgx)
+        out = tuple(grads[i] for i in self.outs)
+        return out if len(out) != 1 else out[0]
+
+    def release(self):
+        self.xhat = self.rstd = self.w = self.dx = self.g = self.sums = None
+
+    def _cotangents(self, grads):
+        """(A, Bw, Bb): the cotangents of dx, dw, db (None where absent)."""
+        full = [None, None, None]
+        slots = [0] + ([1] if self.has_w else []) + ([2] if self.has_b else [])
+        for i, gr in zip(self.outs, grads):
+            full[slots[i]] = gr
+        return full
+
+    def backward(self, *grads):
+        A, Bw, Bb = self._cotangents(grads)
+        if self.per_channel:
+            return self._backward_per_channel(A, Bw, Bb)
+        xp = backend.array_module(self.xhat)
+        lay, xhat, r, w, g = self.lay, self.xhat, self.rstd, self.w, self.g
+        need = self.needs_input_grad
+        need_x, need_w, need_g = need[0], self.has_w and need[1], need[-1]
+        ax, n = lay.axes, lay.n
+        wb = w.reshape(lay.wshape) if w is not None else None
+        xv = lay.view(xhat)
+        gx = gw = gg = None
+        if A is not None:
+            Av = lay.view(A)
+            mA = Av.sum(axis=ax, keepdims=True) / n
+            mAx = (Av * xv).sum(axis=ax, keepdims=True) / n
+            if need_g or need_w:                      # r P(A): the gradient in gh
+                ghat = lay.unview(r * (Av - mA - xv * mAx))
+                if need_w:
+                    gw = (g * ghat).sum(axis=lay.waxes).reshape(w.shape)
+                if need_g:
+                    gg = ghat * wb if wb is not None else ghat
+        if need_g:
+            if Bw is not None:
+                t = xhat * Bw.reshape(lay.wshape)
+                gg = t if gg is None else gg + t
+            if Bb is not None:
+                t = xp.broadcast_to(Bb.reshape(lay.wshape), g.shape)
+                gg = t if gg is None else gg + t
+        if need_x and (A is not None or Bw is not None):
+            Q = None
+            if Bw is not None:
+                Q = lay.view(g * Bw.reshape(lay.wshape))
+            if A is not None:
+                ghv = lay.view(g * wb if wb is not None else g)
+                m2 = (ghv * xv).sum(axis=ax, keepdims=True) / n
+                t = (r * m2) * Av
+                t += (r * mAx) * ghv
+                Q = -t if Q is None else Q - t
+            mQ = Q.sum(axis=ax, keepdims=True) / n
+            mQx = (Q * xv).sum(axis=ax, keepdims=True) / n
+            if A is not None:
+                mQx += (Av * lay.view(self.dx)).sum(axis=ax, keepdims=True) / n
+            gxv = r * (Q - mQ)
+            gxv -= xv * (r * mQx)
+            gx = lay.unview(gxv)
+        dt = xhat.dtype
+        if need_x and gx is None:
+            gx = xp.zeros(lay.xshape, dt)
+        if need_w and gw is None:
+            gw = xp.zeros(w.shape, dt)
+        if need_g and gg is None:
+            gg = xp.zeros(g.shape, dt)
+        if need_g and not gg.flags.writeable:
+            gg = gg.copy()
+        return (gx, gw, gg) if self.has_w else (gx, gg)
+
+    def _backward_per_channel(self, A, Bw, Bb):
+        """Batch norm: w, r and every mean are per channel, so each gradient is a combination
+        ``c1 u + c2 v + c3 xhat + c4`` of the whole arrays with per-channel factors (Q = q1 g +
+        q2 A; <A dx> = r w (<A g> - <g><A> - <g xhat><A xhat>)): five channel sums and two
+        fused sums of scaled arrays, instead of the general formula's ~30 array passes."""
+        xp = backend.array_module(self.xhat)
+        lay, xhat, r, g = self.lay, self.xhat, self.rstd, self.g
+        ax, n, ws = lay.axes, lay.n, lay.wshape
+        need = self.needs_input_grad
+        need_x, need_w, need_g = need[0], self.has_w and need[1], need[-1]
+        dt = xhat.dtype
+        one = xp.ones((), dt)
+        wb = self.w.reshape(ws) if self.w is not None else one
+        Bw = Bw.reshape(ws) if Bw is not None else None
+        sg, sgx = self.sums
+        if A is not None or need_x:
+            if sg is None:
+                sg = g.sum(axis=ax)
+            if sgx is None:
+                sgx = (g * xhat).sum(axis=ax)
+            mg, mgx = sg.reshape(ws) / n, sgx.reshape(ws) / n
+        if A is not None:
+            mA = A.sum(axis=ax, keepdims=True) / n
+            mAx = (A * xhat).sum(axis=ax, keepdims=True) / n
+            mAg = (A * g).sum(axis=ax, keepdims=True) / n
+        gx = gw = gg = None
+        if need_g and (A is not None or Bw is not None or Bb is not None):
+            c2 = xp.zeros(ws, dt) if Bw is None else Bw.astype(dt, copy=True)
+            c3 = xp.zeros(ws, dt) if Bb is None else Bb.reshape(ws).astype(dt, copy=True)
+            if A is not None:
+                gg = A * (wb * r)
+                c2 -= wb * r * mAx
+                c3 -= wb * r * mA
+            else:
+                gg = xp.zeros(g.shape, dt)
+            if Bw is not None or A is not None:
+                gg += xhat * c2
+            gg += c3
+        if need_w and A is not None:
+            gw = (r * n * (mAg - mA * mg - mAx * mgx)).reshape(self.w.shape)
+        if need_x and (A is not None or Bw is not None):
+            q1 = xp.zeros(ws, dt) if Bw is None else Bw.astype(dt, copy=True)
+            mQx = q1 * mgx
+            if A is not None:
+                q1 -= r * wb * mAx
+                q2 = -r * wb * mgx
+                mQx = q1 * mgx + q2 * mAx + r * wb * (mAg - mg * mA - mgx * mAx)
+                mQ = q1 * mg + q2 * mA
+                gx = A * (r * q2)
+            else:
+                mQ = q1 * mg
+                gx = xp.zeros(g.shape, dt)
+            gx += g * (r * q1)
+            gx -= xhat * (r * mQx)
+            gx -= r * mQ
+        if need_x and gx is None:
+            gx = xp.zeros(lay.xshape, dt)
+        if need_w and gw is None:
+            gw = xp.zeros(self.w.shape, dt)
+        if need_g and gg is None:
+            gg = xp.zeros(g.shape, dt)
+        return (gx, gw, gg) if self.has_w else (gx, gg)
+
+    def graph_backward(self, *grads):
+        """Third and higher orders: differentiate the composed first-order formula."""
+        lay, eps, has_w, has_b = self.lay, self.eps, self.has_w, self.has_b
+        outs = self.outs
+
+        def ref(x, *wg):
+            g = wg[-1]
+            xv = lay.view(x)
+            xc = xv - xv.mean(lay.axes, keepdim=True)
+            r = ((xc * xc).mean(lay.axes, keepdim=True) + eps).rsqrt()
+            xh = xc * r
+            gh = lay.view(g * wg[0].reshape(lay.wshape) if has_w else g)
+            dx = lay.unview(r * (gh - gh.mean(lay.axes, keepdim=True)
+                                 - xh * (gh * xh).mean(lay.axes, keepdim=True)))
+            full = [dx]
+            if has_w:
+                full.append((g * lay.unview(xh)).sum(lay.waxes).reshape(wg[0].shape))
+            if has_b:
+                full.append(g.sum(lay.waxes))
+            return tuple(full[i] for i in outs)
+        return reference_grads(ref, self.saved_tensors, list(grads), self.needs_input_grad)
+
+
+def _norm_graph_backward(fn, g):
+    """create_graph=True for a batch-statistics norm node: ``NormGrad`` (x, [w], g) -> grads."""
+    saved = fn.saved_tensors
+    x = saved[0]
+    w = saved[1] if fn.has_weight else None
+    ins = (x, w, g) if w is not None else (x, g)
+    outs = NormGrad.apply(*ins, src=fn)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    full = [None] * len(fn.needs_input_grad)
+    it = iter(outs)
+    for i, need in enumerate(fn.needs_input_grad):
+        if need:
+            full[i] = next(it)
+    return tuple(full)
+
+
+def _batch_norm_eval_graph_backward(fn, g):
+    """Eval mode: ``dx = g w r``, ``dw = sum(g xhat)``, ``db = sum(g)`` with the running
+    statistics as constants, written directly as ops (xhat rebuilt from x only when x needs a
+    gradient of its own; otherwise the forward's array)."""
+    saved = fn.saved_tensors
+    x = saved[0]
+    w = saved[1] if fn.has_weight else None
+    need = fn.needs_input_grad
+    r = Tensor._make(fn.rstd)
+    out = [None] * len(need)
+    if need[0]:
+        out[0] = g * (w.reshape(fn.bshape) * r if w is not None else r)
+    if fn.has_weight and need[1]:
+        xhat = (x - Tensor._make(fn.mean)) * r if x.requires_grad else Tensor._make(fn.xhat)
+        out[1] = (g * xhat).sum(fn.axes)
+    if fn.has_bias and need[-1]:
+        out[-1] = g.sum(fn.axes)
+    return tuple(out)
+
+
+def _batch_norm_graph_backward(self, g):
+    if not self.training:      # running statistics: the gradient is linear in g
+        return _batch_norm_eval_graph_backward(self, g)
+    return _norm_graph_backward(self, g)
+
+
+# The create_graph=True routes of the three norms (assigned here rather than edited into the
+# classes above, which other work on the first-order kernels touches).
+BatchNorm.graph_backward = _batch_norm_graph_backward
+LayerNorm.graph_backward = _norm_graph_backward
+GroupNorm.graph_backward = _norm_graph_backward
