@@ -481,9 +481,10 @@ def _dispatch_backward(fn, grads, create_graph):
         if create_graph:
             gb = getattr(fn, "graph_backward", None)
             if gb is None:
+                why = getattr(fn, "first_order_only", None)
                 raise RuntimeError(
                     f"{type(fn).__name__} has a first-order-only backward; it cannot be differentiated "
-                    f"twice (create_graph=True)")
+                    f"twice (create_graph=True)" + (f": {why}" if why else ""))
             out = gb(*grads)                 # Tensors in and out, written with differentiable ops
             out = out if isinstance(out, tuple) else (out,)
             if len(out) != len(fn.next_edges):

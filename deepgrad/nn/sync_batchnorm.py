@@ -28,6 +28,8 @@ def _allreduce(comm, a):
 
 class SyncBatchNormFn(Function):
     array_backward = True
+    first_order_only = ("SyncBatchNorm's statistics are all-reduced across processes outside the graph; use "
+                        "BatchNorm (per process) where second derivatives are needed")
 
     def forward(self, x, *params, comm=None, has_weight=True, has_bias=True, running_mean=None,
                 running_var=None, momentum=0.1, eps=1e-5):

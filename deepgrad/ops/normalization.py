@@ -528,6 +528,10 @@ class NormGrad(Function):
         self.has_w = src.has_weight
         self.lay = _norm_layout(src, x.shape)
         self.xhat, self.rstd, self.w, self.eps = src.xhat, src.rstd, src.w, src.eps
+        if self.xhat is None and getattr(src, "xc", None) is not None:
+            # batch norm's fast path kept the centred input in its channel view and rstd per channel
+            self.xhat = src.cv.back(src.xc * src.cv.vec(src.rstd))
+            self.rstd = src.rstd.reshape(self.lay.wshape)
         self.has_b = src.has_bias
         grads = src.backward(g)
         self.outs = [i for i, a in enumerate(grads) if a is not None]
@@ -723,12 +727,17 @@ def _batch_norm_eval_graph_backward(fn, g):
     x = saved[0]
     w = saved[1] if fn.has_weight else None
     need = fn.needs_input_grad
-    r = Tensor._make(fn.rstd)
+    # (the fast path keeps mean and rstd per channel and no xhat: all seen here with bshape)
+    r = Tensor._make(fn.rstd.reshape(fn.bshape))
+    mean = fn.mean.reshape(fn.bshape)
     out = [None] * len(need)
     if need[0]:
         out[0] = g * (w.reshape(fn.bshape) * r if w is not None else r)
     if fn.has_weight and need[1]:
-        xhat = (x - Tensor._make(fn.mean)) * r if x.requires_grad else Tensor._make(fn.xhat)
+        if x.requires_grad or fn.xhat is None:
+            xhat = (x - Tensor._make(mean)) * r
+        else:
+            xhat = Tensor._make(fn.xhat)
         out[1] = (g * xhat).sum(fn.axes)
     if fn.has_bias and need[-1]:
         out[-1] = g.sum(fn.axes)

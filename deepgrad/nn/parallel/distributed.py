@@ -35,6 +35,8 @@ from ..module import Module
 class _GradReady(Function):
     """Identity on a parameter whose backward reports the complete gradient to the reducer."""
     array_backward = True
+    first_order_only = ("DistributedDataParallel averages gradients with MPI all-reduces outside the graph; for "
+                        "gradients of gradients differentiate the wrapped module (ddp.module) and all-reduce yourself")
     is_view = True
 
     def forward(self, a, reducer=None, index=0):
