@@ -106,6 +106,13 @@ def _disjoint(k, s, d):
     return all(sv >= dv * (kv - 1) + 1 for kv, sv, dv in zip(k, s, d))
 
 
+def _tiles(k, s, d, out, pshape):
+    """Whether the pooling windows tile the padded input exactly (kernel == stride, no
+    dilation, ``out * kernel`` == the padded size): each element lies in exactly one window."""
+    return (tuple(k) == tuple(s) and tuple(d) == (1, 1)
+            and all(o * kv == n for o, kv, n in zip(out, k, pshape[2:])))
+
+
 # ---------------------------------------------------------------------------------------------
 # max pooling
 # ---------------------------------------------------------------------------------------------
@@ -124,7 +131,7 @@ class MaxPool(Function):
         xpad = _pad4(x, ph, rb, pw, rr, -np.inf, xp)
         need_idx = self._record or return_indices
         K = kh * kw
-        best = idx = mask = None
+        best = idx = mask = tmp = None
         for n in range(K):
             i, j = divmod(n, kw)
             v = xpad[_slices(i, j, k, s, d, out)]
@@ -133,10 +140,14 @@ class MaxPool(Function):
                 if need_idx:
                     idx = xp.zeros_like(best, dtype=np.uint8 if K < 256 else np.int32)
                     mask = xp.empty_like(best, dtype=bool)
+                    tmp = xp.empty_like(idx)
                 continue
             if need_idx:
+                # idx = where(v > best, n, idx), written as max(idx, n * (v > best)): every
+                # earlier offset is < n, and a masked copyto is ~10x slower than two plain ufuncs
                 xp.greater(v, best, out=mask)
-                xp.copyto(idx, n, where=mask)
+                xp.multiply(mask, idx.dtype.type(n), out=tmp)
+                xp.maximum(idx, tmp, out=idx)
             xp.maximum(best, v, out=best)
         if self._record:
             self.idx, self.geom = idx, (nd, batched, x.shape, xpad.shape, _layout(x), k, s, p, d, out)
@@ -155,14 +166,31 @@ class MaxPool(Function):
         nd, batched, xshape, pshape, order, k, s, p, d, out = self.geom
         g = _to4(g, nd, batched)
         idx = self.idx
-        dxp = _buffer(xp, pshape, order, g.dtype)
         disjoint = _disjoint(k, s, d)
+        if _tiles(k, s, d, out, pshape):
+            # fast path: the windows tile the (padded) input exactly, so the per-offset writes
+            # below cover every element and the buffer needs no zero fill
+            mem = tuple(pshape[ax] for ax in order)
+            dxp = xp.empty(mem, g.dtype).transpose(tuple(np.argsort(order)))
+        else:
+            dxp = _buffer(xp, pshape, order, g.dtype)
         kw = k[1]
+        if disjoint:
+            # one mask buffer, read as 0/1 bytes: float * uint8 is ~3x faster than float * bool;
+            # a gradient in another memory order than idx (the NCHW gradient of a flatten after
+            # channels-last pooling) is copied into idx's order once: mixed orders cost ~2.5x
+            if _layout(g) != _layout(idx):
+                g2 = xp.empty_like(idx, dtype=g.dtype)
+                xp.copyto(g2, g)
+                g = g2
+            mask = xp.empty_like(idx, dtype=bool)
+            m8 = mask.view(np.uint8)
         for n in range(k[0] * kw):
             i, j = divmod(n, kw)
             dst = dxp[_slices(i, j, k, s, d, out)]
             if disjoint:
-                xp.multiply(g, idx == n, out=dst)
+                xp.equal(idx, n, out=mask)
+                xp.multiply(g, m8, out=dst)
             else:
                 dst += g * (idx == n)
         (ph, pw), (H, W) = p, xshape[2:]
