@@ -254,6 +254,10 @@ def _corr_xgrad(g2, wm, geo, xp):
     return dx
 
 
+# Fast paths on/off (tests/test_fastpaths_conv.py compares both ways). Off, every input gradient
+# is the general col2im, one add per kernel offset.
+_FAST = True
+
 # Rough costs of one NumPy add on strided views (1 thread): a call, an inner run, an element.
 _CALL_S, _RUN_S = 1.5e-6, 8e-9
 
@@ -263,7 +267,7 @@ def _row_col2im(geo, m):
     block at a time (kh*Wo adds whose inner runs are kw*C numbers) rather than one kernel offset
     at a time (kh*kw adds, runs of C numbers): LeNet-5 conv2's input gradient (C = 6) 3x faster.
     Needs one group and no dilation along W (then a block's kw*C numbers are contiguous)."""
-    if geo.g != 1 or geo.d[1] != 1:
+    if not _FAST or geo.g != 1 or geo.d[1] != 1:
         return False
     (kh, kw), Ho, Wo = geo.k, geo.Ho, geo.Wo
     by_col = Wo * (_CALL_S + m * Ho * _RUN_S)
@@ -276,7 +280,7 @@ def _flip_xgrad(geo, H, W):
     forward-shaped GEMM over an (N*H*W, kh*kw*O) im2col) rather than col2im of the (N*Ho*Wo,
     kh*kw*C) column gradient: the first moves O*H*W / (C*Ho*Wo) times as many numbers, fine for
     ResNet's C == O (ratio ~1, no scattered adds) but 5x for LeNet-5 conv2 (6 -> 16 channels)."""
-    return geo.s == (1, 1) and not geo.cf and geo.O * H * W <= 3 * geo.C * geo.Ho * geo.Wo
+    return _FAST and geo.s == (1, 1) and not geo.cf and geo.O * H * W <= 3 * geo.C * geo.Ho * geo.Wo
 
 
 def _check_input(opname, x, w, b, nd):

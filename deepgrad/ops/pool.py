@@ -106,10 +106,14 @@ def _disjoint(k, s, d):
     return all(sv >= dv * (kv - 1) + 1 for kv, sv, dv in zip(k, s, d))
 
 
+# Fast paths on/off (tests/test_fastpaths_conv.py compares both ways).
+_FAST = True
+
+
 def _tiles(k, s, d, out, pshape):
     """Whether the pooling windows tile the padded input exactly (kernel == stride, no
     dilation, ``out * kernel`` == the padded size): each element lies in exactly one window."""
-    return (tuple(k) == tuple(s) and tuple(d) == (1, 1)
+    return (_FAST and tuple(k) == tuple(s) and tuple(d) == (1, 1)
             and all(o * kv == n for o, kv, n in zip(out, k, pshape[2:])))
 
 
@@ -179,7 +183,7 @@ class MaxPool(Function):
             # one mask buffer, read as 0/1 bytes: float * uint8 is ~3x faster than float * bool;
             # a gradient in another memory order than idx (the NCHW gradient of a flatten after
             # channels-last pooling) is copied into idx's order once: mixed orders cost ~2.5x
-            if _layout(g) != _layout(idx):
+            if _FAST and _layout(g) != _layout(idx):
                 g2 = xp.empty_like(idx, dtype=g.dtype)
                 xp.copyto(g2, g)
                 g = g2
