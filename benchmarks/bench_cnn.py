@@ -51,7 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import deepgrad as dg  # noqa: E402
 from deepgrad import models  # noqa: E402
-from _timing import copy_weights, make_step, report, setup_threads, time_pair  # noqa: E402
+from _timing import copy_weights, machine_header, make_step, report, setup_threads, time_pair  # noqa: E402
 
 
 # ---- PyTorch twins (same state_dict names as deepgrad.models) ------------------------------------
@@ -196,6 +196,7 @@ def profile_step(step, steps=3, top=12):
 def main(argv=None):
     args = _parse(argv)
     n = setup_threads(args.threads)
+    print(machine_header(), flush=True)
     rows, to_profile = [], []
     for key in args.only.split(","):
         key = key.strip()
