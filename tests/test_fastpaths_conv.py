@@ -116,6 +116,13 @@ def _check_conv(case):
 @example(case=((4, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0), (1, 2), 1, np.float32, "nhwc", True))
 @example(case=((4, 6, 14, 14), (16, 3, 5, 5), (1, 1), (0, 0), (1, 1), 2, np.float32, "sliced", True))
 @example(case=((2, 8, 9, 9), (8, 8, 3, 3), (2, 2), (1, 1), (1, 1), 1, np.float64, "nchw", False))
+# 1x1 convolutions as plain GEMMs (no im2col), and the 1x1 shapes that must copy: stride 2,
+# groups, channels-first columns (few channels), padding
+@example(case=((2, 8, 5, 6), (12, 8, 1, 1), (1, 1), (0, 0), (1, 1), 1, np.float32, "nhwc", True))
+@example(case=((2, 8, 5, 6), (12, 8, 1, 1), (1, 1), (1, 2), (1, 1), 1, np.float64, "sliced", False))
+@example(case=((2, 8, 5, 6), (12, 8, 1, 1), (2, 2), (0, 0), (1, 1), 1, np.float32, "nhwc", True))
+@example(case=((2, 8, 5, 6), (12, 4, 1, 1), (1, 1), (0, 0), (1, 1), 2, np.float32, "nhwc", True))
+@example(case=((2, 2, 5, 9), (3, 2, 1, 1), (1, 1), (0, 0), (1, 1), 1, np.float16, "nchw", True))
 def test_conv_fast_equals_plain(case):
     _check_conv(case)
 
@@ -136,6 +143,11 @@ def test_conv_fast_paths_are_taken_and_refused():
     assert not C._row_col2im(geo(128, 6, 14, 16, 5, g=2), 4)
     assert not C._flip_xgrad(geo(32, 16, 32, 16, 3, s=(2, 2), pad=1), 32, 32)
     assert not C._flip_xgrad(geo(128, 1, 28, 6, 5, pad=2), 28, 28)      # LeNet conv1: channels-first
+    assert geo(8, 64, 8, 256, 1).pointwise                               # a ResNet-50 1x1
+    assert not geo(8, 64, 8, 256, 1, s=(2, 2)).pointwise
+    assert not geo(8, 64, 8, 256, 1, g=2).pointwise
+    assert not geo(8, 2, 8, 256, 1).pointwise                            # channels-first columns
+    assert not geo(8, 64, 8, 256, 3, pad=1).pointwise
 
 
 # ---- max pooling -----------------------------------------------------------------------------

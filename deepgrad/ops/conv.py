@@ -49,6 +49,11 @@ __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "zero_pad
 
 _CHUNK_BYTES = 1 << 20      # im2col buffer per chunk: about the size of one core's L2 cache
 
+# Fast paths on/off (tests/test_fastpaths_conv.py compares both ways). Off, 1x1 convolutions
+# copy their im2col like any other and every input gradient is the general col2im, one add per
+# kernel offset.
+_FAST = True
+
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -131,6 +136,8 @@ class _Geom:
         # The im2col copy's speed is set by its innermost contiguous run: kw*C/g numbers in NHWC,
         # Wo in NCHW. Few channels (first layers: LeNet conv1 runs 5 vs 24) copy channels-first.
         self.cf = k[1] * (C // g) < out[1] and s[1] == 1 and d[1] == 1
+        # 1x1 convolutions (ResNet-50's bottlenecks, GoogLeNet) are plain GEMMs on the input
+        self.pointwise = _FAST and k == (1, 1) and s == (1, 1) and g == 1 and not self.cf
 
     def chunks(self):
         for n0 in range(0, self.N, self.nb):
@@ -155,6 +162,9 @@ class _Geom:
         (kh, kw), g = self.k, self.g
         Cg = self.C // g
         m = n1 - n0
+        if self.pointwise and xpad.flags.c_contiguous:
+            # 1x1, stride 1, one group, channels-last: the input already is the GEMM operand
+            return xpad[n0:n1].reshape(1, m * self.P, self.C)
         v = (win if win is not None else self.windows(xpad, xp))[n0:n1]
         size = m * self.P * g * self.K
         if self.cf:
@@ -264,10 +274,6 @@ def _corr_xgrad(g2, wm, geo, xp):
                     dst += d7[:, :, :, :, i, j]
     return dx
 
-
-# Fast paths on/off (tests/test_fastpaths_conv.py compares both ways). Off, every input gradient
-# is the general col2im, one add per kernel offset.
-_FAST = True
 
 # Rough costs of one NumPy add on strided views (1 thread): a call, an inner run, an element.
 _CALL_S, _RUN_S = 1.5e-6, 8e-9
