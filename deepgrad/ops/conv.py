@@ -30,6 +30,12 @@ written as im2col + GEMM in an NHWC ("channels last") layout, processed in chunk
   im2col copy alone 9.8 -> 1.4 ms for LeNet conv1. Wider layers keep channels-last.
 * Chunks of ``_CHUNK_BYTES`` (1 MB) of columns: at 1 thread 1 MB beat 4 MB, 16 MB and the whole
   batch in one GEMM for every benchmark shape (the chunk stays in L2 between copy and GEMM).
+* Fast paths (``_FAST``; each falls back to the general kernels, tests/test_fastpaths_conv.py):
+  the stride-1 input gradient is the flipped-kernel correlation only when its im2col moves at
+  most 3x the numbers of col2im's column gradient (``_flip_xgrad``: ResNet's C == O, not LeNet-5
+  conv2's 6 -> 16); channels-last col2im adds whole (kernel row, output column) blocks of kw*C
+  numbers when a cost model says that beats one add per kernel offset (``_row_col2im``); a 1x1
+  stride-1 convolution's channels-last input is its own GEMM operand (``_Geom.pointwise``).
 
 Transposed convolution is the same three kernels used the other way round. 1-d ops run the 2-d
 code with H = 1; unbatched inputs get a batch axis of 1.

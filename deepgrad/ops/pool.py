@@ -5,7 +5,10 @@ Fused ops (``array_backward = True``; ``graph_backward`` for create_graph=True: 
 map of the gradient, ops/_graph.py). Window ops never loop over batch or
 positions: they loop over the kh*kw kernel offsets, each step one vectorised operation on a
 strided slice of the (padded) input. Max pooling keeps the winning offset of each window (a small
-integer array) and its backward routes the gradient through it with one strided write per offset.
+integer array, updated as ``max(idx, n * (v > best))``) and its backward routes the gradient
+through it with one strided write per offset; when the windows tile the input (kernel == stride,
+divisible sizes: LeNet-5, the MNIST CNN) those writes cover it, so the buffer is not zero-filled
+(``_tiles``, switched off with ``_FAST`` in tests/test_fastpaths_conv.py).
 1-d ops run the 2-d code with H = 1; unbatched inputs get a batch axis of 1.
 """
 from __future__ import annotations
