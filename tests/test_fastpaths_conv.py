@@ -108,10 +108,13 @@ def _check_conv(case):
 
 @SETTINGS
 @given(case=conv_cases())
-# LeNet-5 conv2 (6 -> 16 channels, 5x5): col2im by (kernel row, output column) blocks
+# LeNet-5 conv2 (6 -> 16 channels, 5x5): offset-major col2im
 @example(case=((4, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0), (1, 1), 1, np.float32, "nhwc", True))
 # ResNet's C == O 3x3: the flipped-kernel correlation
 @example(case=((2, 8, 9, 9), (8, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1, np.float32, "nhwc", False))
+# strided along W: (kernel row, output column) blocks instead of offset-major columns
+@example(case=((4, 6, 14, 14), (16, 6, 5, 5), (2, 2), (0, 0), (1, 1), 1, np.float32, "nhwc", True))
+@example(case=((4, 6, 14, 14), (16, 6, 5, 5), (1, 2), (1, 1), (2, 1), 1, np.float64, "nhwc", False))
 # the same shapes where neither may be taken: dilation along W, groups, stride 2, float64
 @example(case=((4, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0), (1, 2), 1, np.float32, "nhwc", True))
 @example(case=((4, 6, 14, 14), (16, 3, 5, 5), (1, 1), (0, 0), (1, 1), 2, np.float32, "sliced", True))
@@ -136,7 +139,10 @@ def test_conv_fast_paths_are_taken_and_refused():
         wo = (hp - d[1] * (k - 1) - 1) // s[1] + 1
         return C._Geom(n, hp, hp, c, o, (k, k), s, d, (ho, wo), g, 4)
     lenet2 = geo(128, 6, 14, 16, 5)
-    assert C._row_col2im(lenet2, lenet2.nb) and not C._flip_xgrad(lenet2, 14, 14)
+    assert C._offset_col2im(lenet2) and not C._flip_xgrad(lenet2, 14, 14)
+    strided = geo(128, 6, 14, 16, 5, s=(2, 2))
+    assert not C._offset_col2im(strided) and C._row_col2im(strided, strided.nb)
+    assert not C._offset_col2im(geo(128, 6, 14, 16, 5, g=2))
     r1 = geo(32, 16, 32, 16, 3, pad=1)
     assert C._flip_xgrad(r1, 32, 32)
     assert not C._row_col2im(geo(128, 6, 14, 16, 5, d=(1, 2)), 4)

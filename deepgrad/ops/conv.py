@@ -33,9 +33,11 @@ written as im2col + GEMM in an NHWC ("channels last") layout, processed in chunk
 * Fast paths (``_FAST``; each falls back to the general kernels, tests/test_fastpaths_conv.py):
   the stride-1 input gradient is the flipped-kernel correlation only when its im2col moves at
   most 3x the numbers of col2im's column gradient (``_flip_xgrad``: ResNet's C == O, not LeNet-5
-  conv2's 6 -> 16); channels-last col2im adds whole (kernel row, output column) blocks of kw*C
-  numbers when a cost model says that beats one add per kernel offset (``_row_col2im``); a 1x1
-  stride-1 convolution's channels-last input is its own GEMM operand (``_Geom.pointwise``).
+  conv2's 6 -> 16); channels-last col2im with stride 1 along W computes the column gradient one
+  kernel offset at a time so each offset's add moves runs of Wo*C numbers (``_offset_col2im``),
+  and with a W stride adds whole (kernel row, output column) blocks of kw*C numbers when a cost
+  model says that beats one add per kernel offset (``_row_col2im``); a 1x1 stride-1
+  convolution's channels-last input is its own GEMM operand (``_Geom.pointwise``).
 
 Transposed convolution is the same three kernels used the other way round. 1-d ops run the 2-d
 code with H = 1; unbatched inputs get a batch axis of 1.
@@ -254,6 +256,24 @@ def _corr_xgrad(g2, wm, geo, xp):
                         dst += d7[i, j]
         return dx.transpose(0, 2, 3, 1)
     dx = xp.zeros((geo.N, geo.Hp, geo.Wp, geo.C), dtype=g2.dtype)
+    if _offset_col2im(geo):
+        # offset-major column gradient: one small GEMM per kernel offset writes that offset's
+        # (m, Ho, Wo, C) block contiguously, so its add into dx moves runs of Wo*C numbers
+        # (LeNet-5 conv2: 60, against 6 per offset or 30 per (kernel row, output column) block)
+        kk, C = kh * kw, geo.C
+        wk = wm[0].reshape(kk, C, geo.O).transpose(0, 2, 1)                # (kk, O, C)
+        for n0, n1, r0, r1 in geo.chunks():
+            m = n1 - n0
+            d = buf[:kk * (r1 - r0) * C].reshape(kk, r1 - r0, C)
+            xp.matmul(g2[r0:r1, 0][None], wk, out=d)
+            d4 = d.reshape(kk, m, Ho, Wo * C)
+            dxr = dx[n0:n1].reshape(m, geo.Hp, geo.Wp * C)
+            for i in range(kh):
+                rows = dxr[:, i * dh:i * dh + he:sh]
+                for j in range(kw):
+                    c0 = j * dw * C
+                    rows[:, :, c0:c0 + Wo * C] += d4[i * kw + j]
+        return dx
     wmT = wm.transpose(0, 2, 1)
     for n0, n1, r0, r1 in geo.chunks():
         m = n1 - n0
@@ -283,6 +303,12 @@ def _corr_xgrad(g2, wm, geo, xp):
 
 # Rough costs of one NumPy add on strided views (1 thread): a call, an inner run, an element.
 _CALL_S, _RUN_S = 1.5e-6, 8e-9
+
+
+def _offset_col2im(geo):
+    """Whether channels-last col2im should compute its column gradient offset by offset (kh*kw
+    small GEMMs, each offset's block contiguous, adds of Wo*C runs): one group, stride 1 along W."""
+    return _FAST and geo.g == 1 and geo.s[1] == 1
 
 
 def _row_col2im(geo, m):
