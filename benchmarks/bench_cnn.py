@@ -3,6 +3,7 @@ identical PyTorch model, in one process, timed in alternating rounds (benchmarks
 
     python benchmarks/bench_cnn.py [--only lenet5,mnist_cnn,resnet20] [--threads N]
                                    [--number N] [--repeat R] [--profile auto|always|never] [--top K]
+                                   [--fast-paths on|compare]
 
 Cases: LeNet-5 (batch 128, 1x28x28), the lecture notes' MNIST CNN (conv-BN-conv-BN-pool-dropout-
 FC-BN-FC, batch 64, 1x28x28) and the CIFAR ResNet-20 (batch 32, 3x32x32). The PyTorch twins have
@@ -32,6 +33,9 @@ def _parse(argv=None):
     p.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
                    help="cProfile the deepgrad step when its ratio is above 1 (auto), always or never")
     p.add_argument("--top", type=int, default=12, help="profile entries to print")
+    p.add_argument("--fast-paths", choices=("on", "compare"), default="on",
+                   help="compare: also time deepgrad with its conv/pool fast paths off (same process, "
+                        "alternating rounds), to see what they contribute on this CPU")
     return p.parse_args(argv)
 
 
@@ -51,7 +55,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import deepgrad as dg  # noqa: E402
 from deepgrad import models  # noqa: E402
-from _timing import copy_weights, make_step, report, setup_threads, time_pair  # noqa: E402
+from _timing import copy_weights, machine_header, make_step, report, setup_threads, time_pair  # noqa: E402
 
 
 # ---- PyTorch twins (same state_dict names as deepgrad.models) ------------------------------------
@@ -193,19 +197,50 @@ def profile_step(step, steps=3, top=12):
     print(text[start:] if start >= 0 else text)
 
 
+def fast_paths(on):
+    """Switch deepgrad's convolution and pooling fast paths (ops/conv.py, ops/pool.py ``_FAST``)."""
+    from deepgrad.ops import conv, pool
+    conv._FAST = pool._FAST = bool(on)
+
+
+def compare_fast(name, s_dg, s_t, number, repeat):
+    """Alternating rounds of deepgrad with fast paths on, off, and PyTorch; prints the medians."""
+    import statistics
+    import time
+    runs = {"on": [], "off": [], "torch": []}
+    calls = {"on": s_dg, "off": s_dg, "torch": s_t}
+    for r in range(repeat + 1):
+        for key in (("on", "off", "torch") if r % 2 else ("torch", "off", "on")):
+            fast_paths(key != "off")
+            t0 = time.perf_counter()
+            for _ in range(number):
+                calls[key]()
+            if r:                                   # round 0 warms up
+                runs[key].append((time.perf_counter() - t0) / number)
+    fast_paths(True)
+    on, off, t = (statistics.median(runs[k]) for k in ("on", "off", "torch"))
+    print(f"{name:<34}fast paths on {on * 1e3:8.1f} ms  off {off * 1e3:8.1f} ms  torch {t * 1e3:8.1f} ms"
+          f"   on/torch {on / t:5.2f}  off/torch {off / t:5.2f}  on/off {on / off:5.2f}", flush=True)
+
+
 def main(argv=None):
     args = _parse(argv)
     n = setup_threads(args.threads)
+    print(machine_header(), flush=True)
     rows, to_profile = [], []
     for key in args.only.split(","):
         key = key.strip()
         name, s_dg, s_t = CASES[key]()
+        if args.fast_paths == "compare":
+            compare_fast(name, s_dg, s_t, args.number, args.repeat)
+            continue
         d, t = time_pair(s_dg, s_t, number=args.number, repeat=args.repeat, warmup=1)
         rows.append((name, d, t))
         print(f"{name:<34}deepgrad {d * 1e3:9.1f} ms   torch {t * 1e3:9.1f} ms   ratio {d / t:6.2f}", flush=True)
         if args.profile == "always" or (args.profile == "auto" and d > t):
             to_profile.append((name, s_dg))
-    report(rows, f"CNN training step (SGD momentum, cross-entropy), float32, {n} threads (median per step)")
+    if rows:
+        report(rows, f"CNN training step (SGD momentum, cross-entropy), float32, {n} threads (median per step)")
     for name, step in to_profile:
         print(f"\ncProfile of 3 deepgrad steps: {name} (top {args.top} by own time)")
         profile_step(step, top=args.top)

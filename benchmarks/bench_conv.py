@@ -47,7 +47,7 @@ import deepgrad as dg  # noqa: E402
 from deepgrad.models.lenet import lenet5  # noqa: E402
 from deepgrad.models.resnet import resnet20  # noqa: E402
 from deepgrad.ops import conv as C, pool as P  # noqa: E402
-from _timing import copy_weights, make_step, setup_threads  # noqa: E402
+from _timing import copy_weights, machine_header, make_step, setup_threads  # noqa: E402
 
 
 def time_ratio(fn_dg, fn_torch, number, repeat, warmup=2):
@@ -85,10 +85,15 @@ CONV_CASES = [
     ("LeNet conv1 (128,1,28,28)->6@5x5", (128, 1, 28, 28), 6, 5, 0),
     ("(64,32,26,26)->64@3x3", (64, 32, 26, 26), 64, 3, 0),
     ("ResNet-20 (32,16,32,32)->16@3x3 p1", (32, 16, 32, 32), 16, 3, 1),
+    ("LeNet conv2 (128,6,14,14)->16@5x5", (128, 6, 14, 14), 16, 5, 0),
+    ("1x1 (32,64,16,16)->256", (32, 64, 16, 16), 256, 1, 0),
 ]
 POOL_CASES = [
-    ("max_pool2d 2x2 (128,6,24,24)", (128, 6, 24, 24)),
-    ("max_pool2d 2x2 (64,64,24,24)", (64, 64, 24, 24)),
+    ("max_pool2d 2x2 (128,6,24,24)", (128, 6, 24, 24), False),
+    ("max_pool2d 2x2 (64,64,24,24)", (64, 64, 24, 24), False),
+    # as inside a CNN: a channels-last input (a conv output) and an NCHW gradient (a flatten)
+    ("max_pool2d 2x2 (128,6,28,28) ch-last", (128, 6, 28, 28), True),
+    ("max_pool2d 2x2 (64,64,24,24) ch-last", (64, 64, 24, 24), True),
 ]
 
 
@@ -116,10 +121,15 @@ def conv_pair(shape, out_ch, k, pad, rng):
     return run_dg, run_torch
 
 
-def pool_pair(shape, rng):
+def pool_pair(shape, rng, channels_last=False):
     x = rng.standard_normal(shape).astype(np.float32)
     g = rng.standard_normal(shape[:2] + (shape[2] // 2, shape[3] // 2)).astype(np.float32)
-    dx, tx = dg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    if channels_last:
+        xl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+        dx = dg.Tensor._make(xl).requires_grad_(True)
+        tx = torch.tensor(x).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    else:
+        dx, tx = dg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     dgg, tg = dg.tensor(g), torch.tensor(g)
 
     def run_dg():
@@ -214,6 +224,7 @@ def model_pair(dg_ctor, torch_ctor, shape, rng):
 def main(argv=None):
     args = _parse(argv)
     n = setup_threads(args.threads)
+    print(machine_header(), flush=True)
     only = set(args.only.split(","))
     rng = np.random.default_rng(0)
     if "ops" in only:
@@ -221,8 +232,8 @@ def main(argv=None):
         for name, shape, o, k, pad in CONV_CASES:
             fd, ft = conv_pair(shape, o, k, pad, rng)
             rows.append((name, *time_ratio(fd, ft, args.number, args.repeat)))
-        for name, shape in POOL_CASES:
-            fd, ft = pool_pair(shape, rng)
+        for name, shape, channels_last in POOL_CASES:
+            fd, ft = pool_pair(shape, rng, channels_last)
             rows.append((name, *time_ratio(fd, ft, args.number * 3, args.repeat)))
         report(rows, f"conv2d / max_pool2d forward+backward, float32, {n} threads (ratio = deepgrad / torch)")
     if "models" in only:

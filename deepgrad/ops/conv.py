@@ -30,6 +30,14 @@ written as im2col + GEMM in an NHWC ("channels last") layout, processed in chunk
   im2col copy alone 9.8 -> 1.4 ms for LeNet conv1. Wider layers keep channels-last.
 * Chunks of ``_CHUNK_BYTES`` (1 MB) of columns: at 1 thread 1 MB beat 4 MB, 16 MB and the whole
   batch in one GEMM for every benchmark shape (the chunk stays in L2 between copy and GEMM).
+* Fast paths (``_FAST``; each falls back to the general kernels, tests/test_fastpaths_conv.py):
+  the stride-1 input gradient is the flipped-kernel correlation only when its im2col moves at
+  most 3x the numbers of col2im's column gradient (``_flip_xgrad``: ResNet's C == O, not LeNet-5
+  conv2's 6 -> 16); channels-last col2im with stride 1 along W computes the column gradient one
+  kernel offset at a time so each offset's add moves runs of Wo*C numbers (``_offset_col2im``),
+  and with a W stride adds whole (kernel row, output column) blocks of kw*C numbers when a cost
+  model says that beats one add per kernel offset (``_row_col2im``); a 1x1 stride-1
+  convolution's channels-last input is its own GEMM operand (``_Geom.pointwise``).
 
 Transposed convolution is the same three kernels used the other way round. 1-d ops run the 2-d
 code with H = 1; unbatched inputs get a batch axis of 1.
@@ -48,6 +56,11 @@ from .shape import pad
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "zero_pad2d"]
 
 _CHUNK_BYTES = 1 << 20      # im2col buffer per chunk: about the size of one core's L2 cache
+
+# Fast paths on/off (tests/test_fastpaths_conv.py compares both ways). Off, 1x1 convolutions
+# copy their im2col like any other and every input gradient is the general col2im, one add per
+# kernel offset.
+_FAST = True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,22 +144,36 @@ class _Geom:
         # The im2col copy's speed is set by its innermost contiguous run: kw*C/g numbers in NHWC,
         # Wo in NCHW. Few channels (first layers: LeNet conv1 runs 5 vs 24) copy channels-first.
         self.cf = k[1] * (C // g) < out[1] and s[1] == 1 and d[1] == 1
+        # 1x1 convolutions (ResNet-50's bottlenecks, GoogLeNet) are plain GEMMs on the input
+        self.pointwise = _FAST and k == (1, 1) and s == (1, 1) and g == 1 and not self.cf
 
     def chunks(self):
         for n0 in range(0, self.N, self.nb):
             n1 = min(self.N, n0 + self.nb)
             yield n0, n1, n0 * self.P, n1 * self.P
 
-    def cols(self, xpad, n0, n1, buf, xp):
-        """im2col of images n0:n1 into ``buf`` as a (g, rows, K) GEMM operand (rows = (n, ho, wo),
-        K = (i, j, c)). ``xpad`` is (N, Hp, Wp, C)-shaped, its memory NCHW when ``self.cf``:
-        then the buffer is (g, K, rows) ("channels-first" columns) and the operand its transpose."""
+    def windows(self, xpad, xp):
+        """All images' windows as one strided view (N, Ho, Wo, kh, kw, g, C/g) of ``xpad``: made
+        once per call, then sliced per chunk (``as_strided`` costs ~20 us, a slice ~1 us; ResNet-20
+        runs ~800 chunks a step)."""
         (kh, kw), (sh, sw), (dh, dw), g = self.k, self.s, self.d, self.g
         sN, sH, sW, sC = xpad.strides
         Cg = self.C // g
+        return _as_strided(xp, xpad, (xpad.shape[0], self.Ho, self.Wo, kh, kw, g, Cg),
+                           (sN, sH * sh, sW * sw, sH * dh, sW * dw, Cg * sC, sC))
+
+    def cols(self, xpad, n0, n1, buf, xp, win=None):
+        """im2col of images n0:n1 into ``buf`` as a (g, rows, K) GEMM operand (rows = (n, ho, wo),
+        K = (i, j, c)). ``xpad`` is (N, Hp, Wp, C)-shaped, its memory NCHW when ``self.cf``:
+        then the buffer is (g, K, rows) ("channels-first" columns) and the operand its transpose.
+        ``win``: ``self.windows(xpad, xp)`` when the caller has it."""
+        (kh, kw), g = self.k, self.g
+        Cg = self.C // g
         m = n1 - n0
-        v = _as_strided(xp, xpad[n0:n1], (m, self.Ho, self.Wo, kh, kw, g, Cg),
-                        (sN, sH * sh, sW * sw, sH * dh, sW * dw, Cg * sC, sC))
+        if self.pointwise and xpad.flags.c_contiguous:
+            # 1x1, stride 1, one group, channels-last: the input already is the GEMM operand
+            return xpad[n0:n1].reshape(1, m * self.P, self.C)
+        v = (win if win is not None else self.windows(xpad, xp))[n0:n1]
         size = m * self.P * g * self.K
         if self.cf:
             b = buf[:size].reshape(g, kh, kw, Cg, m, self.Ho, self.Wo)
@@ -179,8 +206,9 @@ def _corr(xpad, wm, geo, bias, xp):
     y = xp.empty((geo.N, geo.Ho, geo.Wo, geo.O), dtype=xpad.dtype)
     y2 = y.reshape(-1, geo.g, geo.O // geo.g)
     buf = geo.buffer(xpad.dtype, xp)
+    win = geo.windows(xpad, xp)
     for n0, n1, r0, r1 in geo.chunks():
-        cols = geo.cols(xpad, n0, n1, buf, xp)
+        cols = geo.cols(xpad, n0, n1, buf, xp, win)
         yc = y2[r0:r1]
         xp.matmul(cols, wm, out=yc.transpose(1, 0, 2))
         if bias is not None:
@@ -193,8 +221,9 @@ def _corr_wgrad(xpad, g2, geo, xp):
     dwm = xp.zeros((geo.g, geo.K, geo.O // geo.g), dtype=g2.dtype)
     tmp = xp.empty_like(dwm)
     buf = geo.buffer(xpad.dtype, xp)
+    win = geo.windows(xpad, xp)
     for n0, n1, r0, r1 in geo.chunks():
-        cols = geo.cols(xpad, n0, n1, buf, xp)
+        cols = geo.cols(xpad, n0, n1, buf, xp, win)
         xp.matmul(cols.transpose(0, 2, 1), g2[r0:r1].transpose(1, 0, 2), out=tmp)
         dwm += tmp
     return dwm
@@ -227,11 +256,39 @@ def _corr_xgrad(g2, wm, geo, xp):
                         dst += d7[i, j]
         return dx.transpose(0, 2, 3, 1)
     dx = xp.zeros((geo.N, geo.Hp, geo.Wp, geo.C), dtype=g2.dtype)
+    if _offset_col2im(geo):
+        # offset-major column gradient: one small GEMM per kernel offset writes that offset's
+        # (m, Ho, Wo, C) block contiguously, so its add into dx moves runs of Wo*C numbers
+        # (LeNet-5 conv2: 60, against 6 per offset or 30 per (kernel row, output column) block)
+        kk, C = kh * kw, geo.C
+        wk = wm[0].reshape(kk, C, geo.O).transpose(0, 2, 1)                # (kk, O, C)
+        for n0, n1, r0, r1 in geo.chunks():
+            m = n1 - n0
+            d = buf[:kk * (r1 - r0) * C].reshape(kk, r1 - r0, C)
+            xp.matmul(g2[r0:r1, 0][None], wk, out=d)
+            d4 = d.reshape(kk, m, Ho, Wo * C)
+            dxr = dx[n0:n1].reshape(m, geo.Hp, geo.Wp * C)
+            for i in range(kh):
+                rows = dxr[:, i * dh:i * dh + he:sh]
+                for j in range(kw):
+                    c0 = j * dw * C
+                    rows[:, :, c0:c0 + Wo * C] += d4[i * kw + j]
+        return dx
     wmT = wm.transpose(0, 2, 1)
     for n0, n1, r0, r1 in geo.chunks():
         m = n1 - n0
         dcols = buf[:(r1 - r0) * g * geo.K].reshape(r1 - r0, g, geo.K)
         xp.matmul(g2[r0:r1].transpose(1, 0, 2), wmT, out=dcols.transpose(1, 0, 2))
+        if _row_col2im(geo, m):
+            # one add per (kernel row, output column): runs of kw*C numbers instead of C
+            d5 = dcols.reshape(m, Ho, Wo, kh, kw * geo.C)
+            dxr = dx[n0:n1].reshape(m, geo.Hp, geo.Wp * geo.C)
+            for i in range(kh):
+                rows = dxr[:, i * dh:i * dh + he:sh]
+                for wo in range(Wo):
+                    c0 = wo * sw * geo.C
+                    rows[:, :, c0:c0 + kw * geo.C] += d5[:, :, wo, i]
+            continue
         d7 = dcols.reshape(m, Ho, Wo, g, kh, kw, Cg)
         dxc = dx[n0:n1].reshape(m, geo.Hp, geo.Wp, g, Cg)
         for i in range(kh):
@@ -242,6 +299,37 @@ def _corr_xgrad(g2, wm, geo, xp):
                 else:
                     dst += d7[:, :, :, :, i, j]
     return dx
+
+
+# Rough costs of one NumPy add on strided views (1 thread): a call, an inner run, an element.
+_CALL_S, _RUN_S = 1.5e-6, 8e-9
+
+
+def _offset_col2im(geo):
+    """Whether channels-last col2im should compute its column gradient offset by offset (kh*kw
+    small GEMMs, each offset's block contiguous, adds of Wo*C runs): one group, stride 1 along W."""
+    return _FAST and geo.g == 1 and geo.s[1] == 1
+
+
+def _row_col2im(geo, m):
+    """Whether channels-last col2im of ``m`` images should add one (kernel row, output column)
+    block at a time (kh*Wo adds whose inner runs are kw*C numbers) rather than one kernel offset
+    at a time (kh*kw adds, runs of C numbers): LeNet-5 conv2's input gradient (C = 6) 3x faster.
+    Needs one group and no dilation along W (then a block's kw*C numbers are contiguous)."""
+    if not _FAST or geo.g != 1 or geo.d[1] != 1:
+        return False
+    (kh, kw), Ho, Wo = geo.k, geo.Ho, geo.Wo
+    by_col = Wo * (_CALL_S + m * Ho * _RUN_S)
+    by_offset = kw * (_CALL_S + m * Ho * Wo * _RUN_S)
+    return by_col < by_offset
+
+
+def _flip_xgrad(geo, H, W):
+    """Whether a stride-1 input gradient should be the flipped-kernel correlation (one more
+    forward-shaped GEMM over an (N*H*W, kh*kw*O) im2col) rather than col2im of the (N*Ho*Wo,
+    kh*kw*C) column gradient: the first moves O*H*W / (C*Ho*Wo) times as many numbers, fine for
+    ResNet's C == O (ratio ~1, no scattered adds) but 5x for LeNet-5 conv2 (6 -> 16 channels)."""
+    return _FAST and geo.s == (1, 1) and not geo.cf and geo.O * H * W <= 3 * geo.C * geo.Ho * geo.Wo
 
 
 def _check_input(opname, x, w, b, nd):
@@ -339,7 +427,7 @@ def _raw_corr_x(gy, w, xshape, spec):
     geo = _spec_geo(xshape, w.shape, spec, gy.itemsize)
     pt, _, pl, _ = spec[1]
     H, W = xshape[2:]
-    if geo.s == (1, 1) and not geo.cf:
+    if _flip_xgrad(geo, H, W):
         # as Conv._bwd: the correlation of the padded gradient with the flipped kernel (one GEMM
         # per chunk instead of col2im's scattered adds); pads may be negative (crop)
         (kh, kw), (dh, dw), g = geo.k, geo.d, geo.g
@@ -437,7 +525,7 @@ class Conv(_ConvFunction):
             pt, pb, pl, pr = self.pads
             H, W = geo.Hp - pt - pb, geo.Wp - pl - pr
             (kh, kw), (dil_h, dil_w) = geo.k, geo.d
-            if geo.s == (1, 1) and not geo.cf:
+            if _flip_xgrad(geo, H, W):
                 # stride 1 (channels-last): dx is the correlation of the gradient, padded by the kernel's extent
                 # minus the forward padding, with the flipped kernel (channels swapped): one more
                 # forward-shaped GEMM instead of col2im's kh*kw scattered adds.

@@ -5,7 +5,10 @@ Fused ops (``array_backward = True``; ``graph_backward`` for create_graph=True: 
 map of the gradient, ops/_graph.py). Window ops never loop over batch or
 positions: they loop over the kh*kw kernel offsets, each step one vectorised operation on a
 strided slice of the (padded) input. Max pooling keeps the winning offset of each window (a small
-integer array) and its backward routes the gradient through it with one strided write per offset.
+integer array, updated as ``max(idx, n * (v > best))``) and its backward routes the gradient
+through it with one strided write per offset; when the windows tile the input (kernel == stride,
+divisible sizes: LeNet-5, the MNIST CNN) those writes cover it, so the buffer is not zero-filled
+(``_tiles``, switched off with ``_FAST`` in tests/test_fastpaths_conv.py).
 1-d ops run the 2-d code with H = 1; unbatched inputs get a batch axis of 1.
 """
 from __future__ import annotations
@@ -106,6 +109,17 @@ def _disjoint(k, s, d):
     return all(sv >= dv * (kv - 1) + 1 for kv, sv, dv in zip(k, s, d))
 
 
+# Fast paths on/off (tests/test_fastpaths_conv.py compares both ways).
+_FAST = True
+
+
+def _tiles(k, s, d, out, pshape):
+    """Whether the pooling windows tile the padded input exactly (kernel == stride, no
+    dilation, ``out * kernel`` == the padded size): each element lies in exactly one window."""
+    return (_FAST and tuple(k) == tuple(s) and tuple(d) == (1, 1)
+            and all(o * kv == n for o, kv, n in zip(out, k, pshape[2:])))
+
+
 # ---------------------------------------------------------------------------------------------
 # max pooling
 # ---------------------------------------------------------------------------------------------
@@ -124,7 +138,7 @@ class MaxPool(Function):
         xpad = _pad4(x, ph, rb, pw, rr, -np.inf, xp)
         need_idx = self._record or return_indices
         K = kh * kw
-        best = idx = mask = None
+        best = idx = mask = tmp = None
         for n in range(K):
             i, j = divmod(n, kw)
             v = xpad[_slices(i, j, k, s, d, out)]
@@ -133,10 +147,14 @@ class MaxPool(Function):
                 if need_idx:
                     idx = xp.zeros_like(best, dtype=np.uint8 if K < 256 else np.int32)
                     mask = xp.empty_like(best, dtype=bool)
+                    tmp = xp.empty_like(idx)
                 continue
             if need_idx:
+                # idx = where(v > best, n, idx), written as max(idx, n * (v > best)): every
+                # earlier offset is < n, and a masked copyto is ~10x slower than two plain ufuncs
                 xp.greater(v, best, out=mask)
-                xp.copyto(idx, n, where=mask)
+                xp.multiply(mask, idx.dtype.type(n), out=tmp)
+                xp.maximum(idx, tmp, out=idx)
             xp.maximum(best, v, out=best)
         if self._record:
             self.idx, self.geom = idx, (nd, batched, x.shape, xpad.shape, _layout(x), k, s, p, d, out)
@@ -155,14 +173,31 @@ class MaxPool(Function):
         nd, batched, xshape, pshape, order, k, s, p, d, out = self.geom
         g = _to4(g, nd, batched)
         idx = self.idx
-        dxp = _buffer(xp, pshape, order, g.dtype)
         disjoint = _disjoint(k, s, d)
+        if _tiles(k, s, d, out, pshape):
+            # fast path: the windows tile the (padded) input exactly, so the per-offset writes
+            # below cover every element and the buffer needs no zero fill
+            mem = tuple(pshape[ax] for ax in order)
+            dxp = xp.empty(mem, g.dtype).transpose(tuple(np.argsort(order)))
+        else:
+            dxp = _buffer(xp, pshape, order, g.dtype)
         kw = k[1]
+        if disjoint:
+            # one mask buffer, read as 0/1 bytes: float * uint8 is ~3x faster than float * bool;
+            # a gradient in another memory order than idx (the NCHW gradient of a flatten after
+            # channels-last pooling) is copied into idx's order once: mixed orders cost ~2.5x
+            if _FAST and _layout(g) != _layout(idx):
+                g2 = xp.empty_like(idx, dtype=g.dtype)
+                xp.copyto(g2, g)
+                g = g2
+            mask = xp.empty_like(idx, dtype=bool)
+            m8 = mask.view(np.uint8)
         for n in range(k[0] * kw):
             i, j = divmod(n, kw)
             dst = dxp[_slices(i, j, k, s, d, out)]
             if disjoint:
-                xp.multiply(g, idx == n, out=dst)
+                xp.equal(idx, n, out=mask)
+                xp.multiply(g, m8, out=dst)
             else:
                 dst += g * (idx == n)
         (ph, pw), (H, W) = p, xshape[2:]
