@@ -19,3 +19,4 @@ from .fold import *  # noqa: F401,F403,E402  (Fold, Unfold)
 from . import modules  # noqa: E402,F401  (torch.nn.modules.* import paths)
 from . import parallel  # noqa: E402
 from .parallel import DataParallel  # noqa: E402
+from .maxout import Maxout  # noqa: E402,F401  (deepgrad's own: torch.nn has no Maxout)
