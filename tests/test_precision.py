@@ -324,13 +324,14 @@ def test_low_precision_float16_rows_match_a_float16_cast():
 def test_precision_table_quick_shows_the_rounding_contrast(tmp_path, capsys):
     from deepgrad.recipes import get_recipe, train_recipe
     assert get_recipe("precision-table").name == "precision-table"
-    r = train_recipe("precision-table", out=str(tmp_path), quick=True, parts="pi-mnist,gupta", verbose=True)
+    r = train_recipe("precision-table", out=str(tmp_path), quick=True, verbose=True)
     text = capsys.readouterr().out
     assert "1.05" in text and "1.28" in text and "emulated" in text
     t = r["test"]
     assert {"pi-mnist_single_error", "pi-mnist_half_error", "pi-mnist_fixed_error", "pi-mnist_dynamic_error"} <= set(t)
     assert t["pi-mnist_single_error"] < 80                            # it learns at all
     assert abs(t["pi-mnist_half_error"] - t["pi-mnist_single_error"]) < 5
+    assert {"mnist_single_error", "mnist_dynamic_error"} <= set(t) and "cifar10_single_error" not in t
     # Gupta et al.: <2,14> with round-to-nearest stalls; stochastic rounding follows float32
     assert t["gupta_stochastic_error"] < t["gupta_nearest_error"] - 2
     assert abs(t["gupta_stochastic_error"] - t["gupta_float32_error"]) < 2
@@ -338,3 +339,26 @@ def test_precision_table_quick_shows_the_rounding_contrast(tmp_path, capsys):
     assert (tmp_path / "result.json").is_file()
     with pytest.raises(ValueError, match="unknown parts"):
         train_recipe("precision-table", out=str(tmp_path), quick=True, parts="svhn", verbose=False)
+
+
+def test_precision_table_cifar_part_on_synthetic_images(tmp_path, monkeypatch):
+    # the CIFAR-10 code path without reading the files (the cache the recipe fills on first use)
+    from deepgrad.recipes import precision, train_recipe
+    rng = np.random.default_rng(0)
+    fake = (rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 60),
+            rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 40))
+    monkeypatch.setitem(precision._CACHE, ("cifar10", None, True), fake)
+    r = train_recipe("precision-table", quick=True, parts="cifar10", rows="single,fixed", out=str(tmp_path),
+                     verbose=False, plots=False)
+    assert set(r["test"]) == {"cifar10_single_error", "cifar10_fixed_error"}
+    assert r["table"]["cifar10"]["fixed"]["propagation"].startswith("FixedPoint(integer_bits=5")
+
+
+def test_cli_train_quick_flag(monkeypatch):
+    from deepgrad import cli
+    seen = {}
+    monkeypatch.setattr("deepgrad.recipes.train_recipe", lambda name, **kw: seen.update(kw, name=name) or
+                        {"recipe": name, "test": {}, "epochs": 1, "wall_s": 0.0, "checkpoint": None, "plots": [],
+                         "out": "x"})
+    assert cli.main(["train", "precision-table", "--quick"]) == 0
+    assert seen["name"] == "precision-table" and seen["quick"] is True
