@@ -204,7 +204,7 @@ class PrecisionTable(Recipe):
     classes = [str(d) for d in range(10)]
     defaults = dict(quick=False, parts=None, rows="single,half,fixed,dynamic",
                     batch_size=100, lr=0.05, momentum=0.9, lr_decay=0.8, optimizer="sgd", test_subset=None,
-                    pi_epochs=4, pi_units=240, pi_pieces=5, pi_dropout=0.0,
+                    pi_epochs=3, pi_units=240, pi_pieces=5, pi_dropout=0.0,
                     mnist_epochs=2, cnn_channels=16, mnist_subset=None,
                     cifar_epochs=2, cifar_width=16, cifar_subset=10000, cifar_lr=0.02,
                     gupta_epochs=2, gupta_hidden=256, gupta_lr=0.01, gupta_momentum=0.0, gupta_integer_bits=2,
