@@ -159,6 +159,12 @@ def test_dynamic_fixed_point_counts_over_several_calls_and_fits_the_first_tensor
     assert d.quantize(np.zeros(3, np.float32)).tolist() == [0, 0, 0]
     e = P.DynamicFixedPoint(4)
     assert e.quantize(np.zeros(2, np.float32)).tolist() == [0, 0] and e.integer_bits is None
+    z = P.DynamicFixedPoint(8, integer_bits=0)          # a group of zeros shrinks to the limit, no further
+    for _ in range(150):
+        r = z.quantize(np.zeros(3, np.float32))
+    assert z.fraction_bits == z.EXPONENT_LIMIT and r.tolist() == [0, 0, 0]
+    r = z.quantize(np.array([3e-30, 1.0], np.float32))     # grid 2**-100, max 2**-93 - 2**-100: no inf, no NaN
+    np.testing.assert_array_equal(r, np.array([4 * 2.0 ** -100, 127 * 2.0 ** -100], np.float32))
 
 
 # ---- the differentiable rounding ---------------------------------------------------------------------

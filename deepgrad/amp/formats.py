@@ -250,14 +250,19 @@ class DynamicFixedPoint(NumberFormat):
             self.update()
         return r
 
+    #: the exponent stays within ``fraction_bits <= 100`` and ``integer_bits <= 100`` (a group of
+    #: zeros, e.g. the gradient of a dead unit, would otherwise shrink it without end until the
+    #: scale ``2**fraction_bits`` overflowed float32)
+    EXPONENT_LIMIT = 100
+
     def update(self):
         """Move the exponent from the overflow counts gathered since the last update; returns the
         new ``integer_bits``."""
         if self.seen and self.integer_bits is not None:
             if self.overflows / self.seen > self.max_overflow_rate:
-                self.integer_bits += 1
+                self.integer_bits = min(self.integer_bits + 1, self.EXPONENT_LIMIT)
             elif self.overflows_2x / self.seen <= self.max_overflow_rate:
-                self.integer_bits -= 1
+                self.integer_bits = max(self.integer_bits - 1, self.bits - self.EXPONENT_LIMIT)
             self.history.append(self.integer_bits)
         self._reset_counts()
         return self.integer_bits
