@@ -203,16 +203,16 @@ class PrecisionTable(Recipe):
     metrics = ()
     classes = [str(d) for d in range(10)]
     defaults = dict(quick=False, parts=None, rows="single,half,fixed,dynamic",
-                    batch_size=100, lr=0.05, momentum=0.9, lr_decay=0.8, optimizer="sgd", test_subset=None,
-                    pi_epochs=3, pi_units=240, pi_pieces=5, pi_dropout=0.0,
+                    epochs=3, batch_size=100, lr=0.05, momentum=0.9, lr_decay=0.8, optimizer="sgd",
+                    test_subset=None, pi_units=240, pi_pieces=5, pi_dropout=0.0,
                     mnist_epochs=2, cnn_channels=16, mnist_subset=None,
                     cifar_epochs=2, cifar_width=16, cifar_subset=10000, cifar_lr=0.02,
-                    gupta_epochs=2, gupta_hidden=256, gupta_lr=0.01, gupta_momentum=0.0, gupta_integer_bits=2,
+                    gupta_epochs=3, gupta_hidden=256, gupta_lr=0.01, gupta_momentum=0.0, gupta_integer_bits=2,
                     gupta_fraction_bits=14, gupta_subset=None,
                     fixed_prop_integer_bits=5, fixed_update_integer_bits=2, max_overflow_rate=1e-4,
                     dynamic_update_every=100, threads=1)
     #: what --quick changes (a few seconds per part; the tests run it)
-    QUICK = dict(subset=2000, test_subset=500, pi_epochs=1, pi_units=48, pi_pieces=2, mnist_epochs=1,
+    QUICK = dict(subset=2000, test_subset=500, epochs=1, pi_units=48, pi_pieces=2, mnist_epochs=1,
                  cnn_channels=4, mnist_subset=300, cifar_epochs=1, cifar_width=4, cifar_subset=200,
                  gupta_epochs=5, gupta_hidden=64, gupta_subset=None, dynamic_update_every=10)
 
@@ -244,6 +244,9 @@ class PrecisionTable(Recipe):
             hp["parts"] = "pi-mnist,mnist,gupta" if hp["quick"] else "pi-mnist,mnist,cifar10,gupta"
         parts = [p.strip() for p in str(hp["parts"]).split(",") if p.strip()]
         rows = [r.strip() for r in str(hp["rows"]).split(",") if r.strip()]
+        if str(hp["optimizer"]).lower() != "sgd":
+            raise ValueError(f"precision-table trains with SGD (the papers' optimiser; momentum={hp['momentum']}), "
+                             f"not {hp['optimizer']!r}")
         known = ("pi-mnist", "mnist", "cifar10", "gupta")
         bad = [p for p in parts if p not in known] + [r for r in rows if r not in dict(ROWS)]
         if bad:
@@ -263,7 +266,7 @@ class PrecisionTable(Recipe):
                 files.append(self._plot_gupta(gupta, hp, out))
         result = {"test": test, "paper": PAPER, "table": {p: {r: {k: v for k, v in d.items() if k != "curve"}
                                                                for r, d in t.items()} for p, t in table.items()},
-                  "history": history, "plots": files}
+                  "history": history, "plots": files, "epochs": hp["epochs"]}
         if gupta is not None:
             result["gupta"] = {k: {"error": v["error"], "curve": v["curve"]} for k, v in gupta.items()}
         return result
@@ -271,7 +274,7 @@ class PrecisionTable(Recipe):
     def _table_part(self, part, rows, hp, root, say, test, history):
         from .. import random
         if part == "pi-mnist":
-            data, build, epochs, lr = _mnist(hp, root, flat=True), _maxout_mlp, hp["pi_epochs"], hp["lr"]
+            data, build, epochs, lr = _mnist(hp, root, flat=True), _maxout_mlp, hp["epochs"], hp["lr"]
         elif part == "mnist":
             xtr, ytr, xte, yte = _mnist(hp, root, flat=False)
             m = hp["mnist_subset"]
@@ -352,9 +355,11 @@ class PrecisionTable(Recipe):
 
         def draw(fig):
             ax = fig.add_subplot(111)
+            style = {"float32": dict(color="black", linestyle="--", zorder=3), "nearest": dict(color="tab:red"),
+                     "stochastic": dict(color="tab:green", linewidth=3, alpha=0.7)}
             for key, r in runs.items():
                 e, v = zip(*r["curve"])
-                ax.plot(e, v, marker=".", label=labels[key])
+                ax.plot(e, v, marker=".", label=labels[key], **style[key])
             ax.set_xlabel("epoch")
             ax.set_ylabel("test error %")
             ax.set_title(f"Gupta et al. 2015: {il + fl}-bit fixed point, {fl} fraction bits", fontsize=9)
