@@ -170,14 +170,20 @@ def test_dynamic_fixed_point_counts_over_several_calls_and_fits_the_first_tensor
 # ---- the differentiable rounding ---------------------------------------------------------------------
 
 def test_quantize_function_rounds_values_and_the_incoming_gradient():
-    fwd, bwd = P.FixedPoint(3, 2), P.FixedPoint(2, 6)
-    x = dg.tensor([0.3, -1.1, 7.0, 0.05], requires_grad=True)
+    fwd, bwd = P.FixedPoint(3, 2), P.FixedPoint(2, 6)                      # [-4, 3.75] and [-2, 2)
+    x = dg.tensor([0.3, -1.1, 7.0, 0.05, -4.2], requires_grad=True)
     y = P.quantize(x, fwd, bwd)
     np.testing.assert_array_equal(y.detach().numpy(), fwd.quantize(x.detach().numpy()))
-    g = np.array([0.0101, -0.3, 5.0, 0.02], np.float32)
+    g = np.array([0.0051, -3.0, 5.0, 0.02, 1.0], np.float32)
     y.backward(dg.tensor(g))
-    np.testing.assert_array_equal(x.grad.numpy(), bwd.quantize(g))
-    assert x.grad.numpy()[2] == 2 - 2 ** -6                # saturated, not passed through
+    want = bwd.quantize(g)
+    want[[2, 4]] = 0                  # saturated forward values: the clipping's derivative is zero
+    np.testing.assert_array_equal(x.grad.numpy(), want)
+    assert x.grad.numpy()[1] == -2.0 and x.grad.numpy()[0] == 0.0              # the gradient saturates too
+    # second order: the same rounding and mask, as a graph
+    x3 = dg.tensor([1.0, 3.0], requires_grad=True)
+    (gx,) = dg.autograd.grad(P.quantize(x3 * x3, P.FixedPoint(3, 2)).sum(), x3, create_graph=True)
+    np.testing.assert_array_equal(gx.detach().numpy(), [2.0, 0.0])             # 9 saturated at 3.75
 
 
 def test_quantize_function_stochastic_gradient_follows_the_generator():

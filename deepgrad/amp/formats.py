@@ -99,6 +99,12 @@ class NumberFormat:
     def quantize(self, x, generator=None):
         raise NotImplementedError
 
+    def quantize_saturated(self, x, generator=None):
+        """``(rounded, saturated)``: ``saturated`` is a boolean array of the values beyond the
+        format's range (clipped to it), or None when there are none (or the format, like
+        ``Float16``, does not saturate)."""
+        return self.quantize(x, generator), None
+
     def group(self):
         """A format for one more tensor or group of tensors: stateless formats return themselves,
         :class:`DynamicFixedPoint` a copy with its own exponent and overflow counts."""
@@ -154,27 +160,37 @@ class FixedPoint(NumberFormat):
     def quantize(self, x, generator=None):
         return _fixed(x, self.integer_bits, self.fraction_bits, self.rounding, generator)[0]
 
+    def quantize_saturated(self, x, generator=None):
+        r, _, _, sat = _fixed(x, self.integer_bits, self.fraction_bits, self.rounding, generator, mask=True)
+        return r, sat
+
     def __repr__(self):
         return (f"FixedPoint(integer_bits={self.integer_bits}, fraction_bits={self.fraction_bits}, "
                 f"rounding={self.rounding!r})")
 
 
-def _fixed(x, il, fl, rounding, generator, count=False):
-    """``(rounded, overflows, overflows_of_2x)`` of ``x`` in <il, fl> (counts only if ``count``).
-    Scaling by powers of two is exact, so the grid points are hit exactly."""
+def _fixed(x, il, fl, rounding, generator, count=False, mask=False):
+    """``(rounded, overflows, overflows_of_2x, saturated)`` of ``x`` in <il, fl> (counts only if
+    ``count``; the boolean array of values beyond the range, or None when there are none, only if
+    ``mask``). Scaling by powers of two is exact, so the grid points are hit exactly."""
     xp = backend.array_module(x)
     dt = _work_dtype(x)
     s = x.astype(dt, copy=False) * dt.type(2.0 ** fl)
     hi = 2.0 ** (il - 1 + fl) - 1          # the largest integer code; the smallest is -(hi + 1)
     lo = -(hi + 1)
     over = over2 = 0
-    if count:
-        over = int(xp.count_nonzero((s > hi) | (s < lo)))              # beyond [min, max]: saturates
-        over2 = int(xp.count_nonzero((s > hi / 2) | (s < lo / 2)))      # 2x beyond [min, max]
+    sat = None
+    if count or mask:
+        sat = (s > hi) | (s < lo)                                       # beyond [min, max]: saturates
+        over = int(xp.count_nonzero(sat))
+        if count:
+            over2 = int(xp.count_nonzero((s > hi / 2) | (s < lo / 2)))  # 2x beyond [min, max]
+        if not over:
+            sat = None
     r = _round(s, rounding, generator)
     r = xp.clip(r, lo, hi)
     r *= dt.type(2.0 ** -fl)
-    return r.astype(x.dtype, copy=False), over, over2
+    return r.astype(x.dtype, copy=False), over, over2, sat
 
 
 class DynamicFixedPoint(NumberFormat):
@@ -236,19 +252,23 @@ class DynamicFixedPoint(NumberFormat):
         return math.floor(math.log2(m)) + 2   # 2**(il-1) in (m, 2m]: m fits, 2m does not
 
     def quantize(self, x, generator=None):
+        return self.quantize_saturated(x, generator)[0]
+
+    def quantize_saturated(self, x, generator=None):
         if self.integer_bits is None:
             self.integer_bits = self._fit(x)
             if self.integer_bits is None:            # all zeros (or not finite): nothing to fit yet
-                return _fixed(x, self.bits, 0, self.rounding, generator)[0] if x.size else x.copy()
+                r, _, _, sat = _fixed(x, self.bits, 0, self.rounding, generator, mask=True)
+                return r, sat
         il = self.integer_bits
-        r, over, over2 = _fixed(x, il, self.bits - il, self.rounding, generator, count=True)
+        r, over, over2, sat = _fixed(x, il, self.bits - il, self.rounding, generator, count=True)
         self.seen += int(x.size)
         self.overflows += over
         self.overflows_2x += over2
         self.calls += 1
         if self.update_every and self.calls >= self.update_every:
             self.update()
-        return r
+        return r, sat
 
     #: the exponent stays within ``fraction_bits <= 100`` and ``integer_bits <= 100`` (a group of
     #: zeros, e.g. the gradient of a dead unit, would otherwise shrink it without end until the
@@ -307,20 +327,36 @@ class Float16(NumberFormat):
 
 class Quantize(Function):
     """Identity with rounding: the forward values rounded by ``fmt``, the incoming gradient by
-    ``grad_fmt`` (None: left as it is). Both are straight-through: the derivative of the rounding
-    is taken to be one, as in the papers' hardware, which simply rounds each propagated quantity."""
+    ``grad_fmt`` (None: left as it is). The rounding is straight-through (its derivative is taken
+    to be one, as the papers' hardware simply rounds each propagated quantity); the saturation is
+    not: where ``fmt`` clipped a value to its range the gradient is zero, the derivative of the
+    clipping. (Passing it through let the network push saturated logits further without effect on
+    the loss; weights grew until training diverged: Gupta et al.'s <2,14> MLP went from 28% to 48%
+    test error in its second epoch.)"""
 
     array_backward = True
 
     def forward(self, x, fmt=None, grad_fmt=None, generator=None):
-        self.grad_fmt, self.generator = grad_fmt, generator
-        return fmt.quantize(x, generator) if fmt is not None else x.copy()
+        self.grad_fmt, self.generator, self.saturated = grad_fmt, generator, None
+        if fmt is None:
+            return x.copy()
+        r, self.saturated = fmt.quantize_saturated(x, generator)
+        return r
 
     def backward(self, g):
-        return self.grad_fmt.quantize(g, self.generator) if self.grad_fmt is not None else g
+        if self.grad_fmt is not None:
+            g = self.grad_fmt.quantize(g, self.generator)
+        if self.saturated is not None:
+            g = g.copy() if self.grad_fmt is None else g
+            g[self.saturated] = 0
+        return g
 
     def graph_backward(self, g):
-        # the gradient as a graph: the same rounding of g, itself straight-through
+        # the gradient as a graph: the same rounding of g, itself straight-through, and the same mask
+        from ..tensor import Tensor
+        if self.saturated is not None:
+            keep = ~self.saturated
+            g = g * Tensor._make(keep.astype(g.array.dtype))
         return Quantize.apply(g, fmt=self.grad_fmt, generator=self.generator)
 
 

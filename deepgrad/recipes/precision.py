@@ -57,6 +57,10 @@ def row_formats(row, hp):
         return (FixedPoint(hp["fixed_prop_integer_bits"], 20 - hp["fixed_prop_integer_bits"]),
                 FixedPoint(hp["fixed_update_integer_bits"], 20 - hp["fixed_update_integer_bits"]))
     if row == "dynamic":
+        # one update of each group's exponent per tensor it rounds: with an update every 100 steps
+        # (10,000 images, the paper's interval as we read it) the logits' group, fitted to the first
+        # batch's small logits, saturated while the straight-through gradient kept pushing them, and
+        # PI-MNIST diverged (measured: 91.2% test error after 10,000 images vs 10.5% with this rule)
         every = hp["dynamic_update_every"]
         return (DynamicFixedPoint(10, max_overflow_rate=hp["max_overflow_rate"], update_every=every),
                 DynamicFixedPoint(12, max_overflow_rate=hp["max_overflow_rate"], update_every=every))
@@ -207,14 +211,14 @@ class PrecisionTable(Recipe):
                     test_subset=None, pi_units=240, pi_pieces=5, pi_dropout=0.0,
                     mnist_epochs=2, cnn_channels=16, mnist_subset=None,
                     cifar_epochs=2, cifar_width=16, cifar_subset=10000, cifar_lr=0.02,
-                    gupta_epochs=3, gupta_hidden=256, gupta_lr=0.01, gupta_momentum=0.0, gupta_integer_bits=2,
+                    gupta_epochs=8, gupta_hidden=256, gupta_lr=0.01, gupta_momentum=0.0, gupta_integer_bits=2,
                     gupta_fraction_bits=14, gupta_subset=None,
                     fixed_prop_integer_bits=5, fixed_update_integer_bits=2, max_overflow_rate=1e-4,
-                    dynamic_update_every=100, threads=1)
+                    dynamic_update_every=1, threads=1)
     #: what --quick changes (a few seconds per part; the tests run it)
     QUICK = dict(subset=2000, test_subset=500, epochs=1, pi_units=48, pi_pieces=2, mnist_epochs=1,
                  cnn_channels=4, mnist_subset=300, cifar_epochs=1, cifar_width=4, cifar_subset=200,
-                 gupta_epochs=5, gupta_hidden=64, gupta_subset=None, dynamic_update_every=10)
+                 gupta_epochs=5, gupta_hidden=64, gupta_subset=None)
 
     def build_data(self, hp, root=None):
         from . import Splits
