@@ -69,6 +69,8 @@ def cmd_train(args):
     overrides = dict(args.set or [])
     overrides.update(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                      seed=args.seed, subset=args.subset)
+    if getattr(args, "quick", False):
+        overrides["quick"] = True        # recipes with a reduced mode (precision-table); others refuse it
     result = train_recipe(args.recipe, out=args.out, data=args.data, resume=args.resume,
                           verbose=_verbosity(args), device=args.device, distributed=args.distributed, **overrides)
     if args.distributed:
@@ -214,6 +216,8 @@ def build_parser():
                    "hyper-parameters; ends on the weights an uninterrupted run would reach). --epochs, --lr and "
                    "--batch-size may be changed (with a notice); a different --optimizer, --seed or --set is refused")
     t.add_argument("--subset", type=int, metavar="N", help="use only the first N samples of each split (smoke tests)")
+    t.add_argument("--quick", action="store_true", help="a reduced run in seconds, for recipes that have one "
+                   "(precision-table)")
     t.add_argument("--set", type=_kv, action="append", metavar="KEY=VALUE",
                    help="set another hyper-parameter of the recipe (JSON value), e.g. --set dropout=0.1")
     t.add_argument("--device", help="cpu or cuda")

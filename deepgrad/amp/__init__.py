@@ -3,6 +3,11 @@
 ``GradScaler`` is complete (dynamic loss scaling with PyTorch's arithmetic). ``autocast`` runs as
 a no-op where PyTorch's CPU build disables it and refuses, with a clear error, where PyTorch would
 lower the precision (see ``autocast_mode``); the low-precision policy is later work.
+
+Emulated number formats (``FixedPoint``, ``DynamicFixedPoint``, ``Float16``; round-to-nearest and
+stochastic rounding) and ``low_precision(model, propagation=..., update=...)`` are deepgrad's own
+research tools (Courbariaux et al. 2014, Gupta et al. 2015): see ``formats`` and ``precision``;
+``deepgrad.precision`` is the same set under a shorter name.
 """
 from .autocast_mode import (autocast, is_autocast_enabled, is_autocast_available, get_autocast_dtype,  # noqa: F401
                             custom_fwd, custom_bwd)
@@ -13,6 +18,11 @@ from ..ops import _lowp as _lowp_ops
 # float16/bfloat16 ops compute in float32 and round (ops/_lowp.py); installed the first time such a
 # dtype appears, so float32 programs never pay for the wrappers
 _backend.LOWP_HOOK.append(_lowp_ops.install_all)
+
+# emulated number formats for limited-precision research (deepgrad's own; PyTorch has none)
+from .formats import (NumberFormat, FixedPoint, DynamicFixedPoint, Float16, quantize,  # noqa: F401
+                      round_nearest, round_stochastic)
+from .precision import low_precision  # noqa: F401
 
 __all__ = ["autocast", "GradScaler", "is_autocast_enabled", "is_autocast_available", "get_autocast_dtype",
            "custom_fwd", "custom_bwd"]

@@ -20,3 +20,5 @@ from . import modules  # noqa: E402,F401  (torch.nn.modules.* import paths)
 from . import parallel  # noqa: E402
 from .parallel import DataParallel  # noqa: E402
 from .sync_batchnorm import SyncBatchNorm  # noqa: E402,F401  (data-parallel batch norm over MPI)
+
+from .maxout import Maxout  # noqa: E402,F401  (deepgrad's own: torch.nn has no Maxout)
