@@ -628,10 +628,13 @@ class DBN(nn.Module):
         p /= p.sum(1, keepdims=True)
         return Tensor._make(p)
 
-    def fit(self, data, epochs=10, batch_size=100, lr=0.1, verbose=False, labels=None, **kwargs):
+    def fit(self, data, epochs=10, batch_size=100, lr=0.1, verbose=False, labels=None, k=1, **kwargs):
         """Greedy layer-wise training: RBM 0 on ``data``, RBM i on the hidden means of RBM i-1;
         with label units the top RBM sees those means beside the one-hot ``labels``.
-        ``epochs`` and ``lr`` may be per-layer lists; other keywords go to :meth:`RBM.fit`.
+        ``epochs``, ``lr`` and ``k`` (CD steps) may be per-layer lists -- a top RBM trained with
+        more Gibbs steps than the layers below (``k=[1, 1, 10]``) generates far better, since CD-1
+        never visits the spurious modes its free Gibbs chains fall into. Other keywords go to
+        :meth:`RBM.fit`.
         Returns the per-layer lists of reconstruction errors."""
         from .pretrain import greedy_layerwise
         n = len(self.rbms)
@@ -641,15 +644,18 @@ class DBN(nn.Module):
             raise ValueError("DBN.fit: labels given but this DBN has no label units (build it with n_labels=...)")
         ep = list(epochs) if isinstance(epochs, (list, tuple)) else [epochs] * n
         lrs = list(lr) if isinstance(lr, (list, tuple)) else [lr] * n
-        if len(ep) != n or len(lrs) != n:
-            raise ValueError(f"DBN.fit: {n} layers but {len(ep)} epochs and {len(lrs)} learning rates given")
+        ks = list(k) if isinstance(k, (list, tuple)) else [k] * n
+        if len(ep) != n or len(lrs) != n or len(ks) != n:
+            raise ValueError(f"DBN.fit: {n} layers but {len(ep)} epochs, {len(lrs)} learning rates and {len(ks)} "
+                             "CD step counts given")
         errors = []
 
         def train(i, rbm, X):
             if rbm.n_labels:
                 xp = backend.array_module(X)
                 X = xp.concatenate([X, self._onehot(labels, len(X))], 1)
-            errors.append(rbm.fit(X, epochs=ep[i], batch_size=batch_size, lr=lrs[i], verbose=verbose, **kwargs))
+            errors.append(rbm.fit(X, epochs=ep[i], batch_size=batch_size, lr=lrs[i], k=ks[i], verbose=verbose,
+                                  **kwargs))
 
         greedy_layerwise(list(self.rbms), data, train, lambda rbm, X: rbm._h_mean(rbm._check(X)),
                          batch_size=max(1000, batch_size))

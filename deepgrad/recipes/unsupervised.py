@@ -445,7 +445,9 @@ class MnistDBN(_UnsupervisedRecipe):
     # defaults are untimed (estimate: ~30 s per RBM epoch over the stack, ~60 s per fine-tuning epoch)
     # labels=True: the paper's 10 softmax label units beside the top RBM's 500 visible units; the samples are
     # then drawn with each class clamped in turn, and the generative classifier's error is printed too
-    defaults = dict(sizes=[784, 500, 500, 2000], rbm_epochs=10, rbm_lr=0.1, rbm_weight_decay=2e-4, epochs=30,
+    # top_k: CD steps for the top (associative) RBM; with CD-1 there its free-running Gibbs chains fall into a
+    # blank mode (measured: every one of 100 samples blank), with CD-10 none do
+    defaults = dict(sizes=[784, 500, 500, 2000], rbm_epochs=10, rbm_lr=0.1, rbm_weight_decay=2e-4, top_k=10, epochs=30,
                     batch_size=100, lr=0.1, optimizer="sgd", momentum=0.9, gibbs_steps=1000, n_samples=100,
                     sample_init="random", labels=True, test_subset=None)
 
@@ -460,8 +462,9 @@ class MnistDBN(_UnsupervisedRecipe):
         dbn = DBN(tuple(hp["sizes"]), generator=gen, n_labels=n_labels)
         _say(verbose, f"greedy RBM pre-training {hp['sizes']}{' with 10 label units on top' if n_labels else ''} "
                       f"for {hp['rbm_epochs']} epochs each")
+        ks = [1] * (len(hp["sizes"]) - 2) + [int(hp["top_k"])]
         errs = dbn.fit(xtr, labels=ytr if n_labels else None, epochs=hp["rbm_epochs"], batch_size=hp["batch_size"],
-                       lr=hp["rbm_lr"], weight_decay=hp["rbm_weight_decay"], generator=gen, verbose=verbose)
+                       lr=hp["rbm_lr"], k=ks, weight_decay=hp["rbm_weight_decay"], generator=gen, verbose=verbose)
         generative = _accuracy_of(dbn.classify(xte).numpy(), yte) if n_labels else None
         files = []
         if plots:    # generated before fine-tuning changes nothing in the DBN (the classifier is a copy)
