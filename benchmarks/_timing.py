@@ -74,13 +74,25 @@ def cpu_model():
     return platform.processor() or platform.machine() or "?"
 
 
+def cpu_flags():
+    """The vector-unit flags that decide which kernels run (float16/bfloat16 conversions, AVX-512)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            have = set(next(ln for ln in f if ln.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):  # pragma: no cover - not Linux
+        return ""
+    return " ".join(x for x in ("f16c", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16")
+                    if x in have)
+
+
 def machine_header():
     """One block naming the machine a benchmark ran on: CPU model and cores, load average,
     NumPy's BLAS (library, version, the kernel it dispatched to, threads) and PyTorch's
     (MKL / oneDNN / OpenBLAS as its build reports, threads)."""
     import os
     import numpy as np
-    lines = [f"cpu: {cpu_model()}, {os.cpu_count()} logical cores; load average {load_average()}"]
+    lines = [f"cpu: {cpu_model()}, {os.cpu_count()} logical cores, flags: {cpu_flags() or '?'}; "
+             f"load average {load_average()}"]
     try:
         from threadpoolctl import threadpool_info
         for p in threadpool_info():
@@ -130,38 +142,3 @@ def make_step(model, x, y, loss_fn, opt):
         loss.backward()
         opt.step()
     return step
-
-
-def machine_header():
-    """The CPU model, core count, load average and every BLAS/OpenMP library loaded with its
-    kernel (OpenBLAS's ``architecture``: Haswell, SkylakeX, Zen...) and threads, as lines to
-    print above a benchmark's table: ratios measured on another CPU are not comparable."""
-    import os
-    import platform
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    lines = [f"cpu: {cpu}, {os.cpu_count()} logical cores, load average {load_average()}"]
-    try:
-        import numpy as np
-        lines.append(f"numpy {np.__version__}")
-        import torch
-        lines[-1] += (f", torch {torch.__version__} ({torch.get_num_threads()} threads, "
-                      f"oneDNN {'on' if torch.backends.mkldnn.is_available() else 'off'})")
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from threadpoolctl import threadpool_info
-        for p in threadpool_info():
-            lines.append(f"{p.get('user_api')}: {p.get('internal_api')} {p.get('version')}, kernel "
-                         f"{p.get('architecture', '?')}, {p.get('num_threads')} threads "
-                         f"({os.path.basename(p.get('filepath', ''))})")
-    except ImportError:  # pragma: no cover
-        lines.append("blas: ? (threadpoolctl not installed)")
-    return "\n".join(lines)

@@ -55,7 +55,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import deepgrad as dg  # noqa: E402
 from deepgrad import models  # noqa: E402
-from _timing import copy_weights, machine_header, make_step, report, setup_threads, time_pair  # noqa: E402
+from _timing import copy_weights, make_step, report, setup_threads, time_pair  # noqa: E402
 
 
 # ---- PyTorch twins (same state_dict names as deepgrad.models) ------------------------------------
@@ -225,8 +225,7 @@ def compare_fast(name, s_dg, s_t, number, repeat):
 
 def main(argv=None):
     args = _parse(argv)
-    n = setup_threads(args.threads)
-    print(machine_header(), flush=True)
+    n = setup_threads(args.threads)          # prints machine_header()
     rows, to_profile = [], []
     for key in args.only.split(","):
         key = key.strip()

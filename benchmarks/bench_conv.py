@@ -47,7 +47,7 @@ import deepgrad as dg  # noqa: E402
 from deepgrad.models.lenet import lenet5  # noqa: E402
 from deepgrad.models.resnet import resnet20  # noqa: E402
 from deepgrad.ops import conv as C, pool as P  # noqa: E402
-from _timing import copy_weights, machine_header, make_step, setup_threads  # noqa: E402
+from _timing import copy_weights, make_step, setup_threads  # noqa: E402
 
 
 def time_ratio(fn_dg, fn_torch, number, repeat, warmup=2):
@@ -223,8 +223,7 @@ def model_pair(dg_ctor, torch_ctor, shape, rng):
 
 def main(argv=None):
     args = _parse(argv)
-    n = setup_threads(args.threads)
-    print(machine_header(), flush=True)
+    n = setup_threads(args.threads)          # prints machine_header()
     only = set(args.only.split(","))
     rng = np.random.default_rng(0)
     if "ops" in only:

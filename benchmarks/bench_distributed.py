@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -70,28 +69,6 @@ class TimedComm:
                 _Clock.seconds += time.perf_counter() - t0
             return TimedRequest(out) if name.startswith("I") and out is not None else out
         return timed
-
-
-def machine_info(np):
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    lines = [f"cpu: {cpu}, {os.cpu_count()} logical cores; load average {os.getloadavg()[0]:.2f}",
-             f"numpy {np.__version__}"]
-    try:
-        from threadpoolctl import threadpool_info
-        for p in threadpool_info():
-            lines.append(f"{p.get('user_api')}: {p.get('internal_api')} {p.get('version')} "
-                         f"{p.get('num_threads')} threads")
-    except ImportError:
-        pass
-    return "\n".join(lines)
 
 
 # ---- one rank's measurement -----------------------------------------------------------------------
@@ -180,7 +157,9 @@ def main(argv=None):
         threadpool_limits(1)               # as on every rank (the header then shows it)
     except ImportError:
         pass
-    print(machine_info(np))
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _timing import machine_header
+    print(machine_header())
     results = []
     for n in [int(r) for r in args.ranks.split(",")]:
         cmd = [mpirun, "--oversubscribe", "--allow-run-as-root", "-n", str(n), sys.executable, os.path.abspath(__file__),

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import threads_from_argv  # noqa: E402
+from _timing import machine_header, threads_from_argv  # noqa: E402
 
 if __name__ == "__main__":
     threads_from_argv(sys.argv[1:] if "--threads" in " ".join(sys.argv) else ["--threads", "1"])
@@ -36,37 +35,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import deepgrad as dg  # noqa: E402
 from bench_cnn import TorchLeNet5  # noqa: E402
 from deepgrad import models  # noqa: E402
-
-
-def machine_info():
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    flags = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            have = set(next(ln for ln in f if ln.startswith("flags")).split(":", 1)[1].split())
-        flags = " ".join(x for x in ("f16c", "avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16")
-                         if x in have)
-    except (OSError, StopIteration):
-        pass
-    lines = [f"cpu: {cpu}, {os.cpu_count()} logical cores, flags: {flags or '?'}; "
-             f"load average {os.getloadavg()[0]:.2f}",
-             f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)"]
-    try:
-        from threadpoolctl import threadpool_info
-        for p in threadpool_info():
-            lines.append(f"{p.get('user_api')}: {p.get('internal_api')} {p.get('version')} "
-                         f"{p.get('num_threads')} threads ({os.path.basename(p.get('filepath', ''))})")
-    except ImportError:
-        pass
-    return "\n".join(lines)
 
 
 def mlp(lib):
@@ -145,7 +113,7 @@ def main(argv=None):
                         "meaningful with --threads 1)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(machine_info())
+    print(machine_header())
     variants = [("float32", False), ("float16", False), ("bfloat16", False)]
     if not args.no_autocast:
         variants.append(("autocast bf16", True))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -26,29 +25,6 @@ import torch  # noqa: E402
 
 import deepgrad as dg  # noqa: E402
 from deepgrad.models import RBM  # noqa: E402
-
-
-def machine_info():
-    """CPU model, core count, BLAS libraries and thread counts, load average."""
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    lines = [f"cpu: {cpu}, {os.cpu_count()} logical cores; load average {os.getloadavg()[0]:.2f}",
-             f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)"]
-    try:
-        from threadpoolctl import threadpool_info
-        for p in threadpool_info():
-            lines.append(f"{p.get('user_api')}: {p.get('internal_api')} {p.get('version')} "
-                         f"{p.get('num_threads')} threads ({os.path.basename(p.get('filepath', ''))})")
-    except ImportError:
-        pass
-    return "\n".join(lines)
 
 
 def torch_cd1(W, b, c, vel, v0, lr=0.1, momentum=0.9, weight_decay=2e-4):
@@ -77,8 +53,7 @@ def main(argv=None):
     p.add_argument("--hidden", type=int, default=500)
     p.add_argument("--batch", type=int, default=100)
     args = p.parse_args(argv)
-    n = setup_threads(args.threads)
-    print(machine_info())
+    n = setup_threads(args.threads)          # prints machine_header()
     rng = np.random.default_rng(0)
     v0 = (rng.random((args.batch, args.visible)) < 0.2).astype(np.float32)
     rbm = RBM(args.visible, args.hidden, generator=dg.Generator().manual_seed(0))
