@@ -474,7 +474,7 @@ class MnistDBN(_UnsupervisedRecipe):
             what = "each column one clamped class, " if n_labels else ""
             files.append(save_figure(os.path.join(out, "samples.png"),
                                      lambda fig: _show(fig, image_grid(s, 10), f"DBN samples ({what}{hp['gibbs_steps']} "
-                                                       f"Gibbs steps in the top RBM from {hp['sample_init']} states)"),
+                                                       f"Gibbs steps\nin the top RBM from {hp['sample_init']} states)"),
                                      figsize=(6, 6)))
         clf = dbn.to_classifier(10)
         hist = _fine_tune(clf, xtr, ytr, hp, gen, verbose, "fine-tune")
