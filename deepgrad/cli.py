@@ -79,7 +79,8 @@ def cmd_train(args):
             return 0
     test = result["test"]
     parts = [f"test {k} {100 * v:.2f}%" if "acc" in k else f"test {k} {v:.4f}" for k, v in test.items()]
-    print(f"{result['recipe']}: {', '.join(parts)} after {result['epochs']} epochs "
+    done = result.get("progress") or f"{result['epochs']} epochs"     # a recipe may say (L-BFGS iterations)
+    print(f"{result['recipe']}: {', '.join(parts)} after {done} "
           f"({result['wall_s']:.1f} s of training)")
     print(f"checkpoint: {result['checkpoint']}")
     if result["plots"]:

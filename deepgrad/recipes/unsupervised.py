@@ -346,7 +346,8 @@ class MnistSparseAutoEncoder(_UnsupervisedRecipe):
                                      lambda fig: _show(fig, image_grid(W, cols, normalise=True),
                                                        f"{len(W)} filters (encoder weights)"), figsize=(7, 7)))
         key = "iteration" if hp["optimizer"] == "lbfgs" else "epoch"
-        return {"test": {"mean_activation": rho_hat, "relative_gap": rel, "squared_error": err},
+        progress = f"{hp['max_iter']} L-BFGS iterations" if key == "iteration" else f"{hp['epochs']} epochs"
+        return {"test": {"mean_activation": rho_hat, "relative_gap": rel, "squared_error": err}, "progress": progress,
                 "history": [{key: i + 1, "loss": v} for i, v in enumerate(hist)],
                 "checkpoint": _save_weights(ae, out), "plots": files}
 
