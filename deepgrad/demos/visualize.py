@@ -35,12 +35,16 @@ def _blur(a):
     return (k[0] * h[..., :-2, :] + k[1] * h[..., 1:-1, :] + k[2] * h[..., 2:, :]).astype(np.float32)
 
 
-def activation_maximisation(score_fn, n, shape, steps=60, lr=0.5, decay=1e-2, jitter=2, seed=0):
+def activation_maximisation(score_fn, n, shape, steps=60, lr=0.5, decay=1e-2, jitter=2, seed=0, init_std=0.3):
     """Images (n, *shape) maximising ``score_fn(batch) -> (n,) Tensor`` (row i for target i) by
-    gradient ascent with jitter, L2 decay and blur. Returns ``(images, first_scores, last_scores)``."""
+    gradient ascent with jitter, L2 decay and blur. Returns ``(images, first_scores, last_scores)``.
+
+    The start is noise of ``init_std`` around zero (the data's mean after normalisation): a nearly
+    flat start can sit where every first-layer ReLU is off -- a well-trained LeNet-5's conv1 biases
+    end negative -- and there the input gradient is exactly zero and ascent never moves."""
     import deepgrad as dg
     rng = np.random.default_rng(seed)
-    x = (0.01 * rng.standard_normal((n, *shape))).astype(np.float32)
+    x = (init_std * rng.standard_normal((n, *shape))).astype(np.float32)
     first = None
     for step in range(steps):
         dy, dx = rng.integers(-jitter, jitter + 1, 2)
