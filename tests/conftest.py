@@ -24,3 +24,16 @@ def _seed():
     dg.manual_seed(0)
     np.random.seed(0)
     yield
+
+
+@pytest.fixture
+def one_blas_thread():
+    """One BLAS thread for the test: LAPACK's SVD/eigh with two threads on a busy 2-core machine
+    was measured 100x slower (9 s for a 200x784 SVD) than with one."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

@@ -11,17 +11,7 @@ from deepgrad import cli, load
 from deepgrad.data import shared_datasets_dir
 from deepgrad.recipes import get_recipe, train_recipe
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """One BLAS thread: LAPACK's SVD/eigh with two threads on a busy 2-core machine was measured
-    100x slower (9 s for a 200x784 SVD) than with one."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")     # see tests/conftest.py
 
 
 needs_mnist = pytest.mark.skipif(shared_datasets_dir() is None or not (shared_datasets_dir() / "mnist").is_dir(),

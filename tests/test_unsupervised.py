@@ -16,17 +16,7 @@ from deepgrad.models.pretrain import linear_layers
 torch.set_num_threads(1)
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """One BLAS thread: LAPACK's SVD/eigh with two threads on a busy 2-core machine was measured
-    100x slower (9 s for a 200x784 SVD) than with one."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")     # see tests/conftest.py
 
 
 

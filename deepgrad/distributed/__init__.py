@@ -382,17 +382,21 @@ def _gather_buf(tensor, pg):
     return recv
 
 
+def _check_per_rank_list(tensors, ref, pg, op, list_name, ref_name):
+    """One Tensor per rank, each of ``ref``'s shape."""
+    if len(tensors) != pg.size():
+        raise ValueError(f"{op}: {list_name} has {len(tensors)} tensors for a world of {pg.size()}")
+    for i, t in enumerate(tensors):
+        _check_tensor(t, op, f"{list_name}[{i}]")
+        if tuple(t.shape) != tuple(ref.shape):
+            raise ValueError(f"{op}: {list_name}[{i}] has shape {tuple(t.shape)}, {ref_name} {tuple(ref.shape)}")
+
+
 def all_gather(tensor_list, tensor, group=None, async_op=False):
     """Every rank's ``tensor`` into ``tensor_list[rank]`` on all ranks."""
     _check_tensor(tensor, "all_gather")
     pg = _pg(group, "all_gather")
-    if len(tensor_list) != pg.size():
-        raise ValueError(f"all_gather: tensor_list has {len(tensor_list)} tensors for a world of {pg.size()}")
-    for i, t in enumerate(tensor_list):
-        _check_tensor(t, "all_gather", f"tensor_list[{i}]")
-        if tuple(t.shape) != tuple(tensor.shape):
-            raise ValueError(f"all_gather: tensor_list[{i}] has shape {tuple(t.shape)}, the input "
-                             f"{tuple(tensor.shape)}")
+    _check_per_rank_list(tensor_list, tensor, pg, "all_gather", "tensor_list", "the input")
     recv = _gather_buf(tensor, pg)
     for t, r in zip(tensor_list, recv):
         t.array[...] = r.astype(t.array.dtype, copy=False)
@@ -432,13 +436,7 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
     """Rank r gets the reduction over ranks of ``input_list[r]``."""
     _check_tensor(output, "reduce_scatter", "output")
     pg = _pg(group, "reduce_scatter")
-    if len(input_list) != pg.size():
-        raise ValueError(f"reduce_scatter: input_list has {len(input_list)} tensors for a world of {pg.size()}")
-    for i, t in enumerate(input_list):
-        _check_tensor(t, "reduce_scatter", f"input_list[{i}]")
-        if tuple(t.shape) != tuple(output.shape):
-            raise ValueError(f"reduce_scatter: input_list[{i}] has shape {tuple(t.shape)}, the output "
-                             f"{tuple(output.shape)}")
+    _check_per_rank_list(input_list, output, pg, "reduce_scatter", "input_list", "the output")
     send = np.stack([_wire(t.array)[0] for t in input_list])
     out = _reduce_scatter_buf(send, pg, op, "reduce_scatter")
     output.array[...] = out
