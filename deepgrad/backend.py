@@ -150,27 +150,126 @@ def device_of(array) -> device:
     return CPU
 
 
+def cuda_unavailable_message(dev="cuda") -> str:
+    """deepgrad's "Torch not compiled with CUDA enabled": what is missing and what to install."""
+    if _cupy is None:
+        why = ("CuPy is not installed. Install the CuPy wheel that matches your CUDA driver: "
+               "`pip install cupy-cuda12x` (CUDA 12) or `pip install cupy-cuda13x` (CUDA 13); "
+               "`nvidia-smi` shows the driver's CUDA version")
+    else:
+        why = (f"CuPy {getattr(_cupy, '__version__', '?')} is installed but sees no CUDA device "
+               "(no NVIDIA GPU, or the driver does not match the CuPy wheel: cupy-cuda12x needs a "
+               "CUDA 12 driver, cupy-cuda13x a CUDA 13 one)")
+    return (f"device {dev} requested but deepgrad was not given a CUDA device (PyTorch says 'Torch not "
+            f"compiled with CUDA enabled'): {why}; or use the 'cpu' device")
+
+
 def module_for(dev) -> object:
     dev = device(dev)
     if dev.type == "cpu":
         return np
     if not cuda_available():
-        raise CudaUnavailableError(
-            f"device {dev} requested but CuPy with a CUDA device is not available (PyTorch's CPU build "
-            "says 'Torch not compiled with CUDA enabled'); use the 'cpu' device or install CuPy on a GPU machine")
+        raise CudaUnavailableError(cuda_unavailable_message(dev))
     return _cupy
 
 
-def to_device(array, dev):
-    """Move a raw array to ``dev`` (a no-op when it is already there)."""
+def is_real_cupy(xp) -> bool:
+    """True only for the real CuPy module (not NumPy, not a test stand-in imitating CuPy): the
+    condition for the device-only fast paths (fused kernels, pinned memory, streams)."""
+    return xp is not np and getattr(xp, "__name__", "") == "cupy" and hasattr(xp, "ElementwiseKernel")
+
+
+# ---- out of memory: CuPy's allocator error becomes deepgrad.cuda.OutOfMemoryError ---------------
+OOM_HOOK = []     # deepgrad.cuda installs its converter here (backend sits below deepgrad.cuda)
+CUDA_THREAD_HOOK = []   # deepgrad.cuda's per-thread set-up (its memory-peak hook), run on each copy
+
+
+def convert_oom(err):
+    """``err`` (any MemoryError) as the exception to raise: deepgrad.cuda.OutOfMemoryError for a
+    CuPy device allocation failure, ``err`` itself otherwise."""
+    if OOM_HOOK:
+        return OOM_HOOK[0](err)
+    return err
+
+
+def to_device(array, dev, non_blocking=False):
+    """Move a raw array to ``dev`` (a no-op when it is already there). ``non_blocking=True`` with
+    real CuPy makes a host-to-device copy asynchronous on the current stream (truly overlapped
+    only from pinned memory, see ``pin``), and a device-to-host copy lands in pinned memory."""
     dev = device(dev)
     if dev.type == "cpu":
         if _cupy is not None and isinstance(array, _cupy.ndarray):
+            if non_blocking and is_real_cupy(_cupy):
+                out = _empty_pinned(array.shape, array.dtype)
+                if out is not None:
+                    try:
+                        return array.get(stream=_cupy.cuda.get_current_stream(), out=out, blocking=False)
+                    except TypeError:     # a CuPy without ``blocking``: a synchronous copy
+                        return array.get(out=out)
             return _cupy.asnumpy(array)
         return array
     xp = module_for(dev)
-    with xp.cuda.Device(dev.index or 0):
-        return xp.asarray(array)
+    if CUDA_THREAD_HOOK:
+        CUDA_THREAD_HOOK[0]()
+    try:
+        with xp.cuda.Device(dev.index or 0):
+            if non_blocking and is_real_cupy(xp) and isinstance(array, np.ndarray) and array.flags.c_contiguous:
+                out = xp.empty(array.shape, array.dtype)
+                out.set(array, stream=xp.cuda.get_current_stream())
+                return out
+            return xp.asarray(array)
+    except MemoryError as e:
+        raise convert_oom(e) from e
+
+
+# ---- pinned (page-locked) host memory ----------------------------------------------------------
+_pinned = {}      # id(array) -> weakref: the NumPy arrays deepgrad placed in pinned memory
+
+
+def _empty_pinned(shape, dtype):
+    """An empty NumPy array in page-locked memory (CuPy's pinned memory pool), or None."""
+    if _cupy is None:
+        return None
+    try:
+        import cupyx  # type: ignore
+        out = cupyx.empty_pinned(shape, dtype)
+    except Exception:   # pragma: no cover - a stand-in without cupyx, or no pinned memory
+        return None
+    _register_pinned(out)
+    return out
+
+
+def _register_pinned(a):
+    import weakref
+    key = id(a)
+    _pinned[key] = weakref.ref(a, lambda _r, k=key: _pinned.pop(k, None))
+
+
+def pin(array):
+    """A copy of the NumPy ``array`` in pinned memory (``array`` itself if it already is)."""
+    if is_pinned(array):
+        return array
+    if not cuda_available():
+        raise RuntimeError("Cannot access accelerator device when none is available.")
+    if is_real_cupy(_cupy):
+        out = _empty_pinned(array.shape, array.dtype)
+        if out is not None:
+            out[...] = array
+            return out
+    out = np.array(array, copy=True)      # a stand-in without pinned memory: record the copy
+    _register_pinned(out)
+    return out
+
+
+def is_pinned(array) -> bool:
+    """Whether ``array`` (or the array it views) is host memory deepgrad pinned."""
+    a = array
+    while isinstance(a, np.ndarray):
+        r = _pinned.get(id(a))
+        if r is not None and r() is a:
+            return True
+        a = a.base
+    return False
 
 
 def to_numpy(array):

@@ -102,14 +102,33 @@ def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_gra
     return _finish(np.logspace(start, end, steps, base=base).astype(backend.as_dtype(dtype)), dtype, device, requires_grad)
 
 
+def _device_generator(device, generator):
+    """The GPU generator that draws for ``device`` (None for the CPU: NumPy's generator draws).
+    As in PyTorch, a tensor made on the GPU draws from the GPU's own generator."""
+    if device is None or generator is not None:
+        return None
+    dev = backend.device(device)
+    if dev.type != "cuda":
+        return None
+    backend.module_for(dev)          # the "no CUDA device" error, before anything is drawn
+    from .cuda import _rng
+    return _rng.for_device(dev)
+
+
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     dt = backend.as_dtype(dtype)
+    g = _device_generator(device, generator)
+    if g is not None:
+        return _finish(g.random(_shape(size), dt), dtype, device, requires_grad)
     return _finish(rng(generator).random(_shape(size), dtype=dt if dt in (np.float32, np.float64) else np.float64).astype(dt, copy=False),
                    dtype, device, requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     dt = backend.as_dtype(dtype)
+    g = _device_generator(device, generator)
+    if g is not None:
+        return _finish(g.standard_normal(_shape(size), dt), dtype, device, requires_grad)
     return _finish(rng(generator).standard_normal(_shape(size), dtype=dt if dt in (np.float32, np.float64) else np.float64).astype(dt, copy=False),
                    dtype, device, requires_grad)
 
@@ -128,16 +147,26 @@ def randint(low, high=None, size=None, generator=None, dtype=None, device=None, 
     if low >= high:
         raise RuntimeError(f"randint: random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dt = backend.as_dtype(dtype) if dtype is not None else backend.int64
+    g = _device_generator(device, generator)
+    if g is not None:
+        return _finish(g.integers(low, high, _shape(tuple(size) if isinstance(size, (tuple, list)) else (size,)), dt),
+                       dtype, device, requires_grad)
     return _finish(rng(generator).integers(low, high, size=_shape(tuple(size) if isinstance(size, (tuple, list)) else (size,))).astype(dt),
                    dtype, device, requires_grad)
 
 
 def randperm(n, generator=None, dtype=None, device=None):
     dt = backend.as_dtype(dtype) if dtype is not None else backend.int64
+    g = _device_generator(device, generator)
+    if g is not None:
+        return _finish(g.permutation(n, dt), dtype, device, False)
     return _finish(rng(generator).permutation(n).astype(dt), dtype, device, False)
 
 
 def normal(mean, std, size, generator=None, dtype=None, device=None):
+    g = _device_generator(device, generator)
+    if g is not None:
+        return _finish(g.normal(mean, std, tuple(size), backend.as_dtype(dtype)), dtype, device, False)
     return _finish(rng(generator).normal(mean, std, size=tuple(size)).astype(backend.as_dtype(dtype)), dtype, device, False)
 
 

@@ -68,6 +68,8 @@ default_generator.seed()
 def manual_seed(seed: int) -> Generator:
     """Seed the global generator (and NumPy's legacy global state, for third-party code)."""
     np.random.seed(int(seed) & 0xFFFFFFFF)
+    from .cuda import _rng as _cuda_rng      # the GPUs' generators too, as torch.manual_seed does
+    _cuda_rng.seed_all(seed)
     return default_generator.manual_seed(seed)
 
 

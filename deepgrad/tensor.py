@@ -99,12 +99,18 @@ class Tensor:
     # which share every buffer already, so share_memory_() has nothing to move (PyTorch moves the
     # storage into shared memory for worker processes); is_shared() says what PyTorch would.
     def is_pinned(self, device=None):
-        return False
+        return self.device.type == "cpu" and backend.is_pinned(self.array)
 
     def pin_memory(self, device=None):
-        if self.device.type != "cuda" and not backend.cuda_available():
+        """A copy in page-locked host memory (CuPy's pinned pool), from which ``.to("cuda",
+        non_blocking=True)`` copies asynchronously; ``self`` if already pinned."""
+        if self.device.type == "cuda":
+            raise RuntimeError(f"cannot pin '{self.device}' memory: only dense CPU tensors can be pinned")
+        if not backend.cuda_available():
             raise RuntimeError("Cannot access accelerator device when none is available.")
-        return self
+        if backend.is_pinned(self.array):
+            return self
+        return Tensor._make(backend.pin(self.array))
 
     def share_memory_(self):
         _shared_buffers[id(self.array)] = self.array
@@ -249,7 +255,8 @@ class Tensor:
             else:
                 dtype = a
         from .ops.elementwise import to_dtype_device
-        return to_dtype_device(self, None if dtype is None else backend.as_dtype(dtype), device, copy)
+        return to_dtype_device(self, None if dtype is None else backend.as_dtype(dtype), device, copy,
+                               non_blocking=non_blocking)
 
     def type(self, dtype=None, non_blocking=False):
         """With no argument, PyTorch's type name ('torch.FloatTensor'); else a cast to ``dtype``
@@ -282,8 +289,9 @@ class Tensor:
 
     def cuda(self, device=None, non_blocking=False):
         if device is None:
-            return self.to("cuda")
-        return self.to(device if isinstance(device, (str, backend.device)) else f"cuda:{device}")
+            return self.to("cuda", non_blocking=non_blocking)
+        return self.to(device if isinstance(device, (str, backend.device)) else f"cuda:{device}",
+                       non_blocking=non_blocking)
 
     # ---- autograd -----------------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):

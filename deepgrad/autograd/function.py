@@ -74,6 +74,11 @@ class Function:
         except (ValueError, IndexError) as e:  # NumPy's own complaint: name the op and the shapes
             shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
             raise RuntimeError(f"{cls.__name__.lower()}: invalid input shapes ({shapes}): {e}") from e
+        except MemoryError as e:               # CuPy's device allocator: deepgrad.cuda.OutOfMemoryError
+            err = backend.convert_oom(e)
+            if err is e:
+                raise
+            raise err from e
         node.inputs = None
         if type(out) is tuple:
             return node._wrap_many(out, inputs, record)
@@ -465,6 +470,16 @@ def _inplace_add(acc, g):
 
 
 def _call_backward(fn, grads, create_graph):
+    try:
+        return _call_backward_inner(fn, grads, create_graph)
+    except MemoryError as e:                   # CuPy's device allocator: deepgrad.cuda.OutOfMemoryError
+        err = backend.convert_oom(e)
+        if err is e:
+            raise
+        raise err from e
+
+
+def _call_backward_inner(fn, grads, create_graph):
     if _anomaly[0]:
         _in_backward[0] = True
         try:

@@ -173,15 +173,28 @@ def _to_tensors(tree):
     return tree
 
 
-def _to_device(tree, device):
+def _to_device(tree, device, non_blocking=False):
     if isinstance(tree, Tensor):
-        return tree.to(device)
+        return tree.to(device, non_blocking=non_blocking)
     if isinstance(tree, dict):
-        return {k: _to_device(v, device) for k, v in tree.items()}
+        return {k: _to_device(v, device, non_blocking) for k, v in tree.items()}
     if isinstance(tree, list):
-        return [_to_device(v, device) for v in tree]
+        return [_to_device(v, device, non_blocking) for v in tree]
     if isinstance(tree, tuple):
-        return tuple(_to_device(v, device) for v in tree)
+        return tuple(_to_device(v, device, non_blocking) for v in tree)
+    return tree
+
+
+def _pin(tree):
+    """Every CPU tensor of a batch copied into pinned host memory (``pin_memory=True``)."""
+    if isinstance(tree, Tensor):
+        return tree.pin_memory() if tree.device.type == "cpu" else tree
+    if isinstance(tree, dict):
+        return {k: _pin(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_pin(v) for v in tree]
+    if isinstance(tree, tuple):
+        return tuple(_pin(v) for v in tree)
     return tree
 
 
@@ -216,7 +229,7 @@ class DataLoader:
     def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None,
                  num_workers=0, collate_fn=None, pin_memory=False, drop_last=False, timeout=0,
                  worker_init_fn=None, generator=None, *, prefetch=2, prefetch_factor=None,
-                 persistent_workers=False, batch_transform=None, device=None):
+                 persistent_workers=False, batch_transform=None, device=None, pin_memory_device=""):
         if not isinstance(num_workers, (numbers.Integral, np.integer)) or num_workers < 0:
             raise ValueError(f"DataLoader: num_workers must be a non-negative integer, got {num_workers!r}")
         if prefetch_factor is not None:
@@ -229,6 +242,9 @@ class DataLoader:
         self.num_workers = int(num_workers)
         self.prefetch = int(prefetch)
         self.pin_memory = pin_memory
+        self.pin_memory_device = pin_memory_device
+        # As PyTorch: pinning needs an accelerator; without one the flag only warns (on iteration).
+        self._pin = bool(pin_memory) and backend.cuda_available()
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
         self.generator = generator
@@ -288,6 +304,10 @@ class DataLoader:
         return len(self.sampler)
 
     def __iter__(self):
+        if self.pin_memory and not self._pin:
+            import warnings
+            warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then device "
+                          "pinned memory won't be used.", UserWarning, stacklevel=2)
         return _LoaderIter(self)
 
     # ---- the work of one batch (runs in a worker thread or the main thread) -----------------
@@ -308,8 +328,10 @@ class DataLoader:
     def _finish(self, batch):
         if self.batch_transform is not None:
             batch = _apply_batch_transform(batch, self.batch_transform)
+        if self._pin:
+            batch = _pin(batch)
         if self.device is not None:
-            batch = _to_device(batch, self.device)
+            batch = _to_device(batch, self.device, non_blocking=self._pin)
         return batch
 
 

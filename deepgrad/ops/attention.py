@@ -30,6 +30,12 @@ def _dropout(x, p):
     if p >= 1.0:
         return mul(x, Tensor._make(backend.array_module(x.array).zeros(x.shape, x.dtype)))
     dt = x.dtype
+    if backend.array_module(x.array) is not np:     # a GPU tensor: drawn on the device (cuda/_rng.py)
+        from ..cuda import _rng
+        u = _rng.for_device(backend.device_of(x.array)).random(tuple(x.shape), np.float64 if dt == np.float64 else np.float32)
+        mask = (u >= p).astype(dt)
+        mask *= dt.type(1.0 / (1.0 - p))
+        return mul(x, Tensor._make(mask))
     mask = (rng().random(tuple(x.shape), dtype=np.float64 if dt == np.float64 else np.float32) >= p).astype(dt)
     mask *= dt.type(1.0 / (1.0 - p))
     if backend.array_module(x.array) is not np:

@@ -779,11 +779,11 @@ class Clone(Function):
 class Convert(Function):
     """A change of dtype and/or device; the gradient goes back in the input's dtype and device."""
 
-    def forward(self, x, dtype=None, device=None):
+    def forward(self, x, dtype=None, device=None, non_blocking=False):
         self.src = (x.dtype, backend.device_of(x))
         out = x
         if device is not None:
-            out = backend.to_device(out, device)
+            out = backend.to_device(out, device, non_blocking=non_blocking)
         if dtype is not None and out.dtype != dtype:
             out = out.astype(dtype)
         if out is x:
@@ -799,7 +799,7 @@ def clone(input):
     return Clone.apply(input)
 
 
-def to_dtype_device(t, dtype, device, copy=False):
+def to_dtype_device(t, dtype, device, copy=False, non_blocking=False):
     same_dtype = dtype is None or dtype == t.array.dtype
     same_device = device is None or backend.device(device) == t.device
     if same_dtype and same_device and not copy:
@@ -807,6 +807,8 @@ def to_dtype_device(t, dtype, device, copy=False):
     if dtype is not None and dtype.kind not in "fcV" and t.requires_grad:
         # Casting to an integer type leaves the graph (such tensors cannot require grad).
         return _nodiff(t.array.astype(dtype))
+    if non_blocking and not same_device:
+        return Convert.apply(t, dtype=None if same_dtype else dtype, device=device, non_blocking=True)
     return Convert.apply(t, dtype=None if same_dtype else dtype, device=None if same_device else device)
 
 
