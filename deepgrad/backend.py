@@ -276,3 +276,17 @@ def to_numpy(array):
     if _cupy is not None and isinstance(array, _cupy.ndarray):
         return _cupy.asnumpy(array)
     return array
+
+
+def set_cuda_module(module):
+    """Make ``module`` deepgrad's array module for the "cuda" device and return the previous one
+    (None: no CUDA device). Normally that is CuPy, found at import; tests install the strict
+    stand-in (``deepgrad.testing.strict_cuda()``), which behaves like CuPy on a machine without a GPU."""
+    global _cupy
+    prev, _cupy = _cupy, module
+    return prev
+
+
+def is_stand_in() -> bool:
+    """True while the "cuda" module is a stand-in (no real GPU: CUDA kernels and cuDNN cannot run)."""
+    return getattr(_cupy, "__stand_in__", False)
