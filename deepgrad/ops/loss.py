@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from . import _cuda_kernels as _ck
 from ..autograd.function import Function
 from ..tensor import Tensor
 from ._graph import linear_map, reference_grads
@@ -86,6 +87,9 @@ class CrossEntropy(Function):
         dt = x.dtype
         C = x.shape[0] if x.ndim == 1 else x.shape[1]
         x2 = _rows(x, C)
+        self.fused = False
+        if not probs and weight is None and not label_smoothing and x2.size > 0 and _ck.enabled(xp):
+            return self._forward_fused(x, x2, t, C, ignore_index, reduction, xp)
         m = x2.max(axis=1, keepdims=True)
         if not bool(xp.isfinite(m).all()):            # rows of -inf / inf / nan: keep them NaN-safe
             m = xp.where(xp.isfinite(m), m, 0).astype(dt)
@@ -132,7 +136,52 @@ class CrossEntropy(Function):
         with np.errstate(invalid="ignore", divide="ignore"):   # every target ignored: NaN, as in PyTorch
             return xp.asarray(total / denom, dtype=dt)
 
+    def _forward_fused(self, x, x2, t, C, ignore_index, reduction, xp):
+        """GPU, class-index targets without weight or smoothing: log-sum-exp per row (one fused
+        map-reduce), the picked logit, and no softmax array kept: backward recomputes
+        ``exp(z - lse)`` inside its one kernel (_cuda_kernels.ce_backward)."""
+        dt = x.dtype
+        m = x2.max(axis=1, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0).astype(dt, copy=False)   # no host sync for the check
+        lse = m + xp.log(_ck.ce_sumexp(xp, x2, m)).reshape(-1, 1).astype(dt, copy=False)
+        tt = t.reshape(-1)
+        valid, tsafe = _picked("cross_entropy", tt, C, ignore_index, xp)
+        M = x2.shape[0]
+        rows = xp.arange(M)
+        w_t = valid.astype(dt)
+        loss = (lse[:, 0] - x2[rows, tsafe]) * w_t
+        self.fused = True
+        self.x_shape, self.reduction, self.probs, self.ls, self.C = x.shape, reduction, False, 0.0, C
+        self.p, self.w, self.x2, self.lse = None, None, x2, lse
+        self.rows, self.tsafe, self.w_t, self.valid = rows, tsafe, w_t, valid
+        if self._record:
+            self.save_for_backward(*self.inputs)
+        self.denom = denom = w_t.sum(dtype=dt)
+        if reduction == "none":
+            return loss.astype(dt, copy=False).reshape(tuple(t.shape))
+        total = loss.sum(dtype=dt)
+        if reduction == "sum":
+            return xp.asarray(total, dtype=dt)
+        return xp.asarray(total / denom, dtype=dt)
+
+    def _backward_fused(self, g):
+        xp = backend.array_module(g)
+        x2 = self.x2
+        if self.reduction == "none":
+            scale = g.reshape(-1, 1)
+        elif self.reduction == "mean":
+            scale = g / self.denom
+        else:
+            scale = g
+        row_scale = (self.w_t.reshape(-1, 1) * scale).astype(x2.dtype, copy=False)
+        cols = xp.arange(self.C, dtype=self.tsafe.dtype).reshape(1, -1)
+        gx = xp.empty(x2.shape, x2.dtype)
+        _ck.ce_backward(xp, x2, self.lse, self.tsafe.reshape(-1, 1), cols, row_scale, gx)
+        return _unrows(gx, self.x_shape), None
+
     def backward(self, g):
+        if self.fused:
+            return self._backward_fused(g)
         xp = backend.array_module(g)
         p, C = self.p, self.C
         if self.reduction == "none":
@@ -182,13 +231,14 @@ class CrossEntropy(Function):
             loss = picked * Tensor._make(-(1.0 - ls) * self.w_t)
             if ls > 0:
                 smooth = (logp * wt).sum(1) if wt is not None else logp.sum(1)
-                loss = loss + smooth * Tensor._make(self.valid.astype(self.p.dtype) * (-ls / C))
+                loss = loss + smooth * Tensor._make(self.valid.astype(self.w_t.dtype) * (-ls / C))
             out_shape = tuple(t.shape)
         if self.reduction == "none":
             return loss.reshape(out_shape)
         total = loss.sum()
+        like = self.p if self.p is not None else self.x2
         return total if self.reduction == "sum" else total / Tensor._make(
-            backend.array_module(self.p).asarray(self.denom, dtype=self.p.dtype))
+            backend.array_module(like).asarray(self.denom, dtype=like.dtype))
 
 
 def _rows_t(a, C):

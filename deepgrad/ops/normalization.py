@@ -14,6 +14,7 @@ from .. import backend
 from ..autograd.function import Function
 from ..tensor import Tensor
 from ._graph import reference_grads
+from . import _cuda_kernels as _ck
 
 __all__ = ["batch_norm", "layer_norm", "group_norm"]
 
@@ -257,6 +258,9 @@ class BatchNorm(Function):
             return _bn_forward_fast(self, cv, x, w, b, training, running_mean, running_var,
                                     momentum, eps)
         self.cv = None
+        self.fused = False
+        if training and x.size > 0 and _ck.enabled(xp):   # GPU: one fused normalise+affine kernel
+            return self._forward_fused(x, w, b, running_mean, running_var, momentum, eps, xp)
         if training:
             n = x.size // C
             xhat, mean, var, rstd = _standardise(x, axes, eps)
@@ -277,9 +281,58 @@ class BatchNorm(Function):
             self.eps, self.mean = eps, (None if training else mean.reshape(bshape))
         return out
 
+    def _forward_fused(self, x, w, b, running_mean, running_var, momentum, eps, xp):
+        """Training-mode batch norm on the GPU: the statistics are CuPy reductions (mean, then
+        the centred variance), the normalise+affine pass one kernel writing ``xhat`` and ``out``."""
+        dt, axes, bshape, C = x.dtype, self.axes, self.bshape, x.shape[1]
+        n = x.size // C
+        mean = x.mean(axis=axes, keepdims=True, dtype=dt)
+        var = x.var(axis=axes, keepdims=True, dtype=dt)
+        if running_mean is not None:
+            running_mean *= (1.0 - momentum)
+            running_mean += (momentum * mean.reshape(C)).astype(running_mean.dtype, copy=False)
+        if running_var is not None:
+            running_var *= (1.0 - momentum)
+            running_var += (momentum * var.reshape(C) * (n / (n - 1))).astype(running_var.dtype, copy=False)
+        rstd = (1.0 / xp.sqrt(var + eps)).astype(dt, copy=False)
+        xhat = xp.empty_like(x)
+        out = xp.empty_like(x)
+        _ck.bn_forward(xp, x, mean, rstd, 1.0 if w is None else w.reshape(bshape),
+                       0.0 if b is None else b.reshape(bshape), xhat, out)
+        self.fused = True
+        if self._record:
+            self.xhat, self.rstd, self.w = xhat, rstd, w
+            self.save_for_backward(*self.inputs)
+            self.eps, self.mean = eps, None
+        return out
+
+    def _backward_fused(self, g):
+        xp = backend.array_module(g)
+        axes, xhat, rstd, w, bshape = self.axes, self.xhat, self.rstd, self.w, self.bshape
+        need = self.needs_input_grad
+        C = g.shape[1]
+        n = g.size // C
+        sg = g.sum(axis=axes, keepdims=True)
+        sgx = (g * xhat).sum(axis=axes, keepdims=True)
+        grads = [None]
+        if need[0]:
+            k = rstd * w.reshape(bshape) if w is not None else rstd
+            gx = xp.empty_like(g)
+            _ck.bn_backward(xp, g, xhat, sg / n, sgx / n, k, gx)
+            grads[0] = gx
+        i = 1
+        if self.has_weight:
+            grads.append(sgx.reshape(C) if need[i] else None)
+            i += 1
+        if self.has_bias:
+            grads.append(sg.reshape(C) if need[i] else None)
+        return tuple(grads)
+
     def backward(self, g):
         if self.cv is not None:
             return _bn_backward_fast(self, g)
+        if self.fused:
+            return self._backward_fused(g)
         axes, xhat = self.axes, self.xhat
         grads = []
         gh = g * self.w.reshape(self.bshape) if self.w is not None else g

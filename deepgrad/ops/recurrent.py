@@ -36,6 +36,7 @@ from .elementwise import sigmoid, tanh, relu
 from .linalg import matmul
 from .shape import chunk
 from ._graph import reference_grads
+from . import _cuda_kernels as _ck
 
 __all__ = ["rnn_layer", "rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell"]
 
@@ -180,11 +181,26 @@ class RNNLayer(Function):
                 if rec:
                     K = xp.empty((T, B, G), dt)
                     Kc = xp.empty((T, B, H), dt)
+                fused = _ck.enabled(xp)            # GPU: one fused kernel per step (_cuda_kernels.py)
                 for t in order:
                     n = ns[t]
                     pi, ni = (t + 1, t) if reverse else (t, t + 1)
                     g = A[t, :n]
                     xp.matmul(Hs[pi, :n], WhhT, out=tmpG[:n])
+                    if fused:
+                        r = tmpG[:n]
+                        gates = (g[:, :H], g[:, H:H2], g[:, H2:H3], g[:, H3:],
+                                 r[:, :H], r[:, H:H2], r[:, H2:H3], r[:, H3:], Cs[pi, :n], Cs[ni, :n], Hs[ni, :n])
+                        if rec:
+                            Kt = K[t, :n]
+                            _ck.lstm_forward_record(xp, *gates, Kt[:, :H], Kt[:, H:H2], Kt[:, H2:H3], Kt[:, H3:],
+                                                    Kc[t, :n])
+                        else:
+                            _ck.lstm_forward(xp, *gates)
+                        if n < B:
+                            Hs[ni, n:] = Hs[pi, n:]
+                            Cs[ni, n:] = Cs[pi, n:]
+                        continue
                     g += tmpG[:n]
                     _sigmoid_inplace(g, xp)
                     gg = g[:, H3:]
@@ -310,8 +326,18 @@ class RNNLayer(Function):
                 dc = xp.zeros((B, H), dt) if dcn is None else dcn.astype(dt, copy=True)
                 D4 = D.reshape(T, B, 4, H)
                 K4 = K.reshape(T, B, 4, H)
+                fused = _ck.enabled(xp)            # GPU: one fused kernel per step (_cuda_kernels.py)
                 for t in order:
                     n = ns[t]
+                    if fused:
+                        Dt, Kt, dhn_ = D[t, :n], K[t, :n], dh[:n]
+                        _ck.lstm_backward(xp, dhn_, 0.0 if dout is None else dout[t, :n], dc[:n],
+                                          Kt[:, :H], Kt[:, H:H2], Kt[:, H2:H3], Kt[:, H3:], Kc[t, :n], F[t, :n],
+                                          Dt[:, :H], Dt[:, H:H2], Dt[:, H2:H3], Dt[:, H3:])
+                        xp.matmul(Dt, Whh, out=dhn_)
+                        if n < B:
+                            D[t, n:] = 0
+                        continue
                     if dout is not None:
                         dh[:n] += dout[t, :n]
                     Dt = D[t, :n]

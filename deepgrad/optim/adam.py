@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
+from ..ops import _cuda_kernels as _ck
 from ..tensor import Tensor
 from .optimizer import Optimizer, _check_common, _scalar, _zeros_like
 
@@ -44,6 +46,19 @@ class Adam(Optimizer):
         lr = _scalar(group["lr"])
         m = state["exp_avg"].array
         v = state["exp_avg_sq"].array
+        if _ck.enabled(backend.array_module(p)):    # GPU: one fused kernel per parameter
+            step_size = lr / (1 - beta1 ** step)
+            bc2_sqrt = (1 - beta2 ** step) ** 0.5
+            args = (float(1 - beta1), float(beta2), float(1 - beta2), float(step_size), float(bc2_sqrt),
+                    float(group["eps"]))
+            if group["amsgrad"]:
+                vmax = state.get("max_exp_avg_sq")
+                if vmax is None:
+                    vmax = state["max_exp_avg_sq"] = _zeros_like(p)
+                _ck.adam_amsgrad(backend.array_module(p), p, g, m, v, vmax.array, *args)
+            else:
+                _ck.adam(backend.array_module(p), p, g, m, v, *args)
+            return
         t = self._buf(g, 1)
         m += np.subtract(g, m, out=t).__imul__(1 - beta1)           # lerp(m, g, 1 - beta1)
         v *= beta2

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
+from ..ops import _cuda_kernels as _ck
 from ..tensor import Tensor
 from .optimizer import Optimizer, _check, _check_common, _scalar
 
@@ -30,6 +32,8 @@ class SGD(Optimizer):
             state["momentum_buffer"] = None      # becomes a copy of the first gradient
 
     def _update(self, p, g, state, group):
+        if _ck.enabled(backend.array_module(p)):    # GPU: one fused kernel per parameter
+            return self._update_fused(p, g, state, group)
         momentum = group["momentum"]
         d = g
         if momentum != 0:
@@ -51,3 +55,21 @@ class SGD(Optimizer):
             else:
                 d = b
         p -= np.multiply(d, _scalar(group["lr"]), out=self._buf(g, 2))
+
+    def _update_fused(self, p, g, state, group):
+        xp = backend.array_module(p)
+        lr = _scalar(group["lr"])
+        momentum = group["momentum"]
+        if momentum == 0:
+            _ck.sgd(xp, p, g, lr)
+            return
+        buf = state.get("momentum_buffer")
+        if buf is None:                 # first step: b = g (zeros * 0 + g * 1, exactly)
+            state["momentum_buffer"] = buf = Tensor._make(xp.zeros_like(g))
+            mb, damp = 0.0, 1.0
+        else:
+            mb, damp = float(momentum), float(1 - group["dampening"])
+        if group["nesterov"]:
+            _ck.sgd_nesterov(xp, p, g, buf.array, lr, mb, damp, float(momentum))
+        else:
+            _ck.sgd_momentum(xp, p, g, buf.array, lr, mb, damp)

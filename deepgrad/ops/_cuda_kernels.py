@@ -1,0 +1,240 @@
+"""Fused pointwise kernels for the GPU hot paths, each written ONCE as a Python function.
+
+PyTorch runs the pointwise part of an LSTM cell, of batch norm, of softmax + cross-entropy and of
+an optimiser step as one CUDA kernel each (``_thnn_fused_lstm_cell``, cuDNN/native batch norm,
+fused ``log_softmax`` backward, ``_fused_adam``). On CuPy every ufunc is a kernel launch (5-10 us
+of CPU each), so a chain of ten ufuncs costs ten launches and ten trips through memory. Here each
+such chain is one function of array-module operations in *destination-passing style*: results
+are written with ``out[...] = expression`` into arrays the caller owns (views of its buffers,
+so nothing is copied afterwards), and nothing is returned, or a reduction is.
+
+* On NumPy (and the strict stand-in of the CPU test suite) the function runs as written: a
+  sequence of ufuncs. Tests compare it with the existing CPU op, so the math of every kernel is
+  checked on every machine (tests/test_cuda_kernels.py).
+* On the real CuPy the same function is wrapped by ``cupy.fuse``, which traces it once per
+  argument dtype/ndim signature into one elementwise (or reduction) kernel; in-place assignment
+  to an argument is supported by both of CuPy's fusion tracers. Should fusion fail for a kernel
+  (a CuPy version that cannot trace it), the plain function runs on the CuPy arrays instead:
+  correct, only unfused, and recorded in ``FALLBACKS`` (the GPU script reports it).
+
+The ops use these kernels only when ``enabled(xp)``: the real CuPy (``backend.is_real_cupy``),
+so the CPU paths are untouched. ``FORCE[0] = True`` (tests only) also takes the kernel paths on
+the stand-in, so the code around the kernels (buffers, views, the order of steps) is tested here.
+
+Every kernel is a factory ``name(xp)`` returning the function, so that the function calls the
+module's ufuncs (``xp.exp``) and ``cupy.fuse`` can trace them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+
+FORCE = [False]        # tests: take the kernel paths on a non-CuPy device module too
+FALLBACKS = {}         # kernel name -> why cupy.fuse could not be used (the plain function ran)
+
+
+def enabled(xp) -> bool:
+    """Whether the ops should take their fused-kernel path for arrays of module ``xp``."""
+    if xp is np:
+        return False
+    return backend.is_real_cupy(xp) or FORCE[0]
+
+
+class _Kernel:
+    __slots__ = ("name", "factory", "plain", "fused")
+
+    def __init__(self, factory):
+        self.name = factory.__name__
+        self.factory = factory
+        self.plain = {}       # id(xp) -> the plain function for that module
+        self.fused = {}       # id(xp) -> cupy.fuse of it (None once fusion failed)
+
+    def __call__(self, xp, *args):
+        if backend.is_real_cupy(xp):
+            f = self.fused.get(id(xp), False)
+            if f is False:
+                f = self.fused[id(xp)] = xp.fuse(kernel_name="deepgrad_" + self.name)(self.factory(xp))
+            if f is not None:
+                try:
+                    return f(*args)
+                except MemoryError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - tracing/compiling failed: run it unfused
+                    FALLBACKS[self.name] = f"{type(e).__name__}: {e}"
+                    self.fused[id(xp)] = None
+        f = self.plain.get(id(xp))
+        if f is None:
+            f = self.plain[id(xp)] = self.factory(xp)
+        return f(*args)
+
+
+def kernel(factory):
+    return _Kernel(factory)
+
+
+# ---- LSTM cell (ops/recurrent.py) -----------------------------------------------------------------
+# The layer keeps the gate pre-activations scaled so that each nonlinearity is 1 / (1 + exp(z)):
+# gates (o, i, f) scaled by -1 (sigmoid), g by -2 (tanh(x) = 2 sigmoid(2x) - 1).
+
+@kernel
+def lstm_forward(xp):
+    """One time step: the gate pre-activations are ``z = a + r`` (``a``: the input projection,
+    overwritten in place with the activated gates; ``r``: the recurrent GEMM's result); write the
+    new cell ``c`` and hidden state ``h``."""
+    def f(zo, zi, zf, zg, ro, ri, rf, rg, cp, c, h):
+        so = 1 / (1 + xp.exp(zo + ro))
+        si = 1 / (1 + xp.exp(zi + ri))
+        sf = 1 / (1 + xp.exp(zf + rf))
+        gg = 2 / (1 + xp.exp(zg + rg)) - 1
+        cn = sf * cp + si * gg
+        zo[...] = so
+        zi[...] = si
+        zf[...] = sf
+        zg[...] = gg
+        c[...] = cn
+        h[...] = so * xp.tanh(cn)
+    return f
+
+
+@kernel
+def lstm_forward_record(xp):
+    """``lstm_forward`` that also stores backward's coefficients (w.r.t. the scaled
+    pre-activations): K = [tc (o^2 - o), g (i^2 - i), c_prev (f^2 - f), (g^2 - 1) i / 2],
+    Kc = o (1 - tc^2), with tc = tanh(c)."""
+    def f(zo, zi, zf, zg, ro, ri, rf, rg, cp, c, h, ko, ki, kf, kg, kc):
+        so = 1 / (1 + xp.exp(zo + ro))
+        si = 1 / (1 + xp.exp(zi + ri))
+        sf = 1 / (1 + xp.exp(zf + rf))
+        gg = 2 / (1 + xp.exp(zg + rg)) - 1
+        cn = sf * cp + si * gg
+        tc = xp.tanh(cn)
+        zo[...] = so
+        zi[...] = si
+        zf[...] = sf
+        zg[...] = gg
+        c[...] = cn
+        h[...] = so * tc
+        ko[...] = tc * (so * so - so)
+        ki[...] = gg * (si * si - si)
+        kf[...] = cp * (sf * sf - sf)
+        kg[...] = (gg * gg - 1) * si * 0.5
+        kc[...] = (1 - tc * tc) * so
+    return f
+
+
+@kernel
+def lstm_backward(xp):
+    """One step of backward through time, pointwise part: ``dh`` (incoming, plus the output's
+    gradient ``dout``) and ``dc`` give the four pre-activation gradients; ``dc`` becomes the
+    gradient for the previous step's cell (``dc * f``). The caller then sets
+    ``dh = D_t @ W_hh`` (one GEMM)."""
+    def f(dh, dout, dc, ko, ki, kf, kg, kc, fg, do_, di, df, dg):
+        dhv = dh + dout
+        dcv = dc + dhv * kc
+        do_[...] = dhv * ko
+        di[...] = dcv * ki
+        df[...] = dcv * kf
+        dg[...] = dcv * kg
+        dc[...] = dcv * fg
+    return f
+
+
+# ---- batch norm (ops/normalization.py) --------------------------------------------------------------
+@kernel
+def bn_forward(xp):
+    """Normalise and apply the affine map in one pass: ``xhat = (x - mean) rstd``,
+    ``out = xhat w + b`` (w, b: per-channel arrays shaped to broadcast, or 1.0 / 0.0)."""
+    def f(x, mean, rstd, w, b, xhat, out):
+        xh = (x - mean) * rstd
+        xhat[...] = xh
+        out[...] = xh * w + b
+    return f
+
+
+@kernel
+def bn_backward(xp):
+    """The input gradient of training-mode batch norm from the two channel sums:
+    ``gx = k (g - mg - xhat mgx)`` with ``mg = sum(g)/n``, ``mgx = sum(g xhat)/n``,
+    ``k = rstd w``."""
+    def f(g, xhat, mg, mgx, k, gx):
+        gx[...] = k * (g - mg - xhat * mgx)
+    return f
+
+
+# ---- softmax + cross-entropy (ops/loss.py) ----------------------------------------------------------
+@kernel
+def ce_sumexp(xp):
+    """Row sums of ``exp(z - m)`` (the softmax denominator), one fused map-reduce."""
+    def f(z, m):
+        return xp.sum(xp.exp(z - m), axis=1)
+    return f
+
+
+@kernel
+def ce_backward(xp):
+    """``gx = (softmax(z) - onehot(t)) * scale`` from the saved log-sum-exp of each row: no
+    softmax array is kept between forward and backward. ``cols`` is ``arange(C)`` (1, C),
+    ``t`` the targets (M, 1), ``scale`` the per-row factor (M, 1) (0 for ignored rows)."""
+    def f(z, lse, t, cols, scale, gx):
+        gx[...] = (xp.exp(z - lse) - (cols == t)) * scale
+    return f
+
+
+# ---- optimiser steps (optim/sgd.py, optim/adam.py): one kernel per parameter tensor -------------
+@kernel
+def sgd(xp):
+    def f(p, g, lr):
+        p[...] = p - g * lr
+    return f
+
+
+@kernel
+def sgd_momentum(xp):
+    """``b = mb b + damp g``; ``p -= lr b`` (first step: b is zeros and mb = 0, damp = 1)."""
+    def f(p, g, b, lr, mb, damp):
+        bn = b * mb + g * damp
+        b[...] = bn
+        p[...] = p - bn * lr
+    return f
+
+
+@kernel
+def sgd_nesterov(xp):
+    """``b = mb b + damp g``; ``p -= lr (g + momentum b)``."""
+    def f(p, g, b, lr, mb, damp, momentum):
+        bn = b * mb + g * damp
+        b[...] = bn
+        p[...] = p - (g + bn * momentum) * lr
+    return f
+
+
+@kernel
+def adam(xp):
+    """``m = lerp(m, g, 1 - b1)``, ``v = b2 v + (1 - b2) g^2``,
+    ``p -= step_size * m / (sqrt(v) / bc2_sqrt + eps)``."""
+    def f(p, g, m, v, one_minus_b1, b2, one_minus_b2, step_size, bc2_sqrt, eps):
+        mn = m + (g - m) * one_minus_b1
+        vn = v * b2 + (g * g) * one_minus_b2
+        m[...] = mn
+        v[...] = vn
+        p[...] = p - (mn / (xp.sqrt(vn) / bc2_sqrt + eps)) * step_size
+    return f
+
+
+@kernel
+def adam_amsgrad(xp):
+    """``adam`` with ``vmax = max(vmax, v)`` in the denominator."""
+    def f(p, g, m, v, vmax, one_minus_b1, b2, one_minus_b2, step_size, bc2_sqrt, eps):
+        mn = m + (g - m) * one_minus_b1
+        vn = v * b2 + (g * g) * one_minus_b2
+        vm = xp.maximum(vmax, vn)
+        m[...] = mn
+        v[...] = vn
+        vmax[...] = vm
+        p[...] = p - (mn / (xp.sqrt(vm) / bc2_sqrt + eps)) * step_size
+    return f
+
+
+ALL = [lstm_forward, lstm_forward_record, lstm_backward, bn_forward, bn_backward, ce_sumexp,
+       ce_backward, sgd, sgd_momentum, sgd_nesterov, adam, adam_amsgrad]
