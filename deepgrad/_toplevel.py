@@ -266,13 +266,20 @@ def set_flush_denormal(mode):
 
 
 def get_default_device():
-    return backend.device("cpu")
+    d = backend._DEFAULT_DEVICE[0]
+    return backend.device("cpu") if d is None else d
 
 
 def set_default_device(device):
-    if device is not None and backend.device(device).type != "cpu":
-        raise NotImplementedError(f"torch.set_default_device({device!r}) is not implemented in deepgrad; "
-                                  "create tensors with device=... or move them with .to(device)")
+    """Where factories (``tensor``, ``zeros``, ``randn`` ..., so also new modules' parameters) put
+    tensors when no ``device=`` is given; ``None`` or "cpu" restores the CPU. A CUDA device without
+    one raises the CudaUnavailableError that ``device="cuda"`` raises."""
+    d = None if device is None else backend.device(device)
+    if d is not None and d.type == "cpu":
+        d = None
+    if d is not None:
+        backend.module_for(d)
+    backend._DEFAULT_DEVICE[0] = d
 
 
 def set_default_tensor_type(t):

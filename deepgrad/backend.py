@@ -33,6 +33,7 @@ except Exception:  # pragma: no cover - only without ml_dtypes
     bfloat16 = None
 
 _DEFAULT_DTYPE = [float32]
+_DEFAULT_DEVICE = [None]     # set_default_device: where factories put tensors (None: the CPU)
 
 _DTYPE_ALIASES = {
     "float16": float16, "half": float16, "float32": float32, "float": float32,
@@ -290,3 +291,10 @@ def set_cuda_module(module):
 def is_stand_in() -> bool:
     """True while the "cuda" module is a stand-in (no real GPU: CUDA kernels and cuDNN cannot run)."""
     return getattr(_cupy, "__stand_in__", False)
+
+
+def asarray_on(data, like, dtype=None):
+    """Host data (a NumPy array, list or number) as an array on ``like``'s device (for masks,
+    indices and constants that arrive as host data for an op on a device array)."""
+    a = np.asarray(data, dtype=dtype)
+    return to_device(a, device_of(like)) if _cupy is not None and isinstance(like, _cupy.ndarray) else a

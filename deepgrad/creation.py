@@ -22,7 +22,24 @@ def _shape(size):
         raise TypeError(f"expected a shape of ints, got {size!r}") from None
 
 
+def _device(device):
+    """``device``, else the default device (``set_default_device``); None means the CPU."""
+    return device if device is not None else backend._DEFAULT_DEVICE[0]
+
+
+def _direct(fn, device, *args, **kwargs):
+    """``xp.fn(*args, **kwargs)`` made directly on ``device`` (no host array and copy)."""
+    device = _device(device)
+    if device is None or backend.device(device).type == "cpu":
+        return getattr(np, fn)(*args, **kwargs)
+    dev = backend.device(device)
+    xp = backend.module_for(dev)
+    with xp.cuda.Device(dev.index or 0):
+        return getattr(xp, fn)(*args, **kwargs)
+
+
 def _finish(array, dtype, device, requires_grad):
+    device = _device(device)
     if device is not None and backend.device(device).type != "cpu":
         array = backend.to_device(array, device)
     t = Tensor._make(array)
@@ -54,15 +71,15 @@ def from_numpy(array):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _finish(np.zeros(_shape(size), dtype=backend.as_dtype(dtype)), dtype, device, requires_grad)
+    return _finish(_direct("zeros", device, _shape(size), dtype=backend.as_dtype(dtype)), dtype, device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _finish(np.ones(_shape(size), dtype=backend.as_dtype(dtype)), dtype, device, requires_grad)
+    return _finish(_direct("ones", device, _shape(size), dtype=backend.as_dtype(dtype)), dtype, device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False):
-    return _finish(np.empty(_shape(size), dtype=backend.as_dtype(dtype)), dtype, device, requires_grad)
+    return _finish(_direct("empty", device, _shape(size), dtype=backend.as_dtype(dtype)), dtype, device, requires_grad)
 
 
 def _fill_dtype(fill_value, dtype):
@@ -77,11 +94,12 @@ def _fill_dtype(fill_value, dtype):
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     size = (size,) if isinstance(size, int) else tuple(size)
-    return _finish(np.full(size, fill_value, dtype=_fill_dtype(fill_value, dtype)), dtype, device, requires_grad)
+    return _finish(_direct("full", device, size, fill_value, dtype=_fill_dtype(fill_value, dtype)), dtype, device,
+                   requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
-    return _finish(np.eye(n, m, dtype=backend.as_dtype(dtype)), dtype, device, requires_grad)
+    return _finish(_direct("eye", device, n, m, dtype=backend.as_dtype(dtype)), dtype, device, requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
@@ -171,8 +189,8 @@ def normal(mean, std, size, generator=None, dtype=None, device=None):
 
 
 def bernoulli(input, p=None, generator=None):
-    probs = input.array if p is None else np.full(input.shape, p)
-    return Tensor._make((rng(generator).random(input.shape) < probs).astype(input.dtype))
+    u = backend.to_device(rng(generator).random(input.shape), input.device)
+    return Tensor._make((u < (input.array if p is None else p)).astype(input.dtype))
 
 
 def multinomial(input, num_samples, replacement=False, generator=None):
@@ -182,7 +200,7 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     p2 = p[None] if single else p
     g = rng(generator)
     out = np.stack([g.choice(p2.shape[1], size=num_samples, replace=replacement, p=row / row.sum()) for row in p2])
-    return Tensor._make((out[0] if single else out).astype(np.int64))
+    return Tensor._make(backend.to_device((out[0] if single else out).astype(np.int64), input.device))
 
 
 def _like(fn):
@@ -207,4 +225,5 @@ def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
 
 
 def randint_like(input, low, high=None, dtype=None, device=None):
-    return randint(low, high, size=tuple(input.shape), dtype=dtype if dtype is not None else input.dtype, device=device)
+    return randint(low, high, size=tuple(input.shape), dtype=dtype if dtype is not None else input.dtype,
+                   device=device if device is not None else input.device)

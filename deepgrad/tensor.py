@@ -1126,6 +1126,8 @@ def _wrap_dim(dim, ndim, opname="op"):
 
 def _to_array(data, dtype, device):
     """Build a raw array for ``Tensor(data)``: PyTorch's dtype inference, a copy of the input."""
+    if device is None:
+        device = backend._DEFAULT_DEVICE[0]       # set_default_device
     dev = backend.device(device) if device is not None else None
     if isinstance(data, Tensor):
         a = data.array

@@ -48,6 +48,8 @@ def assert_close(ours, theirs, dtype=np.float64, what="value", rtol=None, atol=N
 def check_op(dg_fn, torch_fn, inputs, grad=True, gradcheck=True, double=True, rtol=None,
              atol=None, seed=0):
     """``inputs``: NumPy arrays (float ones get gradients). Returns deepgrad's outputs."""
+    if DEVICE[0] is not None:    # tests/test_strict_device.py: the same case, cpu against the device
+        return check_on_device(dg_fn, inputs, grad, double, seed)
     rng = np.random.default_rng(seed)
     inputs = [np.asarray(a) for a in inputs]
     dtype = next((a.dtype for a in inputs if a.dtype.kind == "f"), np.float64)
@@ -131,3 +133,62 @@ def rand(*shape, seed=0, low=-2.0, high=2.0, dtype=np.float64):
 def noncontig(a):
     """A non-contiguous array with the values of ``a`` (a transposed copy, transposed back)."""
     return np.asarray(a).T.copy().T if np.asarray(a).ndim >= 2 else np.asarray(a)[::1]
+
+
+#: Set to a device name ("cuda") by tests/test_strict_device.py: check_op then runs each case on
+#: "cpu" and on that device (values, first and second gradients; no torch, no gradcheck).
+DEVICE = [None]
+
+
+def _host(x):
+    if isinstance(x, dg.Tensor):
+        return x.detach().cpu().numpy()
+    return x
+
+
+def check_on_device(dg_fn, inputs, grad=True, double=True, seed=0, rtol=1e-6, atol=1e-7):
+    """Run ``dg_fn`` on "cpu" and on ``DEVICE[0]`` on the same inputs; the device run's outputs
+    must live on the device and match the CPU run's values and gradients (to 1e-6)."""
+    inputs = [np.asarray(a) for a in inputs]
+    runs = []
+    for dev in ("cpu", DEVICE[0]):
+        dg.set_default_device(dev)     # tensors the case builds itself (indices, masks) go there too
+        try:
+            runs.append(_one_run(dg_fn, inputs, grad, double, seed, dev))
+        finally:
+            dg.set_default_device(None)
+    (cpu, _), (dev, outs) = runs
+    assert cpu.keys() == dev.keys()
+    for k in cpu:
+        for i, (a, b) in enumerate(zip(cpu[k], dev[k])):
+            if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+                assert b is not None and a is not None, f"{k} {i}: None on one device only"
+                assert a.dtype == b.dtype and a.shape == b.shape, f"{k} {i}: {b.dtype}{b.shape} != cpu {a.dtype}{a.shape}"
+                np.testing.assert_allclose(b, a, rtol=rtol, atol=atol, equal_nan=True, err_msg=f"{k} {i}")
+            else:
+                assert a == b or (a != a and b != b), f"{k} {i}: {b!r} != cpu {a!r}"
+    return outs
+
+
+def _one_run(dg_fn, inputs, grad, double, seed, dev):
+    rng = np.random.default_rng(seed)
+    xs = [dg.tensor(a, device=dev) for a in inputs]
+    if grad:
+        xs = [x.requires_grad_(True) if x.dtype.kind == "f" else x for x in xs]
+    outs = _tuple(dg_fn(*xs))
+    for i, o in enumerate(outs):
+        if isinstance(o, dg.Tensor):
+            assert o.device == dg.device(dev), f"output {i} is on {o.device}, expected {dev}"
+    got = {"out": [_host(o) for o in outs]}
+    gi = [i for i, x in enumerate(xs) if x.requires_grad]
+    diff = [o for o in outs if isinstance(o, dg.Tensor) and o.requires_grad]
+    if grad and gi and diff:
+        ws = [dg.tensor(rng.standard_normal(tuple(o.shape)).astype(o.dtype), device=dev) for o in diff]
+        g = dg.autograd.grad(diff, [xs[i] for i in gi], grad_outputs=ws, create_graph=double, allow_unused=True)
+        got["grad"] = [_host(x) for x in g]
+        live = [x for x in g if x is not None and x.requires_grad]
+        if double and live:
+            vs = [dg.tensor(rng.standard_normal(tuple(x.shape)).astype(x.dtype), device=dev) for x in live]
+            gg = dg.autograd.grad(live, [xs[i] for i in gi], grad_outputs=vs, allow_unused=True)
+            got["grad2"] = [_host(x) for x in gg]
+    return got, outs

@@ -66,11 +66,17 @@ class Function:
         try:
             n = len(inputs)
             if n == 2:
-                out = node.forward(inputs[0].array, inputs[1].array, **attrs)
+                a, b = inputs[0].array, inputs[1].array
+                if type(a) is not type(b):          # a CPU and a device array: see _same_device
+                    a, b = _same_device(cls, inputs)
+                out = node.forward(a, b, **attrs)
             elif n == 1:
                 out = node.forward(inputs[0].array, **attrs)
             else:
-                out = node.forward(*[t.array for t in inputs], **attrs)
+                arrays = [t.array for t in inputs]
+                if n and any(type(a) is not type(arrays[0]) for a in arrays):
+                    arrays = _same_device(cls, inputs)
+                out = node.forward(*arrays, **attrs)
         except (ValueError, IndexError) as e:  # NumPy's own complaint: name the op and the shapes
             shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
             raise RuntimeError(f"{cls.__name__.lower()}: invalid input shapes ({shapes}): {e}") from e
@@ -185,6 +191,33 @@ class Function:
 
     def backward(self, *grads):  # pragma: no cover - abstract
         raise RuntimeError(f"{type(self).__name__} is not differentiable")
+
+
+def _same_device(cls, inputs, scalars=True):
+    """The input arrays of an op whose inputs are not all of one array type: a 0-d CPU tensor
+    that needs no gradient joins the others' device (a number, as PyTorch treats it); any other
+    mix of devices raises PyTorch's RuntimeError naming both devices and the op."""
+    devs = [backend.device_of(t.array) for t in inputs]
+    main = next((d for d in devs if d.type != "cpu"), devs[0])
+    arrays = []
+    for t, d in zip(inputs, devs):
+        a = t.array
+        if d != main:
+            if scalars and d.type == "cpu" and a.ndim == 0 and not t.requires_grad:
+                a = backend.to_device(a, main)
+            else:
+                raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two "
+                                   f"devices, {main} and {d}! (when checking the arguments of "
+                                   f"{cls if isinstance(cls, str) else cls.__name__.lower()})")
+        arrays.append(a)
+    return arrays
+
+
+def check_same_device(opname, tensors):
+    """Raise PyTorch's "Expected all tensors to be on the same device" error for ``opname`` unless
+    all ``tensors`` are on one device (for ops that reach the arrays without ``Function.apply``)."""
+    if tensors and any(type(t.array) is not type(tensors[0].array) for t in tensors):
+        _same_device(opname, tensors, scalars=False)
 
 
 def unpack_saved(saved, who):

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..autograd.function import Function
+from ..autograd.function import Function, check_same_device
 from ..autograd.grad_mode import _enabled as _grad_enabled
 from ..tensor import Tensor
 from ._util import as_tensor_like, check_float, promote
@@ -662,6 +662,10 @@ def where(condition, input=None, other=None):
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input, other = _scalar_pair(input, other, backend.array_module(cond))
     a, b = promote(input, other, "where")
+    if isinstance(condition, Tensor):
+        check_same_device("where", (condition, a, b))
+    elif type(cond) is not type(a.array):
+        cond = backend.asarray_on(cond, a.array)
     try:
         np.broadcast_shapes(cond.shape, a.array.shape, b.array.shape)
     except ValueError:
@@ -686,13 +690,17 @@ def _scalar_pair(x, y, xp):
 
 
 def masked_fill(input, mask, value):
-    m = mask.array if isinstance(mask, Tensor) else np.asarray(mask)
+    if isinstance(mask, Tensor):
+        check_same_device("masked_fill", (input, mask))
+        m = mask.array
+    else:
+        m = backend.asarray_on(mask, input.array)
     if m.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
     v = value if isinstance(value, Tensor) else as_tensor_like(value, input)
     if v.ndim != 0:
         raise RuntimeError(f"masked_fill: value must be a 0-dim tensor or a number, got shape {tuple(v.shape)}")
-    out = Where.apply(v.to(input.dtype) if v.dtype != input.dtype else v, input, cond=np.broadcast_to(m, np.broadcast_shapes(m.shape, input.shape)))
+    out = Where.apply(v.to(input.dtype) if v.dtype != input.dtype else v, input, cond=backend.array_module(m).broadcast_to(m, np.broadcast_shapes(m.shape, input.shape)))
     if out.shape != input.shape:
         raise RuntimeError(f"masked_fill: mask of shape {tuple(m.shape)} does not broadcast to the input's shape {tuple(input.shape)}")
     return out

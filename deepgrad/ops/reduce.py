@@ -282,8 +282,9 @@ class Std(Function):
         zero = out.array == 0
         if zero.any():  # PyTorch: the gradient is 0 where the std is 0
             z = Tensor._make(zero)
-            out = where(z, Tensor._make(np.ones((), out.array.dtype)), out)
-            gv = where(z, Tensor._make(np.zeros((), g.array.dtype)), g / (out * 2.0))
+            xp = backend.array_module(zero)
+            out = where(z, Tensor._make(xp.ones((), out.array.dtype)), out)
+            gv = where(z, Tensor._make(xp.zeros((), g.array.dtype)), g / (out * 2.0))
         else:
             gv = g / (out * 2.0)
         centered = x - Mean.apply(x, axes=self.axes, keepdim=True)

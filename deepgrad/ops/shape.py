@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..autograd.function import Function
+from ..autograd.function import Function, check_same_device
 from ..autograd.grad_mode import _enabled
 from ..tensor import Tensor
 from ._util import IndexOutOfRangeError, reduced_axes, shape_arg, wrap_dim
@@ -715,6 +715,7 @@ def _as_tensor_list(tensors, opname):
         if not isinstance(x, Tensor):
             raise TypeError(f"{opname}: expected a sequence of Tensors, but element {i} is "
                             f"{type(x).__name__}")
+    check_same_device(opname, tensors)
     dt = _common_dtype(tensors)
     return [x if x.array.dtype == dt else x.to(dt) for x in tensors]
 

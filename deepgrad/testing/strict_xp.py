@@ -189,9 +189,9 @@ class ndarray:
     @classmethod
     def _of(cls, a):
         self = object.__new__(cls)
-        self._a = a
+        self._a = a if isinstance(a, _np.ndarray) else _np.asarray(a)
         self._dev = _CURRENT[0]
-        _POOL._track(a)
+        _POOL._track(self._a)
         return self
 
     # -- the refusals ---------------------------------------------------------------------------
@@ -308,16 +308,16 @@ class ndarray:
 
     # -- operators (set below the class) and NumPy's methods ----------------------------------
     def __neg__(self):
-        return ndarray._of(-self._a)
+        return _wrap(-self._a)
 
     def __pos__(self):
-        return ndarray._of(+self._a)
+        return _wrap(+self._a)
 
     def __abs__(self):
-        return ndarray._of(abs(self._a))
+        return _wrap(abs(self._a))
 
     def __invert__(self):
-        return ndarray._of(~self._a)
+        return _wrap(~self._a)
 
 
 def _method(name):
