@@ -167,7 +167,7 @@ def bn_backward(xp):
 def ce_sumexp(xp):
     """Row sums of ``exp(z - m)`` (the softmax denominator), one fused map-reduce."""
     def f(z, m):
-        return xp.sum(xp.exp(z - m), axis=1)
+        return xp.exp(z - m).sum(axis=1)     # the method form: cupy.fuse's tracer has it too
     return f
 
 
@@ -182,58 +182,82 @@ def ce_backward(xp):
 
 
 # ---- optimiser steps (optim/sgd.py, optim/adam.py): one kernel per parameter tensor -------------
+# Each folds in what the Optimizer base does before the rule: decoupled weight decay
+# (``p *= decay``, decay = 1 - lr wd, else 1), ``maximize`` (sign = -1) and L2 weight decay
+# (``g + wd p``): ``ge = g sign + p wd`` is exactly the base's ``p wd + g`` / ``p wd - g`` / ``-g``.
+
 @kernel
 def sgd(xp):
-    def f(p, g, lr):
-        p[...] = p - g * lr
+    def f(p, g, lr, decay, wd, sign):
+        p0 = p * decay
+        ge = g * sign + p0 * wd
+        p[...] = p0 - ge * lr
     return f
 
 
 @kernel
 def sgd_momentum(xp):
-    """``b = mb b + damp g``; ``p -= lr b`` (first step: b is zeros and mb = 0, damp = 1)."""
-    def f(p, g, b, lr, mb, damp):
-        bn = b * mb + g * damp
+    """``b = mb b + damp ge``; ``p -= lr b`` (first step: b is zeros and mb = 0, damp = 1)."""
+    def f(p, g, b, lr, mb, damp, decay, wd, sign):
+        p0 = p * decay
+        ge = g * sign + p0 * wd
+        bn = b * mb + ge * damp
         b[...] = bn
-        p[...] = p - bn * lr
+        p[...] = p0 - bn * lr
     return f
 
 
 @kernel
 def sgd_nesterov(xp):
-    """``b = mb b + damp g``; ``p -= lr (g + momentum b)``."""
-    def f(p, g, b, lr, mb, damp, momentum):
-        bn = b * mb + g * damp
+    """``b = mb b + damp ge``; ``p -= lr (ge + momentum b)``."""
+    def f(p, g, b, lr, mb, damp, momentum, decay, wd, sign):
+        p0 = p * decay
+        ge = g * sign + p0 * wd
+        bn = b * mb + ge * damp
         b[...] = bn
-        p[...] = p - (g + bn * momentum) * lr
+        p[...] = p0 - (ge + bn * momentum) * lr
     return f
 
 
 @kernel
 def adam(xp):
-    """``m = lerp(m, g, 1 - b1)``, ``v = b2 v + (1 - b2) g^2``,
+    """``m = lerp(m, ge, 1 - b1)``, ``v = b2 v + (1 - b2) ge^2``,
     ``p -= step_size * m / (sqrt(v) / bc2_sqrt + eps)``."""
-    def f(p, g, m, v, one_minus_b1, b2, one_minus_b2, step_size, bc2_sqrt, eps):
-        mn = m + (g - m) * one_minus_b1
-        vn = v * b2 + (g * g) * one_minus_b2
+    def f(p, g, m, v, one_minus_b1, b2, one_minus_b2, step_size, bc2_sqrt, eps, decay, wd, sign):
+        p0 = p * decay
+        ge = g * sign + p0 * wd
+        mn = m + (ge - m) * one_minus_b1
+        vn = v * b2 + (ge * ge) * one_minus_b2
         m[...] = mn
         v[...] = vn
-        p[...] = p - (mn / (xp.sqrt(vn) / bc2_sqrt + eps)) * step_size
+        p[...] = p0 - (mn / (xp.sqrt(vn) / bc2_sqrt + eps)) * step_size
     return f
 
 
 @kernel
 def adam_amsgrad(xp):
     """``adam`` with ``vmax = max(vmax, v)`` in the denominator."""
-    def f(p, g, m, v, vmax, one_minus_b1, b2, one_minus_b2, step_size, bc2_sqrt, eps):
-        mn = m + (g - m) * one_minus_b1
-        vn = v * b2 + (g * g) * one_minus_b2
+    def f(p, g, m, v, vmax, one_minus_b1, b2, one_minus_b2, step_size, bc2_sqrt, eps, decay, wd, sign):
+        p0 = p * decay
+        ge = g * sign + p0 * wd
+        mn = m + (ge - m) * one_minus_b1
+        vn = v * b2 + (ge * ge) * one_minus_b2
         vm = xp.maximum(vmax, vn)
         m[...] = mn
         v[...] = vn
         vmax[...] = vm
-        p[...] = p - (mn / (xp.sqrt(vm) / bc2_sqrt + eps)) * step_size
+        p[...] = p0 - (mn / (xp.sqrt(vm) / bc2_sqrt + eps)) * step_size
     return f
+
+
+def decay_terms(group):
+    """(decay, wd, sign) of a parameter group, as the Optimizer base applies them."""
+    from ..optim.optimizer import _scalar
+    wd = float(group.get("weight_decay", 0) or 0)
+    sign = -1.0 if group.get("maximize", False) else 1.0
+    if wd != 0 and group.get("decoupled_weight_decay", False):
+        return 1.0 - _scalar(group["lr"]) * wd, 0.0, sign
+    return 1.0, wd, sign
 
 
 ALL = [lstm_forward, lstm_forward_record, lstm_backward, bn_forward, bn_backward, ce_sumexp,

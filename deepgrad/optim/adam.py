@@ -40,6 +40,11 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = _zeros_like(param)
 
+    def _effective_grad(self, param, grad, group):
+        if _ck.enabled(backend.array_module(param)):   # the fused kernel applies decay and sign
+            return grad
+        return super()._effective_grad(param, grad, group)
+
     def _update(self, p, g, state, group):
         state["step"] = step = state["step"] + 1
         beta1, beta2 = group["betas"]
@@ -55,9 +60,9 @@ class Adam(Optimizer):
                 vmax = state.get("max_exp_avg_sq")
                 if vmax is None:
                     vmax = state["max_exp_avg_sq"] = _zeros_like(p)
-                _ck.adam_amsgrad(backend.array_module(p), p, g, m, v, vmax.array, *args)
+                _ck.adam_amsgrad(backend.array_module(p), p, g, m, v, vmax.array, *args, *_ck.decay_terms(group))
             else:
-                _ck.adam(backend.array_module(p), p, g, m, v, *args)
+                _ck.adam(backend.array_module(p), p, g, m, v, *args, *_ck.decay_terms(group))
             return
         t = self._buf(g, 1)
         m += np.subtract(g, m, out=t).__imul__(1 - beta1)           # lerp(m, g, 1 - beta1)

@@ -56,20 +56,26 @@ class SGD(Optimizer):
                 d = b
         p -= np.multiply(d, _scalar(group["lr"]), out=self._buf(g, 2))
 
+    def _effective_grad(self, param, grad, group):
+        if _ck.enabled(backend.array_module(param)):   # the fused kernel applies decay and sign
+            return grad
+        return super()._effective_grad(param, grad, group)
+
     def _update_fused(self, p, g, state, group):
         xp = backend.array_module(p)
         lr = _scalar(group["lr"])
+        decay = _ck.decay_terms(group)
         momentum = group["momentum"]
         if momentum == 0:
-            _ck.sgd(xp, p, g, lr)
+            _ck.sgd(xp, p, g, lr, *decay)
             return
         buf = state.get("momentum_buffer")
-        if buf is None:                 # first step: b = g (zeros * 0 + g * 1, exactly)
+        if buf is None:                 # first step: b = ge (zeros * 0 + ge * 1, exactly)
             state["momentum_buffer"] = buf = Tensor._make(xp.zeros_like(g))
             mb, damp = 0.0, 1.0
         else:
             mb, damp = float(momentum), float(1 - group["dampening"])
         if group["nesterov"]:
-            _ck.sgd_nesterov(xp, p, g, buf.array, lr, mb, damp, float(momentum))
+            _ck.sgd_nesterov(xp, p, g, buf.array, lr, mb, damp, float(momentum), *decay)
         else:
-            _ck.sgd_momentum(xp, p, g, buf.array, lr, mb, damp)
+            _ck.sgd_momentum(xp, p, g, buf.array, lr, mb, damp, *decay)
