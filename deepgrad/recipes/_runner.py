@@ -165,6 +165,9 @@ def train_recipe(name, out=None, data=None, resume=None, verbose="auto", device=
     from ..train import CSVLogger, JSONLogger, ModelCheckpoint, PlotHistory, Trainer
 
     recipe = get_recipe(name)
+    if device is not None:
+        from .. import backend
+        backend.module_for(device)        # no GPU or no CuPy: say so (and what to install) before any data is read
     rank, world = 0, 1
     if distributed:
         from . import _distributed
@@ -252,6 +255,10 @@ def _train_custom(recipe, out, data, resume, verbose, device, plots, overrides):
     from ..train.callbacks import json_safe
     if resume is not None:
         raise ValueError(f"recipe {recipe.name!r} runs several training phases and cannot --resume; start it again")
+    if device is not None and backend_device_type(device) != "cpu" and not getattr(recipe, "gpu_ready", False):
+        raise NotImplementedError(
+            f"recipe {recipe.name!r} trains on the CPU only: its phases (pre-training, sampling, "
+            f"figures) compute with NumPy directly; run it without --device {device}")
     hp = recipe.hparams(**overrides)
     out = out or _default_out(recipe.name)
     os.makedirs(out, exist_ok=True)
@@ -345,3 +352,8 @@ def predict_inputs(path, inputs, device=None, top=1):
             names = recipe.classes
             results.append((str(f), [(names[k] if names else int(k), float(row[k])) for k in order]))
     return results
+
+
+def backend_device_type(device):
+    from .. import backend
+    return backend.device(device).type
