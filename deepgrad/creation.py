@@ -34,8 +34,14 @@ def _direct(fn, device, *args, **kwargs):
         return getattr(np, fn)(*args, **kwargs)
     dev = backend.device(device)
     xp = backend.module_for(dev)
-    with xp.cuda.Device(dev.index or 0):
-        return getattr(xp, fn)(*args, **kwargs)
+    try:
+        with xp.cuda.Device(dev.index or 0):
+            return getattr(xp, fn)(*args, **kwargs)
+    except MemoryError as e:                 # the device allocator: deepgrad.cuda.OutOfMemoryError
+        err = backend.convert_oom(e)
+        if err is e:
+            raise
+        raise err from e
 
 
 def _finish(array, dtype, device, requires_grad):
@@ -123,6 +129,7 @@ def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_gra
 def _device_generator(device, generator):
     """The GPU generator that draws for ``device`` (None for the CPU: NumPy's generator draws).
     As in PyTorch, a tensor made on the GPU draws from the GPU's own generator."""
+    device = _device(device)
     if device is None or generator is not None:
         return None
     dev = backend.device(device)
