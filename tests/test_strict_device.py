@@ -7,6 +7,8 @@ other files, re-run through ``opcheck.check_on_device`` (cpu against "cuda": val
 gradients); the CPU results themselves are checked against PyTorch by those files.
 """
 import inspect
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -17,6 +19,8 @@ from deepgrad.testing import strict_cuda
 
 import test_attention, test_conv, test_elementwise, test_index, test_linalg, test_ops_extra  # noqa: E401
 import test_pool, test_reduce, test_rnn, test_shape  # noqa: E401
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "nn"))
+import nnutil, test_nn_layers  # noqa: E401,E402
 
 OP_MODULES = [test_elementwise, test_reduce, test_shape, test_index, test_linalg, test_conv, test_pool,
               test_attention, test_rnn, test_ops_extra]
@@ -25,11 +29,11 @@ OP_MODULES = [test_elementwise, test_reduce, test_shape, test_index, test_linalg
 @pytest.fixture(autouse=True)
 def cuda():
     with strict_cuda() as xp:
-        opcheck.DEVICE[0] = "cuda"
+        opcheck.DEVICE[0] = nnutil.DEVICE[0] = "cuda"
         try:
             yield xp
         finally:
-            opcheck.DEVICE[0] = None
+            opcheck.DEVICE[0] = nnutil.DEVICE[0] = None
 
 
 #: grid cases that close over tensors made on the CPU outside the case (PyTorch raises the same
@@ -46,7 +50,287 @@ def _grid():
                 continue
             if name.startswith("test_") and callable(fn) and "check_op(" in inspect.getsource(fn):
                 found[f"test_grid_{mod.__name__[5:]}__{name[5:]}"] = fn
+    for name, fn in vars(test_nn_layers).items():
+        if name.startswith("test_") and callable(fn) and "compare(" in inspect.getsource(fn):
+            found[f"test_grid_nn_layers__{name[5:]}"] = fn
     return found
 
 
 globals().update(_grid())
+
+
+# ---- functional ops the op files test without opcheck: losses, norms, layers, attention ---------
+from deepgrad import nn  # noqa: E402
+import deepgrad.nn.functional as F  # noqa: E402
+from opcheck import check_on_device, rand  # noqa: E402
+
+
+def _ix(*shape, high=4, seed=0):
+    return np.random.default_rng(seed).integers(0, high, shape)
+
+
+def _prob(*shape, seed=0):
+    return np.random.default_rng(seed).uniform(0.05, 0.95, shape)
+
+
+FUNCTIONAL = [
+    ("cross_entropy", lambda x, t: F.cross_entropy(x, t), [rand(5, 4), _ix(5)]),
+    ("cross_entropy_weighted_ls", lambda x, t, w: F.cross_entropy(x, t, weight=w, label_smoothing=0.1,
+                                                                  ignore_index=2), [rand(5, 4), _ix(5), _prob(4)]),
+    ("cross_entropy_probs", lambda x, p: F.cross_entropy(x, p.softmax(1)), [rand(5, 4), rand(5, 4, seed=1)]),
+    ("cross_entropy_2d", lambda x, t: F.cross_entropy(x, t, reduction="none"), [rand(2, 4, 3, 3), _ix(2, 3, 3)]),
+    ("nll_loss", lambda x, t: F.nll_loss(F.log_softmax(x, 1), t, reduction="sum"), [rand(5, 4), _ix(5)]),
+    ("mse_l1_huber", lambda a, b: F.mse_loss(a, b) + F.l1_loss(a, b) + F.huber_loss(a, b, delta=0.5)
+     + F.smooth_l1_loss(a, b, beta=0.3), [rand(4, 3), rand(4, 3, seed=1)]),
+    ("bce", lambda p, y: F.binary_cross_entropy(p, y, weight=y + 1.0), [_prob(4, 3), _prob(4, 3, seed=1)]),
+    ("bce_logits", lambda x, y, pw: F.binary_cross_entropy_with_logits(x, y, pos_weight=pw),
+     [rand(4, 3), _prob(4, 3, seed=1), _prob(3, seed=2)]),
+    ("kl_div", lambda a, b: F.kl_div(F.log_softmax(a, 1), F.softmax(b, 1), reduction="batchmean"),
+     [rand(4, 3), rand(4, 3, seed=1)]),
+    ("margin_losses", lambda a, b, y: F.margin_ranking_loss(a, b, y) + F.hinge_embedding_loss(a, y)
+     + F.soft_margin_loss(a, y), [rand(6), rand(6, seed=1), np.sign(rand(6, seed=2))]),
+    ("multi_margin", lambda x, t: F.multi_margin_loss(x, t, p=2, margin=0.5), [rand(5, 4), _ix(5)]),
+    ("cosine_embedding", lambda a, b, y: F.cosine_embedding_loss(a, b, y, margin=0.1),
+     [rand(4, 3), rand(4, 3, seed=1), np.sign(rand(4, seed=2))]),
+    ("triplet", lambda a, p, n: F.triplet_margin_loss(a, p, n), [rand(4, 3), rand(4, 3, seed=1), rand(4, 3, seed=2)]),
+    ("distances", lambda a, b: F.pairwise_distance(a, b) + F.cosine_similarity(a, b), [rand(4, 3), rand(4, 3, seed=1)]),
+    ("batch_norm_train", lambda x, w, b: F.batch_norm(x, dg.zeros(3), dg.ones(3), w, b, training=True),
+     [rand(4, 3, 2, 2), rand(3, seed=1), rand(3, seed=2)]),
+    ("batch_norm_eval", lambda x, m, v: F.batch_norm(x, m, v.abs() + 0.5, training=False),
+     [rand(4, 3, 5), rand(3, seed=1), rand(3, seed=2)]),
+    ("layer_norm", lambda x, w, b: F.layer_norm(x, (4,), w, b), [rand(3, 2, 4), rand(4, seed=1), rand(4, seed=2)]),
+    ("group_norm", lambda x, w, b: F.group_norm(x, 2, w, b), [rand(2, 4, 3, 3), rand(4, seed=1), rand(4, seed=2)]),
+    ("local_response_norm", lambda x: F.local_response_norm(x, 3), [rand(2, 4, 3, 3)]),
+    ("normalize", lambda x: F.normalize(x, dim=1), [rand(3, 4)]),
+    ("linear_bilinear", lambda x, w, b, u: F.linear(x, w, b) + F.bilinear(x, x, u).sum(),
+     [rand(3, 4), rand(2, 4, seed=1), rand(2, seed=2), rand(1, 4, 4, seed=3)]),
+    ("conv2d", lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, dilation=1, groups=1),
+     [rand(2, 3, 7, 7), rand(4, 3, 3, 3, seed=1), rand(4, seed=2)]),
+    ("conv2d_groups_dilation", lambda x, w: F.conv2d(x, w, padding=2, dilation=2, groups=2),
+     [rand(1, 4, 6, 6), rand(4, 2, 3, 3, seed=1)]),
+    ("conv1d", lambda x, w: F.conv1d(x, w, stride=2, padding=1), [rand(2, 3, 9), rand(4, 3, 3, seed=1)]),
+    ("conv_transpose2d", lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),
+     [rand(2, 3, 4, 4), rand(3, 2, 3, 3, seed=1), rand(2, seed=2)]),
+    ("conv_transpose1d", lambda x, w: F.conv_transpose1d(x, w, stride=2), [rand(2, 3, 5), rand(3, 2, 3, seed=1)]),
+    ("pools", lambda x: F.max_pool2d(x, 2) .sum() + F.avg_pool2d(x, 3, 1, 1).sum() + F.lp_pool2d(x.abs() + 0.1, 2, 2).sum()
+     + F.adaptive_avg_pool2d(x, 3).sum() + F.adaptive_max_pool2d(x, (2, 3)).sum(), [rand(2, 3, 6, 6)]),
+    ("pools_1d", lambda x: F.max_pool1d(x, 3, 2, 1).sum() + F.avg_pool1d(x, 2).sum() + F.adaptive_avg_pool1d(x, 4).sum()
+     + F.adaptive_max_pool1d(x, 3).sum(), [rand(2, 3, 8)]),
+    ("max_pool_unpool", lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2), [rand(2, 3, 6, 6)]),
+    ("interpolate", lambda x: F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False).sum()
+     + F.interpolate(x, size=(5, 3), mode="nearest").sum(), [rand(2, 3, 4, 4)]),
+    ("pixel_shuffle_pad", lambda x: F.pixel_unshuffle(F.pixel_shuffle(x, 2), 2).sum()
+     + F.pad(x, (1, 2, 0, 1), mode="reflect").sum() + F.pad(x, (1, 1), value=0.5).sum(), [rand(1, 8, 3, 3)]),
+    ("unfold_fold", lambda x: F.fold(F.unfold(x, 2, padding=1), (4, 4), 2, padding=1), [rand(2, 3, 4, 4)]),
+    ("grid_sample", lambda x, th: F.grid_sample(x, F.affine_grid(th, (2, 3, 4, 4), align_corners=False),
+                                                align_corners=False), [rand(2, 3, 5, 5), rand(2, 2, 3, seed=1, low=-0.5, high=0.5)]),
+    ("embedding", lambda w, i: F.embedding(i, w, padding_idx=1), [rand(5, 3), _ix(2, 4, high=5)]),
+    ("one_hot", lambda i: F.one_hot(i, 5), [_ix(2, 3, high=5)]),
+    ("sdpa", lambda q, k, v: F.scaled_dot_product_attention(q, k, v), [rand(2, 3, 4), rand(2, 5, 4, seed=1), rand(2, 5, 4, seed=2)]),
+    ("sdpa_causal", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+     [rand(2, 4, 4), rand(2, 4, 4, seed=1), rand(2, 4, 4, seed=2)]),
+    ("sdpa_masks", lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m > 0).sum()
+     + F.scaled_dot_product_attention(q, k, v, attn_mask=m).sum(), [rand(2, 3, 4), rand(2, 5, 4, seed=1),
+                                                                    rand(2, 5, 4, seed=2), rand(3, 5, seed=3, low=-0.5)]),
+    ("dropout", lambda x: F.dropout(x, 0.3) + F.dropout2d(x, 0.5) + F.alpha_dropout(x, 0.2, training=True), [rand(2, 4, 3, 3)]),
+    ("activations", lambda x: (F.relu6(x) + F.hardtanh(x) + F.hardswish(x) + F.hardsigmoid(x) + F.mish(x) + F.selu(x)
+                               + F.celu(x) + F.softsign(x) + F.tanhshrink(x) + F.logsigmoid(x) + F.threshold(x, 0.1, 2.0)
+                               + F.glu(dg.cat([x, x], 1), 1) + F.softmin(x, 1) + F.prelu(x, dg.tensor([0.25], dtype=x.dtype))),
+     [rand(3, 4)]),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name,f,inputs", FUNCTIONAL, ids=[c[0] for c in FUNCTIONAL])
+def test_functional_on_device(name, f, inputs, dtype):
+    inputs = [a.astype(dtype) if a.dtype.kind == "f" else a for a in inputs]
+    check_on_device(f, inputs, double=dtype == np.float64 and name not in NO_DOUBLE)
+
+
+#: fused ops without a second-order route (the engine names them in its error)
+NO_DOUBLE = set()
+
+
+# ---- modules, the zoo's models, optimisers, schedulers: a CPU copy against a device copy --------
+class _First(nn.Module):
+    """Output 0 of a module returning a tuple (RNN layers), plus the sum of its states."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        out, state = self.m(x)
+        states = state if isinstance(state, tuple) else (state,)
+        return out + sum(s.sum() for s in states)
+
+
+def _mha():
+    class Self(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.att = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x):
+            return self.att(x, x, x, need_weights=True)[0]
+    return Self()
+
+
+MODULES = [
+    ("conv_bn_relu_pool", lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                                                nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16, 3)), [(2, 3, 4, 4)]),
+    ("conv_transpose_gn", lambda: nn.Sequential(nn.ConvTranspose2d(3, 4, 3, stride=2), nn.GroupNorm(2, 4), nn.GELU(),
+                                                nn.AdaptiveAvgPool2d(1)), [(2, 3, 3, 3)]),
+    ("conv1d_bn1d_ln", lambda: nn.Sequential(nn.Conv1d(3, 4, 3), nn.BatchNorm1d(4), nn.LayerNorm(5), nn.Tanh()), [(2, 3, 7)]),
+    ("rnn", lambda: _First(nn.RNN(4, 5, num_layers=2, batch_first=True)), [(2, 3, 4)]),
+    ("lstm", lambda: _First(nn.LSTM(4, 5, num_layers=2, bidirectional=True)), [(3, 2, 4)]),
+    ("gru", lambda: _First(nn.GRU(4, 5, batch_first=True)), [(2, 3, 4)]),
+    ("cells", lambda: _Cells(), [(2, 4)]),
+    ("mha", _mha, [(2, 3, 8)]),
+    ("transformer_layer", lambda: nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True), [(2, 3, 8)]),
+    ("mlp", lambda: nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 3)),
+     [(4, 3, 4)]),
+    ("lenet5", lambda: _zoo().models.lenet5(), [(2, 1, 28, 28)]),
+    ("resnet20", lambda: _zoo().models.resnet20(), [(2, 3, 8, 8)]),
+]
+
+
+class _Cells(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.LSTMCell(4, 3), nn.GRUCell(4, 3), nn.RNNCell(4, 3)
+
+    def forward(self, x):
+        h, c = self.a(x)
+        return h + c + self.b(x) + self.c(x)
+
+
+def _zoo():
+    import deepgrad.models  # noqa: F401
+    return dg
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("name,make,shapes", MODULES, ids=[c[0] for c in MODULES])
+def test_module_on_device(name, make, shapes, train, dtype):
+    """float64: to 1e-6. float32 only to 1e-3: the CPU takes fast paths (channels-last batch norm,
+    im2col layouts) that the device does not, and their rounding differs in deep models."""
+    dg.manual_seed(0)
+    m = make().train(train).to(dtype)
+    inputs = [np.random.default_rng(i).standard_normal(s).astype(dtype) for i, s in enumerate(shapes)]
+    tol = dict(rtol=1e-6, atol=1e-9) if dtype == np.float64 else dict(rtol=1e-3, atol=1e-5)
+    nnutil.compare_on_device(m, *inputs, **tol)
+
+
+def test_char_lstm_on_device():
+    dg.manual_seed(0)
+    m = dg.models.CharRNN(11, embed_dim=6, hidden_size=8, num_layers=2)
+    ids = np.random.default_rng(0).integers(0, 11, (2, 5))
+    nnutil.compare_on_device(m, ids, rtol=1e-5, atol=1e-6)
+
+
+def _train(model, opt_fn, dev, steps=3, sched_fn=None, scaler=False, clip=None):
+    """A few optimiser steps of ``model`` (a copy moved to ``dev``); returns the host values of the
+    parameters and of the optimiser state."""
+    import copy
+    m = copy.deepcopy(model).to(dev)
+    opt = opt_fn(m.parameters())
+    sched = sched_fn(opt) if sched_fn else None
+    sc = dg.amp.GradScaler(dev, init_scale=2.0 ** 8) if scaler else None
+    rng = np.random.default_rng(0)
+    for step in range(steps):
+        x = dg.tensor(rng.standard_normal((4, 5)).astype(np.float32), device=dev)
+        y = dg.tensor(rng.integers(0, 3, 4), device=dev)
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        if sc is not None:
+            sc.scale(loss).backward()
+            sc.unscale_(opt)
+        else:
+            loss.backward()
+        if clip:
+            n = nn.utils.clip_grad_norm_(m.parameters(), clip)
+            assert n.device == dg.device(dev)
+        if isinstance(opt, dg.optim.LBFGS):
+            opt.step(lambda: F.cross_entropy(m(x), y))
+        elif sc is not None:
+            sc.step(opt)
+            sc.update()
+        else:
+            opt.step()
+        if sched is not None:
+            sched.step(loss.item()) if isinstance(sched, dg.optim.lr_scheduler.ReduceLROnPlateau) else sched.step()
+    for p in m.parameters():
+        assert p.device == dg.device(dev)
+    state = {}
+
+    def host(name, v):
+        if isinstance(v, (list, tuple)):
+            for i, e in enumerate(v):
+                host(f"{name}.{i}", e)
+        elif isinstance(v, dg.Tensor):
+            assert v.device == dg.device(dev) or v.ndim == 0, f"optimizer state {name} on {v.device}"
+            state[name] = v.detach().cpu().numpy()
+        else:
+            state[name] = v
+    for k, st in opt.state_dict()["state"].items():
+        for n, v in st.items():
+            host(f"{k}.{n}", v)
+    return [p.detach().cpu().numpy() for p in m.parameters()], state, opt.param_groups[0]["lr"]
+
+
+OPTIMIZERS = [
+    ("sgd_momentum_nesterov", lambda p: dg.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)),
+    ("sgd_plain", lambda p: dg.optim.SGD(p, lr=0.1)),
+    ("adam_amsgrad", lambda p: dg.optim.Adam(p, lr=0.01, amsgrad=True, weight_decay=1e-2)),
+    ("adamw", lambda p: dg.optim.AdamW(p, lr=0.01)),
+    ("adamax", lambda p: dg.optim.Adamax(p, lr=0.01)),
+    ("nadam", lambda p: dg.optim.NAdam(p, lr=0.01)),
+    ("adagrad", lambda p: dg.optim.Adagrad(p, lr=0.1, lr_decay=0.01)),
+    ("rmsprop_centered", lambda p: dg.optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True)),
+    ("adadelta", lambda p: dg.optim.Adadelta(p)),
+    ("lbfgs", lambda p: dg.optim.LBFGS(p, lr=0.5, max_iter=4, history_size=3)),
+]
+
+L = dg.optim.lr_scheduler
+SCHEDULERS = [
+    ("step", lambda o: L.StepLR(o, 2, 0.5)), ("multistep", lambda o: L.MultiStepLR(o, [1, 2])),
+    ("cosine", lambda o: L.CosineAnnealingLR(o, 4)), ("warm_restarts", lambda o: L.CosineAnnealingWarmRestarts(o, 2)),
+    ("onecycle", lambda o: L.OneCycleLR(o, 0.2, total_steps=5)), ("cyclic", lambda o: L.CyclicLR(o, 0.01, 0.1, 2)),
+    ("plateau", lambda o: L.ReduceLROnPlateau(o, patience=0)), ("linear", lambda o: L.LinearLR(o)),
+    ("exponential", lambda o: L.ExponentialLR(o, 0.9)), ("polynomial", lambda o: L.PolynomialLR(o, 4)),
+    ("lambda", lambda o: L.LambdaLR(o, lambda e: 1.0 / (e + 1))),
+]
+
+
+def _small():
+    dg.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 6), nn.ReLU(), nn.Linear(6, 3))
+
+
+def _same_training(**kw):
+    model = _small()
+    (pc, sc, lc), (pd, sd, ld) = _train(model, dev="cpu", **kw), _train(model, dev="cuda", **kw)
+    assert lc == ld and sc.keys() == sd.keys()
+    for a, b in zip(pc, pd):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
+    for k in sc:
+        if isinstance(sc[k], np.ndarray):
+            np.testing.assert_allclose(sd[k], sc[k], rtol=1e-6, atol=1e-7, err_msg=k)
+        else:
+            assert sd[k] == sc[k], k
+
+
+@pytest.mark.parametrize("name,opt", OPTIMIZERS, ids=[c[0] for c in OPTIMIZERS])
+def test_optimizer_on_device(name, opt):
+    _same_training(opt_fn=opt)
+
+
+@pytest.mark.parametrize("name,sched", SCHEDULERS, ids=[c[0] for c in SCHEDULERS])
+def test_scheduler_on_device(name, sched):
+    _same_training(opt_fn=OPTIMIZERS[0][1], sched_fn=sched, steps=4)
+
+
+def test_grad_scaler_and_clip_grad_norm_on_device():
+    _same_training(opt_fn=OPTIMIZERS[2][1], scaler=True, clip=0.5)

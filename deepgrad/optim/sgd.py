@@ -1,8 +1,7 @@
 """SGD with optional (Nesterov) momentum, dampening, weight decay and maximize (PyTorch's rule)."""
 from __future__ import annotations
 
-import numpy as np
-
+from .. import backend
 from ..tensor import Tensor
 from .optimizer import Optimizer, _check, _check_common, _scalar
 
@@ -30,6 +29,7 @@ class SGD(Optimizer):
             state["momentum_buffer"] = None      # becomes a copy of the first gradient
 
     def _update(self, p, g, state, group):
+        xp = backend.array_module(p)
         momentum = group["momentum"]
         d = g
         if momentum != 0:
@@ -44,10 +44,10 @@ class SGD(Optimizer):
                 if damp == 1:
                     b += g
                 else:
-                    b += np.multiply(g, damp, out=self._buf(g, 1))
+                    b += xp.multiply(g, damp, out=self._buf(g, 1))
             if group["nesterov"]:
-                d = np.multiply(b, momentum, out=self._buf(g, 1))
+                d = xp.multiply(b, momentum, out=self._buf(g, 1))
                 d += g
             else:
                 d = b
-        p -= np.multiply(d, _scalar(group["lr"]), out=self._buf(g, 2))
+        p -= xp.multiply(d, _scalar(group["lr"]), out=self._buf(g, 2))
