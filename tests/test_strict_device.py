@@ -334,3 +334,181 @@ def test_scheduler_on_device(name, sched):
 
 def test_grad_scaler_and_clip_grad_norm_on_device():
     _same_training(opt_fn=OPTIMIZERS[2][1], scaler=True, clip=0.5)
+
+
+# ---- Tensor and Module device API, factories, checkpoints, errors ----------------------------
+FACTORIES = [
+    ("zeros", lambda **d: dg.zeros(2, 3, **d)), ("ones", lambda **d: dg.ones((2, 3), dtype=dg.int64, **d)),
+    ("empty", lambda **d: dg.empty(2, 3, **d).zero_()), ("full", lambda **d: dg.full((2, 2), 1.5, **d)),
+    ("eye", lambda **d: dg.eye(3, 2, **d)), ("arange", lambda **d: dg.arange(1, 7, 2, **d)),
+    ("arange_float", lambda **d: dg.arange(0.0, 1.0, 0.25, **d)), ("linspace", lambda **d: dg.linspace(0, 1, 5, **d)),
+    ("logspace", lambda **d: dg.logspace(0, 2, 3, **d)), ("tensor", lambda **d: dg.tensor([[1.0, 2.0]], **d)),
+    ("as_tensor", lambda **d: dg.as_tensor(np.arange(3), **d)),
+    ("rand", lambda **d: dg.rand(2, 3, **d)), ("randn", lambda **d: dg.randn(2, 3, dtype=dg.float64, **d)),
+    ("randint", lambda **d: dg.randint(0, 5, (2, 3), **d)), ("randperm", lambda **d: dg.randperm(6, **d)),
+    ("normal", lambda **d: dg.normal(0.0, 2.0, (3,), **d)),
+]
+LIKE = ["zeros_like", "ones_like", "empty_like", "rand_like", "randn_like"]
+
+
+@pytest.mark.parametrize("name,make", FACTORIES, ids=[c[0] for c in FACTORIES])
+def test_factory_device(name, make):
+    dg.manual_seed(3)
+    c = make()
+    dg.manual_seed(3)
+    g = make(device="cuda")
+    assert c.device == dg.device("cpu") and g.device == dg.device("cuda:0") and g.is_cuda
+    assert g.dtype == c.dtype and g.shape == c.shape
+    if name != "empty":
+        np.testing.assert_array_equal(g.cpu().numpy(), c.numpy())
+    dg.set_default_device("cuda")
+    try:
+        dg.manual_seed(3)
+        d = make()
+    finally:
+        dg.set_default_device(None)
+    assert d.device == dg.device("cuda") and dg.get_default_device() == dg.device("cpu")
+
+
+def test_like_factories_keep_the_device():
+    x = dg.randn(2, 3, device="cuda")
+    for name in LIKE:
+        assert getattr(dg, name)(x).device == x.device, name
+    assert dg.full_like(x, 2.0).device == x.device and dg.randint_like(x, 5).device == x.device
+    assert dg.zeros_like(x, device="cpu").device == dg.device("cpu")
+    for name in ("new_zeros", "new_ones", "new_empty"):
+        assert getattr(x, name)(4).device == x.device, name
+    assert x.new_full((2,), 3.0).device == x.device and x.new_tensor([1, 2]).device == x.device
+    b = dg.bernoulli(dg.full((3, 4), 0.5, device="cuda"))
+    assert b.device == x.device
+    assert dg.multinomial(dg.ones(2, 5, device="cuda"), 3).device == x.device
+
+
+def test_tensor_moves():
+    a = dg.randn(3, 4, requires_grad=True)
+    g = a.to("cuda")
+    assert g.device == dg.device("cuda:0") and g.requires_grad and g.grad_fn is not None
+    assert a.cuda().device == g.device and a.cuda(0).device == g.device and g.cuda() is g
+    assert g.to("cuda") is g and g.cpu().device == dg.device("cpu") and a.cpu() is a
+    h = g.to(dg.float64)
+    assert h.device == g.device and h.dtype == dg.float64
+    assert g.to("cpu", dg.float64).dtype == dg.float64
+    assert g.to(dg.zeros(1, dtype=dg.float64)).device == dg.device("cpu")
+    assert a.to(g).device == g.device
+    (g * 2).sum().backward()
+    assert a.grad.device == dg.device("cpu")               # the gradient flows back to the CPU leaf
+    np.testing.assert_array_equal(a.grad.numpy(), np.full((3, 4), 2.0, np.float32))
+    assert g.get_device() == 0 and a.get_device() == -1
+    assert float(g.sum()) == pytest.approx(float(a.sum()), rel=1e-6)
+    assert g.tolist() == a.tolist() and g[0, 0].item() == a[0, 0].item()
+    with pytest.raises(TypeError, match="can't convert cuda:0 device type tensor to numpy"):
+        g.numpy()
+    np.testing.assert_array_equal(g.numpy(force=True), a.detach().numpy())
+    text = str(g)
+    assert "device='cuda:0'" in text and repr(g) == text
+    assert "device" not in str(a)
+
+
+def test_indexing_and_assignment_on_device():
+    g = dg.arange(12.0, device="cuda").reshape(3, 4)
+    c = dg.arange(12.0).reshape(3, 4)
+    for idx in (1, (slice(None), 2), dg.tensor([2, 0]), np.array([1, 1]), [0, 2], g > 5,
+                (dg.tensor([0, 2], device="cuda"), dg.tensor([1, 3], device="cuda"))):
+        cidx = tuple(i.cpu() if isinstance(i, dg.Tensor) else i for i in idx) if isinstance(idx, tuple) else \
+            (idx.cpu() if isinstance(idx, dg.Tensor) else idx)
+        out = g[idx]
+        assert out.device == g.device
+        np.testing.assert_array_equal(out.cpu().numpy(), c[cidx].numpy())
+    g[0] = 5.0
+    g[1] = dg.tensor([1.0, 2.0, 3.0, 4.0], device="cuda")
+    g[2, 1:3] = np.array([7.0, 8.0])
+    assert g.cpu().tolist() == [[5.0] * 4, [1.0, 2.0, 3.0, 4.0], [8.0, 7.0, 8.0, 11.0]]
+    g.add_(1.0).mul_(dg.tensor(2.0))                      # a 0-d CPU tensor acts as a number
+    assert g.device == dg.device("cuda")
+
+
+def test_mixing_devices_raises_pytorch_error():
+    g, c = dg.randn(2, 3, device="cuda"), dg.randn(2, 3)
+    msg = r"Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!"
+    for f, op in ((lambda: g + c, "add"), (lambda: c * g, "mul"), (lambda: dg.matmul(g, c.t()), "matmul"),
+                  (lambda: dg.cat([g, c]), "cat"), (lambda: dg.stack([c, g]), "stack"),
+                  (lambda: dg.where(c > 0, g, g), "where"), (lambda: g.masked_fill(c > 0, 1.0), "masked_fill"),
+                  (lambda: nn.Linear(3, 2)(g), "linear"), (lambda: F.mse_loss(g, c), "")):
+        with pytest.raises(RuntimeError, match=msg + r".*" + op):
+            f()
+    assert (g * dg.tensor(2.0)).device == g.device        # 0-d CPU tensors are numbers, as in PyTorch
+
+
+def test_module_to_and_checkpoints(tmp_path):
+    dg.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 2))
+    x = dg.randn(2, 1, 4, 4)
+    ref = m.eval()(x)
+    assert m.to("cuda") is m and all(p.device == dg.device("cuda") for p in m.parameters())
+    assert all(b.device == dg.device("cuda") for b in m.buffers())
+    out = m(x.cuda())
+    np.testing.assert_allclose(out.detach().cpu().numpy(), ref.detach().numpy(), rtol=1e-6)
+    sd = m.state_dict()
+    assert all(v.device == dg.device("cuda") for v in sd.values())
+    dg.save(sd, tmp_path / "gpu.pt")
+    on_cpu = dg.load(tmp_path / "gpu.pt", map_location="cpu")
+    assert all(v.device == dg.device("cpu") for v in on_cpu.values())
+    back = dg.load(tmp_path / "gpu.pt", map_location="cuda")
+    assert all(v.device == dg.device("cuda") for v in back.values())
+    fresh = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 2)).eval()
+    fresh.load_state_dict(on_cpu)
+    np.testing.assert_allclose(fresh(x).detach().numpy(), ref.detach().numpy(), rtol=1e-6)
+    fresh.cuda().load_state_dict(on_cpu)                   # CPU tensors into a module on the device
+    assert all(p.device == dg.device("cuda") for p in fresh.parameters())
+    m.cpu()
+    assert all(p.device == dg.device("cpu") for p in m.parameters())
+    opt = dg.optim.Adam(fresh.parameters())
+    fresh(x.cuda()).sum().backward()
+    opt.step()
+    dg.save(opt.state_dict(), tmp_path / "opt.pt")
+    st = dg.load(tmp_path / "opt.pt", map_location="cpu")
+    opt2 = dg.optim.Adam(fresh.parameters())
+    opt2.load_state_dict(st)                               # state follows its parameter's device
+    assert all(v.device == dg.device("cuda") for s in opt2.state.values() for v in s.values()
+               if isinstance(v, dg.Tensor) and v.ndim)
+
+
+def test_cuda_runtime_queries_on_the_stand_in(cuda):
+    assert dg.cuda.is_available() and dg.cuda.device_count() == 1 and dg.cuda.current_device() == 0
+    assert "stand-in" in dg.cuda.get_device_name(0)
+    dg.cuda.synchronize()
+    before = dg.cuda.memory_allocated()
+    x = dg.zeros(1000, dtype=dg.float64, device="cuda")
+    assert dg.cuda.memory_allocated() - before == 8000
+    del x
+    assert dg.cuda.memory_allocated() == before
+    with pytest.raises(RuntimeError, match="invalid device ordinal"):
+        dg.zeros(2, device="cuda:1")
+
+
+def test_two_devices():
+    with strict_cuda(device_count=2):
+        a = dg.ones(3, device="cuda:1")
+        assert a.device == dg.device("cuda:1") and str(a.device) == "cuda:1"
+        assert (a * 2).to("cuda:0").device == dg.device("cuda:0")
+
+
+def test_strict_stand_in_refuses_numpy(cuda):
+    xp = cuda
+    a = xp.asarray(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(TypeError, match="Implicit conversion to a NumPy array is not allowed"):
+        np.asarray(a)
+    with pytest.raises(TypeError, match="numpy.exp"):
+        np.exp(a)
+    with pytest.raises(TypeError, match="numpy.concatenate"):
+        np.concatenate([a, a])
+    with pytest.raises(TypeError, match="host operand"):
+        a + np.ones(3)
+    with pytest.raises(TypeError, match="NumPy array"):
+        xp.maximum(a, np.ones(3))
+    assert isinstance(a + 1, xp.ndarray) and isinstance(np.float32(2) * a, xp.ndarray)
+    assert isinstance(a.sum(), xp.ndarray) and a.sum().ndim == 0 and float(a.sum()) == 15.0
+    assert xp.asnumpy(a).sum() == 15.0 and a.get().shape == (2, 3) and a.tolist()[1] == [3.0, 4.0, 5.0]
+    with pytest.raises(NotImplementedError, match="real GPU"):
+        xp.ElementwiseKernel("T x", "T y", "y = x", "copy")(a)
+    assert xp.fuse(lambda u: u * 2)(a).shape == (2, 3)
