@@ -18,12 +18,12 @@ import opcheck
 from deepgrad.testing import strict_cuda
 
 import test_attention, test_conv, test_elementwise, test_index, test_linalg, test_ops_extra  # noqa: E401
-import test_pool, test_reduce, test_rnn, test_shape  # noqa: E401
+import test_pool, test_reduce, test_rnn, test_shape, test_inplace, test_linalg_api, test_api_surface  # noqa: E401
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "nn"))
-import nnutil, test_nn_layers  # noqa: E401,E402
+import nnutil, test_nn_layers, test_nn_compat  # noqa: E401,E402
 
-OP_MODULES = [test_elementwise, test_reduce, test_shape, test_index, test_linalg, test_conv, test_pool,
-              test_attention, test_rnn, test_ops_extra]
+OP_MODULES = [test_nn_compat, test_elementwise, test_reduce, test_shape, test_index, test_linalg, test_conv, test_pool,
+              test_attention, test_rnn, test_ops_extra, test_inplace, test_linalg_api, test_api_surface]
 
 
 @pytest.fixture(autouse=True)

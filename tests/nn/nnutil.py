@@ -77,6 +77,7 @@ def compare_on_device(module, *inputs, grad=True, seed=0, rtol=1e-6, atol=1e-6):
     dev_module = copy.deepcopy(module).to(DEVICE[0])
     runs = []
     for m, dev in ((module, "cpu"), (dev_module, DEVICE[0])):
+        dg.manual_seed(seed)            # dropout draws the same masks on both devices
         xs = [dg.tensor(a, device=dev, requires_grad=grad and a.dtype.kind == "f") for a in inputs]
         y = m(*xs)
         assert y.device == dg.device(dev), f"output on {y.device}, expected {dev}"
