@@ -512,3 +512,45 @@ def test_strict_stand_in_refuses_numpy(cuda):
     with pytest.raises(NotImplementedError, match="real GPU"):
         xp.ElementwiseKernel("T x", "T y", "y = x", "copy")(a)
     assert xp.fuse(lambda u: u * 2)(a).shape == (2, 3)
+
+
+# ---- value tables (no gradients): each case builds its tensors with M.tensor(...) -----------
+import test_ops_extra as _extra  # noqa: E402
+
+VALUE_TABLES = [("api", c) for c in test_api_surface.VALUE_CASES + test_api_surface.HELPER_CASES] + \
+               [("extra", c) for c in _extra.VALUES]
+
+
+def _tree(x, dev):
+    if isinstance(x, (tuple, list)):
+        return [_tree(v, dev) for v in x]
+    if isinstance(x, dg.Tensor):
+        assert x.device == dg.device(dev), f"a result on {x.device}, expected {dev}"
+        return x.detach().cpu().numpy()
+    return x
+
+
+def _same_tree(a, b, what="result"):
+    if isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), what
+        for i, (u, v) in enumerate(zip(a, b)):
+            _same_tree(u, v, f"{what}[{i}]")
+    elif isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape, what
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-12, equal_nan=True, err_msg=what)
+    else:
+        assert a == b or (a != a and b != b), f"{what}: {b!r} != cpu {a!r}"
+
+
+@pytest.mark.parametrize("case", VALUE_TABLES, ids=[f"{t}-{c[0]}" for t, c in VALUE_TABLES])
+def test_values_on_device(case):
+    _, (name, f) = case
+    dg.manual_seed(0)
+    cpu = _tree(f(dg), "cpu")
+    dg.set_default_device("cuda")
+    try:
+        dg.manual_seed(0)
+        dev = _tree(f(dg), "cuda")
+    finally:
+        dg.set_default_device(None)
+    _same_tree(cpu, dev)
