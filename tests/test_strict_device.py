@@ -554,3 +554,50 @@ def test_values_on_device(case):
     finally:
         dg.set_default_device(None)
     _same_tree(cpu, dev)
+
+
+# ---- distributions: moments, entropy, log_prob and its gradients, samples -------------------
+import test_distributions as _dist  # noqa: E402
+
+
+def _dist_run(case, dev):
+    name, ctor, pnames, vnames = case
+    ps = [dg.tensor(_dist.P[p].copy(), device=dev, requires_grad=True) for p in pnames]
+    d = ctor(dg, *ps)
+    got = {}
+    for attr in ("mean", "mode", "variance", "stddev"):
+        try:
+            got[attr] = getattr(d, attr)
+        except NotImplementedError:
+            pass
+    try:
+        got["entropy"] = d.entropy()
+    except NotImplementedError:
+        pass
+    lp = [d.log_prob(dg.tensor(_dist.V[v], device=dev)) for v in vnames]
+    got.update({f"log_prob {v}": t for v, t in zip(vnames, lp)})
+    if lp:
+        grads = dg.autograd.grad(sum(t.sum() for t in lp), ps, allow_unused=True, retain_graph=True)
+        got.update({f"grad {p}": g for p, g in zip(pnames, grads) if g is not None})
+    dg.manual_seed(0)
+    got["sample"] = d.sample((3,))
+    if d.has_rsample:
+        dg.manual_seed(0)
+        r = d.rsample((2,))
+        got["rsample"] = r
+        got.update({f"rsample grad {p}": g for p, g in
+                    zip(pnames, dg.autograd.grad(r.sum(), ps, allow_unused=True)) if g is not None})
+    return {k: _tree(v, dev) for k, v in got.items()}
+
+
+@pytest.mark.parametrize("case", _dist.CASES, ids=[c[0] for c in _dist.CASES])
+def test_distribution_on_device(case):
+    cpu = _dist_run(case, "cpu")
+    dg.set_default_device("cuda")      # tensors the constructors make themselves
+    try:
+        dev = _dist_run(case, "cuda")
+    finally:
+        dg.set_default_device(None)
+    assert cpu.keys() == dev.keys()
+    for k in cpu:
+        _same_tree(cpu[k], dev[k], k)
