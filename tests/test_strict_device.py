@@ -601,3 +601,16 @@ def test_distribution_on_device(case):
     assert cpu.keys() == dev.keys()
     for k in cpu:
         _same_tree(cpu[k], dev[k], k)
+
+
+def test_environment_switch_runs_a_program_on_the_stand_in():
+    import subprocess
+    code = ("import deepgrad as dg; x = dg.ones(2, device='cuda'); "
+            "print(dg.cuda.is_available(), x.device, type(x.array).__module__)")
+    env = dict(os.environ, DEEPGRAD_STRICT_CUDA="1")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    if "cupy" in out.stdout:            # a machine with CuPy keeps it: the switch only fills a gap
+        return
+    assert out.stdout.split() == ["True", "cuda:0", "deepgrad.testing.strict_xp"], out.stderr[-2000:]
