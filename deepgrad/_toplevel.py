@@ -364,8 +364,9 @@ def unravel_index(indices, shape):
     size = int(np.prod(shape))
     if a.size and (a.max() >= size or a.min() < -size):
         raise RuntimeError("unravel_index: index out of bounds for the given shape")
-    a = np.where(a < 0, a + size, a)
-    return tuple(Tensor._make(np.asarray(v, dtype=np.int64)) for v in np.unravel_index(a, shape))
+    xp = backend.array_module(a)
+    a = xp.where(a < 0, a + size, a)
+    return tuple(Tensor._make(xp.asarray(v, dtype=np.int64)) for v in xp.unravel_index(a, shape))
 
 
 def vander(x, N=None, increasing=False):

@@ -62,7 +62,8 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
 def as_tensor(data, dtype=None, device=None):
     if isinstance(data, Tensor) and dtype is None and device is None:
         return data
-    if isinstance(data, np.ndarray) and (dtype is None or backend.as_dtype(dtype) == data.dtype) and device is None:
+    if (isinstance(data, np.ndarray) and (dtype is None or backend.as_dtype(dtype) == data.dtype) and device is None
+            and backend._DEFAULT_DEVICE[0] is None):
         return Tensor._make(data)
     return Tensor(data, dtype=dtype, device=device)
 

@@ -218,11 +218,14 @@ class Tensor:
         v = self.array.reshape(()).item()
         return float(v) if self.array.dtype == backend.bfloat16 else v
 
-    def numpy(self):
+    def numpy(self, *, force=False):
+        if force:                       # PyTorch: detach, copy to the host, whatever the tensor is
+            return backend.to_numpy(self.array)
+        if self.device.type != "cpu":
+            raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use Tensor.cpu() to copy "
+                            "the tensor to host memory first.")
         if self.requires_grad:
             raise RuntimeError("Can't call numpy() on a Tensor that requires grad. Use tensor.detach().numpy() instead.")
-        if self.device.type != "cpu":
-            raise TypeError(f"can't convert {self.device} tensor to numpy; use .cpu() first")
         return self.array
 
     def tolist(self):

@@ -172,6 +172,7 @@ def check_on_device(dg_fn, inputs, grad=True, double=True, seed=0, rtol=1e-6, at
 
 def _one_run(dg_fn, inputs, grad, double, seed, dev):
     rng = np.random.default_rng(seed)
+    dg.manual_seed(seed)               # random ops (dropout ...) draw the same numbers on both devices
     xs = [dg.tensor(a, device=dev) for a in inputs]
     if grad:
         xs = [x.requires_grad_(True) if x.dtype.kind == "f" else x for x in xs]

@@ -213,11 +213,12 @@ def _same_device(cls, inputs, scalars=True):
     return arrays
 
 
-def check_same_device(opname, tensors):
+def check_same_device(opname, tensors, scalars=True):
     """Raise PyTorch's "Expected all tensors to be on the same device" error for ``opname`` unless
-    all ``tensors`` are on one device (for ops that reach the arrays without ``Function.apply``)."""
+    all ``tensors`` are on one device (for ops that reach the arrays without ``Function.apply``);
+    with ``scalars``, 0-d CPU tensors that need no gradient pass (``Function.apply`` moves them)."""
     if tensors and any(type(t.array) is not type(tensors[0].array) for t in tensors):
-        _same_device(opname, tensors, scalars=False)
+        _same_device(opname, tensors, scalars=scalars)
 
 
 def unpack_saved(saved, who):

@@ -104,7 +104,7 @@ class Dirichlet(Distribution):
         cm1 = (self.concentration - 1).clamp(min=0.0)
         mode = cm1 / cm1.sum(-1, keepdim=True)
         mask = (self.concentration < 1).all(dim=-1, keepdim=True)
-        first = np.zeros(tuple(mode.shape), dtype=mode.dtype)
+        first = backend.array_module(mode.array).zeros(tuple(mode.shape), dtype=mode.dtype)
         first[..., 0] = 1
         return mode.masked_fill(mask, 0.0) + Tensor._make(first) * mask.to(mode.dtype)
 

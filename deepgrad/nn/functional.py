@@ -271,7 +271,7 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
     a = (keep + alpha_p * alpha_p * keep * p) ** -0.5
     b = -a * alpha_p * p
     dt = input.array.dtype
-    kept = (rng().random(input.array.shape) >= p).astype(dt)
+    kept = backend.asarray_on((rng().random(input.array.shape) >= p).astype(dt), input.array)
     return input * Tensor._make(kept * dt.type(a)) + Tensor._make(((1 - kept) * alpha_p * a + b).astype(dt))
 
 

@@ -428,7 +428,7 @@ def put(input, index, source, accumulate=False):
     flat = reshape(input, -1)
     idx = index.array.reshape(-1) if isinstance(index, Tensor) else np.asarray(index).reshape(-1)
     n = flat.shape[0]
-    idx = np.where(idx < 0, idx + n, idx)
+    idx = backend.array_module(idx).where(idx < 0, idx + n, idx)
     return reshape(index_put(flat, (Tensor._make(idx),), reshape(source, -1), accumulate), *input.shape)
 
 

@@ -655,7 +655,10 @@ class Where(Function):
 def where(condition, input=None, other=None):
     if input is None and other is None:
         return nonzero(condition, as_tuple=True)
-    cond = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
+    if isinstance(condition, Tensor):
+        cond = condition.array
+    else:               # host data, or a raw array of either device (internal callers)
+        cond = condition if backend.array_module(condition) is not np else np.asarray(condition)
     if cond.dtype != np.bool_:
         raise RuntimeError(f"where: expected condition to be a boolean tensor, got dtype {cond.dtype} "
                            f"(shape {tuple(cond.shape)})")
@@ -664,8 +667,9 @@ def where(condition, input=None, other=None):
     a, b = promote(input, other, "where")
     if isinstance(condition, Tensor):
         check_same_device("where", (condition, a, b))
-    elif type(cond) is not type(a.array):
-        cond = backend.asarray_on(cond, a.array)
+    like = a.array if backend.device_of(a.array).type != "cpu" else b.array   # a device array, if any
+    if type(cond) is not type(like):     # host data, or a 0-d CPU tensor (a number, as in PyTorch)
+        cond = backend.to_device(backend.to_numpy(cond), backend.device_of(like))
     try:
         np.broadcast_shapes(cond.shape, a.array.shape, b.array.shape)
     except ValueError:

@@ -1173,8 +1173,8 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     x = input.array
     xp = backend.array_module(x)
     if dim is None:
-        nan_kw = {"equal_nan": False} if xp is np else {}     # every NaN is distinct, as in PyTorch
-        vals, inv, cnt = xp.unique(x.reshape(-1), return_inverse=True, return_counts=True, **nan_kw)
+        # every NaN is distinct, as in PyTorch (CuPy's unique takes equal_nan too)
+        vals, inv, cnt = xp.unique(x.reshape(-1), return_inverse=True, return_counts=True, equal_nan=False)
         return _unique_result(vals, inv.reshape(x.shape), cnt, return_inverse, return_counts)
     d = _one_dim(x, dim, "unique")
     if x.ndim == 0:

@@ -715,7 +715,7 @@ def _as_tensor_list(tensors, opname):
         if not isinstance(x, Tensor):
             raise TypeError(f"{opname}: expected a sequence of Tensors, but element {i} is "
                             f"{type(x).__name__}")
-    check_same_device(opname, tensors)
+    check_same_device(opname, tensors, scalars=False)
     dt = _common_dtype(tensors)
     return [x if x.array.dtype == dt else x.to(dt) for x in tensors]
 

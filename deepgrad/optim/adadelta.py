@@ -1,8 +1,7 @@
 """Adadelta (PyTorch's rule)."""
 from __future__ import annotations
 
-import numpy as np
-
+from .. import backend
 from .optimizer import Optimizer, _check, _check_common, _scalar, _zeros_like
 
 __all__ = ["Adadelta"]
@@ -27,17 +26,18 @@ class Adadelta(Optimizer):
         state["acc_delta"] = _zeros_like(param)
 
     def _update(self, p, g, state, group):
+        xp = backend.array_module(p)
         state["step"] += 1
         rho, eps = group["rho"], group["eps"]
         v = state["square_avg"].array
         u = state["acc_delta"].array
         t1, t2 = self._buf(g, 1), self._buf(g, 2)
         v *= rho
-        v += np.multiply(g, g, out=t1).__imul__(1 - rho)
-        std = np.sqrt(np.add(v, eps, out=t2), out=t2)
-        delta = np.sqrt(np.add(u, eps, out=t1), out=t1)
+        v += xp.multiply(g, g, out=t1).__imul__(1 - rho)
+        std = xp.sqrt(xp.add(v, eps, out=t2), out=t2)
+        delta = xp.sqrt(xp.add(u, eps, out=t1), out=t1)
         delta /= std
         delta *= g
         u *= rho
-        u += np.multiply(delta, delta, out=t2).__imul__(1 - rho)
+        u += xp.multiply(delta, delta, out=t2).__imul__(1 - rho)
         p -= delta.__imul__(_scalar(group["lr"]))

@@ -1,8 +1,7 @@
 """Adagrad (PyTorch's rule, with lr decay and an initial accumulator value)."""
 from __future__ import annotations
 
-import numpy as np
-
+from .. import backend
 from .optimizer import Optimizer, _check, _check_common, _full_like, _scalar
 
 __all__ = ["Adagrad"]
@@ -32,11 +31,12 @@ class Adagrad(Optimizer):
         state["sum"] = _full_like(param, self.defaults["initial_accumulator_value"])
 
     def _update(self, p, g, state, group):
+        xp = backend.array_module(p)
         state["step"] = step = state["step"] + 1
         clr = _scalar(group["lr"]) / (1 + (step - 1) * group["lr_decay"])
         s = state["sum"].array
         t = self._buf(g, 1)
-        s += np.multiply(g, g, out=t)
-        std = np.sqrt(s, out=t)
+        s += xp.multiply(g, g, out=t)
+        std = xp.sqrt(s, out=t)
         std += group["eps"]
-        p -= np.divide(g, std, out=t).__imul__(clr)
+        p -= xp.divide(g, std, out=t).__imul__(clr)

@@ -1,10 +1,14 @@
 """Adam (with the AMSGrad variant and decoupled weight decay behind flags) and AdamW."""
 from __future__ import annotations
 
+<<<<<<< HEAD
 import numpy as np
 
 from .. import backend
 from ..ops import _cuda_kernels as _ck
+=======
+from .. import backend
+>>>>>>> h-strict
 from ..tensor import Tensor
 from .optimizer import Optimizer, _check_common, _scalar, _zeros_like
 
@@ -46,6 +50,7 @@ class Adam(Optimizer):
         return super()._effective_grad(param, grad, group)
 
     def _update(self, p, g, state, group):
+        xp = backend.array_module(p)
         state["step"] = step = state["step"] + 1
         beta1, beta2 = group["betas"]
         lr = _scalar(group["lr"])
@@ -65,20 +70,20 @@ class Adam(Optimizer):
                 _ck.adam(backend.array_module(p), p, g, m, v, *args, *_ck.decay_terms(group))
             return
         t = self._buf(g, 1)
-        m += np.subtract(g, m, out=t).__imul__(1 - beta1)           # lerp(m, g, 1 - beta1)
+        m += xp.subtract(g, m, out=t).__imul__(1 - beta1)           # lerp(m, g, 1 - beta1)
         v *= beta2
-        v += np.multiply(g, g, out=t).__imul__(1 - beta2)
+        v += xp.multiply(g, g, out=t).__imul__(1 - beta2)
         step_size = lr / (1 - beta1 ** step)
         bc2_sqrt = (1 - beta2 ** step) ** 0.5
         if group["amsgrad"]:
             vmax = state.get("max_exp_avg_sq")
             if vmax is None:
                 vmax = state["max_exp_avg_sq"] = _zeros_like(p)
-            v = np.maximum(vmax.array, v, out=vmax.array)
-        denom = np.sqrt(v, out=t)
+            v = xp.maximum(vmax.array, v, out=vmax.array)
+        denom = xp.sqrt(v, out=t)
         denom /= bc2_sqrt
         denom += group["eps"]
-        p -= np.divide(m, denom, out=t).__imul__(step_size)
+        p -= xp.divide(m, denom, out=t).__imul__(step_size)
 
 
 class AdamW(Adam):

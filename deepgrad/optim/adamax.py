@@ -1,8 +1,7 @@
 """Adamax: Adam with the infinity norm (PyTorch's rule)."""
 from __future__ import annotations
 
-import numpy as np
-
+from .. import backend
 from .optimizer import Optimizer, _check_common, _scalar, _zeros_like
 
 __all__ = ["Adamax"]
@@ -24,13 +23,14 @@ class Adamax(Optimizer):
         state["exp_inf"] = _zeros_like(param)
 
     def _update(self, p, g, state, group):
+        xp = backend.array_module(p)
         state["step"] = step = state["step"] + 1
         beta1, beta2 = group["betas"]
         m = state["exp_avg"].array
         u = state["exp_inf"].array
         t = self._buf(g, 1)
-        m += np.subtract(g, m, out=t).__imul__(1 - beta1)
+        m += xp.subtract(g, m, out=t).__imul__(1 - beta1)
         u *= beta2
-        np.maximum(u, np.abs(g, out=t).__iadd__(group["eps"]), out=u)
+        xp.maximum(u, xp.abs(g, out=t).__iadd__(group["eps"]), out=u)
         clr = _scalar(group["lr"]) / (1 - beta1 ** step)
-        p -= np.divide(m, u, out=t).__imul__(clr)
+        p -= xp.divide(m, u, out=t).__imul__(clr)

@@ -62,7 +62,7 @@ def _strong_wolfe(evaluate, t, d, f0, g0, slope0, c1=1e-4, c2=0.9, tolerance_cha
 
     ``evaluate(t)`` returns ``(loss, flat gradient)`` at ``x + t d`` and leaves ``x`` unchanged.
     Returns ``(loss, gradient, t, evaluations)`` of the accepted step."""
-    d_inf = np.abs(d).max()
+    d_inf = backend.array_module(d).abs(d).max()
     g0 = g0.copy()
 
     def armijo_fails(t, f):
@@ -238,7 +238,7 @@ class LBFGS(Optimizer):
         evals = 1
         state["func_evals"] += 1
         g = self._flat_grad()
-        if np.abs(g).max() <= tol_grad:
+        if backend.array_module(g).abs(g).max() <= tol_grad:
             return orig_loss
 
         d = _from_state(state.get("d"))
@@ -287,7 +287,7 @@ class LBFGS(Optimizer):
             loss_prev = loss
 
             # -- step length --------------------------------------------------------------------
-            t = min(1.0, 1.0 / np.abs(g).sum()) * lr if state["n_iter"] == 1 else lr
+            t = min(1.0, 1.0 / backend.array_module(g).abs(g).sum()) * lr if state["n_iter"] == 1 else lr
             slope = g.dot(d)
             if slope > -tol_change:                 # not a descent direction any more
                 break
@@ -306,14 +306,14 @@ class LBFGS(Optimizer):
                 loss, g, t, new_evals = _strong_wolfe(along, t, d, loss, g, slope,
                                                       max_ls=max_eval - evals)
                 self._move(t, d)
-                converged = np.abs(g).max() <= tol_grad
+                converged = backend.array_module(g).abs(g).max() <= tol_grad
             else:
                 self._move(t, d)
                 converged = False
                 if n_iter != max_iter:              # the last iteration's loss is not needed
                     loss = float(self._evaluate(closure))
                     g = self._flat_grad()
-                    converged = np.abs(g).max() <= tol_grad
+                    converged = backend.array_module(g).abs(g).max() <= tol_grad
                     new_evals = 1
             evals += new_evals
             state["func_evals"] += new_evals
@@ -321,7 +321,7 @@ class LBFGS(Optimizer):
             # -- stopping tests -------------------------------------------------------------
             if n_iter == max_iter or evals >= max_eval or converged:
                 break
-            if np.abs(d * t).max() <= tol_change:   # the step no longer moves the parameters
+            if backend.array_module(d).abs(d * t).max() <= tol_change:   # the step no longer moves the parameters
                 break
             if abs(loss - loss_prev) < tol_change:  # the loss no longer changes
                 break

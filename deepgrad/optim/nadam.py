@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
+
 from .optimizer import Optimizer, _check, _check_common, _scalar, _zeros_like
 
 __all__ = ["NAdam"]
@@ -30,6 +32,7 @@ class NAdam(Optimizer):
         state["exp_avg_sq"] = _zeros_like(param)
 
     def _update(self, p, g, state, group):
+        xp = backend.array_module(p)
         state["step"] = step = state["step"] + 1
         beta1, beta2 = group["betas"]
         lr = _scalar(group["lr"])
@@ -42,11 +45,11 @@ class NAdam(Optimizer):
         m = state["exp_avg"].array
         v = state["exp_avg_sq"].array
         t = self._buf(g, 1)
-        m += np.subtract(g, m, out=t).__imul__(1 - beta1)
+        m += xp.subtract(g, m, out=t).__imul__(1 - beta1)
         v *= beta2
-        v += np.multiply(g, g, out=t).__imul__(1 - beta2)
-        denom = np.divide(v, 1 - beta2 ** step, out=self._buf(g, 2))
-        np.sqrt(denom, out=denom)
+        v += xp.multiply(g, g, out=t).__imul__(1 - beta2)
+        denom = xp.divide(v, 1 - beta2 ** step, out=self._buf(g, 2))
+        xp.sqrt(denom, out=denom)
         denom += group["eps"]
-        p -= np.divide(g, denom, out=t).__imul__(lr * (1.0 - mu) / (1.0 - mu_product))
-        p -= np.divide(m, denom, out=t).__imul__(lr * mu_next / (1.0 - mu_product * mu_next))
+        p -= xp.divide(g, denom, out=t).__imul__(lr * (1.0 - mu) / (1.0 - mu_product))
+        p -= xp.divide(m, denom, out=t).__imul__(lr * mu_next / (1.0 - mu_product * mu_next))

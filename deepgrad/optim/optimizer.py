@@ -226,8 +226,8 @@ class Optimizer:
         if wd == 0:
             if not maximize:
                 return grad
-            return np.negative(grad, out=self._buf(grad, 0))
-        out = np.multiply(param, wd, out=self._buf(grad, 0))
+            return backend.array_module(grad).negative(grad, out=self._buf(grad, 0))
+        out = backend.array_module(param).multiply(param, wd, out=self._buf(grad, 0))
         if maximize:
             out -= grad
         else:

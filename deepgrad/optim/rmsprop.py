@@ -1,8 +1,7 @@
 """RMSprop, plain / centered / with momentum (PyTorch's rule)."""
 from __future__ import annotations
 
-import numpy as np
-
+from .. import backend
 from .optimizer import Optimizer, _check, _check_common, _scalar, _zeros_like
 
 __all__ = ["RMSprop"]
@@ -33,19 +32,20 @@ class RMSprop(Optimizer):
             state["grad_avg"] = _zeros_like(param)
 
     def _update(self, p, g, state, group):
+        xp = backend.array_module(p)
         state["step"] += 1
         alpha = group["alpha"]
         v = state["square_avg"].array
         t = self._buf(g, 1)
         v *= alpha
-        v += np.multiply(g, g, out=t).__imul__(1 - alpha)
+        v += xp.multiply(g, g, out=t).__imul__(1 - alpha)
         if group["centered"]:
             ga = state["grad_avg"].array
-            ga += np.subtract(g, ga, out=t).__imul__(1 - alpha)
-            avg = np.subtract(v, np.multiply(ga, ga, out=t), out=t)
-            np.sqrt(avg, out=avg)
+            ga += xp.subtract(g, ga, out=t).__imul__(1 - alpha)
+            avg = xp.subtract(v, xp.multiply(ga, ga, out=t), out=t)
+            xp.sqrt(avg, out=avg)
         else:
-            avg = np.sqrt(v, out=t)
+            avg = xp.sqrt(v, out=t)
         avg += group["eps"]
         lr = _scalar(group["lr"])
         momentum = group["momentum"]
@@ -55,7 +55,7 @@ class RMSprop(Optimizer):
                 buf = state["momentum_buffer"] = _zeros_like(p)
             b = buf.array
             b *= momentum
-            b += np.divide(g, avg, out=t)
-            p -= np.multiply(b, lr, out=t)
+            b += xp.divide(g, avg, out=t)
+            p -= xp.multiply(b, lr, out=t)
         else:
-            p -= np.divide(g, avg, out=t).__imul__(lr)
+            p -= xp.divide(g, avg, out=t).__imul__(lr)

@@ -1,8 +1,6 @@
 """SGD with optional (Nesterov) momentum, dampening, weight decay and maximize (PyTorch's rule)."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import backend
 from ..ops import _cuda_kernels as _ck
 from ..tensor import Tensor
@@ -32,7 +30,8 @@ class SGD(Optimizer):
             state["momentum_buffer"] = None      # becomes a copy of the first gradient
 
     def _update(self, p, g, state, group):
-        if _ck.enabled(backend.array_module(p)):    # GPU: one fused kernel per parameter
+        xp = backend.array_module(p)
+        if _ck.enabled(xp):                         # GPU: one fused kernel per parameter
             return self._update_fused(p, g, state, group)
         momentum = group["momentum"]
         d = g
@@ -48,13 +47,13 @@ class SGD(Optimizer):
                 if damp == 1:
                     b += g
                 else:
-                    b += np.multiply(g, damp, out=self._buf(g, 1))
+                    b += xp.multiply(g, damp, out=self._buf(g, 1))
             if group["nesterov"]:
-                d = np.multiply(b, momentum, out=self._buf(g, 1))
+                d = xp.multiply(b, momentum, out=self._buf(g, 1))
                 d += g
             else:
                 d = b
-        p -= np.multiply(d, _scalar(group["lr"]), out=self._buf(g, 2))
+        p -= xp.multiply(d, _scalar(group["lr"]), out=self._buf(g, 2))
 
     def _effective_grad(self, param, grad, group):
         if _ck.enabled(backend.array_module(param)):   # the fused kernel applies decay and sign

@@ -170,7 +170,7 @@ _SCALAR_UFUNCS = {"add", "subtract", "multiply", "true_divide", "divide", "floor
 
 # Methods of cupy.ndarray that exist on numpy.ndarray too; each is NumPy's, wrapped.
 _METHODS = ("all any argmax argmin argpartition argsort astype choose clip compress conj conjugate "
-            "copy cumprod cumsum diagonal dot fill flatten max mean min nonzero partition prod ptp "
+            "copy cumprod cumsum dot fill flatten max mean min nonzero partition prod ptp "
             "put ravel repeat reshape round sort squeeze std sum swapaxes take "
             "trace transpose var view").split()
 
@@ -360,6 +360,27 @@ def asnumpy(a, stream=None, order="C", out=None, *, blocking=True):
     if isinstance(a, ndarray):
         return a.get(order=order, out=out)
     return _np.asarray(a, order=order)
+
+
+def _diagonal(a, offset=0, axis1=0, axis2=1):
+    """NumPy's diagonal, but a writable view, as CuPy's is (CuPy has no read-only arrays)."""
+    nd = a.ndim
+    d1, d2 = axis1 % nd, axis2 % nd
+    if offset >= 0:
+        n, start = max(0, min(a.shape[d1], a.shape[d2] - offset)), {d2: min(offset, a.shape[d2])}
+    else:
+        n, start = max(0, min(a.shape[d1] + offset, a.shape[d2])), {d1: min(-offset, a.shape[d1])}
+    sub = a[tuple(slice(start.get(i, 0), None) for i in range(nd))]
+    rest = [i for i in range(nd) if i not in (d1, d2)]
+    return _np.lib.stride_tricks.as_strided(sub, tuple(a.shape[i] for i in rest) + (n,),
+                                            tuple(a.strides[i] for i in rest) + (a.strides[d1] + a.strides[d2],))
+
+
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    return ndarray._of(_diagonal(_unwrap(a, "diagonal"), offset, axis1, axis2))
+
+
+ndarray.diagonal = lambda self, offset=0, axis1=0, axis2=1: ndarray._of(_diagonal(self._a, offset, axis1, axis2))
 
 
 def get_array_module(*args):
@@ -620,8 +641,13 @@ class _Ufunc:
         return _call(attr, f"{self.__name__}.{name}") if callable(attr) else attr
 
 
+_MADE = {}    # made on first use; not in globals(), where ``sum``/``max``/``bool`` would shadow builtins
+
+
 def __getattr__(name):
     """NumPy's name, for device arrays: types and constants as they are, functions wrapped."""
+    if name in _MADE:
+        return _MADE[name]
     if name.startswith("__"):
         raise AttributeError(name)
     try:
@@ -632,5 +658,5 @@ def __getattr__(name):
         obj = _Ufunc(obj, name)
     elif callable(obj) and not isinstance(obj, type):
         obj = _call(obj, name)
-    globals()[name] = obj
+    _MADE[name] = obj
     return obj

@@ -28,6 +28,14 @@ def compare(ours, theirs, *inputs, do_sync=True, grad=True, rtol=RTOL, atol=ATOL
     compare outputs, input gradients and parameter gradients (by name)."""
     if do_sync:
         sync(ours, theirs)
+    if DEVICE[0] is not None:       # tests/test_strict_device.py: ours on the CPU against ours on the device
+        y = compare_on_device(ours, *inputs, grad=grad, seed=seed)
+        ts = [torch.tensor(a, requires_grad=grad and a.dtype.kind == "f") for a in inputs]
+        ty = theirs(*ts)                # torch still runs: its module's state is compared afterwards
+        if grad:
+            ty.backward(torch.tensor(np.random.default_rng(seed).standard_normal(tuple(ty.shape))
+                                     .astype(ty.detach().numpy().dtype)))
+        return y, ty
     xs = [dg.tensor(a, requires_grad=grad and a.dtype.kind == "f") for a in inputs]
     ts = [torch.tensor(a, requires_grad=grad and a.dtype.kind == "f") for a in inputs]
     y, ty = ours(*xs), theirs(*ts)
@@ -53,3 +61,43 @@ def compare(ours, theirs, *inputs, do_sync=True, grad=True, rtol=RTOL, atol=ATOL
 
 def randn(*shape, seed=0, dtype=np.float32, scale=1.0):
     return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
+
+
+#: Set to "cuda" by tests/test_strict_device.py: compare() then runs ``ours`` on the CPU and a copy
+#: moved to that device (outputs, input, parameter and buffer values and gradients must match).
+DEVICE = [None]
+
+
+def _host(t):
+    return None if t is None else t.detach().cpu().numpy()
+
+
+def compare_on_device(module, *inputs, grad=True, seed=0, rtol=1e-6, atol=1e-6):
+    import copy
+    dev_module = copy.deepcopy(module).to(DEVICE[0])
+    runs = []
+    for m, dev in ((module, "cpu"), (dev_module, DEVICE[0])):
+        dg.manual_seed(seed)            # dropout draws the same masks on both devices
+        xs = [dg.tensor(a, device=dev, requires_grad=grad and a.dtype.kind == "f") for a in inputs]
+        y = m(*xs)
+        assert y.device == dg.device(dev), f"output on {y.device}, expected {dev}"
+        got = {"forward": _host(y)}
+        if grad:
+            w = np.random.default_rng(seed).standard_normal(tuple(y.shape)).astype(y.dtype)
+            y.backward(dg.tensor(w, device=dev))
+            got.update({f"grad of input {i}": _host(x.grad) for i, x in enumerate(xs)})
+            got.update({f"grad of {n}": _host(p.grad) for n, p in m.named_parameters()})
+        got.update({f"buffer {n}": _host(b) for n, b in m.named_buffers()})
+        got.update({f"parameter {n}": _host(p) for n, p in m.named_parameters()})
+        for name, p in m.named_parameters():
+            assert p.device == dg.device(dev) and (p.grad is None or p.grad.device == p.device), name
+        runs.append(got)
+    cpu, on_dev = runs
+    assert cpu.keys() == on_dev.keys()
+    for k, a in cpu.items():
+        b = on_dev[k]
+        assert (a is None) == (b is None), f"{k}: None on one device only"
+        if a is not None:
+            assert a.dtype == b.dtype and a.shape == b.shape, f"{k}: {b.dtype}{b.shape} != cpu {a.dtype}{a.shape}"
+            np.testing.assert_allclose(b, a, rtol=rtol, atol=atol, err_msg=k)
+    return y
