@@ -1,14 +1,8 @@
 """Adam (with the AMSGrad variant and decoupled weight decay behind flags) and AdamW."""
 from __future__ import annotations
 
-<<<<<<< HEAD
-import numpy as np
-
 from .. import backend
 from ..ops import _cuda_kernels as _ck
-=======
-from .. import backend
->>>>>>> h-strict
 from ..tensor import Tensor
 from .optimizer import Optimizer, _check_common, _scalar, _zeros_like
 
