@@ -14,6 +14,7 @@
 #   bash benchmarks/gpu/prepare_data.sh        # once: the CIFAR-10 subset into .gpu_data (carried)
 # and call the device tool with:
 #   command: bash benchmarks/gpu/run_h200.sh      carry: [".gpu_data"]      timeout_s: 570
+# A rerun with what time is left can pick stages and tests: STAGES="tests" PYTEST_ARGS="-k parity".
 # A dry run without a GPU (checks the scripts, not the GPU):
 #   DEEPGRAD_GPU_DRY=1 PYTHON=/work/venv/bin/python STAGE_TESTS=900 bash benchmarks/gpu/run_h200.sh
 set -u
@@ -28,6 +29,8 @@ STAGE_TESTS=${STAGE_TESTS:-250}
 STAGE_BENCH=${STAGE_BENCH:-150}
 STAGE_CIFAR=${STAGE_CIFAR:-110}
 CIFAR_SECONDS=${CIFAR_SECONDS:-75}
+STAGES=${STAGES:-"tests bench cifar"}      # a rerun may pick some: STAGES="bench cifar"
+want() { case " $STAGES " in *" $1 "*) return 0;; esac; return 1; }
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
 
@@ -69,16 +72,18 @@ cat "$OUT/env.txt"
 # (a) the parity grid, the model steps, the device API (pytest-timeout caps any one test)
 TIMEOUT_OPT=""
 "$PY" -c "import pytest_timeout" 2>/dev/null && TIMEOUT_OPT="--timeout=120"
-stage tests "$STAGE_TESTS" "$OUT/gpu_tests.txt" \
-    "$PY" -m pytest tests/gpu -q -p no:cacheprovider -rfEs --durations=12 $TIMEOUT_OPT
+want tests && stage tests "$STAGE_TESTS" "$OUT/gpu_tests.txt" \
+    "$PY" -m pytest tests/gpu -q -p no:cacheprovider -rfEs --durations=12 $TIMEOUT_OPT ${PYTEST_ARGS:-}
 
 # (b) speed against PyTorch CUDA eager
-stage bench "$STAGE_BENCH" "$OUT/bench_gpu.txt.log" "$PY" benchmarks/gpu/bench_gpu.py --out "$OUT"
+want bench && stage bench "$STAGE_BENCH" "$OUT/bench_gpu.txt.log" "$PY" benchmarks/gpu/bench_gpu.py --out "$OUT"
 [ -f "$OUT/bench_gpu.txt" ] && cat "$OUT/bench_gpu.txt.log" >> "$OUT/bench_gpu.txt" && rm -f "$OUT/bench_gpu.txt.log"
 [ -f "$OUT/bench_gpu.txt.log" ] && mv "$OUT/bench_gpu.txt.log" "$OUT/bench_gpu.txt"
 
 # (c) a time-boxed CIFAR-10 ResNet-20 run, if the data travelled
-if [ -d .gpu_data/cifar10 ]; then
+if ! want cifar; then
+    :
+elif [ -d .gpu_data/cifar10 ]; then
     stage cifar "$STAGE_CIFAR" "$OUT/cifar_gpu.txt" \
         "$PY" benchmarks/gpu/train_cifar_gpu.py --data .gpu_data/cifar10 --seconds "$CIFAR_SECONDS" --out "$OUT"
 else
