@@ -24,6 +24,8 @@ import warnings
 import numpy as np
 
 from .. import backend
+from ..autograd import grad_mode
+from ..autograd.api import grad as ag_grad
 from ..tensor import Tensor
 from .graph import (SharedVariable, TensorConstant, TensorType, Variable, ancestors, as_tensor_variable,
                     clone_replace, short_type, toposort)
@@ -233,8 +235,6 @@ class Function:
 
     def _run(self, arrays):
         """One call: (output arrays, new shared values). The seam for a capture/replay compiler."""
-        from ..autograd import grad_mode
-        from ..autograd.api import grad as ag_grad
         mode = grad_mode.enable_grad() if self.has_grad else grad_mode.no_grad()
         env = {}
         need = self.need_grad
@@ -249,7 +249,7 @@ class Function:
             for node in self.order:
                 ins = [env[id(i)] for i in node.inputs]
                 if isinstance(node.op, Grad):
-                    outs = _run_grad(node, ins, id(node) in self.create_graph, ag_grad)
+                    outs = _run_grad(node, ins, id(node) in self.create_graph)
                 else:
                     try:
                         outs = node.op.perform(node, ins)
@@ -286,7 +286,7 @@ def _needed(roots, stop):
     return out
 
 
-def _run_grad(node, ins, create_graph, ag_grad):
+def _run_grad(node, ins, create_graph):
     cost, wrt = ins[0], ins[1:]
     if cost.requires_grad:
         gs = ag_grad([cost], list(wrt), retain_graph=True, create_graph=create_graph, allow_unused=True)

@@ -100,6 +100,8 @@ class TensorType:
         """``data`` as an ndarray of this type, or TypeError naming what is wrong (Theano's rules:
         a safe upcast is always fine, float32 -> float64 included; a Python number is fine when it
         converts without loss; a float64 array into a float32 slot needs ``allow_input_downcast``)."""
+        if type(data) is float and self.dtype == "float64" and not self.broadcastable:
+            return np.asarray(data, dtype=np.float64)    # the common scalar call, kept cheap
         from ..tensor import Tensor
         if isinstance(data, Tensor):
             data = data.detach().cpu().numpy() if hasattr(data, "cpu") else data.array
@@ -463,7 +465,11 @@ def clone_replace(outputs, replace):
         ins = [memo.get(id(i), i) for i in node.inputs]
         if all(a is b for a, b in zip(ins, node.inputs)):
             continue
-        new = Apply(node.op, ins, [o.type for o in node.outputs])
+        new = node.op.make_node(*ins)   # types are inferred (and checked) again
+        for o, n in zip(node.outputs, new.outputs):
+            if n.type != o.type:
+                raise TypeError(f"givens: replacing changes the type of {node.op}'s output from "
+                                f"{short_type(o)} to {short_type(n)}")
         for o, n in zip(node.outputs, new.outputs):
             n.name = o.name
             if id(o) not in memo:

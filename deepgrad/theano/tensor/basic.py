@@ -30,8 +30,16 @@ def _dg():
     return deepgrad
 
 
+_DT = {}
+
+
 def _cast(t, dtype):
-    return t if str(t.dtype) == dtype else t.to(np.dtype(dtype))
+    """``t`` as ``dtype`` (a name); a no-op when it already is (the common case, kept cheap)."""
+    dt = _DT.get(dtype)
+    if dt is None:
+        dt = _DT[dtype] = np.dtype(dtype)
+    a = t.array.dtype
+    return t if a is dt or a == dt else t.to(dt)
 
 
 def _types(vars_):
