@@ -47,7 +47,7 @@ def upgrade_to_float(dtype):
     small integers to float32, larger ones to float64)."""
     dtype = str(dtype)
     if dtype in ("bool", "int8", "uint8", "int16", "uint16"):
-        return "float32" if config.floatX == "float32" else "float64"
+        return "float32"
     if dtype in ("int32", "uint32", "int64", "uint64"):
         return "float64"
     return dtype
