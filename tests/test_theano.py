@@ -118,6 +118,43 @@ def test_autoencoder_learns():
     assert last < 0.5 * first
 
 
+def test_deeplearning_net_logistic_regression_with_givens():
+    """The deeplearning.net tutorial's minibatch SGD: data in shared variables, the minibatch
+    chosen by ``givens`` with symbolic slice bounds, the NLL by advanced indexing."""
+    rng = np.random.default_rng(0)
+    n, d, k, bs = 300, 10, 3, 50
+    X = rng.standard_normal((n, d))
+    Y = (X @ rng.standard_normal((d, k))).argmax(1)
+    train_set_x = theano.shared(X, borrow=True)
+    train_set_y = T.cast(theano.shared(Y.astype(np.float64)), "int32")
+    index = T.lscalar()
+    x = T.matrix("x")
+    y = T.ivector("y")
+    W = theano.shared(np.zeros((d, k)), name="W", borrow=True)
+    b = theano.shared(np.zeros((k,)), name="b", borrow=True)
+    p_y_given_x = T.nnet.softmax(T.dot(x, W) + b)
+    y_pred = T.argmax(p_y_given_x, axis=1)
+    nll = -T.mean(T.log(p_y_given_x)[T.arange(y.shape[0]), y])
+    errors = T.mean(T.neq(y_pred, y))
+    g_W, g_b = T.grad(cost=nll, wrt=W), T.grad(cost=nll, wrt=b)
+    batch = {x: train_set_x[index * bs: (index + 1) * bs], y: train_set_y[index * bs: (index + 1) * bs]}
+    train_model = theano.function([index], nll, updates=[(W, W - 0.5 * g_W), (b, b - 0.5 * g_b)], givens=batch)
+    test_model = theano.function([index], errors, givens=batch)
+    # the first step against torch
+    tw = torch.zeros(d, k, dtype=torch.float64, requires_grad=True)
+    tb = torch.zeros(k, dtype=torch.float64, requires_grad=True)
+    tl = torch.nn.functional.cross_entropy(_t(X[bs:2 * bs]) @ tw + tb, torch.tensor(Y[bs:2 * bs]))
+    tl.backward()
+    np.testing.assert_allclose(train_model(1), tl.item(), rtol=1e-12)
+    np.testing.assert_allclose(W.get_value(), -0.5 * tw.grad.numpy(), rtol=1e-10, atol=1e-15)
+    for _ in range(5):
+        for i in range(n // bs):
+            train_model(i)
+    err = np.mean([test_model(i) for i in range(n // bs)])
+    assert test_model(0).dtype == np.float64 and err < 0.1
+    assert theano.pp(nll).startswith("-mean(log(nnet.softmax((dot(x, W) + b)))[arange(0, y.shape[0]), y]")
+
+
 # ---------------------------------------------------------------------------------------------
 # Shared variables and updates
 # ---------------------------------------------------------------------------------------------
@@ -261,6 +298,7 @@ def test_indexing_and_inc_subtensor_match_numpy():
     (lambda: (T.dvector() > 0) * T.fvector(), "float32"),
     (lambda: T.sum(T.bvector()), "int64"),
     (lambda: T.mean(T.ivector()), "float64"),
+    (lambda: T.mean(T.fvector() > 0), "float64"),
     (lambda: T.exp(T.bvector()), "float32"),
     (lambda: T.dot(T.fmatrix(), T.dmatrix()), "float64"),
     (lambda: T.scalar(), "float64"),

@@ -138,7 +138,7 @@ def _leaf(v):
 
 def _pp_node(var, args):
     from .gradient import Grad
-    from .tensor.basic import Cast, DimShuffle, Elemwise, Reduce, Subtensor, IncSubtensor, _Sym
+    from .tensor.basic import Arange, Cast, DimShuffle, Elemwise, Reduce, Shape, Subtensor, IncSubtensor, _Sym
     node = var.owner
     op = node.op
     if isinstance(op, Elemwise):
@@ -179,6 +179,12 @@ def _pp_node(var, args):
         wrt = args[1:]
         w = wrt[0] if len(wrt) == 1 else "[" + ", ".join(wrt) + "]"
         return f"grad({args[0]}, {w})" + (f"[{var.index}]" if len(wrt) > 1 else "")
+    if isinstance(op, Shape):
+        return f"{args[0]}.shape"
+    if isinstance(op, Arange):
+        it = iter(args)
+        a, b, st = (next(it) if t is None else str(t) for t in op.template)
+        return f"arange({a}, {b})" if st == "1" else f"arange({a}, {b}, {st})"
     name = getattr(op, "name", None) or str(op)
     return f"{name}({', '.join(args)})"
 

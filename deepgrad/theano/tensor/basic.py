@@ -330,8 +330,8 @@ class Reduce(Op):
         kind = np.dtype(dtype).kind
         if self.name in ("sum", "prod"):
             return "int64" if kind in "b" or (kind in "iu" and np.dtype(dtype).itemsize < 8) else dtype
-        if self.name in ("mean", "var", "std"):
-            return upgrade_to_float(dtype)
+        if self.name in ("mean", "var", "std"):   # Theano sums integers in int64, then divides: float64
+            return dtype if kind == "f" else "float64"
         if self.name in ("argmax", "argmin"):
             return "int64"
         return dtype
