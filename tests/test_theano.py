@@ -15,6 +15,10 @@ from deepgrad.theano import tensor
 from deepgrad.utils import graphviz
 
 
+# many small matmuls: on a busy 2-core box OpenBLAS's spinning threads make them 10-30x slower
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
+
+
 def _t(a, grad=False):
     return torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=grad)
 
