@@ -159,6 +159,39 @@ def test_deeplearning_net_logistic_regression_with_givens():
     assert theano.pp(nll).startswith("-mean(log(nnet.softmax((dot(x, W) + b)))[arange(0, y.shape[0]), y]")
 
 
+def test_conv2d_is_a_true_convolution_and_pool_2d_matches_torch():
+    from deepgrad.theano.tensor.signal import pool
+    rng = np.random.default_rng(5)
+    x, w = T.dtensor4("x"), T.dtensor4("w")
+    xv, wv = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2))
+    valid = theano.function([x, w], T.nnet.conv2d(x, w))(xv, wv)
+    # NumPy: y[n, o, i, j] = sum_c,a,b x[n, c, i + a, j + b] * w[o, c, kh - 1 - a, kw - 1 - b]
+    expect = np.zeros((2, 4, 5, 5))
+    for a in range(3):
+        for b in range(2):
+            expect += np.einsum("ncij,oc->noij", xv[:, :, a:a + 5, b:b + 5], wv[:, :, 2 - a, 1 - b])
+    np.testing.assert_allclose(valid, expect, rtol=1e-12, atol=1e-12)
+    cases = [("full", (2, 1), True, "max", False), ("half", (1, 1), False, "average_exc_pad", True),
+             ((1, 0), (1, 2), True, "sum", True), ("valid", (1, 1), True, "average_inc_pad", False)]
+    for border, sub, flip, mode, ib in cases:
+        y = T.nnet.conv2d(x, w, border_mode=border, subsample=sub, filter_flip=flip)
+        p = pool.pool_2d(T.tanh(y), ws=(2, 2), ignore_border=ib, mode=mode)
+        yv, pv, gw = theano.function([x, w], [y, p, T.grad(T.sum(p ** 2), w)])(xv, wv)
+        tw = _t(wv, True)
+        pad = {"full": (2, 1), "half": (1, 1), "valid": (0, 0)}.get(border, border)
+        ty = torch.nn.functional.conv2d(_t(xv), tw.flip(2, 3) if flip else tw, stride=sub, padding=pad)
+        F = torch.nn.functional
+        tp = (F.max_pool2d(torch.tanh(ty), 2, ceil_mode=not ib) if mode == "max" else
+              4 * F.avg_pool2d(torch.tanh(ty), 2, ceil_mode=not ib) if mode == "sum" else
+              F.avg_pool2d(torch.tanh(ty), 2, ceil_mode=not ib, count_include_pad=mode == "average_inc_pad"))
+        (tp ** 2).sum().backward()
+        np.testing.assert_allclose(yv, ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(pv, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(gw, tw.grad.numpy(), rtol=1e-9, atol=1e-12)
+    with pytest.raises(TypeError, match=r"conv2d: input and filters must be 4-d.*dmatrix"):
+        T.nnet.conv2d(T.dmatrix(), w)
+
+
 # ---------------------------------------------------------------------------------------------
 # Shared variables and updates
 # ---------------------------------------------------------------------------------------------

@@ -22,5 +22,16 @@ from . import gradient, tensor, printing  # noqa: F401
 from .function import function, shared, MissingInputError, Function, In  # noqa: F401
 from .printing import pp, debugprint, print_graph  # noqa: F401
 
-__all__ = ["function", "shared", "grad", "tensor", "printing", "config", "pp", "debugprint", "clone",
+
+
+def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None, **kwargs):
+    """Theano's symbolic loop is not provided."""
+    raise NotImplementedError(
+        "theano.scan is not supported by deepgrad.theano: for a loop of known length, build the "
+        "graph with a Python loop (h = T.tanh(T.dot(x[t], W) + T.dot(h, U)) for t in range(n)); "
+        "for loops of data-dependent length, write the step with eager deepgrad ops (deepgrad.nn.RNN, "
+        "or a Python loop over Tensors) instead")
+
+
+__all__ = ["scan", "function", "shared", "grad", "tensor", "printing", "config", "pp", "debugprint", "clone",
            "MissingInputError", "DisconnectedInputError", "Variable", "SharedVariable", "In"]
