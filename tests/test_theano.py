@@ -386,6 +386,7 @@ _BUILD_ERRORS = [
     (lambda: T.concatenate([T.dmatrix(), T.dvector()]), TypeError, r"concatenate: .*same number of dimensions"),
     (lambda: T.dvector() + "abc", TypeError, r"add: cannot convert 'abc'"),
     (lambda: theano.function(T.dscalar(), T.dscalar()), TypeError, r"should be contained in a list"),
+    (lambda: theano.scan(lambda x: x, sequences=[T.dvector()]), NotImplementedError, r"theano.scan .*Python loop"),
     (lambda: theano.function([T.dmatrix("x")], T.dmatrix("x2") + 1), theano.MissingInputError, r"x2 \(dmatrix\)"),
     (lambda: theano.function([T.dmatrix("x"), T.dvector("u")], T.dmatrix("x2") * 0 + 1,
                              on_unused_input="ignore"), theano.MissingInputError, "x2"),

@@ -104,7 +104,8 @@ class TensorType:
             return np.asarray(data, dtype=np.float64)    # the common scalar call, kept cheap
         from ..tensor import Tensor
         if isinstance(data, Tensor):
-            data = data.detach().cpu().numpy() if hasattr(data, "cpu") else data.array
+            from ..backend import to_numpy
+            data = to_numpy(data.detach().array)
         if isinstance(data, np.ndarray) and data.dtype == self.dtype:
             arr = data
         elif allow_downcast:
@@ -116,7 +117,8 @@ class TensorType:
                 raise TypeError(f"{self} cannot store a value of type {type(data).__name__}")
             if python:
                 arr = np.asarray(data, dtype=self.dtype)
-                same = np.array_equal(arr, src) or (allow_downcast is None and isinstance(data, float)
+                nan = arr.dtype.kind in "fc" and src.dtype.kind in "fc"
+                same = np.array_equal(arr, src, equal_nan=nan) or (allow_downcast is None and isinstance(data, float)
                                                    and self.dtype == config.floatX)
                 if not same:
                     raise TypeError(f"{self} cannot store accurately value {data!r}, it would be "
