@@ -12,10 +12,11 @@ the walk runs with grad recording on only when the graph has a Grad node, gives 
 variable a Tensor that requires grad, and calls ``deepgrad.autograd.grad`` on the cost's Tensor
 (``create_graph`` only for a gradient that another Grad node differentiates again).
 
-Compilation: ``Function._run`` is the seam for the capture-and-replay compiler (``deepgrad/compiler``,
-issue 19): the walk is a pure function of the input arrays and the shared values, so a recorded
-program keyed by their shapes and dtypes can replace it for repeated calls. Until that package
-lands, every call runs the eager walk.
+Compilation: ``Function._step`` (the walk) is a pure function of the Tensors of the inputs and of
+the shared values, returning the outputs' and the updates' Tensors -- the seam for the
+capture-and-replay compiler (``deepgrad/compiler``, issue 19): ``self._stepper`` is ``_step`` or
+its compiled wrapper, whose recorded program keyed by the arguments' shapes and dtypes replaces the
+walk for repeated calls. Until that package lands, every call runs the eager walk.
 """
 from __future__ import annotations
 
@@ -189,6 +190,7 @@ class Function:
                     self.create_graph.add(id(m))
         self.maker = self
         self.fgraph = _FunctionGraph(self)
+        self._stepper = self._step
 
     # ---- calling --------------------------------------------------------------------------------
     @property
@@ -234,15 +236,32 @@ class Function:
         return outs
 
     def _run(self, arrays):
-        """One call: (output arrays, new shared values). The seam for a capture/replay compiler."""
-        mode = grad_mode.enable_grad() if self.has_grad else grad_mode.no_grad()
-        env = {}
+        """One call: (output arrays, new shared values). The leaves become Tensors here and
+        ``_step`` -- a pure function of them -- computes the results; ``self._stepper`` is
+        ``_step`` itself (the eager walk) or a capture/replay wrapper of it."""
         need = self.need_grad
-        leaves = [(v, a) for v, a in zip(self.input_vars, arrays)]
-        leaves += [(v, v._value) for v in self.shared_vars] + [(v, v.data) for v in self.constants]
+        leaves = []
+        for v, a in zip(self.input_vars + self.shared_vars, list(arrays) + [v._value for v in self.shared_vars]):
+            t = Tensor._make(a)
+            if id(v) in need:
+                t.requires_grad_()
+            leaves.append(t)
+        res = self._stepper(*leaves)
+        keep = list(arrays) + [v._value for v in self.shared_vars] + [v.data for v in self.constants]
+        n = len(self.outputs)
+        out = [_result(t, keep) for t in res[:n]]
+        new = [_result(t, keep).astype(k.dtype, copy=False) for (k, _), t in zip(self.update_pairs, res[n:])]
+        return out, new
+
+    def _step(self, *leaves):
+        """The eager walk: Tensors of the inputs and shared values in, a tuple of the outputs'
+        and the updates' Tensors out."""
+        mode = grad_mode.enable_grad() if self.has_grad else grad_mode.no_grad()
+        need = self.need_grad
+        env = {id(v): t for v, t in zip(self.input_vars + self.shared_vars, leaves)}
         with mode:
-            for v, a in leaves:
-                t = Tensor._make(a)
+            for v in self.constants:
+                t = Tensor._make(v.data)
                 if id(v) in need:
                     t.requires_grad_()
                 env[id(v)] = t
@@ -259,10 +278,7 @@ class Function:
                     if id(o) in need and not t.requires_grad and t.dtype.kind in "fc":
                         t = t.detach().requires_grad_()
                     env[id(o)] = t
-        keep = list(arrays) + [v._value for v in self.shared_vars] + [v.data for v in self.constants]
-        out = [_result(env[id(o)], keep) for o in self.outputs]
-        new = [_result(env[id(v)], keep).astype(k.dtype, copy=False) for k, v in self.update_pairs]
-        return out, new
+        return tuple(env[id(o)] for o in self.outputs) + tuple(env[id(v)] for _, v in self.update_pairs)
 
     def __repr__(self):
         return (f"<deepgrad.theano Function {self.name!r}: {len(self.ins)} inputs, {len(self.outputs)} "
