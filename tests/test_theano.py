@@ -75,7 +75,7 @@ def test_snippet_2_linear_regression_as_written():
     assert my_w.dtype == np.float32 and c1 < c0      # one gradient step lowers the cost
 
 
-def _autoencoder(nvis=12, nhid=5, threshold=0.1, lr=0.05, seed=0):
+def _autoencoder(nvis=12, nhid=5, threshold=0.1, lr=0.05, seed=0, mode=None):
     rng = np.random.default_rng(seed)
     W0, bh0, bv0 = 0.3 * rng.standard_normal((nvis, nhid)), 0.1 * rng.standard_normal(nhid), 0.1 * rng.standard_normal(nvis)
     W = theano.shared(W0, name="W")
@@ -89,7 +89,7 @@ def _autoencoder(nvis=12, nhid=5, threshold=0.1, lr=0.05, seed=0):
     outputs = T.dot(hiddens, W.T) + bvis
     cost = T.mean(T.sum(0.5 * ((inputs - outputs) ** 2), axis=1))
     grad = T.grad(cost, params)
-    train = theano.function([inputs], cost, updates=[(p, p - lr * g) for p, g in zip(params, grad)])
+    train = theano.function([inputs], cost, updates=[(p, p - lr * g) for p, g in zip(params, grad)], mode=mode)
     return train, params, (W0, bh0, bv0), cost, grad, inputs
 
 
@@ -568,3 +568,41 @@ def test_demo_theano_quick(tmp_path, capsys):
     assert r["ae_cost_last"] < 0.5 * r["ae_cost_first"]
     _parse_dot((tmp_path / "linear_regression.dot").read_text())
     assert "update of W:" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------
+# Replay by the capture-and-replay compiler (deepgrad/compiler, branch h-compile)
+# ---------------------------------------------------------------------------------------------
+
+def test_which_functions_the_compiler_would_replay():
+    from deepgrad.theano.function import _wants_compiler
+    a, b = T.dscalars("a", "b")
+    assert not _wants_compiler(theano.function([a, b], a + b), None)            # one node: the walk is cheaper
+    W, X, Y = T.dmatrices("W", "X", "Y")
+    c = ((T.dot(W.T, X) - Y) ** 2).mean()
+    assert _wants_compiler(theano.function([W, X, Y], c), None)
+    assert _wants_compiler(theano.function([W, X, Y], T.grad(c, W)), "FAST_RUN")
+    assert not _wants_compiler(theano.function([W, X, Y], c, mode="FAST_COMPILE"), "FAST_COMPILE")
+    i = T.lscalar("i")
+    assert not _wants_compiler(theano.function([X, i], T.sum(X[i:] ** 2) * 2), None)   # a value read into Python
+    assert _wants_compiler(theano.function([X], T.sum(X[np.array([0, 1])] ** 2) * 2), None)   # an index array is data
+    with pytest.raises(ValueError, match="mode must be one of"):
+        theano.function([a], a, mode="FAST")
+
+
+def test_compiled_training_matches_eager_and_rerecords_on_new_shapes():
+    # the compiler package comes with issue 19's other half; without it every function walks eagerly
+    pytest.importorskip("deepgrad.compiler")
+    runs = {}
+    for mode in (None, "FAST_COMPILE"):
+        train, params, *_ = _autoencoder(nvis=12, nhid=5, lr=0.05, seed=4, mode=mode)
+        assert train.compiled == (mode is None)
+        rng = np.random.default_rng(7)
+        costs = [train(rng.standard_normal((n, 12))) for n in (16, 16, 16, 9, 9, 16)]   # the batch size changes
+        runs[mode] = costs, [p.get_value() for p in params]
+        if mode is None:
+            assert train.compiled and train._stepper.recordings == 2     # once per input shape
+    (c1, p1), (c2, p2) = runs[None], runs["FAST_COMPILE"]
+    np.testing.assert_array_equal(np.array(c1), np.array(c2))          # the same operations in the same order
+    for a, b in zip(p1, p2):
+        np.testing.assert_array_equal(a, b)

@@ -369,6 +369,11 @@ class Op:
     pp_infix = None     # e.g. "+": pp prints (a + b)
     name = None
 
+    def reads_values(self, node) -> bool:
+        """Whether ``perform`` turns an input's value into a Python number (an index, a size):
+        such a graph is not replayed by the compiler (see function.py)."""
+        return False
+
     def __call__(self, *inputs, **kwargs):
         node = self.make_node(*inputs, **kwargs)
         return node.outputs[0] if len(node.outputs) == 1 else node.outputs

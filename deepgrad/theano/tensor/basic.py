@@ -586,6 +586,9 @@ class Reshape(Op):
     def __init__(self, template):
         self.template = template
 
+    def reads_values(self, node):
+        return len(node.inputs) > 1
+
     def __str__(self):
         return "Reshape{" + ",".join("?" if t is None else str(t) for t in self.template) + "}"
 
@@ -791,6 +794,9 @@ class Subtensor(Op):
     def __init__(self, template, bcast):
         self.template, self.bcast = template, bcast
 
+    def reads_values(self, node):
+        return any(v.ndim == 0 for v in node.inputs[1:])
+
     def __str__(self):
         return f"Subtensor{{{_template_str(self.template)}}}"
 
@@ -812,6 +818,9 @@ class IncSubtensor(Op):
 
     def __init__(self, template, set_instead_of_inc):
         self.template, self.set = template, set_instead_of_inc
+
+    def reads_values(self, node):
+        return any(v.ndim == 0 for v in node.inputs[2:])
 
     def __str__(self):
         return f"{'SetSubtensor' if self.set else 'IncSubtensor'}{{{_template_str(self.template)}}}"
@@ -879,6 +888,9 @@ def arange(start, stop=None, step=1, dtype=None):
 class Arange(Op):
     def __init__(self, template, dtype):
         self.template, self.dtype = template, dtype
+
+    def reads_values(self, node):
+        return bool(node.inputs)
 
     def __str__(self):
         return "ARange{" + ",".join("?" if t is None else str(t) for t in self.template) + "}"
