@@ -198,7 +198,7 @@ class Function:
                 from ..compiler import CompiledFunction
                 self._stepper = CompiledFunction(self._step)
                 self.compiled = True
-            except ImportError:   # the compiler package is not there (yet): the eager walk
+            except (ImportError, TypeError):   # no compiler package (or another interface): walk eagerly
                 pass
 
     # ---- calling --------------------------------------------------------------------------------
@@ -258,8 +258,10 @@ class Function:
         res = self._stepper(*leaves)
         keep = list(arrays) + [v._value for v in self.shared_vars] + [v.data for v in self.constants]
         n = len(self.outputs)
-        out = [_result(t, keep) for t in res[:n]]
-        new = [_result(t, keep).astype(k.dtype, copy=False) for (k, _), t in zip(self.update_pairs, res[n:])]
+        # a replayed program may hand back memory it owns and reuses on the next call: copy
+        out = [_result(t, keep, self.compiled) for t in res[:n]]
+        new = [_result(t, keep, self.compiled).astype(k.dtype, copy=False)
+               for (k, _), t in zip(self.update_pairs, res[n:])]
         return out, new
 
     def _step(self, *leaves):
@@ -349,11 +351,11 @@ def _run_grad(node, ins, create_graph):
     return out
 
 
-def _result(t, keep):
+def _result(t, keep, copy=False):
     a = t.array
     if type(a) is not np.ndarray:
         a = backend.to_numpy(a)
-    if any(np.may_share_memory(a, k) for k in keep):
+    if copy or any(np.may_share_memory(a, k) for k in keep):
         a = np.array(a, copy=True)   # never hand out an input's, a shared value's or a constant's memory
     return a
 
