@@ -606,3 +606,19 @@ def test_compiled_training_matches_eager_and_rerecords_on_new_shapes():
     np.testing.assert_array_equal(np.array(c1), np.array(c2))          # the same operations in the same order
     for a, b in zip(p1, p2):
         np.testing.assert_array_equal(a, b)
+
+
+def test_printers_dispatch_to_a_captured_program():
+    class FakeProgram:            # what deepgrad.compiler's Program offers the printers
+        def print(self, file=None):
+            file.write("# program: 2 nodes\n")
+
+        def to_dot(self):
+            return 'digraph deepgrad_program {\n  n0 [label="add"];\n}\n'
+
+    class FakeCompiled:
+        last_program = FakeProgram()
+
+    assert dg.print_graph(FakeCompiled(), file="str") == "# program: 2 nodes\n"
+    nodes, _ = _parse_dot(graphviz.to_dot(FakeProgram()))
+    assert list(nodes.values()) == ["add"]

@@ -227,12 +227,31 @@ def _eager_tree(tensors, params=None):
     return "\n".join(lines) + "\n"
 
 
+def captured_program(obj):
+    """The recorded program of ``obj`` when it is one (it has ``print`` and ``to_dot``, as
+    deepgrad.compiler's Program) or holds one (``last_program``, as a compiled function); else None."""
+    if callable(getattr(obj, "to_dot", None)) and callable(getattr(obj, "print", None)):
+        return obj
+    prog = getattr(obj, "last_program", None)
+    if prog is not None and callable(getattr(prog, "to_dot", None)):
+        return prog
+    return None
+
+
 def print_graph(obj, file=None, params=None, print_type=False):
-    """Print the graph of ``obj``: a deepgrad.theano variable/list/function (``debugprint``), or
-    an eager deepgrad Tensor (its autograd graph: backward nodes and the leaves, named from
-    ``params`` such as ``dict(model.named_parameters())``). ``file='str'`` returns the text."""
+    """Print the graph of ``obj``: a deepgrad.theano variable/list/function (``debugprint``), an
+    eager deepgrad Tensor (its autograd graph: backward nodes and the leaves, named from
+    ``params`` such as ``dict(model.named_parameters())``), or a program captured by
+    ``deepgrad.compile`` (or a compiled function: its last program). ``file='str'`` returns the
+    text."""
+    import io
     from ..tensor import Tensor
-    if isinstance(obj, Tensor) or (isinstance(obj, (list, tuple)) and obj and all(isinstance(o, Tensor) for o in obj)):
+    prog = captured_program(obj)
+    if prog is not None:
+        buf = io.StringIO()
+        prog.print(file=buf)
+        text = buf.getvalue()
+    elif isinstance(obj, Tensor) or (isinstance(obj, (list, tuple)) and obj and all(isinstance(o, Tensor) for o in obj)):
         text = _eager_tree([obj] if isinstance(obj, Tensor) else list(obj), params)
     else:
         text = debugprint(obj, file="str", print_type=print_type)

@@ -7,6 +7,8 @@
   orange; an edge between two nodes is labelled with the type of the variable it carries
   (Theano's ``pydotprint`` picture); a function's updates are dashed edges back into the shared
   variable they write;
+* a program recorded by ``deepgrad.compile`` (or a compiled function: its last program), drawn
+  by the program's own ``to_dot``;
 * an eager deepgrad Tensor (or a list/tuple of them) whose ``grad_fn`` records how it was
   computed: the backward nodes (``MulBackward``, ``MmBackward``, ...) are boxes, the leaves that
   require grad light blue boxes labelled with their name (from ``params``, e.g.
@@ -187,7 +189,11 @@ def to_dot(obj, path=None, params=None, name="G") -> str:
     from ..tensor import Tensor
     from ..theano.function import Function
     from ..theano.graph import Variable
-    if isinstance(obj, (Variable, Function)) or (isinstance(obj, (list, tuple)) and obj
+    from ..theano.printing import captured_program
+    prog = None if isinstance(obj, (Variable, Function, Tensor)) else captured_program(obj)
+    if prog is not None:
+        text = prog.to_dot()
+    elif isinstance(obj, (Variable, Function)) or (isinstance(obj, (list, tuple)) and obj
                                                  and all(isinstance(o, Variable) for o in obj)):
         text = _symbolic_dot(obj, name)
     elif isinstance(obj, Tensor) or (isinstance(obj, (list, tuple)) and obj and all(isinstance(o, Tensor) for o in obj)):
