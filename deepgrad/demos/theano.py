@@ -22,6 +22,7 @@ SUMMARY = "the deck's three Theano snippets on deepgrad.function; graphs printed
 
 
 def run(quick: bool = False, out=None, seed: int = 0) -> dict:
+    import deepgrad as dg
     import deepgrad.theano as theano
     import deepgrad.theano.tensor as T
     from deepgrad.theano import tensor
@@ -100,6 +101,9 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
         last_ae = float(train_ae(data))
     C.print_row(f"reconstruction cost: first -> after {epochs} full-batch steps", f"{first:.3f} -> {last_ae:.3f}")
     print(theano.printing.debugprint(train_ae, file="str"), end="")
+    if train_ae.program is not None:     # replayed by deepgrad.compile's capture-and-replay compiler
+        C.print_header("the program deepgrad.compile recorded for the autoencoder's training step")
+        dg.print_graph(train_ae.program)
     return {"snippet1": float(f(1.5, 2.5)), "linreg_cost_before": c0, "linreg_cost_after": c1,
             "linreg_trained_vs_lstsq": err, "ae_cost_first": first, "ae_cost_last": last_ae,
             "dot_file": str(dot_path)}

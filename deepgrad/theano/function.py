@@ -203,6 +203,12 @@ class Function:
 
     # ---- calling --------------------------------------------------------------------------------
     @property
+    def program(self):
+        """The program the compiler recorded at the last new input signature (None when the
+        function walks eagerly or has not been called): ``deepgrad.print_graph(f.program)``."""
+        return getattr(self._stepper, "last_program", None) if self.compiled else None
+
+    @property
     def updates(self):
         return list(self.update_pairs)
 
