@@ -339,6 +339,8 @@ def test_indexing_and_inc_subtensor_match_numpy():
     (lambda: T.exp(T.bvector()), "float32"),
     (lambda: T.dot(T.fmatrix(), T.dmatrix()), "float64"),
     (lambda: T.scalar(), "float64"),
+    (lambda: T.bvector() + 300, "int16"),             # a Python int that does not fit widens
+    (lambda: T.bvector() * 2, "int8"),
 ])
 def test_dtype_rules_and_runtime_dtype(make, dtype):
     y = make()

@@ -56,10 +56,16 @@ def upgrade_to_float(dtype):
 def upcast(*vars_) -> str:
     """The result dtype of combining variables: NumPy's promotion, with Python numbers "weak" (they
     never widen a tensor of their own kind: ``fmatrix * 0.5`` stays float32), as NEP 50 does."""
+    strong = [np.dtype(v.type.dtype) for v in vars_ if not (isinstance(v, TensorConstant) and v.weak is not None)]
     parts = []
     for v in vars_:
         if isinstance(v, TensorConstant) and v.weak is not None:
-            parts.append(v.weak)
+            w = v.weak
+            if type(w) is int and any(d.kind in "iu" and not np.iinfo(d).min <= w <= np.iinfo(d).max for d in strong):
+                # an int too large for the tensor's type widens it (int8 + 300: int16), as Theano's constants do
+                w = next(np.dtype(t) for t in ("int8", "int16", "int32", "int64", "uint64")
+                         if np.iinfo(t).min <= w <= np.iinfo(t).max)
+            parts.append(w)
         else:
             parts.append(np.dtype(v.type.dtype))
     if all(not isinstance(p, np.dtype) for p in parts):   # only Python numbers
