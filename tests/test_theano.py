@@ -624,3 +624,20 @@ def test_printers_dispatch_to_a_captured_program():
     assert dg.print_graph(FakeCompiled(), file="str") == "# program: 2 nodes\n"
     nodes, _ = _parse_dot(graphviz.to_dot(FakeProgram()))
     assert list(nodes.values()) == ["add"]
+
+
+def test_floatX_float32():
+    old = theano.config.floatX
+    theano.config.floatX = "float32"
+    try:
+        x = T.matrix("x")
+        assert x.dtype == "float32" and T.scalar().dtype == "float32"
+        y = x * 0.5 + 1
+        f = theano.function([x], y)
+        assert f([[1.0, 2.0]]).dtype == np.float32          # a Python list of floats fits float32 here
+        assert (T.ivector() / 2).dtype == "float64"         # int32 / int: float64, as Theano
+        with pytest.raises(ValueError, match="floatX must be"):
+            theano.config.floatX = "float128"
+    finally:
+        theano.config.floatX = old
+    assert T.matrix().dtype == "float64"
