@@ -641,3 +641,13 @@ def test_floatX_float32():
     finally:
         theano.config.floatX = old
     assert T.matrix().dtype == "float64"
+
+
+def test_example_script_runs(capsys):
+    import pathlib
+    import runpy
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "theano_snippets.py"
+    ns = runpy.run_path(str(path), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "epoch 150" in out and "Mean [id A]" in out
+    assert ns["c"] < 0.2 * float(out.split("epoch 0: reconstruction cost ")[1].split()[0])
