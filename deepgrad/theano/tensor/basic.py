@@ -763,10 +763,12 @@ def _index_template(x, idx):
 
 def _real_index(template, values):
     def val(p):
-        if isinstance(p, _Sym):
-            v = values[p.k]
-            return int(v.item()) if v.ndim == 0 and v.dtype != np.bool_ else _cast(v, "int64") if v.dtype != np.bool_ else v
-        return p
+        if not isinstance(p, _Sym):
+            return p
+        v = values[p.k]
+        if v.dtype == np.bool_:
+            return v                       # a mask
+        return int(v.item()) if v.ndim == 0 else _cast(v, "int64")
     out = []
     for t in template:
         if isinstance(t, slice):
