@@ -651,3 +651,30 @@ def test_example_script_runs(capsys):
     out = capsys.readouterr().out
     assert "epoch 150" in out and "Mean [id A]" in out
     assert ns["c"] < 0.2 * float(out.split("epoch 0: reconstruction cost ")[1].split()[0])
+
+
+def test_random_streams_denoising_autoencoder():
+    from deepgrad.theano.tensor.shared_randomstreams import RandomStreams
+    srng = RandomStreams(seed=234)
+    x = T.dmatrix("x")
+    mask = srng.binomial(size=x.shape, n=1, p=0.7, dtype=theano.config.floatX)
+    noise = srng.uniform((2, 3), low=-1.0, high=1.0)
+    W = theano.shared(np.full((5, 5), 0.1), name="W")
+    cost = T.mean(T.sum((T.dot(mask * x, W) - x) ** 2, axis=1))
+    f = theano.function([x], [mask * x, noise, T.grad(cost, W)])
+    xv = np.random.default_rng(0).standard_normal((400, 5))
+    m1, u1, g1 = f(xv)
+    m2, u2, _ = f(xv)
+    assert not np.array_equal(m1, m2) and not np.array_equal(u1, u2)      # fresh draws at every call
+    keep = (m1 != 0)
+    assert 0.65 < keep.mean() < 0.75 and np.array_equal(m1[keep], xv[keep])
+    assert u1.min() >= -1 and u1.max() < 1 and u1.shape == (2, 3)
+    # the gradient uses the same mask as the output of that call: torch on the drawn mask
+    tw = _t(np.full((5, 5), 0.1), True)
+    ((_t(m1) @ tw - _t(xv)) ** 2).sum(1).mean().backward()
+    np.testing.assert_allclose(g1, tw.grad.numpy(), rtol=1e-10)
+    srng.seed(234)
+    m3, u3, _ = f(xv)
+    assert np.array_equal(m3, m1) and np.array_equal(u3, u1)               # reseeding replays the stream
+    with pytest.raises(NotImplementedError, match="only n=1"):
+        srng.binomial(size=(2,), n=3)

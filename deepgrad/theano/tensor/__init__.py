@@ -18,7 +18,7 @@ from .basic import (add, sub, mul, true_div, int_div, mod, pow, maximum, minimum
                     addbroadcast, patternbroadcast, shape, reshape, flatten, concatenate, stack,
                     set_subtensor, inc_subtensor, constant, arange, true_divide, abs, reciprocal,
                     Elemwise, Reduce, Dot, DimShuffle, Subtensor, IncSubtensor, Cast)
-from . import nnet, signal  # noqa: F401
+from . import nnet, signal, shared_randomstreams  # noqa: F401
 
 _DTYPES = {"b": "int8", "w": "int16", "i": "int32", "l": "int64", "f": "float32", "d": "float64"}
 _KINDS = {"scalar": (), "vector": (False,), "matrix": (False, False), "row": (True, False),
