@@ -678,3 +678,20 @@ def test_random_streams_denoising_autoencoder():
     assert np.array_equal(m3, m1) and np.array_equal(u3, u1)               # reseeding replays the stream
     with pytest.raises(NotImplementedError, match="only n=1"):
         srng.binomial(size=(2,), n=3)
+
+
+def test_compiled_random_draws_match_eager():
+    pytest.importorskip("deepgrad.compiler")       # see test_compiled_training_matches_eager_...
+    from deepgrad.theano.tensor.shared_randomstreams import RandomStreams
+    runs = []
+    for mode in (None, "FAST_COMPILE"):
+        srng = RandomStreams(seed=1)
+        x = T.dmatrix("x")
+        W = theano.shared(np.full((5, 5), 0.1), name="W")
+        cost = T.mean(T.sum((T.dot(x + srng.normal((8, 5), std=0.3), W) - x) ** 2, axis=1))
+        f = theano.function([x], cost, updates=[(W, W - 0.1 * T.grad(cost, W))], mode=mode)
+        assert f.compiled == (mode is None)
+        xv = np.random.default_rng(0).standard_normal((8, 5))
+        runs.append(([f(xv) for _ in range(5)], W.get_value()))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])    # a fresh draw at every replayed call
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
