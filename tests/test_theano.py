@@ -695,3 +695,20 @@ def test_compiled_random_draws_match_eager():
         runs.append(([f(xv) for _ in range(5)], W.get_value()))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])    # a fresh draw at every replayed call
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+def test_alloc_zeros_ones_and_padding():
+    x = T.dmatrix("x")
+    a = T.alloc(x[0], 3, x.shape[1])
+    s, r = T.shape_padleft(x.sum(axis=0)), T.shape_padright(x.sum(axis=1))
+    assert s.type == T.drow().type and r.type == T.dcol().type and T.unbroadcast(s, 0).type == T.dmatrix().type
+    f = theano.function([x], [T.zeros((2, x.shape[1])), T.ones(3, dtype="int32"), a, s + x, r + x,
+                              T.grad(T.sum(a * 2), x)])
+    xv = np.arange(6.0).reshape(2, 3)
+    z, o, av, sv, rv, g = f(xv)
+    np.testing.assert_array_equal(z, np.zeros((2, 3)))
+    assert o.dtype == np.int32 and o.tolist() == [1, 1, 1]
+    np.testing.assert_array_equal(av, np.broadcast_to(xv[0], (3, 3)))
+    np.testing.assert_array_equal(sv, xv.sum(0)[None] + xv)
+    np.testing.assert_array_equal(rv, xv.sum(1)[:, None] + xv)
+    np.testing.assert_array_equal(g, np.array([[6.0, 6, 6], [0, 0, 0]]))

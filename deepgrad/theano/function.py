@@ -144,7 +144,8 @@ class Function:
                     raise TypeError(f"An update must have the same type as the original shared variable "
                                     f"(shared_var={k!r}, shared_var.type={k.type}, update_val={v!r}, "
                                     f"update_val.type={v.type}): {short_type(k)} vs {short_type(v)}. "
-                                    f"Cast the update with T.cast(update, '{k.dtype}') if the dtypes differ.")
+                                    f"Cast the update with T.cast(update, '{k.dtype}') if the dtypes differ; for the broadcast "
+                                    f"pattern, T.unbroadcast(update, axis, ...) or T.addbroadcast.")
                 pairs.append((k, v))
 
         if givens:

@@ -17,7 +17,8 @@ from .basic import (add, sub, mul, true_div, int_div, mod, pow, maximum, minimum
                     mean, prod, max, min, var, std, argmax, argmin, dot, dimshuffle, transpose,
                     addbroadcast, patternbroadcast, shape, reshape, flatten, concatenate, stack,
                     set_subtensor, inc_subtensor, constant, arange, true_divide, abs, reciprocal,
-                    Elemwise, Reduce, Dot, DimShuffle, Subtensor, IncSubtensor, Cast)
+                    Elemwise, Reduce, Dot, DimShuffle, Subtensor, IncSubtensor, Cast, alloc, zeros, ones,
+                    shape_padleft, shape_padright, unbroadcast)
 from . import nnet, signal, shared_randomstreams  # noqa: F401
 
 _DTYPES = {"b": "int8", "w": "int16", "i": "int32", "l": "int64", "f": "float32", "d": "float64"}

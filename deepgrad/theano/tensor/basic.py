@@ -903,3 +903,61 @@ class Arange(Op):
     def perform(self, node, values):
         a, b, s = _fill_template(self.template, values)
         return [Tensor._make(np.arange(a, b, s, dtype=self.dtype))]
+
+
+class Alloc(Op):
+    """``alloc(value, *shape)``: ``value`` broadcast to ``shape`` (ints or symbolic int scalars)."""
+
+    def __init__(self, template):
+        self.template = template
+
+    def __str__(self):
+        return "Alloc{" + ",".join("?" if t is None else str(t) for t in self.template) + "}"
+
+    def reads_values(self, node):
+        return len(node.inputs) > 1
+
+    def make_node(self, value, *sizes):
+        value = as_tensor_variable(value, "alloc")
+        if value.ndim > len(self.template):
+            raise TypeError(f"alloc: a {short_type(value)} value does not fit {len(self.template)} dimensions")
+        return Apply(self, [value, *sizes], [TensorType(value.dtype, tuple(t == 1 for t in self.template))])
+
+    def perform(self, node, values):
+        shape = _fill_template(self.template, values[1:])
+        v = values[0]
+        return [_dg().zeros(shape, dtype=v.dtype) + v]
+
+
+def alloc(value, *shape):
+    """``value`` (a scalar or a tensor that broadcasts) filling a new tensor of ``shape``."""
+    template, ins = _symbolic_ints("alloc", shape)
+    return Alloc(template)(value, *ins)
+
+
+def zeros(shape, dtype=None):
+    """A tensor of zeros of ``shape`` (ints or symbolic int scalars); dtype defaults to floatX."""
+    shape = (shape,) if isinstance(shape, (int, np.integer, Variable)) else tuple(shape)
+    return alloc(constant(np.asarray(0, dtype=dtype or config.floatX)), *shape)
+
+
+def ones(shape, dtype=None):
+    shape = (shape,) if isinstance(shape, (int, np.integer, Variable)) else tuple(shape)
+    return alloc(constant(np.asarray(1, dtype=dtype or config.floatX)), *shape)
+
+
+def shape_padleft(x, n_ones=1):
+    """``x`` with ``n_ones`` broadcastable dimensions added in front."""
+    x = as_tensor_variable(x, "shape_padleft")
+    return DimShuffle(("x",) * n_ones + tuple(range(x.ndim)))(x)
+
+
+def shape_padright(x, n_ones=1):
+    x = as_tensor_variable(x, "shape_padright")
+    return DimShuffle(tuple(range(x.ndim)) + ("x",) * n_ones)(x)
+
+
+def unbroadcast(x, *axes):
+    """``x`` with the given dimensions no longer marked broadcastable."""
+    x = as_tensor_variable(x, "unbroadcast")
+    return Rebroadcast({int(a): False for a in axes})(x)
