@@ -33,7 +33,6 @@ from . import cuda, cpu, backends, accelerator, amp, jit, distributed  # noqa: E
 from .amp import autocast, is_autocast_enabled, get_autocast_dtype  # noqa: E402
 from ._compile import compile  # noqa: E402,A001
 from ._files import FileError  # noqa: E402  (every unreadable file: a ValueError and an OSError)
-from .theano import function, print_graph  # noqa: E402  (Theano-style symbolic functions; graph printer)
 
 from ._toplevel import TOP_LEVEL as _TOP_LEVEL, OVERRIDE as _OVERRIDE  # noqa: E402  (torch.conv2d, torch.relu_, torch.pi)
 globals().update({_k: _v for _k, _v in _TOP_LEVEL.items() if _k not in globals() or _k in _OVERRIDE})
@@ -61,5 +60,9 @@ def __getattr__(name):
     if name == "onnx":  # torch.onnx: the exporter (needs the optional onnx package only when called)
         import importlib
         return importlib.import_module(".onnx", __name__)
+    if name in ("function", "print_graph", "theano"):  # Theano-style functions and the graph printer, on first use
+        import importlib
+        mod = importlib.import_module(".theano", __name__)
+        return mod if name == "theano" else getattr(mod, name)
     from ._torch_api import missing_module_attr  # a PyTorch name deepgrad lacks: NotImplementedError
     raise missing_module_attr("deepgrad", name)
