@@ -60,7 +60,7 @@ def __getattr__(name):
     if name == "onnx":  # torch.onnx: the exporter (needs the optional onnx package only when called)
         import importlib
         return importlib.import_module(".onnx", __name__)
-    if name in ("function", "print_graph", "theano"):  # Theano-style functions and the graph printer, on first use
+    if name in ("function", "print_graph", "theano"):  # Theano-style functions, graph printer: on first use
         import importlib
         mod = importlib.import_module(".theano", __name__)
         return mod if name == "theano" else getattr(mod, name)
