@@ -18,7 +18,7 @@ from .config import config  # noqa: F401
 from .graph import (Variable, TensorVariable, TensorConstant, SharedVariable, TensorType, Apply, Op,  # noqa: F401
                     clone_replace as clone)
 from .gradient import grad, DisconnectedInputError  # noqa: F401
-from . import gradient, tensor, printing  # noqa: F401
+from . import gradient, tensor, printing, sandbox  # noqa: F401
 from .function import function, shared, MissingInputError, Function, In  # noqa: F401
 from .printing import pp, debugprint, print_graph  # noqa: F401
 
