@@ -712,3 +712,22 @@ def test_alloc_zeros_ones_and_padding():
     np.testing.assert_array_equal(sv, xv.sum(0)[None] + xv)
     np.testing.assert_array_equal(rv, xv.sum(1)[:, None] + xv)
     np.testing.assert_array_equal(g, np.array([[6.0, 6, 6], [0, 0, 0]]))
+
+
+_DTYPES = ["bool", "int8", "int32", "int64", "float32", "float64"]
+
+
+@pytest.mark.parametrize("op,npop", [(T.add, np.add), (T.mul, np.multiply), (T.maximum, np.maximum), (T.lt, np.less)],
+                         ids=["add", "mul", "maximum", "lt"])
+def test_binary_dtype_promotion_matches_numpy(op, npop):
+    rng = np.random.default_rng(0)
+    for da in _DTYPES:
+        for db in _DTYPES:
+            a = (rng.standard_normal((3, 4)) * 5).astype(da)
+            b = (rng.standard_normal((4,)) * 5).astype(db)
+            x, y = T.TensorType(da, (False, False))("x"), T.TensorType(db, (False,))("y")
+            z = op(x, y)
+            want = npop(a, b)
+            assert z.dtype == str(want.dtype), (da, db)
+            got = theano.function([x, y], z)(a, b)
+            assert got.dtype == want.dtype and np.array_equal(got, want), (da, db)
