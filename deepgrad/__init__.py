@@ -60,5 +60,9 @@ def __getattr__(name):
     if name == "onnx":  # torch.onnx: the exporter (needs the optional onnx package only when called)
         import importlib
         return importlib.import_module(".onnx", __name__)
+    if name in ("function", "print_graph", "theano"):  # Theano-style functions, graph printer: on first use
+        import importlib
+        mod = importlib.import_module(".theano", __name__)
+        return mod if name == "theano" else getattr(mod, name)
     from ._torch_api import missing_module_attr  # a PyTorch name deepgrad lacks: NotImplementedError
     raise missing_module_attr("deepgrad", name)

@@ -18,7 +18,7 @@ del _name, _mod
 
 
 def __getattr__(name):
-    if name in ("checkpoint", "hessian", "tensorboard"):
+    if name in ("checkpoint", "hessian", "tensorboard", "graphviz"):
         return _importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'deepgrad.utils' has no attribute {name!r}")
 
