@@ -174,20 +174,27 @@ class RNNLayer(Function):
         extra = {}
         with np.errstate(over="ignore"):
             if lstm:
-                # While step t's gates are hot in cache, the recording pass also stores the
-                # backward coefficients (w.r.t. the scaled pre-activations, order o, i, f, g):
-                #   K = [tc * -o(1-o), g * -i(1-i), c_prev * -f(1-f), i (1-g^2) / -2]
-                #   Kc = o (1 - tc^2)      (dc += dh * Kc)
-                # K is gate-major (4, T, B, H) like A.
+                # In-place recording: while step t's gates are hot in cache, each gate block of
+                # A is overwritten by the coefficient backward multiplies it by (w.r.t. the
+                # scaled pre-activations, gates o, i, f, g):
+                #   A[:, t] <- [tc * -o(1-o), g * -i(1-i), c_prev * -f(1-f), i (1-g^2) / -2]
+                # and two more (T, B, H) arrays keep Kc = o (1 - tc^2) (dc += dh * Kc) and the
+                # forget gate F (dc_prev = dc * f). Backward then turns A into the gradient
+                # w.r.t. the pre-activations in place. Nothing else per step is stored (the cell
+                # states live in two alternating buffers): memory the size of the gates is
+                # written once per step instead of three times.
                 rec = self._record
                 WhhT4 = xp.ascontiguousarray(Whh.reshape(4, H, H).transpose(0, 2, 1))  # (4, H, H)
-                Cs = xp.empty((T + 1, B, H), dt)
-                Cs[first] = c0
+                cp = xp.empty((B, H), dt)
+                cp[...] = c0
+                c = xp.empty((B, H), dt)
                 tc_buf = xp.empty((B, H), dt)
                 tmp4 = xp.empty((4, B, H), dt)
                 if rec:
-                    K = xp.empty((4, T, B, H), dt)
+                    tmp3 = xp.empty((3, B, H), dt)
+                    kg_buf = xp.empty((B, H), dt)
                     Kc = xp.empty((T, B, H), dt)
+                    F = xp.empty((T, B, H), dt)
                 for t in order:
                     n = ns[t]
                     pi, ni = (t + 1, t) if reverse else (t, t + 1)
@@ -201,37 +208,37 @@ class RNNLayer(Function):
                     go, gi, gf, gg = g[0], g[1], g[2], g[3]
                     gg *= 2                                     # tanh(x) = 2 sigmoid(2x) - 1
                     gg -= 1
-                    c = Cs[ni, :n]
-                    cp = Cs[pi, :n]
-                    xp.multiply(gf, cp, out=c)
+                    cn, cpn = c[:n], cp[:n]
+                    xp.multiply(gf, cpn, out=cn)
                     tmp = tmpH[:n]
                     xp.multiply(gi, gg, out=tmp)
-                    c += tmp
+                    cn += tmp
                     tc = tc_buf[:n]
-                    xp.tanh(c, out=tc)
+                    xp.tanh(cn, out=tc)
                     xp.multiply(go, tc, out=Hs[ni, :n])
                     if rec:
-                        Kt = K[:, t, :n]
-                        s3 = g[:3]
-                        k3 = Kt[:3]
-                        xp.multiply(s3, s3, out=k3)
-                        k3 -= s3
-                        Kt[0] *= tc
-                        Kt[1] *= gg
-                        Kt[2] *= cp
-                        kg = Kt[3]
-                        xp.multiply(gg, gg, out=kg)
-                        kg -= 1
-                        kg *= gi
-                        kg *= 0.5
                         kc = Kc[t, :n]
                         xp.multiply(tc, tc, out=kc)
                         xp.subtract(1, kc, out=kc)
                         kc *= go
+                        F[t, :n] = gf
+                        kg = kg_buf[:n]
+                        xp.multiply(gg, gg, out=kg)
+                        kg -= 1
+                        kg *= gi
+                        s3 = g[:3]
+                        t3 = tmp3[:, :n]
+                        xp.subtract(s3, 1, out=t3)
+                        s3 *= t3                                # s (s - 1) = -sigmoid'
+                        go *= tc
+                        gi *= gg
+                        gf *= cpn
+                        xp.multiply(kg, 0.5, out=gg)
                     if n < B:
                         Hs[ni, n:] = Hs[pi, n:]
-                        Cs[ni, n:] = Cs[pi, n:]
-                extra = dict(Cs=Cs, K=K, Kc=Kc) if rec else dict(Cs=Cs)
+                        c[n:] = cp[n:]
+                    c, cp = cp, c
+                extra = dict(Kc=Kc, F=F, cn=cp) if rec else dict(cn=cp)
             elif mode == "GRU":
                 GH = xp.zeros((T, B, H), dt) if ns[-1] < B else xp.empty((T, B, H), dt)
                 tmpG = xp.empty((B, G), dt)
@@ -288,20 +295,36 @@ class RNNLayer(Function):
         last = 0 if reverse else T
         hn = Hs[last].copy()
         if self._record:
+            self._attrs = dict(mode=mode, reverse=reverse, batch_sizes=batch_sizes, has_bias=has_bias)
+            self._consumed = False
             self.mode, self.reverse, self.ns = mode, reverse, ns
             self.has_bias, self.perm, self.scale = has_bias, perm, scale
             self.xa, self.Wih, self.Whh, self.A, self.Hs = xa, Wih, Whh, A, Hs
             self.shape = (T, B, I, H, G)
-            self.save_for_backward(*self.inputs)     # for graph_backward (create_graph=True)
+            if self.inputs is not None:              # (None when _recompute runs forward again)
+                self.save_for_backward(*self.inputs)  # for graph_backward and _recompute
             for k, v in extra.items():
                 setattr(self, k, v)
         if lstm:
-            return out, hn, extra["Cs"][last].copy()
+            return out, hn, extra["cn"].copy()
         return out, hn
+
+    def _recompute(self):
+        """Run forward again from the saved inputs: the LSTM's backward overwrites its records in
+        place, so a second backward through a retained graph needs them rebuilt."""
+        self.forward(*[t.array for t in self.saved_tensors], **self._attrs)
+
+    _BUFFERS = ("xa", "Wih", "Whh", "A", "Hs", "Kc", "F", "GH")
+
+    def release(self):
+        for k in self._BUFFERS:
+            self.__dict__.pop(k, None)
 
     # -------------------------------------------------------------------------------------------
     def backward(self, dout, dhn, dcn=None):
         self.output(0)  # raises if the output (a view of the saved states) was modified in place
+        if self._consumed:                      # a second backward through a retained graph
+            self._recompute()
         xp = backend.array_module(self.Hs)
         mode, reverse, ns = self.mode, self.reverse, self.ns
         T, B, I, H, G = self.shape
@@ -312,30 +335,37 @@ class RNNLayer(Function):
         dh = xp.zeros((B, H), dt) if dhn is None else dhn.astype(dt, copy=True)
         tmpH = xp.empty((B, H), dt)
         H2, H3 = 2 * H, 3 * H
-        D = xp.empty((T, B, G), dt)            # gradient w.r.t. the (scaled) pre-activations
+        D = None if mode == "LSTM" else xp.empty((T, B, G), dt)   # grad w.r.t. the scaled pre-activations
         DH = None                               # GRU: the part that flows through W_hh
         with np.errstate(all="ignore"):
             if mode == "LSTM":
-                K, Kc = self.K, self.Kc                  # stored by forward, gate-major (4, T, B, H)
-                F = A[2]
+                # A holds the coefficients recorded by forward (gate-major (4, T, B, H)); each
+                # step multiplies them by dh or dc in place, leaving the pre-activation gradient.
+                Kc, F = self.Kc, self.F
                 dc = xp.zeros((B, H), dt) if dcn is None else dcn.astype(dt, copy=True)
-                D4 = D.reshape(T, B, 4, H)
+                Whh4 = Whh.reshape(4, H, H)
+                tmp4 = xp.empty((4, B, H), dt)
+                self._consumed = True
                 for t in order:
                     n = ns[t]
                     if dout is not None:
                         dh[:n] += dout[t, :n]
-                    Dt = D[t, :n]
+                    Dt = A[:, t, :n]
                     dhn_ = dh[:n]
-                    xp.multiply(dhn_, K[0, t, :n], out=Dt[:, :H])
+                    Dt[0] *= dhn_
                     tmp = tmpH[:n]
                     xp.multiply(dhn_, Kc[t, :n], out=tmp)
                     dcn_ = dc[:n]
                     dcn_ += tmp
-                    xp.multiply(K[1:, t, :n], dcn_, out=D4[t, :n, 1:].transpose(1, 0, 2))
+                    Dt[1:] *= dcn_
                     dcn_ *= F[t, :n]
-                    xp.matmul(Dt, Whh, out=dhn_)
+                    z = tmp4[:, :n]
+                    xp.matmul(Dt, Whh4, out=z)                 # dh = sum_k D_k @ W_hh,k
+                    xp.add(z[0], z[1], out=dhn_)
+                    dhn_ += z[2]
+                    dhn_ += z[3]
                     if n < B:
-                        D[t, n:] = 0
+                        A[:, t, n:] = 0
             elif mode == "GRU":
                 GH = self.GH
                 r, z, nv = A[..., :H], A[..., H:H2], A[..., H2:]
@@ -389,20 +419,33 @@ class RNNLayer(Function):
                     xp.matmul(D[t, :n], Whh, out=dh[:n])
                     if n < B:
                         D[t, n:] = 0
-        D2 = D.reshape(T * B, G)
-        DH2 = D2 if DH is None else DH.reshape(T * B, G)
         need = self.needs_input_grad
         lstm = mode == "LSTM"
         k = 3 if lstm else 2          # index of w_ih among the inputs
         perm, scale = self.perm, self.scale
         has_bias = self.has_bias
-        grads = [xp.matmul(D2, self.Wih).reshape(T, B, I) if need[0] else None, dh if need[1] else None]
+        want_wa = need[k] or (has_bias and (need[k + 2] or need[k + 3]))
+        Hp2 = Hprev.reshape(T * B, H)
+        if lstm:                      # D is A, gate-major: one GEMM per gate block
+            D3 = A.reshape(4, T * B, H)
+            D3T = D3.transpose(0, 2, 1)
+            dx = None
+            if need[0]:
+                dx = xp.matmul(D3, self.Wih.reshape(4, H, I)).sum(axis=0).reshape(T, B, I)
+            dWa = xp.matmul(D3T, self.xa).reshape(G, -1) if want_wa else None
+            dWhh = xp.matmul(D3T, Hp2).reshape(G, H) if need[k + 1] else None
+            DH2 = None
+        else:
+            D2 = D.reshape(T * B, G)
+            DH2 = D2 if DH is None else DH.reshape(T * B, G)
+            dx = xp.matmul(D2, self.Wih).reshape(T, B, I) if need[0] else None
+            dWa = xp.matmul(D2.T, self.xa) if want_wa else None
+            dWhh = xp.matmul(DH2.T, Hp2) if need[k + 1] else None
+        grads = [dx, dh if need[1] else None]
         if lstm:
             grads.append(dc if need[2] else None)
-        dWa = xp.matmul(D2.T, self.xa) if (need[k] or (has_bias and (need[k + 2] or need[k + 3]))) else None
         grads.append(_external(dWa[:, :I], perm, scale, xp) if need[k] else None)
-        grads.append(_external(xp.matmul(DH2.T, Hprev.reshape(T * B, H)), perm, scale, xp)
-                     if need[k + 1] else None)
+        grads.append(_external(dWhh, perm, scale, xp) if need[k + 1] else None)
         if has_bias:
             if need[k + 2] or need[k + 3]:
                 dbi = _external(dWa[:, I], perm, scale, xp)
