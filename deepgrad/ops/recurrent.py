@@ -131,8 +131,9 @@ class RNNLayer(Function):
     While recording, forward overwrites each step's activated gates with the coefficients that
     backward multiplies by ``dh`` (o) or ``dc`` (i, f, g), and keeps ``Kc`` and the forget gate
     ``F`` (T, B, H); the cell states live in two alternating (B, H) buffers. Backward multiplies
-    ``A`` in place into ``D`` (gate-major), sums the four per-gate products ``D_k @ W_hh,k`` for
-    ``dh`` and does the weight gradients as one GEMM per gate block. Because that consumes the
+    ``A`` in place into ``D`` (gate-major), copies step t's four blocks into one (B, 4H) row
+    block for the single GEMM ``dh = D_t @ W_hh`` and does the weight gradients as one GEMM per
+    gate block. Because that consumes the
     records, a second backward through a retained graph first runs forward again from the saved
     inputs (``_recompute``); ``release`` drops the buffers when the engine frees the node.
     """
@@ -358,8 +359,7 @@ class RNNLayer(Function):
                 # step multiplies them by dh or dc in place, leaving the pre-activation gradient.
                 Kc, F = self.Kc, self.F
                 dc = xp.zeros((B, H), dt) if dcn is None else dcn.astype(dt, copy=True)
-                Whh4 = Whh.reshape(4, H, H)
-                tmp4 = xp.empty((4, B, H), dt)
+                dG = xp.empty((B, G), dt)
                 self._consumed = True
                 for t in order:
                     n = ns[t]
@@ -374,11 +374,9 @@ class RNNLayer(Function):
                     dcn_ += tmp
                     Dt[1:] *= dcn_
                     dcn_ *= F[t, :n]
-                    z = tmp4[:, :n]
-                    xp.matmul(Dt, Whh4, out=z)                 # dh = sum_k D_k @ W_hh,k
-                    xp.add(z[0], z[1], out=dhn_)
-                    dhn_ += z[2]
-                    dhn_ += z[3]
+                    d2 = dG[:n]                                 # D_t batch-major (n, 4H): dh is
+                    xp.copyto(d2.reshape(n, 4, H).transpose(1, 0, 2), Dt)   # one GEMM, not four
+                    xp.matmul(d2, Whh, out=dhn_)               # and three adds
                     if n < B:
                         A[:, t, n:] = 0
             elif mode == "GRU":
