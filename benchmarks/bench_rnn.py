@@ -5,11 +5,14 @@ over all steps, SGD. Both models start from the same weights and see the same ba
 steps are timed alternately in one process (benchmarks/_timing.py), then deepgrad's step is
 profiled.
 
-    python benchmarks/bench_rnn.py [--repeat 7] [--number 3] [--threads N] [--profile 12]
+    python benchmarks/bench_rnn.py [--repeat 7] [--number 3] [--threads N] [--profile 12] [--clock wall|cpu]
 
 Both libraries run on the same number of threads (default 1: the BLAS pools are pinned through
 the environment before NumPy loads, torch with set_num_threads), so the ratio compares the
-implementations rather than how each one schedules threads on a shared machine.
+implementations rather than how each one schedules threads on a shared machine. ``--clock cpu``
+times with the process's CPU clock instead of the wall clock: at one thread on a machine shared
+with other jobs it is far steadier (time spent waiting for a core is not counted); at more than
+one thread it adds up the threads' time and says nothing about the wall time.
 """
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ import argparse
 import cProfile
 import os
 import pstats
+import statistics
 import sys
+import time
 
 
 def _threads_from_argv(default=1):
@@ -40,7 +45,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import deepgrad as dg  # noqa: E402
 import deepgrad.nn as dnn  # noqa: E402
 import deepgrad.nn.functional as DF  # noqa: E402
-from _timing import setup_threads, time_pair  # noqa: E402
+from _timing import load_average, setup_threads, time_pair  # noqa: E402
 
 V, E, H, T, B = 65, 64, 256, 64, 32
 
@@ -104,12 +109,28 @@ def build(lr=0.5):
     return step_dg, step_torch
 
 
+def _time_pair_cpu(fa, fb, number, repeat, warmup):
+    """``time_pair`` on the process CPU clock (alternating rounds, medians)."""
+    for _ in range(warmup):
+        fa()
+        fb()
+    ta, tb = [], []
+    for _ in range(repeat):
+        for f, acc in ((fa, ta), (fb, tb)):
+            t0 = time.process_time()
+            for _ in range(number):
+                f()
+            acc.append((time.process_time() - t0) / number)
+    return statistics.median(ta), statistics.median(tb)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--number", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--profile", type=int, default=12, help="profile entries to show (0: no profile)")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = ap.parse_args()
     n = setup_threads(args.threads)
     step_dg, step_torch = build()
@@ -119,8 +140,10 @@ def main():
         assert abs(ld - lt) < 1e-3 * max(1.0, abs(lt)), (ld, lt)
     print(f"char-LSTM training step: vocab {V}, embed {E}, hidden {H}, seq {T}, batch {B}; {n} threads")
     print(f"losses agree after 3 SGD steps: deepgrad {ld:.5f} torch {lt:.5f}")
-    td, tt = time_pair(step_dg, step_torch, number=args.number, repeat=args.repeat, warmup=2)
-    print(f"deepgrad {td * 1e3:8.2f} ms/step   torch {tt * 1e3:8.2f} ms/step   ratio {td / tt:.2f}")
+    pair = time_pair if args.clock == "wall" else _time_pair_cpu
+    td, tt = pair(step_dg, step_torch, number=args.number, repeat=args.repeat, warmup=2)
+    print(f"deepgrad {td * 1e3:8.2f} ms/step   torch {tt * 1e3:8.2f} ms/step   ratio {td / tt:.2f}   "
+          f"({args.clock} clock, load average {load_average()})")
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()

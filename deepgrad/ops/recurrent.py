@@ -20,6 +20,12 @@ the gates multiplied by ``dh`` (o) and by ``dc`` (i, f, g) are contiguous. The g
 computed with respect to the scaled pre-activations and mapped back (scale, un-permute) at the
 end, so parameters keep PyTorch's layout (LSTM gates i, f, g, o; GRU r, z, n).
 
+The LSTM (the char-LSTM benchmark's layer) goes further: its gates are gate-major, ``A[k, t]``
+a contiguous (B, H) block (NumPy's ufuncs are ~5x slower per element on a (B, H) slice of a
+(B, 4H) row), the recurrent product is one batched matmul ``h @ W_hh,k^T`` per gate, the
+backward coefficients are written over the gates in place and backward turns them into the
+gradient in place (see ``RNNLayer``).
+
 Variable-length batches: ``batch_sizes[t]`` (non-increasing, as in a PackedSequence) is the
 number of sequences still running at step ``t``; the batch must be sorted by decreasing length.
 Finished sequences keep their state (so ``h_n`` is taken at each sequence's true end) and get
@@ -36,7 +42,6 @@ from .elementwise import sigmoid, tanh, relu
 from .linalg import matmul
 from .shape import chunk
 from ._graph import reference_grads
-from . import _cuda_kernels as _ck
 
 __all__ = ["rnn_layer", "rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell"]
 
@@ -121,6 +126,16 @@ class RNNLayer(Function):
     ``[dW_ih | db] = D^T @ [x | 1]`` and ``dx = D @ W_ih`` are single GEMMs on free reshapes.
     With ``batch_sizes`` only the first ``n`` rows (the sequences still running) are computed at
     each step; the others keep their state and get zero gradient.
+
+    LSTM: ``A`` is gate-major (4, T, B, H) (the input projection is one GEMM per gate block).
+    While recording, forward overwrites each step's activated gates with the coefficients that
+    backward multiplies by ``dh`` (o) or ``dc`` (i, f, g), and keeps ``Kc`` and the forget gate
+    ``F`` (T, B, H); the cell states live in two alternating (B, H) buffers. Backward multiplies
+    ``A`` in place into ``D`` (gate-major), copies step t's four blocks into one (B, 4H) row
+    block for the single GEMM ``dh = D_t @ W_hh`` and does the weight gradients as one GEMM per
+    gate block. Because that consumes the
+    records, a second backward through a retained graph first runs forward again from the saved
+    inputs (``_recompute``); ``release`` drops the buffers when the engine frees the node.
     """
 
     array_backward = True
@@ -140,7 +155,7 @@ class RNNLayer(Function):
         perm, scale = _layout(mode, H, xp, dt)
         Wih = _internal(w_ih, perm, scale)
         Whh = _internal(w_hh, perm, scale)
-        WhhT = xp.ascontiguousarray(Whh.T)              # (H, G): h @ W_hh^T as a plain GEMM
+        WhhT = None if lstm else xp.ascontiguousarray(Whh.T)   # (H, G): h @ W_hh^T as a plain GEMM
         ns = [B] * T if batch_sizes is None else [int(v) for v in batch_sizes]
         order = range(T - 1, -1, -1) if reverse else range(T)
         H2, H3 = 2 * H, 3 * H
@@ -161,7 +176,13 @@ class RNNLayer(Function):
         else:
             xa = xp.ascontiguousarray(x.reshape(T * B, I))
             Wa = Wih
-        A = xp.matmul(xa, Wa.T).reshape(T, B, G)        # all input projections: one GEMM
+        if lstm:
+            # gate-major: A[k, t] is gate k of step t, a contiguous (B, H) block, so every
+            # pointwise operation of the loop runs on whole contiguous blocks (a (B, H) slice of
+            # a (B, 4H) row is ~5x slower per element in NumPy's ufuncs at this size).
+            A = xp.matmul(xa, Wa.reshape(4, H, -1).transpose(0, 2, 1)).reshape(4, T, B, H)
+        else:
+            A = xp.matmul(xa, Wa.T).reshape(T, B, G)    # all input projections: one GEMM
         Hs = xp.empty((T + 1, B, H), dt)
         first = T if reverse else 0
         Hs[first] = h0
@@ -169,74 +190,71 @@ class RNNLayer(Function):
         extra = {}
         with np.errstate(over="ignore"):
             if lstm:
-                # While step t's gates are hot in cache, the recording pass also stores the
-                # backward coefficients (w.r.t. the scaled pre-activations, order o, i, f, g):
-                #   K = [tc * -o(1-o), g * -i(1-i), c_prev * -f(1-f), i (1-g^2) / -2]
-                #   Kc = o (1 - tc^2)      (dc += dh * Kc)
+                # In-place recording: while step t's gates are hot in cache, each gate block of
+                # A is overwritten by the coefficient backward multiplies it by (w.r.t. the
+                # scaled pre-activations, gates o, i, f, g):
+                #   A[:, t] <- [tc * -o(1-o), g * -i(1-i), c_prev * -f(1-f), i (1-g^2) / -2]
+                # and two more (T, B, H) arrays keep Kc = o (1 - tc^2) (dc += dh * Kc) and the
+                # forget gate F (dc_prev = dc * f). Backward then turns A into the gradient
+                # w.r.t. the pre-activations in place. Nothing else per step is stored (the cell
+                # states live in two alternating buffers): memory the size of the gates is
+                # written once per step instead of three times.
                 rec = self._record
-                Cs = xp.empty((T + 1, B, H), dt)
-                Cs[first] = c0
+                WhhT4 = xp.ascontiguousarray(Whh.reshape(4, H, H).transpose(0, 2, 1))  # (4, H, H)
+                cp = xp.empty((B, H), dt)
+                cp[...] = c0
+                c = xp.empty((B, H), dt)
                 tc_buf = xp.empty((B, H), dt)
-                tmpG = xp.empty((B, G), dt)
+                tmp4 = xp.empty((4, B, H), dt)
                 if rec:
-                    K = xp.empty((T, B, G), dt)
+                    tmp3 = xp.empty((3, B, H), dt)
+                    kg_buf = xp.empty((B, H), dt)
                     Kc = xp.empty((T, B, H), dt)
-                fused = _ck.enabled(xp)            # GPU: one fused kernel per step (_cuda_kernels.py)
+                    F = xp.empty((T, B, H), dt)
                 for t in order:
                     n = ns[t]
                     pi, ni = (t + 1, t) if reverse else (t, t + 1)
-                    g = A[t, :n]
-                    xp.matmul(Hs[pi, :n], WhhT, out=tmpG[:n])
-                    if fused:
-                        r = tmpG[:n]
-                        gates = (g[:, :H], g[:, H:H2], g[:, H2:H3], g[:, H3:],
-                                 r[:, :H], r[:, H:H2], r[:, H2:H3], r[:, H3:], Cs[pi, :n], Cs[ni, :n], Hs[ni, :n])
-                        if rec:
-                            Kt = K[t, :n]
-                            _ck.lstm_forward_record(xp, *gates, Kt[:, :H], Kt[:, H:H2], Kt[:, H2:H3], Kt[:, H3:],
-                                                    Kc[t, :n])
-                        else:
-                            _ck.lstm_forward(xp, *gates)
-                        if n < B:
-                            Hs[ni, n:] = Hs[pi, n:]
-                            Cs[ni, n:] = Cs[pi, n:]
-                        continue
-                    g += tmpG[:n]
-                    _sigmoid_inplace(g, xp)
-                    gg = g[:, H3:]
-                    gg *= 2
+                    g = A[:, t, :n]                             # (4, n, H): o, i, f, g
+                    z = tmp4[:, :n]
+                    xp.matmul(Hs[pi, :n], WhhT4, out=z)
+                    g += z
+                    xp.exp(g, out=g)                            # sigmoid of the scaled gates
+                    g += 1
+                    xp.divide(1, g, out=g)
+                    go, gi, gf, gg = g[0], g[1], g[2], g[3]
+                    gg *= 2                                     # tanh(x) = 2 sigmoid(2x) - 1
                     gg -= 1
-                    c = Cs[ni, :n]
-                    cp = Cs[pi, :n]
-                    xp.multiply(g[:, H2:H3], cp, out=c)
+                    cn, cpn = c[:n], cp[:n]
+                    xp.multiply(gf, cpn, out=cn)
                     tmp = tmpH[:n]
-                    xp.multiply(g[:, H:H2], gg, out=tmp)
-                    c += tmp
+                    xp.multiply(gi, gg, out=tmp)
+                    cn += tmp
                     tc = tc_buf[:n]
-                    xp.tanh(c, out=tc)
-                    xp.multiply(g[:, :H], tc, out=Hs[ni, :n])
+                    xp.tanh(cn, out=tc)
+                    xp.multiply(go, tc, out=Hs[ni, :n])
                     if rec:
-                        Kt = K[t, :n]
-                        s3 = g[:, :H3]
-                        k3 = Kt[:, :H3]
-                        xp.multiply(s3, s3, out=k3)
-                        k3 -= s3
-                        Kt[:, :H] *= tc
-                        Kt[:, H:H2] *= gg
-                        Kt[:, H2:H3] *= cp
-                        kg = Kt[:, H3:]
-                        xp.multiply(gg, gg, out=kg)
-                        kg -= 1
-                        kg *= g[:, H:H2]
-                        kg *= 0.5
                         kc = Kc[t, :n]
                         xp.multiply(tc, tc, out=kc)
                         xp.subtract(1, kc, out=kc)
-                        kc *= g[:, :H]
+                        kc *= go
+                        F[t, :n] = gf
+                        kg = kg_buf[:n]
+                        xp.multiply(gg, gg, out=kg)
+                        kg -= 1
+                        kg *= gi
+                        s3 = g[:3]
+                        t3 = tmp3[:, :n]
+                        xp.subtract(s3, 1, out=t3)
+                        s3 *= t3                                # s (s - 1) = -sigmoid'
+                        go *= tc
+                        gi *= gg
+                        gf *= cpn
+                        xp.multiply(kg, 0.5, out=gg)
                     if n < B:
                         Hs[ni, n:] = Hs[pi, n:]
-                        Cs[ni, n:] = Cs[pi, n:]
-                extra = dict(Cs=Cs, K=K, Kc=Kc) if rec else dict(Cs=Cs)
+                        c[n:] = cp[n:]
+                    c, cp = cp, c
+                extra = dict(Kc=Kc, F=F, cn=cp) if rec else dict(cn=cp)
             elif mode == "GRU":
                 GH = xp.zeros((T, B, H), dt) if ns[-1] < B else xp.empty((T, B, H), dt)
                 tmpG = xp.empty((B, G), dt)
@@ -293,20 +311,36 @@ class RNNLayer(Function):
         last = 0 if reverse else T
         hn = Hs[last].copy()
         if self._record:
+            self._attrs = dict(mode=mode, reverse=reverse, batch_sizes=batch_sizes, has_bias=has_bias)
+            self._consumed = False
             self.mode, self.reverse, self.ns = mode, reverse, ns
             self.has_bias, self.perm, self.scale = has_bias, perm, scale
             self.xa, self.Wih, self.Whh, self.A, self.Hs = xa, Wih, Whh, A, Hs
             self.shape = (T, B, I, H, G)
-            self.save_for_backward(*self.inputs)     # for graph_backward (create_graph=True)
+            if self.inputs is not None:              # (None when _recompute runs forward again)
+                self.save_for_backward(*self.inputs)  # for graph_backward and _recompute
             for k, v in extra.items():
                 setattr(self, k, v)
         if lstm:
-            return out, hn, extra["Cs"][last].copy()
+            return out, hn, extra["cn"].copy()
         return out, hn
+
+    def _recompute(self):
+        """Run forward again from the saved inputs: the LSTM's backward overwrites its records in
+        place, so a second backward through a retained graph needs them rebuilt."""
+        self.forward(*[t.array for t in self.saved_tensors], **self._attrs)
+
+    _BUFFERS = ("xa", "Wih", "Whh", "A", "Hs", "Kc", "F", "GH")
+
+    def release(self):
+        for k in self._BUFFERS:
+            self.__dict__.pop(k, None)
 
     # -------------------------------------------------------------------------------------------
     def backward(self, dout, dhn, dcn=None):
         self.output(0)  # raises if the output (a view of the saved states) was modified in place
+        if self._consumed:                      # a second backward through a retained graph
+            self._recompute()
         xp = backend.array_module(self.Hs)
         mode, reverse, ns = self.mode, self.reverse, self.ns
         T, B, I, H, G = self.shape
@@ -317,41 +351,34 @@ class RNNLayer(Function):
         dh = xp.zeros((B, H), dt) if dhn is None else dhn.astype(dt, copy=True)
         tmpH = xp.empty((B, H), dt)
         H2, H3 = 2 * H, 3 * H
-        D = xp.empty((T, B, G), dt)            # gradient w.r.t. the (scaled) pre-activations
+        D = None if mode == "LSTM" else xp.empty((T, B, G), dt)   # grad w.r.t. the scaled pre-activations
         DH = None                               # GRU: the part that flows through W_hh
         with np.errstate(all="ignore"):
             if mode == "LSTM":
-                K, Kc = self.K, self.Kc                  # stored by forward (see there)
-                F = A[..., H2:H3]
+                # A holds the coefficients recorded by forward (gate-major (4, T, B, H)); each
+                # step multiplies them by dh or dc in place, leaving the pre-activation gradient.
+                Kc, F = self.Kc, self.F
                 dc = xp.zeros((B, H), dt) if dcn is None else dcn.astype(dt, copy=True)
-                D4 = D.reshape(T, B, 4, H)
-                K4 = K.reshape(T, B, 4, H)
-                fused = _ck.enabled(xp)            # GPU: one fused kernel per step (_cuda_kernels.py)
+                dG = xp.empty((B, G), dt)
+                self._consumed = True
                 for t in order:
                     n = ns[t]
-                    if fused:
-                        Dt, Kt, dhn_ = D[t, :n], K[t, :n], dh[:n]
-                        _ck.lstm_backward(xp, dhn_, 0.0 if dout is None else dout[t, :n], dc[:n],
-                                          Kt[:, :H], Kt[:, H:H2], Kt[:, H2:H3], Kt[:, H3:], Kc[t, :n], F[t, :n],
-                                          Dt[:, :H], Dt[:, H:H2], Dt[:, H2:H3], Dt[:, H3:])
-                        xp.matmul(Dt, Whh, out=dhn_)
-                        if n < B:
-                            D[t, n:] = 0
-                        continue
                     if dout is not None:
                         dh[:n] += dout[t, :n]
-                    Dt = D[t, :n]
+                    Dt = A[:, t, :n]
                     dhn_ = dh[:n]
-                    xp.multiply(dhn_, K[t, :n, :H], out=Dt[:, :H])
+                    Dt[0] *= dhn_
                     tmp = tmpH[:n]
                     xp.multiply(dhn_, Kc[t, :n], out=tmp)
                     dcn_ = dc[:n]
                     dcn_ += tmp
-                    xp.multiply(K4[t, :n, 1:], dcn_[:, None, :], out=D4[t, :n, 1:])
+                    Dt[1:] *= dcn_
                     dcn_ *= F[t, :n]
-                    xp.matmul(Dt, Whh, out=dhn_)
+                    d2 = dG[:n]                                 # D_t batch-major (n, 4H): dh is
+                    xp.copyto(d2.reshape(n, 4, H).transpose(1, 0, 2), Dt)   # one GEMM, not four
+                    xp.matmul(d2, Whh, out=dhn_)               # and three adds
                     if n < B:
-                        D[t, n:] = 0
+                        A[:, t, n:] = 0
             elif mode == "GRU":
                 GH = self.GH
                 r, z, nv = A[..., :H], A[..., H:H2], A[..., H2:]
@@ -405,20 +432,33 @@ class RNNLayer(Function):
                     xp.matmul(D[t, :n], Whh, out=dh[:n])
                     if n < B:
                         D[t, n:] = 0
-        D2 = D.reshape(T * B, G)
-        DH2 = D2 if DH is None else DH.reshape(T * B, G)
         need = self.needs_input_grad
         lstm = mode == "LSTM"
         k = 3 if lstm else 2          # index of w_ih among the inputs
         perm, scale = self.perm, self.scale
         has_bias = self.has_bias
-        grads = [xp.matmul(D2, self.Wih).reshape(T, B, I) if need[0] else None, dh if need[1] else None]
+        want_wa = need[k] or (has_bias and (need[k + 2] or need[k + 3]))
+        Hp2 = Hprev.reshape(T * B, H)
+        if lstm:                      # D is A, gate-major: one GEMM per gate block
+            D3 = A.reshape(4, T * B, H)
+            D3T = D3.transpose(0, 2, 1)
+            dx = None
+            if need[0]:
+                dx = xp.matmul(D3, self.Wih.reshape(4, H, I)).sum(axis=0).reshape(T, B, I)
+            dWa = xp.matmul(D3T, self.xa).reshape(G, -1) if want_wa else None
+            dWhh = xp.matmul(D3T, Hp2).reshape(G, H) if need[k + 1] else None
+            DH2 = None
+        else:
+            D2 = D.reshape(T * B, G)
+            DH2 = D2 if DH is None else DH.reshape(T * B, G)
+            dx = xp.matmul(D2, self.Wih).reshape(T, B, I) if need[0] else None
+            dWa = xp.matmul(D2.T, self.xa) if want_wa else None
+            dWhh = xp.matmul(DH2.T, Hp2) if need[k + 1] else None
+        grads = [dx, dh if need[1] else None]
         if lstm:
             grads.append(dc if need[2] else None)
-        dWa = xp.matmul(D2.T, self.xa) if (need[k] or (has_bias and (need[k + 2] or need[k + 3]))) else None
         grads.append(_external(dWa[:, :I], perm, scale, xp) if need[k] else None)
-        grads.append(_external(xp.matmul(DH2.T, Hprev.reshape(T * B, H)), perm, scale, xp)
-                     if need[k + 1] else None)
+        grads.append(_external(dWhh, perm, scale, xp) if need[k + 1] else None)
         if has_bias:
             if need[k + 2] or need[k + 3]:
                 dbi = _external(dWa[:, I], perm, scale, xp)
