@@ -38,6 +38,19 @@ def test_float16_conversions_are_exact():
     got = _lowp.down(xs, np.dtype(np.float16))
     same = (got.view(np.uint16) == want.view(np.uint16)) | (np.isnan(got) & np.isnan(want))
     assert same.all(), xs[~same][:5]
+    # shuffled (so most 64K blocks hold no overflow/NaN and take the fast path), and the kept float32
+    # values (an optimiser's shadow) and round_f16 equal the float16 result upcast, signed zeros too
+    perm = rng.permutation(len(xs))
+    xs, want = xs[perm], want[perm]
+    normal = np.abs(xs) < 2 ** 15
+    for sel in (normal, np.ones_like(normal)):
+        y = xs[sel].copy()
+        got = _lowp._f32_to_f16(y, keep=True)
+        w = want[sel]
+        assert ((got.view(np.uint16) == w.view(np.uint16)) | (np.isnan(got) & np.isnan(w))).all()
+        wf = w.astype(np.float32)
+        for v in (y, _lowp.round_f16(xs[sel])):
+            assert ((v.view(np.uint32) == wf.view(np.uint32)) | (np.isnan(v) & np.isnan(wf))).all()
     # a channels-last layout survives the round trip (conv activations keep it)
     x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32).transpose(0, 3, 1, 2)
     h = _lowp.down(x, np.dtype(np.float16))
