@@ -153,11 +153,30 @@ def _error(model, X, Y, bs=1000):
     return 100.0 * wrong / max(len(X), 1)
 
 
+def _max_norm(model, limit):
+    """Goodfellow et al.'s max-norm constraint (pylearn2's ``max_col_norm``): each output unit's (or
+    maxout piece's) incoming weight vector is scaled back to norm ``limit`` when it grew past it."""
+    from ..nn import Linear, Maxout
+    changed = False
+    for m in model.modules():
+        if isinstance(m, (Linear, Maxout)):
+            w = m.weight.array
+            norms = np.sqrt(np.einsum("ij,ij->i", w, w, dtype=np.float64))
+            over = norms > limit
+            if over.any():
+                w[over] *= (limit / norms[over])[:, None].astype(w.dtype)
+                m.weight._version[0] += 1
+                changed = True
+    return changed
+
+
 def train_with_formats(model, data, propagation, update, epochs, lr, batch_size, momentum=0.9, lr_decay=1.0,
-                       seed=0, evals_per_epoch=1, verbose=False, tag=""):
+                       seed=0, evals_per_epoch=1, verbose=False, tag="", max_norm=None):
     """SGD (float32 arithmetic) on ``model`` with ``low_precision(propagation, update)`` around the
-    whole run (evaluation included: the hardware computes every propagation in the format).
-    Returns ``{"error", "curve": [(epoch, test error %), ...], "wall_s", "exponents"}``."""
+    whole run (evaluation included: the hardware computes every propagation in the format), the
+    learning rate times ``lr_decay`` after each epoch, and each weight row held to norm ``max_norm``
+    after each step (None: no constraint; rescaled weights are rounded to the update format again). Returns ``{"error", "curve": [(epoch, test
+    error %), ...], "wall_s", "exponents"}``."""
     from .. import optim, random
     from ..amp import low_precision
     from ..nn import functional as F
@@ -183,6 +202,8 @@ def train_with_formats(model, data, propagation, update, epochs, lr, batch_size,
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                if max_norm and _max_norm(model, max_norm) and lp is not None:
+                    lp.round_parameters()                  # the stored weights stay in the update format
                 if i + 1 in marks:
                     curve.append((epoch + (i + 1) / steps, _error(model, xte, yte)))
             for g in opt.param_groups:
@@ -215,8 +236,9 @@ class PrecisionTable(Recipe):
     # float32 throughout). PI-MNIST + Gupta took 19 minutes, MNIST + CIFAR-10 20; the paper's errors need its hundreds of
     # epochs with dropout (--epochs, --set pi_dropout=0.5).
     defaults = dict(quick=False, parts=None, rows="single,half,fixed,dynamic",
-                    epochs=3, batch_size=100, lr=0.05, momentum=0.9, lr_decay=0.8, optimizer="sgd",
-                    test_subset=None, pi_units=240, pi_pieces=5, pi_dropout=0.0,
+                    epochs=24, batch_size=100, lr=0.05, momentum=0.9, lr_decay=0.8, optimizer="sgd",
+                    test_subset=None, pi_units=240, pi_pieces=5, pi_dropout=0.5, pi_lr=0.1, pi_momentum=0.7,
+                    pi_lr_end=0.02, pi_max_norm=1.9365,
                     mnist_epochs=1, cnn_channels=16, mnist_subset=None,
                     cifar_epochs=2, cifar_width=16, cifar_subset=10000, cifar_lr=0.02,
                     gupta_epochs=8, gupta_hidden=256, gupta_lr=0.01, gupta_momentum=0.0, gupta_integer_bits=2,
@@ -224,7 +246,7 @@ class PrecisionTable(Recipe):
                     fixed_prop_integer_bits=5, fixed_update_integer_bits=2, max_overflow_rate=1e-4,
                     dynamic_update_every=1, threads=1)
     #: what --quick changes (a few seconds per part; the tests run it)
-    QUICK = dict(subset=2000, test_subset=500, epochs=1, pi_units=48, pi_pieces=2, mnist_epochs=1,
+    QUICK = dict(subset=2000, test_subset=500, epochs=1, pi_units=48, pi_pieces=2, pi_dropout=0.0, mnist_epochs=1,
                  cnn_channels=4, mnist_subset=300, cifar_epochs=1, cifar_width=4, cifar_subset=200,
                  gupta_epochs=5, gupta_hidden=64, gupta_subset=None)
 
@@ -285,8 +307,12 @@ class PrecisionTable(Recipe):
 
     def _table_part(self, part, rows, hp, root, say, test, history):
         from .. import random
+        momentum, decay, max_norm = hp["momentum"], hp["lr_decay"], None
         if part == "pi-mnist":
-            data, build, epochs, lr = _mnist(hp, root, flat=True), _maxout_mlp, hp["epochs"], hp["lr"]
+            data, build, epochs, lr = _mnist(hp, root, flat=True), _maxout_mlp, hp["epochs"], hp["pi_lr"]
+            momentum, max_norm = hp["pi_momentum"], hp["pi_max_norm"]
+            if hp["pi_lr_end"]:              # exponential decay to pi_lr_end * pi_lr over the run
+                decay = float(hp["pi_lr_end"]) ** (1.0 / max(epochs, 1))
         elif part == "mnist":
             xtr, ytr, xte, yte = _mnist(hp, root, flat=False)
             m = hp["mnist_subset"]
@@ -300,8 +326,8 @@ class PrecisionTable(Recipe):
             prop, upd = row_formats(row, hp)
             random.manual_seed(hp["seed"])            # the same initial weights for every row
             model = build(hp)
-            r = train_with_formats(model, data, prop, upd, epochs, lr, hp["batch_size"], hp["momentum"],
-                                   hp["lr_decay"], hp["seed"], verbose=say is print, tag=f"{part} {row}")
+            r = train_with_formats(model, data, prop, upd, epochs, lr, hp["batch_size"], momentum,
+                                   decay, hp["seed"], verbose=say is print, tag=f"{part} {row}", max_norm=max_norm)
             r.update(propagation=repr(prop), update=repr(upd), epochs=epochs)
             res[row] = r
             test[f"{part}_{row}_error"] = r["error"]
