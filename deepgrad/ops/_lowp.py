@@ -113,13 +113,15 @@ _MAGIC = _U32((13 << 23) + 0x400000)   # added to x's exponent bits: 1.5 * 2**(e
 _TO_HALF_BITS = np.float32(2.0 ** -112)
 
 
-def _f32_to_f16(x, keep=False):
+def _f32_to_f16(x, keep=False, out=None):
     """float32 -> float16, round to nearest even, bit-identical to ``x.astype(np.float16)``
     (``x`` C-contiguous). ``keep=True`` also overwrites ``x`` with the rounded values (the float16
-    result, exactly, as float32: what an upcast of the result gives)."""
+    result, exactly, as float32: what an upcast of the result gives). ``out``: a C-contiguous
+    float16 array of ``x``'s size to write into."""
     u = x.reshape(-1).view(_U32)
     n = u.size
-    out = np.empty(n, np.uint16)
+    res = np.empty(x.shape, np.float16) if out is None else out     # (owns its memory: base is None)
+    out = res.reshape(-1).view(np.uint16)
     m = min(n, _BLOCK)
     e, s = np.empty(m, _U32), np.empty(m, _U32)
     r = None if keep else np.empty(m, _U32)
@@ -127,7 +129,7 @@ def _f32_to_f16(x, keep=False):
         j = min(i + _BLOCK, n)
         k = j - i
         _f32_to_f16_block(u[i:j], out[i:j], e[:k], s[:k], None if keep else r[:k])
-    return out.view(np.float16).reshape(x.shape)
+    return res
 
 
 def round_f16(x):
@@ -212,13 +214,25 @@ def down(a, dtype):
     return a.astype(dtype)
 
 
-def down_keep(x, dtype):
+def down_keep(x, dtype, out=None):
     """``down(x, dtype)`` for a float32 C-contiguous array ``x`` this code owns, which is
-    overwritten with the result's exact float32 value (for a shadow, below)."""
+    overwritten with the result's exact float32 value (for a shadow, below). ``out``: a float16
+    array of ``x``'s shape to write the result into (returned; for float16 a C-contiguous one is
+    written directly)."""
     if dtype.char == "e" and type(x) is np.ndarray and x.ndim:
-        return _f32_to_f16(x, keep=True)
+        if out is not None and out.flags.c_contiguous and out.dtype == _F16 and out.shape == x.shape:
+            _f32_to_f16(x, keep=True, out=out)
+            return out
+        h = _f32_to_f16(x, keep=True)
+        if out is not None:
+            out[...] = h
+            return out
+        return h
     h = down(x, dtype)
     x[...] = h                           # the cast on assignment: one pass, no temporary
+    if out is not None:
+        out[...] = h
+        return out
     return h
 
 
@@ -234,8 +248,9 @@ def shadow_of(t):
     e = _SHADOW.get(id(t))
     if e is None:
         return None
-    ref, arr, ver, f = e
-    if ref() is not t or t.array is not arr or t._version[0] != ver or not _spot_check(arr, f):
+    ref, aref, ver, f = e
+    arr = t.array
+    if ref() is not t or aref() is not arr or t._version[0] != ver or not _spot_check(arr, f):
         _SHADOW.pop(id(t), None)
         return None
     return f
@@ -243,7 +258,9 @@ def shadow_of(t):
 
 def set_shadow(t, f):
     key = id(t)
-    _SHADOW[key] = (weakref.ref(t, lambda _r, k=key: _SHADOW.pop(k, None)), t.array, t._version[0], f)
+    # the array is held weakly: the autograd engine hands a gradient over without a copy only when
+    # nothing else references its array
+    _SHADOW[key] = (weakref.ref(t, lambda _r, k=key: _SHADOW.pop(k, None)), weakref.ref(t.array), t._version[0], f)
 
 
 def _spot_check(arr, f):
@@ -385,10 +402,21 @@ def _linear_backward(self, g):
         ga = ga.reshape(-1, ga.shape[-1])
         xa = xa.reshape(-1, xa.shape[-1])
     if need[1]:
-        gw = _Tensor()._make(down(ga.T @ xa, dts[1]))
+        gw = _grad_with_shadow(ga.T @ xa, dts[1])
     if has_b and need[2]:
-        gb = _Tensor()._make(down(ga.sum(axis=0), dts[2]))
+        gb = _grad_with_shadow(ga.sum(axis=0), dts[2])
     return (gx, gw, gb) if has_b else (gx, gw)
+
+
+def _grad_with_shadow(f, dtype):
+    """A parameter's gradient Tensor rounded from the fresh float32 array ``f``; for float16, ``f``
+    becomes its exact value and the Tensor's shadow, so the optimiser needs no upcast (it becomes
+    ``p.grad`` itself when it is the only contribution)."""
+    if dtype.char == "e" and f.flags.c_contiguous and f.ndim:
+        t = _Tensor()._make(_f32_to_f16(f, keep=True))
+        set_shadow(t, f)
+        return t
+    return _Tensor()._make(down(f, dtype))
 
 
 def _Tensor():
