@@ -193,3 +193,22 @@ def test_training_steps_follow_torch(net, shape, opt, dname, tdt):
     for k, v in st.items():
         if k != "step":
             assert v.dtype == dt, k
+
+
+@pytest.mark.parametrize("dname,tdt", DTYPES)
+def test_relu_on_the_bits_matches_torch_for_every_value(dname, tdt):
+    # every 16-bit pattern (NaNs, -0, subnormals, infinities): relu and its gradient bit for bit
+    bits = np.arange(65536, dtype=np.uint16)
+    xt = torch.from_numpy(bits.view(np.int16).copy()).view(tdt).requires_grad_(True)
+    from deepgrad import backend
+    xd = dg.tensor(bits.view(np.float16 if dname == "float16" else backend.bfloat16).copy(), requires_grad=True)
+    assert np.array_equal(xd.detach().array.view(np.uint16), bits) and xd.dtype == getattr(dg, dname)
+    yd, yt = F.relu(xd), torch.relu(xt)
+    want = yt.detach().view(torch.int16).numpy().view(np.uint16)
+    nan = np.isnan(yt.detach().float().numpy())
+    got = yd.detach().array.view(np.uint16)
+    assert np.array_equal(got[~nan], want[~nan]) and np.isnan(yd.detach().float().numpy()[nan]).all()
+    g = np.random.default_rng(0).standard_normal(65536).astype(np.float32)
+    yd.backward(dg.tensor(g).to(getattr(dg, dname)))
+    yt.backward(torch.from_numpy(g).to(tdt))
+    assert np.array_equal(xd.grad.array.view(np.uint16), xt.grad.view(torch.int16).numpy().view(np.uint16))

@@ -380,6 +380,8 @@ def install_all():
             continue
         if cls.__name__ == "LinearFn":
             _install_linear(cls)
+        elif cls.__name__ == "Relu" and cls.__module__ == "deepgrad.ops.elementwise":
+            _install_relu(cls)
         elif cls.__name__ == "Convert" and cls.__module__ == "deepgrad.ops.elementwise":
             _install_convert(cls)
         else:
@@ -455,4 +457,47 @@ def _install_convert(cls):
                 return up(x)
         return fwd(self, x, dtype=dtype, device=device)
     cls.forward = forward
+    cls._lowp_installed = True
+
+
+# ReLU on the bits: its output is one of its inputs (or zero), so float16/bfloat16 need no float32
+# pass. On the uint16 bits u, u - 0x8001 (wrapping) puts the negative numbers from the smallest
+# subnormal to -inf at 0 .. NEG_END - 1 and everything kept (positives, +-0, NaN: PyTorch's relu
+# keeps -0 and NaN) from NEG_END up.
+_RELU_NEG_END = {"e": np.uint16(0xFC00 - 0x8000), "E": np.uint16(0xFF80 - 0x8000)}
+_U16_ONE_ABOVE_SIGN = np.uint16(0x8001)
+_U16_MAG = np.uint16(0x7FFF)
+
+
+def _install_relu(cls):
+    """Relu on float16/bfloat16 arrays, computed on their bits: the forward keeps x where x is not
+    negative (as PyTorch's relu: -0 and NaN pass), the first-order backward passes g where x > 0 or
+    x is NaN (PyTorch's threshold_backward) and writes +0 elsewhere. A higher-order backward takes
+    the op's own (composed) backward."""
+    if cls.__dict__.get("_lowp_installed"):
+        return
+    fwd, bwd = cls.forward, cls.backward
+    from ..autograd.grad_mode import _enabled
+
+    @functools.wraps(fwd)
+    def forward(self, x):
+        c = x.dtype.char
+        if c not in LOWP_CHARS or type(x) is not np.ndarray or not is_lowp(x.dtype):
+            self._lowp = None
+            return fwd(self, x)
+        u = x.view(np.uint16)
+        keep = (u - _U16_ONE_ABOVE_SIGN) >= _RELU_NEG_END[c]
+        out = u * keep
+        self._lowp = x.dtype
+        self.mask = (out & _U16_MAG) != 0        # x > 0 or NaN
+        return out.view(x.dtype)
+
+    @functools.wraps(bwd)
+    def backward(self, g):
+        if self._lowp is not None and not _enabled[0] and g.array.dtype == self._lowp:
+            return _Tensor()._make((g.array.view(np.uint16) * self.mask).view(self._lowp))
+        return bwd(self, g)
+
+    cls.forward, cls.backward = forward, backward
+    cls._lowp = None
     cls._lowp_installed = True
