@@ -212,3 +212,31 @@ def test_relu_on_the_bits_matches_torch_for_every_value(dname, tdt):
     yd.backward(dg.tensor(g).to(getattr(dg, dname)))
     yt.backward(torch.from_numpy(g).to(tdt))
     assert np.array_equal(xd.grad.array.view(np.uint16), xt.grad.view(torch.int16).numpy().view(np.uint16))
+
+
+def test_accumulated_float16_gradients_are_not_read_from_a_stale_shadow():
+    # linear's weight gradient carries a float32 shadow for the optimiser; a second backward adds
+    # into .grad in place (and a weight used twice adds in the engine): the step must see the sum.
+    # The later inputs are zero in the columns of the elements a shadow's spot check samples
+    # (flat 0, 8, 16, 23 of the 4x6 weight), so only the version counter can tell.
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal((4, 6)).astype(np.float32)
+    x1 = rng.standard_normal((3, 6)).astype(np.float32)
+    x2 = rng.standard_normal((3, 6)).astype(np.float32)
+    x2[:, [0, 2, 4, 5]] = 0
+    for twice in (False, True):
+        wd = dg.tensor(w0).to(dg.float16).requires_grad_(True)
+        wt = torch.tensor(w0).to(torch.float16).requires_grad_(True)
+        od, ot = dg.optim.SGD([wd], lr=0.5), torch.optim.SGD([wt], lr=0.5)
+        h = [(dg.tensor(x).to(dg.float16), torch.tensor(x).to(torch.float16)) for x in (x1, x2)]
+        if twice:                                  # the same weight twice in one graph
+            (F.linear(h[0][0], wd) + F.linear(h[1][0], wd)).sum().backward()
+            (torch.nn.functional.linear(h[0][1], wt) + torch.nn.functional.linear(h[1][1], wt)).sum().backward()
+        else:                                      # accumulated over two backward passes
+            for xd, xt in h:
+                F.linear(xd, wd).sum().backward()
+                torch.nn.functional.linear(xt, wt).sum().backward()
+        np.testing.assert_allclose(wd.grad.float().numpy(), wt.grad.float().numpy(), rtol=4e-3, atol=1e-2)
+        od.step()
+        ot.step()
+        np.testing.assert_allclose(wd.detach().float().numpy(), wt.detach().float().numpy(), rtol=4e-3, atol=1e-2)
