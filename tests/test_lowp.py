@@ -38,6 +38,19 @@ def test_float16_conversions_are_exact():
     got = _lowp.down(xs, np.dtype(np.float16))
     same = (got.view(np.uint16) == want.view(np.uint16)) | (np.isnan(got) & np.isnan(want))
     assert same.all(), xs[~same][:5]
+    # shuffled (so most 64K blocks hold no overflow/NaN and take the fast path), and the kept float32
+    # values (an optimiser's shadow) and round_f16 equal the float16 result upcast, signed zeros too
+    perm = rng.permutation(len(xs))
+    xs, want = xs[perm], want[perm]
+    normal = np.abs(xs) < 2 ** 15
+    for sel in (normal, np.ones_like(normal)):
+        y = xs[sel].copy()
+        got = _lowp._f32_to_f16(y, keep=True)
+        w = want[sel]
+        assert ((got.view(np.uint16) == w.view(np.uint16)) | (np.isnan(got) & np.isnan(w))).all()
+        wf = w.astype(np.float32)
+        for v in (y, _lowp.round_f16(xs[sel])):
+            assert ((v.view(np.uint32) == wf.view(np.uint32)) | (np.isnan(v) & np.isnan(wf))).all()
     # a channels-last layout survives the round trip (conv activations keep it)
     x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32).transpose(0, 3, 1, 2)
     h = _lowp.down(x, np.dtype(np.float16))
@@ -180,3 +193,50 @@ def test_training_steps_follow_torch(net, shape, opt, dname, tdt):
     for k, v in st.items():
         if k != "step":
             assert v.dtype == dt, k
+
+
+@pytest.mark.parametrize("dname,tdt", DTYPES)
+def test_relu_on_the_bits_matches_torch_for_every_value(dname, tdt):
+    # every 16-bit pattern (NaNs, -0, subnormals, infinities): relu and its gradient bit for bit
+    bits = np.arange(65536, dtype=np.uint16)
+    xt = torch.from_numpy(bits.view(np.int16).copy()).view(tdt).requires_grad_(True)
+    from deepgrad import backend
+    xd = dg.tensor(bits.view(np.float16 if dname == "float16" else backend.bfloat16).copy(), requires_grad=True)
+    assert np.array_equal(xd.detach().array.view(np.uint16), bits) and xd.dtype == getattr(dg, dname)
+    yd, yt = F.relu(xd), torch.relu(xt)
+    want = yt.detach().view(torch.int16).numpy().view(np.uint16)
+    nan = np.isnan(yt.detach().float().numpy())
+    got = yd.detach().array.view(np.uint16)
+    assert np.array_equal(got[~nan], want[~nan]) and np.isnan(yd.detach().float().numpy()[nan]).all()
+    g = np.random.default_rng(0).standard_normal(65536).astype(np.float32)
+    yd.backward(dg.tensor(g).to(getattr(dg, dname)))
+    yt.backward(torch.from_numpy(g).to(tdt))
+    assert np.array_equal(xd.grad.array.view(np.uint16), xt.grad.view(torch.int16).numpy().view(np.uint16))
+
+
+def test_accumulated_float16_gradients_are_not_read_from_a_stale_shadow():
+    # linear's weight gradient carries a float32 shadow for the optimiser; a second backward adds
+    # into .grad in place (and a weight used twice adds in the engine): the step must see the sum.
+    # The later inputs are zero in the columns of the elements a shadow's spot check samples
+    # (flat 0, 8, 16, 23 of the 4x6 weight), so only the version counter can tell.
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal((4, 6)).astype(np.float32)
+    x1 = rng.standard_normal((3, 6)).astype(np.float32)
+    x2 = rng.standard_normal((3, 6)).astype(np.float32)
+    x2[:, [0, 2, 4, 5]] = 0
+    for twice in (False, True):
+        wd = dg.tensor(w0).to(dg.float16).requires_grad_(True)
+        wt = torch.tensor(w0).to(torch.float16).requires_grad_(True)
+        od, ot = dg.optim.SGD([wd], lr=0.5), torch.optim.SGD([wt], lr=0.5)
+        h = [(dg.tensor(x).to(dg.float16), torch.tensor(x).to(torch.float16)) for x in (x1, x2)]
+        if twice:                                  # the same weight twice in one graph
+            (F.linear(h[0][0], wd) + F.linear(h[1][0], wd)).sum().backward()
+            (torch.nn.functional.linear(h[0][1], wt) + torch.nn.functional.linear(h[1][1], wt)).sum().backward()
+        else:                                      # accumulated over two backward passes
+            for xd, xt in h:
+                F.linear(xd, wd).sum().backward()
+                torch.nn.functional.linear(xt, wt).sum().backward()
+        np.testing.assert_allclose(wd.grad.float().numpy(), wt.grad.float().numpy(), rtol=4e-3, atol=1e-2)
+        od.step()
+        ot.step()
+        np.testing.assert_allclose(wd.detach().float().numpy(), wt.detach().float().numpy(), rtol=4e-3, atol=1e-2)

@@ -495,11 +495,13 @@ def _add_into(old, g, create_graph):
             or _getrefcount(a) > 3 or _getrefcount(old) > 3):
         return False
     a += b
+    old._version[0] += 1       # an in-place write (a float16 gradient's float32 shadow is now stale)
     return True
 
 
 def _inplace_add(acc, g):
     acc.array += g.array
+    acc._version[0] += 1       # an in-place write (a float16 gradient's float32 shadow is now stale)
     return acc
 
 

@@ -367,6 +367,7 @@ class Module:
                 if g.grad_fn is not None:
                     g = p.grad = g.detach()
                 g.array[...] = 0
+                g._version[0] += 1          # as Optimizer.zero_grad (a float16 gradient's shadow is stale)
 
     def apply(self, fn):
         for m in self.children():

@@ -17,7 +17,10 @@ def lowp_update(opt, p, grad, state, group):
     dt = param.dtype
     p32 = shadow_of(p)
     p32 = up(param) if p32 is None else p32.copy()    # (a node may still hold the old shadow)
-    g32 = up(grad)
+    g = p.grad
+    g32 = shadow_of(g) if g is not None and g.array is grad else None   # (linear's backward leaves one)
+    if g32 is None:
+        g32 = up(grad)
     lowp = {}                                          # state key -> its low-precision Tensor
     for k, v in list(state.items()):                   # the state's low-precision tensors, in float32
         if isinstance(v, Tensor) and v.array.dtype == dt:
@@ -28,7 +31,7 @@ def lowp_update(opt, p, grad, state, group):
         opt._init_state(p32, state, group)
     g = opt._effective_grad(p32, g32, group)
     opt._update(p32, g, state, group)
-    param[...] = down_keep(p32, dt)
+    down_keep(p32, dt, out=param)
     for k, v in list(state.items()):
         # state shaped like the parameter stays in its dtype (PyTorch's momentum_buffer, exp_avg);
         # a buffer made during the update (SGD's momentum on its first step) is such state too
@@ -37,12 +40,11 @@ def lowp_update(opt, p, grad, state, group):
             f = v.array if v.array.flags.c_contiguous and v.array.flags.writeable else v.array.copy()
             if f is p32:
                 f = f.copy()
-            h = down_keep(f, dt)
             old = lowp.get(k)
-            if old is not None and old.array.shape == h.shape:
-                old.array[...] = h                     # the same Tensor and array, as PyTorch's in-place update
+            if old is not None and old.array.shape == f.shape:
+                down_keep(f, dt, out=old.array)        # the same Tensor and array, as PyTorch's in-place update
                 state[k] = old
             else:
-                state[k] = Tensor._make(h)
+                state[k] = Tensor._make(down_keep(f, dt))
             set_shadow(state[k], f)
     return p32
