@@ -10,6 +10,9 @@ import numpy as np
 from ._record import Node, Slot
 
 
+_CSE = [True]
+
+
 class GuardFailed(Exception):
     """A value the capture saw (a branch, an ``.item()``) came out differently at replay."""
 
@@ -78,11 +81,13 @@ class Program:
         self.fn = None
 
     # ---- passes ---------------------------------------------------------------------------
-    def optimise(self, folded=None):
+    def optimise(self, values=None):
+        self._values = values or {}
         n0 = len(self.nodes)
         self._dce()
         self.stats.update(nodes_recorded=n0, nodes_after_dce=len(self.nodes))
-        self._cse()
+        if _CSE[0]:
+            self._cse()
         self._dce()
         self.stats.update(nodes_after_cse=len(self.nodes))
         return self
@@ -112,6 +117,20 @@ class Program:
         seen = {}
         rename = {}
         out = []
+        # memory written anywhere in the program (by root): results living there are not merged
+        from ._record import _root, plain
+        vals = self._values
+        written = set()
+        for n in self.nodes:
+            for w in n.writes:
+                v = vals.get(w.i)
+                if isinstance(v, np.ndarray):
+                    written.add(id(_root(plain(v))))
+
+        def stable(slot):
+            v = vals.get(slot.i)
+            return isinstance(v, np.ndarray) and id(_root(plain(v))) not in written
+
         for n in self.nodes:
             if rename:
                 n.args = _rename(n.args, rename)
@@ -122,12 +141,12 @@ class Program:
                     seen.clear()
                 out.append(n)
                 continue
-            key = _key(n)
-            if key is not None and key in seen and type(n.outs) is Slot:
+            key = _key(n) if type(n.outs) is Slot and stable(n.outs) else None
+            if key is not None and key in seen:
                 prev = seen[key]
                 rename[n.outs.i] = prev.i
                 continue
-            if key is not None and type(n.outs) is Slot:
+            if key is not None:
                 seen[key] = n.outs
             out.append(n)
         if rename:

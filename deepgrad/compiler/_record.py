@@ -17,6 +17,7 @@ unusable (or raises under ``fullgraph=True``).
 """
 from __future__ import annotations
 
+import builtins
 import operator
 import os
 import sys
@@ -297,8 +298,10 @@ class Tracer:
     def _add(self, node):
         self.nodes.append(node)
 
-    def guard_value(self, fn, arr, label):
-        """A Python value read from an array (bool, item, float ...)."""
+    def guard_value(self, fn, arr, label, weak=False):
+        """A Python value read from an array (bool, item, float ...). With ``weak`` a number comes
+        back as a GInt/GFloat whose comparisons are guarded instead of its value (``item()`` and
+        the ``int``/``float`` names seen by deepgrad's modules during a capture)."""
         res = fn(plain(arr))
         if self.paused or self.broken is not None:
             return res
@@ -308,7 +311,21 @@ class Tracer:
         node = Node("guard", fn, (t,), {}, None, label, value=res)
         self._add(node)
         self.guards += 1
-        if type(res) in (int, float):
+        if type(res) in (int, float, bool) and not weak:
+            cmp = _compare_after_call(sys._getframe(2))
+            if cmp is not None:
+                # ``int(x) >= 0``: the number goes straight into a comparison; guard its outcome
+                op, other = cmp
+                try:
+                    r = _Compare._OPS[op](res, other)
+                except Exception:
+                    r = None
+                if type(r) is bool:
+                    node.weak = True
+                    self.compare_guard(node, op, other, r)
+                    self.nodes.remove(node)
+                    return res
+        if weak and type(res) in (int, float):
             # a number: only how it compares needs to hold at replay, unless it is used otherwise
             node.weak = True
             g = (GInt if type(res) is int else GFloat)(res)
@@ -353,6 +370,46 @@ class Tracer:
             self.broken = f"{why} at {where}"
 
 
+_CODE_CACHE = {}
+_LOADS = {"LOAD_CONST", "LOAD_FAST", "LOAD_DEREF", "LOAD_GLOBAL", "LOAD_NAME"}
+
+
+def _compare_after_call(frame):
+    """If the instruction after the call running in ``frame`` loads a plain number and compares
+    the call's result with it (``int(x.max()) < C``), return (op, number)."""
+    try:
+        code = frame.f_code
+        ins = _CODE_CACHE.get(code)
+        if ins is None:
+            import dis
+            lst = [i for i in dis.get_instructions(code)]
+            ins = _CODE_CACHE[code] = (lst, {i.offset: k for k, i in enumerate(lst)})
+        lst, at = ins
+        k = at.get(frame.f_lasti)
+        if k is None or not lst[k].opname.startswith("CALL") or k + 2 >= len(lst):
+            return None
+        ld, cmp = lst[k + 1], lst[k + 2]
+        if cmp.opname != "COMPARE_OP" or ld.opname not in _LOADS:
+            return None
+        if ld.opname == "LOAD_CONST":
+            v = ld.argval
+        elif ld.opname == "LOAD_FAST":
+            v = frame.f_locals[ld.argval]
+        elif ld.opname == "LOAD_DEREF":
+            v = frame.f_locals[ld.argval]
+        else:
+            name = ld.argval
+            v = frame.f_globals[name] if name in frame.f_globals else frame.f_builtins[name]
+        if type(v) not in (int, float, bool):
+            return None
+        op = cmp.argrepr.replace("bool(", "").rstrip(")")
+        if op not in ("<", "<=", ">", ">=", "==", "!="):
+            return None
+        return op, v
+    except Exception:
+        return None
+
+
 def node_used(n):
     return n.used
 
@@ -377,15 +434,17 @@ def _number_class(base):
     """A Python int/float read from array data during a capture. Comparing it with a plain number
     guards only the comparison's outcome; any other use guards the value itself."""
 
+    exact = base.__int__ if base is int else base.__float__
+
     def used(self):
         d = self.__dict__.get("_dg")
         if d is not None:
             d[1].used = True
-        return base(self)
+        return exact(self)
 
     def make_cmp(op, pyop):
         def cmp(self, other):
-            r = pyop(base(self), other)
+            r = pyop(exact(self), other)
             d = self.__dict__.get("_dg")
             if d is not None and type(other) in (int, float, bool) and r is not NotImplemented:
                 d[0].compare_guard(d[1], op, other, r)
@@ -401,7 +460,7 @@ def _number_class(base):
         ns[name] = make_cmp(op, pyop)
 
     def __bool__(self):
-        r = base.__bool__(base(self))
+        r = base.__bool__(exact(self))
         d = self.__dict__.get("_dg")
         if d is not None:
             d[0].compare_guard(d[1], "bool", None, r)
@@ -474,6 +533,8 @@ class Rec(np.ndarray):
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         fn = ufunc if method == "__call__" else getattr(ufunc, method)
         label = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+        if method == "at":
+            return _call(fn, inputs, kwargs, label, writes=inputs[0])
         return _call(fn, inputs, kwargs, label)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -521,7 +582,7 @@ class Rec(np.ndarray):
         tr = _tracer_for_call()
         if tr is None:
             return _view(self, _ND).item(*args)
-        return tr.guard_value(lambda a: a.item(*args), self, "item")
+        return tr.guard_value(_item if not args else (lambda a: a.item(*args)), self, "item", weak=True)
 
     def tolist(self):
         tr = _tracer_for_call()
@@ -578,6 +639,10 @@ class Rec(np.ndarray):
     @property
     def imag(self):
         return _call(np.imag, (self,), {}, "np.imag")
+
+
+def _item(a):
+    return a.item()
 
 
 def _mT(a):
@@ -763,6 +828,9 @@ class Patches:
         G.np = property(get_np, set_np)
         self.gen_cls = G
         return self
+
+    def __init__(self, extra_globals=()):
+        self.extra_globals = list(extra_globals)
 
     def __exit__(self, *exc):
         for mod, name, orig in reversed(self.saved):

@@ -114,16 +114,22 @@ except ImportError:  # pragma: no cover
     functools_partial = ()
 
 
-def flatten(x, Tensor, acc):
-    """Leaves of an argument structure; returns the structure with Tensors replaced by indices."""
+def flatten(x, Tensor, acc, index=None):
+    """Leaves of an argument structure (each tensor once); returns the structure with Tensors
+    replaced by their indices in ``acc``."""
+    if index is None:
+        index = {}
     t = type(x)
     if isinstance(x, Tensor):
-        acc.append(x)
-        return Slot(len(acc) - 1)
+        i = index.get(id(x))
+        if i is None:
+            i = index[id(x)] = len(acc)
+            acc.append(x)
+        return Slot(i)
     if t is tuple or t is list:
-        return t(flatten(e, Tensor, acc) for e in x)
+        return t(flatten(e, Tensor, acc, index) for e in x)
     if t is dict:
-        return {k: flatten(v, Tensor, acc) for k, v in x.items()}
+        return {k: flatten(v, Tensor, acc, index) for k, v in x.items()}
     return x
 
 
@@ -327,8 +333,6 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
 
     in_ids = set()
     for k, t in enumerate(leaves):
-        if id(t) in in_ids:
-            return fn(*args, **kwargs), None, "the same tensor passed twice"
         in_ids.add(id(t))
         install(t, "array", k)
     state_t = [t for t in tensors if id(t) not in in_ids]
@@ -348,7 +352,7 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
     with _lock:
         _record._local.tracer = tr
         try:
-            with Patches(), _Hooks(cap):
+            with Patches(_user_globals(fn)), _Hooks(cap):
                 try:
                     result = fn(*args, **kwargs)
                 finally:
@@ -411,11 +415,24 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
         tset[id(t)] = t
     prog = Program(tr.nodes, reads, tuple(slots_out), list(tset.values()), meta)
     prog.out_spec = prog_result
-    prog.optimise()
+    prog.optimise(tr.values)
     prog.generate()
     prog.guards = sum(1 for n in prog.nodes if n.kind == "guard")
     _rollback_plan(prog, tr)
+    prog._values = None
     return result, prog, None
+
+
+def _user_globals(fn):
+    out = []
+    f = getattr(fn, "__func__", fn)
+    if isinstance(f, types.FunctionType):
+        out.append(f.__globals__)
+    else:
+        fwd = getattr(type(fn), "forward", None)
+        if isinstance(fwd, types.FunctionType):
+            out.append(fwd.__globals__)
+    return out
 
 
 def _backward_called(tr):
@@ -468,8 +485,10 @@ class CompiledFunction:
         from ..autograd.grad_mode import _enabled
         from ..tensor import Tensor
         mods = self._state[0]
+        leaves = []
+        alias = flatten((args, kwargs), Tensor, leaves)
         return (_spec(args, Tensor), _spec(kwargs, Tensor), bool(_enabled[0]),
-                tuple(m.training for m in mods))
+                tuple(m.training for m in mods), repr(alias) if len(leaves) > 1 else None)
 
     def __call__(self, *args, **kwargs):
         if _record.active() is not None:           # a compiled function inside a capture: inline
