@@ -106,3 +106,206 @@ def test_compiled_training_matches_eager(name):
     assert cf.last_program is not None
     assert l1 == l2
     _same(m1, m2, rtol=0)       # the same NumPy calls in the same order: bit-identical
+
+
+def test_adam_and_lr_scheduler_between_steps():
+    # the optimizer step runs as an opaque call at replay, so lr changes and Adam's step count
+    # are honoured
+    m1, l1, _ = _train("mlp", False, steps=5, sched=True, adam=True)
+    m2, l2, st = _train("mlp", True, steps=5, sched=True, adam=True)
+    assert st._compiled.recordings == 2          # grads absent, then present
+    assert l1 == l2
+    _same(m1, m2, rtol=0)
+
+
+def _net():
+    dg.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3))
+
+
+def test_compiled_forward_no_grad_and_with_grad():
+    model = _net()
+    ref = _net()
+    cm = dg.compile(model)
+    assert cm._orig_mod is model and getattr(cm, "0") is model[0] and cm.training
+    assert all(k.startswith("_orig_mod.") for k in cm.state_dict())
+    rs = np.random.RandomState(0)
+    for i in range(3):
+        x = dg.tensor(rs.randn(5, 6).astype(np.float32))
+        with dg.no_grad():
+            dg.manual_seed(10 + i)
+            a = cm(x)
+            dg.manual_seed(10 + i)
+            b = ref(x)
+        np.testing.assert_array_equal(a.array, b.array)
+    assert cm.compiled.recordings == 1 and cm.compiled.last_program is not None
+    _same(model, ref, rtol=0)            # running statistics too
+    cm.eval()
+    ref.eval()
+    with dg.no_grad():
+        np.testing.assert_array_equal(cm(x).array, ref(x).array)
+    assert cm.compiled.recordings == 2  # the training flag is part of the signature
+    cm.train()
+    ref.train()
+    # under grad mode the output must carry a graph: it runs eagerly (still the right numbers)
+    dg.manual_seed(1)
+    out = cm(x)
+    out.sum().backward()
+    dg.manual_seed(1)
+    ref(x).sum().backward()
+    for p, q in zip(model.parameters(), ref.parameters()):
+        np.testing.assert_array_equal(p.grad.array, q.grad.array)
+
+
+def test_batch_size_change_rerecords():
+    m1, l1, _ = _train("lenet5", False, steps=2, batch=3)
+    m2, l2, st = _train("lenet5", True, steps=2, batch=3)
+    # continue both with another batch size
+    for m, compiled in ((m1, False), (m2, True)):
+        pass
+    assert st._compiled.recordings == 2
+    w = dg.tensor(np.ones((2, 3), np.float32))
+
+    @dg.compile
+    def f(x):
+        return (x * 2).sum(0)
+    for n in (2, 3, 2, 5, 3):
+        x = dg.tensor(np.arange(n * 3, dtype=np.float32).reshape(n, 3))
+        np.testing.assert_array_equal(f(x).array, (x.array * 2).sum(0))
+    assert f._compiled.recordings == 3
+    assert w.shape == (2, 3)
+
+
+def test_item_branch_is_guarded():
+    @dg.compile
+    def f(x):
+        loss = (x * x).sum()
+        if loss.item() > 1:
+            return x * 2
+        return x * 3
+
+    small = dg.tensor(np.full(3, 0.1, np.float32))
+    big = dg.tensor(np.full(3, 2.0, np.float32))
+    other_small = dg.tensor(np.full(3, 0.2, np.float32))
+    np.testing.assert_array_equal(f(small).array, small.array * 3)
+    np.testing.assert_array_equal(f(other_small).array, other_small.array * 3)   # replayed
+    assert f._compiled.recordings == 1
+    np.testing.assert_array_equal(f(big).array, big.array * 2)                   # guard fails
+    assert f._compiled.recordings == 2
+    np.testing.assert_array_equal(f(small).array, small.array * 3)
+    np.testing.assert_array_equal(f(big * 3).array, big.array * 6)
+    assert f._compiled.recordings == 2
+
+
+def test_all_branch_and_state_untouched_by_failed_guard():
+    model = _net()
+    ref = _net()
+    opt = dg.optim.SGD(model.parameters(), lr=0.1)
+    ropt = dg.optim.SGD(ref.parameters(), lr=0.1)
+
+    def make(m, o):
+        def step(x):
+            o.zero_grad()
+            out = m(x)                       # batch norm updates running stats in place
+            if (x > 0).all():
+                loss = out.sum()
+            else:
+                loss = (out * out).mean()
+            loss.backward()
+            o.step()
+            return loss
+        return step
+    f, g = dg.compile(make(model, opt)), make(ref, ropt)
+    rs = np.random.RandomState(3)
+    for i in range(6):
+        a = rs.rand(5, 6).astype(np.float32) + 0.1
+        if i in (3, 4):
+            a[0, 0] = -1
+        dg.manual_seed(i)
+        l1 = f(dg.tensor(a))
+        dg.manual_seed(i)
+        l2 = g(dg.tensor(a))
+        assert l1.item() == l2.item()
+    _same(model, ref, rtol=0)
+
+
+def test_float_value_used_in_arithmetic_and_cap_warning(monkeypatch):
+    monkeypatch.setattr(config, "cache_size_limit", 3)
+
+    @dg.compile
+    def f(x):
+        s = float(x.sum())            # the value itself is used: guarded exactly
+        return x * s
+
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for k in range(6):
+            x = dg.tensor(np.full(2, k + 1.0, np.float32))
+            np.testing.assert_array_equal(f(x).array, x.array * x.array.sum())
+    msgs = [str(m.message) for m in w if issubclass(m.category, RuntimeWarning)]
+    assert len(msgs) == 1 and "cache_size_limit" in msgs[0] and "eagerly" in msgs[0]
+    assert f._compiled.recordings == 3
+
+
+def test_int_shape_from_data_is_guarded():
+    @dg.compile
+    def f(x):
+        n = int((x > 0).sum())
+        return x[:n] * 2
+
+    for vals in ([1, 2, -1], [1, -2, -1], [3, 4, -1], [1, 1, 1]):
+        x = dg.tensor(np.array(vals, np.float32))
+        n = int((x.array > 0).sum())
+        np.testing.assert_array_equal(f(x).array, x.array[:n] * 2)
+
+
+def test_graph_break_falls_back_and_fullgraph_raises(capsys):
+    def f(x):
+        y = x * 2
+        print(y)
+        return y + 1
+
+    cf = dg.compile(f)
+    x = dg.tensor(np.ones(2, np.float32))
+    for _ in range(2):
+        np.testing.assert_array_equal(cf(x).array, np.full(2, 3.0, np.float32))
+    assert "test_compile.py" in next(iter(cf._compiled.eager_reasons.values()))
+    assert capsys.readouterr().out.count("tensor") == 2          # printed on every call
+    with pytest.raises(GraphBreak, match=r"cannot capture .* at .*test_compile\.py:\d+: print\(y\)"):
+        dg.compile(f, fullgraph=True)(x)
+
+    def g(x):
+        return dg.tensor((x * 2).tolist())
+    with pytest.raises(GraphBreak, match="tolist"):
+        dg.compile(g, fullgraph=True)(x)
+    np.testing.assert_array_equal(dg.compile(g)(x).array, [2.0, 2.0])
+
+
+def test_dropout_replay_follows_the_generator():
+    model = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.5))
+    cm = dg.compile(model)
+    x = dg.tensor(np.ones((3, 4), np.float32))
+    with dg.no_grad():
+        outs = []
+        for seed in (1, 2, 1):
+            dg.manual_seed(seed)
+            outs.append(cm(x).array)
+            dg.manual_seed(seed)
+            np.testing.assert_array_equal(outs[-1], model(x).array)
+    assert not np.array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])
+
+
+def test_print_graph_and_dot():
+    model = _net()
+    cm = dg.compile(model)
+    with dg.no_grad():
+        cm(dg.tensor(np.ones((4, 6), np.float32)))
+    prog = cm.compiled.last_program
+    import io
+    buf = io.StringIO()
+    prog.print(file=buf)
+    text = buf.getvalue()
+    assert "def replay" in text and "np.matmul" in text and "rng_random" in text
+    dot = prog.to_dot()
+    assert dot.startswith("digraph") and "->" in dot

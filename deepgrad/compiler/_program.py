@@ -202,7 +202,11 @@ class Program:
                     return label
             key = id(fn)
             if key not in fns:
-                nm = "f%d_%s" % (len(fns), "".join(ch if ch.isalnum() else "_" for ch in label.strip(".")))
+                ops = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+                lab = label.strip(".")
+                for k2, v2 in sorted(ops.items(), key=lambda kv: -len(kv[0])):
+                    lab = lab.replace(k2, v2)
+                nm = "%s_%d" % ("".join(ch if ch.isalnum() else "_" for ch in lab).strip("_"), len(fns))
                 fns[key] = nm
                 ns[nm] = fn
             return fns[key]

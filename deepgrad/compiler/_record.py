@@ -344,7 +344,7 @@ class Tracer:
         while j < len(self.nodes) and getattr(self.nodes[j], "cmp_of", None) is node:
             j += 1
         g = Node("guard", _Compare(node.fn, op, other), node.args, node.kwargs, None,
-                 f"{node.label} {op}", value=result)
+                 f"{node.label}{op}{other if other is not None else ''}", value=result)
         g.cmp_of = node
         self.nodes.insert(j, g)
         self.guards += 1
