@@ -234,15 +234,43 @@ class Program:
         for t, has_grad in self.meta.get("grad_none", ()):
             tn = tnames[id(t)]
             lines.append(f"    if {tn}.grad is not None: raise StateChanged({tn!r})")
+        # free each slot right after its last use (as eager code drops its temporaries), so that
+        # memory is reused by the allocator instead of every intermediate living to the end
+        keep = set(_walk_slots(self.result, []))
+        last = {}
         for k, n in enumerate(self.nodes):
+            for i in node_reads(n) + node_outs(n) + [w.i for w in n.writes]:
+                last[i] = k
+        for s_, r in self.reads:
+            last.setdefault(s_, -1)
+        dels = {}
+        for i, k in last.items():
+            if i not in keep:
+                dels.setdefault(k, []).append(i)
+        if dels.get(-1):
+            lines.append("    del " + ", ".join(f"v{i}" for i in sorted(dels[-1])))
+        for k, n in enumerate(self.nodes):
+            self._emit(k, n, lines, src, const, fname, tnames)
+            if k in dels:
+                lines.append("    del " + ", ".join(f"v{i}" for i in sorted(dels[k])))
+        lines.append(f"    return {src(self.result) if self.result is not None else 'None'}")
+        self.source = "\n".join(lines) + "\n"
+        self.namespace = ns
+        code = compile(self.source, "<deepgrad.compile replay>", "exec")
+        exec(code, ns)
+        self.fn = ns["replay"]
+        return self
+
+    def _emit(self, k, n, lines, src, const, fname, tnames):
+        if True:
             a = ", ".join([src(x) for x in n.args] + [f"{kk}={src(vv)}" for kk, vv in n.kwargs.items()])
             if n.kind == "guard":
                 g = const(n.value)
                 lines.append(f"    if {fname(n.fn, n.label)}({a}) != {g}: raise GuardFailed({k})")
-                continue
+                return
             if n.kind == "opaque":
                 lines.append(f"    {fname(n.fn, n.label)}({a})")
-                continue
+                return
             if n.kind == "bind":
                 t, what = n.value
                 tn = tnames[id(t)]
@@ -253,7 +281,7 @@ class Program:
                     lines.append(f"    {tn}.grad = None" if n.args[0] is None else f"    {tn}.grad = _mk({v})")
                 else:
                     lines.append(f"    {tn}.grad.array = {v}")
-                continue
+                return
             call = self._call_src(n, a, src, fname)
             if n.outs is None or (type(n.outs) is Slot and any(w.i == n.outs.i for w in n.writes)):
                 lines.append(f"    {call}")
@@ -262,13 +290,6 @@ class Program:
                 if n.value == "scalar":
                     call = f"_asarr({call})"
                 lines.append(f"    {lhs} = {call}")
-        lines.append(f"    return {src(self.result) if self.result is not None else 'None'}")
-        self.source = "\n".join(lines) + "\n"
-        self.namespace = ns
-        code = compile(self.source, "<deepgrad.compile replay>", "exec")
-        exec(code, ns)
-        self.fn = ns["replay"]
-        return self
 
     def _call_src(self, n, a, src, fname):
         lab = n.label

@@ -273,6 +273,8 @@ class Tracer:
                 self.guards += 1
             return res
         node = Node("rng" if rng else "call", fn, targs, tkw, outs, label)
+        if isinstance(res, np.generic):
+            node.value = "scalar"          # replay: np.asarray(...) as the capture saw a 0-d array
         wslots = []
         for w in wr:
             t = self.template(w)

@@ -521,7 +521,7 @@ class CompiledFunction:
         key = self._key(args, kwargs)
         res, prog, reason = capture(self.fn, args, kwargs, self.fullgraph, self._state)
         if prog is None:
-            if self.fullgraph:
+            if self.fullgraph and not reason.startswith("the result requires grad"):
                 raise GraphBreak(f"deepgrad.compile(fullgraph=True): {reason}")
             self.eager_reasons[key] = reason
             self.programs[key] = _EAGER
