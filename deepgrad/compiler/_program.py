@@ -89,6 +89,7 @@ class Program:
         if _CSE[0]:
             self._cse()
         self._dce()
+        self._elide_copies()
         self.stats.update(nodes_after_cse=len(self.nodes))
         return self
 
@@ -110,6 +111,50 @@ class Program:
         keep.reverse()
         # a slot that is written later must not lose its producer even if unread: kept above
         self.nodes = keep
+
+    def _elide_copies(self):
+        """``b = a.copy()`` where ``a`` owns its memory, nothing touches that memory afterwards and
+        it is neither an input, state nor a result: ``b`` is ``a`` itself. (The autograd engine
+        copies a leaf's gradient unless it can prove the array is its own: during a capture it
+        cannot, so every parameter gradient would be copied once more.)"""
+        from ._record import _root, plain
+        vals = self._values
+        if not vals:
+            return
+
+        def root(i):
+            v = vals.get(i)
+            return id(_root(plain(v))) if isinstance(v, np.ndarray) else None
+        pinned = {root(s_) for s_, _ in self.reads}
+        pinned.update(root(i) for i in _walk_slots(self.result, []))
+        last = {}
+        for k, n in enumerate(self.nodes):
+            for i in node_reads(n) + node_outs(n) + [w.i for w in n.writes]:
+                r = root(i)
+                if r is not None:
+                    last[r] = k
+        rename = {}
+        out = []
+        for k, n in enumerate(self.nodes):
+            if rename:
+                n.args = _rename(n.args, rename)
+                n.kwargs = _rename(n.kwargs, rename)
+                n.writes = tuple(_rename(w, rename) for w in n.writes)
+            if (n.kind == "call" and n.label == ".copy" and len(n.args) == 1 and not n.kwargs
+                    and type(n.args[0]) is Slot and type(n.outs) is Slot):
+                a = n.args[0].i
+                va = vals.get(a)
+                ra = root(a)
+                if (isinstance(va, np.ndarray) and ra is not None and ra not in pinned
+                        and last.get(ra) == k and plain(va).flags.c_contiguous
+                        and _owns(plain(va))):
+                    rename[n.outs.i] = a
+                    continue
+            out.append(n)
+        if rename:
+            self.result = _rename(self.result, rename)
+            self.stats["copies_elided"] = len(rename)
+        self.nodes = out
 
     def _cse(self):
         """Merge repeated pure calls with the same function and arguments, as long as no write
@@ -335,6 +380,14 @@ class Program:
                 producer[w.i] = nm
         out.append("}")
         return "\n".join(out) + "\n"
+
+
+def _owns(a):
+    """``a`` (a plain view made for a Rec) sees the whole of its owner's memory."""
+    r = a
+    while isinstance(r.base, np.ndarray):
+        r = r.base
+    return r.base is None and r.ctypes.data == a.ctypes.data and r.nbytes == a.nbytes
 
 
 def _rename(x, m):
