@@ -147,14 +147,30 @@ def test_compiled_forward_no_grad_and_with_grad():
     assert cm.compiled.recordings == 2  # the training flag is part of the signature
     cm.train()
     ref.train()
-    # under grad mode the output must carry a graph: it runs eagerly (still the right numbers)
-    dg.manual_seed(1)
-    out = cm(x)
-    out.sum().backward()
-    dg.manual_seed(1)
-    ref(x).sum().backward()
-    for p, q in zip(model.parameters(), ref.parameters()):
-        np.testing.assert_array_equal(p.grad.array, q.grad.array)
+    # under grad mode the replayed forward hands autograd one node running the recorded backward
+    opt = dg.optim.SGD(model.parameters(), lr=0.1)
+    ropt = dg.optim.SGD(ref.parameters(), lr=0.1)
+    for i in range(4):
+        x = dg.tensor(rs.randn(5, 6).astype(np.float32))
+        y = dg.tensor(rs.randint(0, 3, 5))
+        for m, o in ((cm, opt), (ref, ropt)):
+            o.zero_grad()
+            dg.manual_seed(i)
+            out = m(x)
+            assert out.requires_grad and out.grad_fn is not None
+            if m is cm:
+                node = out.grad_fn
+            F.cross_entropy(out, y).backward()
+            o.step()
+        _same(model, ref, rtol=0)
+    assert cm.compiled.recordings == 3
+    assert node.name() == "CompiledFunctionBackward"
+    # a compiled function of a tensor that requires grad: gradient flows to the input
+    f = dg.compile(lambda a: (a * a).sin().sum())
+    for _ in range(2):
+        a = dg.tensor(rs.randn(4).astype(np.float32), requires_grad=True)
+        f(a).backward()
+        np.testing.assert_allclose(a.grad.array, 2 * a.array * np.cos(a.array * a.array), rtol=1e-6)
 
 
 def test_batch_size_change_rerecords():

@@ -8,6 +8,7 @@ fails, up to ``cache_size_limit`` recordings; past it, it warns once and runs ea
 """
 from __future__ import annotations
 
+import sys
 import threading
 import types
 import warnings
@@ -15,7 +16,8 @@ import warnings
 import numpy as np
 
 from . import _record
-from ._program import GuardFailed, Program, StateChanged
+from ..autograd.function import Function as _Function
+from ._program import GuardFailed, Program, StateChanged, node_outs, node_reads
 from ._record import GraphBreak, Node, Patches, Rec, Slot, Tracer, plain
 
 cache_size_limit = 8
@@ -349,12 +351,19 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
     prev = _record.active()
     result = None
     err = None
+    aot = None
+    orig_rb = sys.modules["deepgrad.autograd.function"].run_backward
     with _lock:
         _record._local.tracer = tr
         try:
             with Patches(_user_globals(fn)), _Hooks(cap):
                 try:
                     result = fn(*args, **kwargs)
+                    from ..autograd.grad_mode import _enabled
+                    if _enabled[0] and tr.broken is None and not _backward_called(tr):
+                        boundary = ([("in", k, t) for k, t in enumerate(leaves) if t.requires_grad]
+                                    + [("state", t, t) for t in state_t if t.requires_grad])
+                        aot = _aot_backward(tr, result, boundary, Tensor, orig_rb)
                 finally:
                     if tr.broken is None:
                         try:
@@ -397,8 +406,8 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
                 outs.append(("slot", Slot(s), t.requires_grad))
         else:
             outs.append(("const", t))
-        if t.requires_grad and t.grad_fn is not None and not _backward_called(tr):
-            reason = reason or ("the result requires grad (a forward under grad mode: replaying "
+        if t.requires_grad and t.grad_fn is not None and not _backward_called(tr) and not isinstance(aot, tuple):
+            reason = reason or (aot if isinstance(aot, str) else None) or ("the result requires grad (a forward under grad mode: replaying "
                                 "it would lose the graph); run it under no_grad or include backward")
     if reason is not None:
         return result, None, reason
@@ -413,14 +422,87 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
     tset = {}
     for t in cap.tensors:
         tset[id(t)] = t
-    prog = Program(tr.nodes, reads, tuple(slots_out), list(tset.values()), meta)
+    bwd = None
+    nodes = tr.nodes
+    if isinstance(aot, tuple):
+        start, gslots, gouts, boundary = aot
+        nodes, bwd_nodes = tr.nodes[:start], tr.nodes[start:]
+        if any(n.kind != "call" for n in bwd_nodes):
+            return result, None, "a guard or state change inside the backward of a compiled forward"
+        made = set()
+        saved = []
+        gset = {g.i for g in gslots}
+        for n in bwd_nodes:
+            for i in node_reads(n) + [w.i for w in n.writes]:
+                if i not in made and i not in gset and i not in saved:
+                    saved.append(i)
+            made.update(node_outs(n))
+        bwd = Program(bwd_nodes, [(i, ("in", k)) for k, i in enumerate(saved + [g.i for g in gslots])],
+                      tuple(gouts), [], {})
+        bwd.optimise(tr.values)
+        bwd.generate()
+        bwd.boundary = [b[:2] for b in boundary]
+        bwd.n_saved = len(saved)
+        rg_pos = [k for k, o in enumerate(outs) if o[0] == "slot" and o[2]]
+        bwd.out_meta = rg_pos
+        slots_out = slots_out + [Slot(i) for i in saved]
+    prog = Program(nodes, reads, tuple(slots_out), list(tset.values()), meta)
     prog.out_spec = prog_result
+    prog.bwd = bwd
     prog.optimise(tr.values)
     prog.generate()
     prog.guards = sum(1 for n in prog.nodes if n.kind == "guard")
     _rollback_plan(prog, tr)
     prog._values = None
     return result, prog, None
+
+
+def _aot_backward(tr, result, boundary, Tensor, orig_rb):
+    """A forward under grad mode: record its backward too, from placeholder output gradients to
+    the gradients of the boundary tensors (the inputs and state that require grad), so that a
+    replay can hand autograd one node that runs the recorded backward. Returns
+    (first backward node, gradient slots, result slots, boundary) or a reason string."""
+    res_leaves = []
+    flatten(result, Tensor, res_leaves)
+    outs = [t for t in res_leaves if t.requires_grad and t.grad_fn is not None]
+    if not outs:
+        return None
+    if len(outs) != len([t for t in res_leaves if t.requires_grad]):
+        return "a result that requires grad without a graph"
+    bset = {id(b[2]) for b in boundary}
+    stop = {b[2].grad_fn for b in boundary if b[2].grad_fn is not None}
+    stop_ids = {id(n) for n in stop}
+    seen, stack = set(), [t.grad_fn for t in outs]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen or id(n) in stop_ids:
+            continue
+        seen.add(id(n))
+        for e in getattr(n, "next_edges", None) or ():
+            if isinstance(e, tuple):
+                stack.append(e[0])
+            elif e is not None and id(e) not in bset:
+                return "the result's graph reaches a tensor requiring grad that the compiled function does not know"
+    gslots, groots = [], []
+    for t in outs:
+        r, s = tr.input_slot(np.ones_like(plain(t.array)))
+        r._dg_gen = tr
+        gslots.append(s)
+        groots.append(Tensor._make(r))
+    start = len(tr.nodes)
+    grads = orig_rb(outs, groots, retain_graph=True, create_graph=False,
+                    inputs=[b[2] for b in boundary], allow_unused=True, accumulate=False,
+                    stop=stop or None)
+    gouts = []
+    for g in grads:
+        if g is None:
+            gouts.append(None)
+        else:
+            t = tr.template(g.array)
+            if type(t) is not Slot:
+                return "a gradient that was not recorded"
+            gouts.append(t)
+    return start, gslots, gouts, boundary
 
 
 def _user_globals(fn):
@@ -554,15 +636,55 @@ class CompiledFunction:
         restree, outs = prog.out_spec
         vals = []
         k = 0
+        made = []
         for o in outs:
             if o[0] == "slot":
                 a = out[k]
                 k += 1
                 t = Tensor._make(a if type(a) is _ND else np.asarray(a))
                 vals.append(t)
+                made.append(t)
             else:
                 vals.append(o[1])
+                made.append(None)
+        bwd = prog.bwd
+        if bwd is not None:
+            node = _CompiledBackward.make(bwd, out[k:], leaves, [made[i] for i in bwd.out_meta])
         return True, _unflatten(restree, vals)
+
+
+class _CompiledBackward(_Function):
+    """The autograd node of a replayed forward: its backward runs the recorded backward program
+    on the arrays the forward program saved (first order only)."""
+    array_backward = True
+    first_order_only = "a deepgrad.compile'd forward records only the first-order backward"
+
+    @classmethod
+    def make(cls, bwd, saved, leaves, outs):
+        node = object.__new__(cls)
+        node.bwd = bwd
+        node.saved_arrays = list(saved)
+        node.shapes = [(t.array.shape, t.array.dtype) for t in outs]
+        boundary = [leaves[b[1]] if b[0] == "in" else b[1] for b in bwd.boundary]
+        node._record_edges(boundary, len(outs))
+        for nr, t in enumerate(outs):
+            t.grad_fn, t._out_nr, t.requires_grad = node, nr, True
+        return node
+
+    def backward(self, *grads):
+        if self.saved_arrays is None:
+            raise RuntimeError("Trying to backward through the graph a second time (or directly access "
+                               "saved tensors after they have already been freed); specify "
+                               "retain_graph=True the first time")
+        gs = [g if g is not None else np.zeros(s, d) for g, (s, d) in zip(grads, self.shapes)]
+        out = self.bwd.fn(self.saved_arrays + gs)
+        return tuple(out)
+
+    def release(self):
+        self.saved_arrays = None
+
+    def name(self):
+        return "CompiledFunctionBackward"
 
 
 def _undo(saved):
