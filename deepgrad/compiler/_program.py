@@ -90,6 +90,7 @@ class Program:
             self._cse()
         self._dce()
         self._elide_copies()
+        self._inplace_chains()
         self.stats.update(nodes_after_cse=len(self.nodes))
         return self
 
@@ -155,6 +156,69 @@ class Program:
             self.result = _rename(self.result, rename)
             self.stats["copies_elided"] = len(rename)
         self.nodes = out
+
+    def _inplace_chains(self):
+        """Elementwise chains in place: ``b = ufunc(a, x)`` where ``a`` is a temporary that owns its
+        memory, has ``b``'s shape and dtype, and is dead afterwards becomes
+        ``ufunc(a, x, out=a)`` (``b`` is ``a``): no allocation, one buffer walked by the whole
+        chain (activation, normalisation and optimiser-like sequences), identical results."""
+        from ._record import _root, plain
+        vals = self._values
+        if not vals:
+            return
+
+        def root(i):
+            v = vals.get(i)
+            return id(_root(plain(v))) if isinstance(v, np.ndarray) else None
+        pinned = {root(s_) for s_, _ in self.reads}
+        pinned.update(root(i) for i in _walk_slots(self.result, []))
+        last = {}
+        for k, n in enumerate(self.nodes):
+            for i in node_reads(n) + node_outs(n) + [w.i for w in n.writes]:
+                r = root(i)
+                if r is not None:
+                    last[r] = k
+        rename = {}
+        alias = {}               # root of a renamed result -> the root it now lives in
+        n_done = 0
+        for k, n in enumerate(self.nodes):
+            if rename:
+                n.args = _rename(n.args, rename)
+                n.kwargs = _rename(n.kwargs, rename)
+                n.writes = tuple(_rename(w, rename) for w in n.writes)
+            fn = n.fn
+            if (n.kind != "call" or not isinstance(fn, np.ufunc) or fn.nout != 1 or n.kwargs
+                    or type(n.outs) is not Slot or not n.label.startswith("np.") or "." in n.label[3:]):
+                continue
+            vb = vals.get(n.outs.i)
+            if not isinstance(vb, np.ndarray):
+                continue
+            pb = plain(vb)
+            for x in n.args:
+                if type(x) is not Slot:
+                    continue
+                va = vals.get(x.i)
+                ra = root(x.i)
+                if not isinstance(va, np.ndarray) or ra is None or ra in pinned:
+                    continue
+                pa = plain(va)
+                if (pa.shape != pb.shape or pa.dtype != pb.dtype or not pa.flags.c_contiguous
+                        or not pb.flags.c_contiguous or last.get(ra) != k or not _owns(pa)):
+                    continue
+                rb = root(n.outs.i)
+                rename[n.outs.i] = x.i
+                n.kwargs = {"out": (Slot(x.i),)}
+                n.writes = (Slot(x.i),)
+                n.outs = Slot(x.i)
+                last[ra] = max(last.get(rb, k), k)
+                if rb in pinned:
+                    pinned.add(ra)
+                alias[rb] = ra
+                n_done += 1
+                break
+        if rename:
+            self.result = _rename(self.result, rename)
+        self.stats["inplace"] = n_done
 
     def _cse(self):
         """Merge repeated pure calls with the same function and arguments, as long as no write
