@@ -325,3 +325,18 @@ def test_print_graph_and_dot():
     assert "def replay" in text and "np.matmul" in text and "rng_random" in text
     dot = prog.to_dot()
     assert dot.startswith("digraph") and "->" in dot
+
+
+def test_number_kept_by_python_code_is_not_replayed():
+    log = []
+
+    @dg.compile
+    def f(x):
+        log.append((x * x).sum().item())       # a Python side effect on a value from data
+        return x + 1
+
+    x = dg.tensor(np.ones(3, np.float32))
+    for _ in range(3):
+        np.testing.assert_array_equal(f(x).array, x.array + 1)
+    assert log == [3.0, 3.0, 3.0]
+    assert "outlives" in next(iter(f._compiled.eager_reasons.values()))

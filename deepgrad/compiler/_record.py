@@ -354,13 +354,20 @@ class Tracer:
     def finish_numbers(self):
         """Drop the value guards of numbers that were only compared (and did not escape)."""
         drop = set()
+        escaped = False
         for entry in self.numbers:
             g = entry[0]
             # references: the list entry, ``g`` and getrefcount's argument; more means it escaped
-            if not node_used(entry[1]) and sys.getrefcount(g) <= 3:
+            if sys.getrefcount(g) > 3:
+                escaped = True
+            elif not node_used(entry[1]):
                 drop.add(id(entry[1]))
             del g
         self.numbers = []
+        if escaped and self.broken is None:
+            # kept by Python code (a list, an attribute, the return value): whatever it does with
+            # the number would not happen at replay
+            self.broken = "a number read from array data (.item()) that outlives the call"
         if drop:
             self.nodes = [n for n in self.nodes if id(n) not in drop]
 

@@ -333,6 +333,10 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
             t.array = r
             reads.append((s.i, ("in", k) if k is not None else ("state", t, "array")))
 
+    arrays = [t.array for t in leaves] + [t.array for t in tensors] + [t.grad.array for t in tensors
+                                                                    if t.grad is not None]
+    if any(not isinstance(a, _ND) for a in arrays):
+        return fn(*args, **kwargs), None, "not NumPy arrays (CuPy arrays are not recorded yet)"
     in_ids = set()
     for k, t in enumerate(leaves):
         in_ids.add(id(t))
