@@ -3,7 +3,8 @@ and torch.compile (when it runs on this machine), same process, alternating roun
 
     python benchmarks/bench_compile.py [--only mlp,char_lstm,resnet20] [--threads 1]
 
-Cases: the MLP 784-512-512-10 (batch 128, SGD momentum), the char-LSTM of bench_rnn.py (V=65,
+Cases: the MLP 784-512-512-10 (batch 128, SGD momentum; mlp_b16: batch 16, where per-op overhead
+matters more), the char-LSTM of bench_rnn.py (V=65,
 E=64, H=256, T=64, B=32, SGD), ResNet-20 (batch 32, 3x32x32, SGD momentum); optional: lenet5,
 autoencoder. The step is ``opt.zero_grad(); loss = loss_fn(model(x), y); loss.backward();
 opt.step()``, compiled with ``deepgrad.compile`` as a function. Also printed: the capture time
@@ -63,8 +64,9 @@ def _charlstm(lib, V=65, E=64, H=256, T=64, B=32):
 
 def _data(case):
     rng = np.random.default_rng(0)
-    if case == "mlp":
-        return rng.random((128, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 128)
+    if case in ("mlp", "mlp_b16"):
+        b = 16 if case == "mlp_b16" else 128
+        return rng.random((b, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, b)
     if case == "autoencoder":
         x = rng.random((128, 784), dtype=np.float32)
         return x, x
@@ -77,7 +79,7 @@ def _data(case):
 
 
 def _models(case):
-    if case == "mlp":
+    if case in ("mlp", "mlp_b16"):
         return _mlp(dg), _mlp(dg), _mlp(torch), _mlp(torch), 0.01, 0.9
     if case == "autoencoder":
         return _autoencoder(dg), _autoencoder(dg), _autoencoder(torch), _autoencoder(torch), 0.1, 0.9
@@ -158,7 +160,7 @@ def time_all(fns, number, repeat, warmup=2):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", default="mlp,char_lstm,resnet20")
+    p.add_argument("--only", default="mlp,mlp_b16,char_lstm,resnet20")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--number", type=int, default=3)
     p.add_argument("--repeat", type=int, default=7)

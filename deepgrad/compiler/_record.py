@@ -148,6 +148,7 @@ class Tracer:
         self.paused = 0
         self.broken = None        # reason of the first graph break
         self.guards = 0
+        self.roots = set()        # ids of the memory owners of every slot's array
         self.numbers = []         # (weakref to GInt/GFloat, its value-guard node, class)
 
     # ---- slots --------------------------------------------------------------------------------
@@ -157,6 +158,7 @@ class Tracer:
         self.slot_of[id(rec)] = i
         self.keep.append(rec)
         self.values[i] = rec
+        self.roots.add(id(_root(rec)))
         if const:
             self.const.add(i)
         return Slot(i)
@@ -197,11 +199,7 @@ class Tracer:
             self.graph_break("a plain view of a tracked array (made outside NumPy's dispatch)")
 
     def _tracked_roots(self):
-        roots = getattr(self, "_roots_cache", None)
-        if roots is None or roots[0] != self.n:
-            roots = (self.n, {id(_root(plain(v))) for v in self.values.values() if isinstance(v, _ND)})
-            self._roots_cache = roots
-        return roots[1]
+        return self.roots
 
     def is_const(self, args):
         """True when every Slot in ``args`` (a template) is a constant slot."""
