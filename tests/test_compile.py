@@ -340,3 +340,16 @@ def test_number_kept_by_python_code_is_not_replayed():
         np.testing.assert_array_equal(f(x).array, x.array + 1)
     assert log == [3.0, 3.0, 3.0]
     assert "outlives" in next(iter(f._compiled.eager_reasons.values()))
+
+
+def test_module_attribute_change_records_again():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+    cm = dg.compile(model)
+    x = dg.tensor(np.ones((2, 4), np.float32))
+    with dg.no_grad():
+        cm(x)
+        cm(x)
+        assert cm.compiled.recordings == 1
+        model[1].p = 0.0                    # a plain attribute the program baked in
+        np.testing.assert_array_equal(cm(x).array, model[0](x).array)
+    assert cm.compiled.recordings == 2

@@ -81,9 +81,10 @@ class Program:
         self.fn = None
 
     # ---- passes ---------------------------------------------------------------------------
-    def optimise(self, values=None):
+    def optimise(self, values=None, const=None):
         self._values = values or {}
         n0 = len(self.nodes)
+        self._fold(const or set())
         self._dce()
         self.stats.update(nodes_recorded=n0, nodes_after_dce=len(self.nodes))
         if _CSE[0]:
@@ -104,7 +105,7 @@ class Program:
         keep = []
         for n in reversed(self.nodes):
             outs = node_outs(n)
-            if n.kind == "call" and n.pure and not any(o in live for o in outs):
+            if (n.kind == "const" or n.kind == "call" and n.pure) and not any(o in live for o in outs):
                 continue
             keep.append(n)
             live.update(node_reads(n))
@@ -112,6 +113,40 @@ class Program:
         keep.reverse()
         # a slot that is written later must not lose its producer even if unread: kept above
         self.nodes = keep
+
+    def _fold(self, const):
+        """Constant folding: a pure call whose results depend on constants only (index vectors,
+        the LSTM's gate permutation and scales, ``ones`` for the GEMV sums) and whose memory is
+        never written becomes its capture-time value."""
+        from ._record import _root, plain
+        vals = self._values
+        self.folded = set()
+        if not vals or not const:
+            return
+        written = set()
+        for n in self.nodes:
+            for w in n.writes:
+                v = vals.get(w.i)
+                if isinstance(v, np.ndarray):
+                    written.add(id(_root(plain(v))))
+        results = set(_walk_slots(self.result, []))
+        out = []
+        nf = 0
+        for n in self.nodes:
+            outs = node_outs(n)
+            if (n.kind == "call" and n.pure and outs and all(i in const for i in outs)
+                    and not any(i in results for i in outs)
+                    and all(isinstance(vals.get(i), np.ndarray)
+                            and id(_root(plain(vals[i]))) not in written for i in outs)):
+                for i in outs:
+                    c = Node("const", None, (), {}, Slot(i), "const", value=plain(vals[i]))
+                    out.append(c)
+                    self.folded.add(i)
+                nf += 1
+                continue
+            out.append(n)
+        self.nodes = out
+        self.stats["folded"] = nf
 
     def _elide_copies(self):
         """``b = a.copy()`` where ``a`` owns its memory, nothing touches that memory afterwards and
@@ -128,6 +163,7 @@ class Program:
             return id(_root(plain(v))) if isinstance(v, np.ndarray) else None
         pinned = {root(s_) for s_, _ in self.reads}
         pinned.update(root(i) for i in _walk_slots(self.result, []))
+        pinned.update(root(i) for i in getattr(self, "folded", ()))
         last = {}
         for k, n in enumerate(self.nodes):
             for i in node_reads(n) + node_outs(n) + [w.i for w in n.writes]:
@@ -172,6 +208,7 @@ class Program:
             return id(_root(plain(v))) if isinstance(v, np.ndarray) else None
         pinned = {root(s_) for s_, _ in self.reads}
         pinned.update(root(i) for i in _walk_slots(self.result, []))
+        pinned.update(root(i) for i in getattr(self, "folded", ()))
         last = {}
         for k, n in enumerate(self.nodes):
             for i in node_reads(n) + node_outs(n) + [w.i for w in n.writes]:
@@ -379,6 +416,9 @@ class Program:
                 return
             if n.kind == "opaque":
                 lines.append(f"    {fname(n.fn, n.label)}({a})")
+                return
+            if n.kind == "const":
+                lines.append(f"    {src(n.outs)} = {const(n.value)}")
                 return
             if n.kind == "bind":
                 t, what = n.value

@@ -135,6 +135,20 @@ def flatten(x, Tensor, acc, index=None):
     return x
 
 
+_SCALARS = (int, float, bool, str, type(None))
+
+
+def _module_config(m):
+    """A module's plain Python attributes (training, p, eps, momentum, ...): the program bakes the
+    values it read in, so a change records again."""
+    out = []
+    for k, v in m.__dict__.items():
+        t = type(v)
+        if t in _SCALARS or (t is tuple and all(type(e) in _SCALARS for e in v)):
+            out.append((k, v))
+    return tuple(out)
+
+
 def _spec(x, Tensor):
     t = type(x)
     if isinstance(x, Tensor):
@@ -443,7 +457,7 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
             made.update(node_outs(n))
         bwd = Program(bwd_nodes, [(i, ("in", k)) for k, i in enumerate(saved + [g.i for g in gslots])],
                       tuple(gouts), [], {})
-        bwd.optimise(tr.values)
+        bwd.optimise(tr.values, tr.const)
         bwd.generate()
         bwd.boundary = [b[:2] for b in boundary]
         bwd.n_saved = len(saved)
@@ -453,7 +467,7 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
     prog = Program(nodes, reads, tuple(slots_out), list(tset.values()), meta)
     prog.out_spec = prog_result
     prog.bwd = bwd
-    prog.optimise(tr.values)
+    prog.optimise(tr.values, tr.const)
     prog.generate()
     prog.guards = sum(1 for n in prog.nodes if n.kind == "guard")
     _rollback_plan(prog, tr)
@@ -574,7 +588,7 @@ class CompiledFunction:
         leaves = []
         alias = flatten((args, kwargs), Tensor, leaves)
         return (_spec(args, Tensor), _spec(kwargs, Tensor), bool(_enabled[0]),
-                tuple(m.training for m in mods), repr(alias) if len(leaves) > 1 else None)
+                tuple(_module_config(m) for m in mods), repr(alias) if len(leaves) > 1 else None)
 
     def __call__(self, *args, **kwargs):
         if _record.active() is not None:           # a compiled function inside a capture: inline
