@@ -353,3 +353,26 @@ def test_module_attribute_change_records_again():
         model[1].p = 0.0                    # a plain attribute the program baked in
         np.testing.assert_array_equal(cm(x).array, model[0](x).array)
     assert cm.compiled.recordings == 2
+
+
+def test_compiled_module_in_an_eager_training_loop():
+    # dg.compile(model) used as torch.compile(model) is: forward replayed, backward through the
+    # recorded backward (the embedding's bound-check guards move into the forward program)
+    def run(compiled):
+        dg.manual_seed(0)
+        model = CharLSTM()
+        m = dg.compile(model) if compiled else model
+        opt = dg.optim.Adam(model.parameters(), lr=1e-2)
+        rs = np.random.RandomState(0)
+        for _ in range(4):
+            x = dg.tensor(rs.randint(0, 11, (3, 7)))
+            y = dg.tensor(rs.randint(0, 11, 21))
+            opt.zero_grad()
+            F.cross_entropy(m(x), y).backward()
+            dg.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            opt.step()
+        return model, m
+    ref, _ = run(False)
+    model, cm = run(True)
+    assert cm.compiled.recordings == 1 and not cm.compiled.eager_reasons
+    _same(ref, model, rtol=0)

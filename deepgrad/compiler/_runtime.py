@@ -445,8 +445,11 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
     if isinstance(aot, tuple):
         start, gslots, gouts, boundary = aot
         nodes, bwd_nodes = tr.nodes[:start], tr.nodes[start:]
-        if any(n.kind != "call" for n in bwd_nodes):
-            return result, None, "a guard or state change inside the backward of a compiled forward"
+        nodes, bwd_nodes = _hoist_guards(nodes, bwd_nodes, {g.i for g in gslots})
+        bad = [n for n in bwd_nodes if n.kind not in ("call", "const")]
+        if bad:
+            return result, None, ("a guard or state change inside the backward of a compiled forward: "
+                                  + ", ".join(f"{n.kind} {n.label}" for n in bad[:3]))
         made = set()
         saved = []
         gset = {g.i for g in gslots}
@@ -473,6 +476,57 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
     _rollback_plan(prog, tr)
     prog._values = None
     return result, prog, None
+
+
+def _hoist_guards(fwd, bwd, gslots):
+    """Guards met while recording the backward of a compiled forward (the bound checks of an
+    embedding's backward: ``int(idx.min()) >= 0``) cannot fail there -- the forward has returned.
+    One that reads nothing derived from the output gradients moves, with the pure calls computing
+    its inputs, to the end of the forward program (copies; the backward keeps what it needs)."""
+    import copy
+    made_by = {}
+    tainted = set(gslots)
+    wrote_fwd_memory = False
+    hoisted = []
+    keep = []
+    for n in bwd:
+        reads = node_reads(n)
+        if n.kind == "guard" and not wrote_fwd_memory and not any(r in tainted for r in reads):
+            need, stack, ok = [], list(reads), True
+            seen = set()
+            while stack:
+                r = stack.pop()
+                if r in seen:
+                    continue
+                seen.add(r)
+                p = made_by.get(r)
+                if p is None:
+                    continue
+                if p.kind not in ("call", "const") or not p.pure:
+                    ok = False
+                    break
+                need.append(p)
+                stack.extend(node_reads(p))
+            if ok:
+                for p in sorted(set(need), key=lambda q: bwd.index(q)):
+                    if all(p is not h for h in hoisted):
+                        hoisted.append(p)
+                hoisted.append(n)
+                continue
+        keep.append(n)
+        outs = node_outs(n)
+        for o in outs:
+            made_by[o] = n
+        if any(r in tainted for r in reads):
+            tainted.update(outs)
+            tainted.update(w.i for w in n.writes)
+        for w in n.writes:
+            if w.i not in made_by:
+                wrote_fwd_memory = True
+    if not hoisted:
+        return fwd, bwd
+    moved = [copy.copy(h) for h in hoisted]
+    return list(fwd) + moved, keep
 
 
 def _aot_backward(tr, result, boundary, Tensor, orig_rb):
