@@ -149,6 +149,7 @@ class Tracer:
         self.broken = None        # reason of the first graph break
         self.guards = 0
         self.roots = set()        # ids of the memory owners of every slot's array
+        self.const_by_root = {}   # memory owner id -> constant slots living there
         self.numbers = []         # (weakref to GInt/GFloat, its value-guard node, class)
 
     # ---- slots --------------------------------------------------------------------------------
@@ -158,9 +159,11 @@ class Tracer:
         self.slot_of[id(rec)] = i
         self.keep.append(rec)
         self.values[i] = rec
-        self.roots.add(id(_root(rec)))
+        r = id(_root(rec))
+        self.roots.add(r)
         if const:
             self.const.add(i)
+            self.const_by_root.setdefault(r, []).append(i)
         return Slot(i)
 
     def input_slot(self, array):
@@ -289,11 +292,9 @@ class Tracer:
 
     def _unconst(self, slot):
         # written with data: neither this slot nor any slot sharing its memory is constant now
-        r = id(_root(plain(self.values[slot.i])))
-        for i in list(self.const):
-            v = self.values.get(i)
-            if isinstance(v, _ND) and id(_root(plain(v))) == r:
-                self.const.discard(i)
+        r = id(_root(self.values[slot.i]))
+        for i in self.const_by_root.pop(r, ()):
+            self.const.discard(i)
 
     def _add(self, node):
         self.nodes.append(node)
