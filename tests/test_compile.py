@@ -384,3 +384,39 @@ def test_compiled_module_in_an_eager_training_loop():
     model, cm = run(True)
     assert cm.compiled.recordings == 1 and not cm.compiled.eager_reasons
     _same(ref, model, rtol=0)
+
+
+W_GLOBAL = dg.tensor(np.ones(3, np.float32))
+
+
+def test_rebinding_between_calls_is_seen():
+    global W_GLOBAL
+
+    @dg.compile
+    def f(x):
+        return x * W_GLOBAL
+
+    x = dg.tensor(np.arange(3, dtype=np.float32))
+    with dg.no_grad():
+        np.testing.assert_array_equal(f(x).array, x.array)
+        W_GLOBAL.array = np.full(3, 2.0, np.float32)          # p.data = ... : state read at the start
+        np.testing.assert_array_equal(f(x).array, x.array * 2)
+        W_GLOBAL = dg.tensor(np.full(3, 5.0, np.float32))      # the global names another tensor
+        np.testing.assert_array_equal(f(x).array, x.array * 5)
+        xt = dg.tensor(np.arange(6, dtype=np.float32).reshape(3, 2)).t()[0]   # strided input
+        np.testing.assert_array_equal(f(xt).array, xt.array * 5)
+        x.add_(1)                                               # in place between calls
+        np.testing.assert_array_equal(f(x).array, x.array * 5)
+
+    k = [2.0]
+
+    def make(scale):
+        @dg.compile
+        def g(x, s):
+            return x * s * scale
+        return g
+    g = make(3.0)
+    with dg.no_grad():
+        for s in (1.0, 2.0, 2.0):
+            np.testing.assert_array_equal(g(x, s).array, x.array * s * 3.0)
+    assert g._compiled.recordings == 2 and k

@@ -41,6 +41,7 @@ def discover(fn, args, kwargs):
     Module, Optimizer, Sched, Tensor = _classes()
     mods, opts, tens = {}, {}, {}
     seen = set()
+    refs = []           # (globals dict, name, object) and (cell, object) the search went through
 
     def visit(obj, depth=0):
         if id(obj) in seen or depth > 3:
@@ -75,9 +76,11 @@ def discover(fn, args, kwargs):
             code_names(obj.__code__, obj.__globals__, depth)
             for c in obj.__closure__ or ():
                 try:
-                    visit(c.cell_contents, depth + 1)
+                    v = c.cell_contents
                 except ValueError:
-                    pass
+                    continue
+                refs.append((c, None, v))
+                visit(v, depth + 1)
             return
         if isinstance(obj, functools_partial):
             visit(obj.func, depth)
@@ -88,6 +91,7 @@ def discover(fn, args, kwargs):
             if name in glb:
                 v = glb[name]
                 if not isinstance(v, types.ModuleType) and not isinstance(v, type):
+                    refs.append((glb, name, v))
                     visit(v, depth + 1)
         for c in code.co_consts:
             if isinstance(c, types.CodeType):
@@ -107,7 +111,24 @@ def discover(fn, args, kwargs):
         for b in m._buffers.values():
             if b is not None:
                 tens[id(b)] = b
-    return list(mods.values()), list(opts.values()), list(tens.values())
+    return list(mods.values()), list(opts.values()), list(tens.values()), refs
+
+
+def _refs_changed(refs):
+    """Has a global or closure variable the function reads been rebound since discovery?"""
+    for holder, name, obj in refs:
+        if name is None:
+            try:
+                if holder.cell_contents is not obj:
+                    return True
+            except ValueError:
+                return True
+        elif holder.get(name, _MISSING) is not obj:
+            return True
+    return False
+
+
+_MISSING = object()
 
 
 try:
@@ -319,7 +340,7 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
     Module, Optimizer, Sched, Tensor = _classes()
     if state is None:
         state = discover(fn, args, kwargs)
-    mods, opts, tensors = state
+    mods, opts, tensors = state[:3]
     tr = Tracer(fullgraph)
     leaves = []
     argtree = flatten((args, kwargs), Tensor, leaves)
@@ -649,6 +670,10 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         if self._state is None:
             self._state = discover(self.fn, args, kwargs)
+        elif self._state[3] and _refs_changed(self._state[3]):
+            # a global/closure variable now names another object: programs read the old one
+            self._state = discover(self.fn, args, kwargs)
+            self.programs.clear()
         key = self._key(args, kwargs)
         progs = self.programs.get(key)
         if progs is _EAGER:
