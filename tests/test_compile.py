@@ -69,7 +69,7 @@ def _train(name, compiled, steps=3, batch=4, sched=False, adam=False):
         return loss
 
     if compiled:
-        step = dg.compile(step)
+        step = dg.compile(step, fullgraph=True)     # no graph break anywhere in these steps
     rs = np.random.RandomState(1)
     dg.manual_seed(7)
     losses = []
