@@ -254,8 +254,6 @@ def test_all_branch_and_state_untouched_by_failed_guard():
 
 
 def test_float_value_used_in_arithmetic_and_cap_warning(monkeypatch):
-    monkeypatch.setattr(config, "cache_size_limit", 3)
-
     @dg.compile
     def f(x):
         s = float(x.sum())            # the value itself is used: guarded exactly
@@ -267,8 +265,23 @@ def test_float_value_used_in_arithmetic_and_cap_warning(monkeypatch):
             x = dg.tensor(np.full(2, k + 1.0, np.float32))
             np.testing.assert_array_equal(f(x).array, x.array * x.array.sum())
     msgs = [str(m.message) for m in w if issubclass(m.category, RuntimeWarning)]
+    assert len(msgs) == 1 and "changes on every call" in msgs[0]
+    assert f._compiled.recordings == config.unstable_guard_limit   # then eager for that signature
+
+    monkeypatch.setattr(config, "cache_size_limit", 3)
+
+    @dg.compile
+    def g(x):
+        return x * 2
+
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for n in range(1, 7):             # a new shape every call
+            x = dg.tensor(np.ones(n, np.float32))
+            np.testing.assert_array_equal(g(x).array, x.array * 2)
+    msgs = [str(m.message) for m in w if issubclass(m.category, RuntimeWarning)]
     assert len(msgs) == 1 and "cache_size_limit" in msgs[0] and "eagerly" in msgs[0]
-    assert f._compiled.recordings == 3
+    assert g._compiled.recordings == 3
 
 
 def test_int_shape_from_data_is_guarded():

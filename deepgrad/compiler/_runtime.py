@@ -21,6 +21,7 @@ from ._program import GuardFailed, Program, StateChanged, node_outs, node_reads
 from ._record import GraphBreak, Node, Patches, Rec, Slot, Tracer, plain
 
 cache_size_limit = 8
+unstable_guard_limit = 3    # calls of one signature on which every program failed a guard
 _ND = np.ndarray
 _lock = threading.RLock()
 
@@ -654,6 +655,8 @@ class CompiledFunction:
         self.eager_reasons = {}
         self._state = None
         self._warned = False
+        self._warned_unstable = False
+        self.misses = {}
         self.last_program = None
 
     def _key(self, args, kwargs):
@@ -683,6 +686,20 @@ class CompiledFunction:
                 ok, res = self._replay(prog, args, kwargs)
                 if ok:
                     return res
+            # every program of this signature failed a guard: a value that changes on every call
+            # (a norm computed in Python floats, a logged loss) would record forever
+            n = self.misses[key] = self.misses.get(key, 0) + 1
+            if n >= unstable_guard_limit:
+                self.programs[key] = _EAGER
+                self.eager_reasons[key] = (f"guards failed on {n} calls of the same signature (a value "
+                                           f"read from data that changes every call)")
+                if not self._warned_unstable:
+                    self._warned_unstable = True
+                    warnings.warn(f"deepgrad.compile: {getattr(self.fn, '__name__', self.fn)!r} reads a "
+                                  f"value from data that changes on every call (see "
+                                  f".eager_reasons); running this signature eagerly",
+                                  RuntimeWarning, stacklevel=2)
+                return self.fn(*args, **kwargs)
         return self._record(key, args, kwargs)
 
     def _record(self, key, args, kwargs):
