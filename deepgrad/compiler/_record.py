@@ -17,12 +17,10 @@ unusable (or raises under ``fullgraph=True``).
 """
 from __future__ import annotations
 
-import builtins
 import operator
 import os
 import sys
 import threading
-import weakref
 
 import numpy as np
 
@@ -150,7 +148,7 @@ class Tracer:
         self.guards = 0
         self.roots = set()        # ids of the memory owners of every slot's array
         self.const_by_root = {}   # memory owner id -> constant slots living there
-        self.numbers = []         # (weakref to GInt/GFloat, its value-guard node, class)
+        self.numbers = []         # [GInt/GFloat, its value-guard node]
 
     # ---- slots --------------------------------------------------------------------------------
     def new_slot(self, rec, const=False):
