@@ -1,10 +1,11 @@
 """``deepgrad.compile``: PyTorch's ``torch.compile`` entry point.
 
-deepgrad has no compiler yet, so ``compile`` checks its arguments as PyTorch does and returns the
-module or function itself: the program runs exactly as it would uncompiled (which is what
-``torch.compile`` promises to be equivalent to). It is usable as ``compile(model)``,
-``@compile`` and ``@compile(mode=...)``. (The name ``deepgrad.compile`` is this function, so the
-future capture-and-replay package will live under a different module name.)
+``compile`` checks its arguments as PyTorch does and returns a compiled wrapper (deepgrad/compiler/):
+the first call of each input signature runs eagerly while recording its array-level work, later
+calls replay the recorded program (guards and graph breaks fall back to eager, so the result is
+always what the uncompiled program computes). For a Module the wrapper is an ``OptimizedModule``
+forwarding attribute access to ``_orig_mod``. Usable as ``compile(model)``, ``@compile`` and
+``@compile(mode=...)``; ``disable=True`` returns the callable itself.
 """
 from __future__ import annotations
 
@@ -24,4 +25,7 @@ def compile(model=None, *, fullgraph=False, dynamic=None, backend="inductor", mo
         return decorator
     if not callable(model):
         raise AssertionError(f"A callable function is expected, but {type(model)} is provided.")
-    return model
+    if disable:
+        return model
+    from .compiler import compile_callable
+    return compile_callable(model, fullgraph=fullgraph, dynamic=dynamic, mode=mode)

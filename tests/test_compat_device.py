@@ -197,7 +197,8 @@ def test_isinstance_legacy_like_torch(dt, cls):
 def test_compile_returns_something_that_runs():
     lin = dg.nn.Linear(3, 2)
     x = dg.randn(4, 3)
-    assert dg.compile(lin) is lin
+    cl = dg.compile(lin)                       # an OptimizedModule forwarding to the original, as torch's
+    assert cl._orig_mod is lin and cl.weight is lin.weight and dg.compile(lin, disable=True) is lin
     assert dg.compile(lin, mode="max-autotune", fullgraph=True)(x).shape == (4, 2)
 
     @dg.compile

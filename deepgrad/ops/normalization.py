@@ -81,7 +81,7 @@ class _ChannelView:
 
     @classmethod
     def of(cls, x):
-        if type(x) is not np.ndarray or x.dtype not in _FAST_DTYPES or x.size == 0 or x.ndim < 2:
+        if not isinstance(x, np.ndarray) or x.dtype not in _FAST_DTYPES or x.size == 0 or x.ndim < 2:
             return None
         C = x.shape[1]
         if x.ndim == 2:

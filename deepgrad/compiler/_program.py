@@ -1,0 +1,529 @@
+"""A captured program: nodes over slots, the passes that shrink it, and the generated replay.
+
+The replay is one straight-line Python function over raw arrays (no Tensor, no Function): its
+source is generated from the nodes and compiled with ``compile()``; ``Program.print()`` shows it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._record import Node, Slot
+
+
+_CSE = [True]
+
+
+class GuardFailed(Exception):
+    """A value the capture saw (a branch, an ``.item()``) came out differently at replay."""
+
+
+class StateChanged(Exception):
+    """The state tensors' arrays are not shaped as when the program was captured."""
+
+
+def _walk_slots(x, acc):
+    t = type(x)
+    if t is Slot:
+        acc.append(x.i)
+    elif t is tuple or t is list:
+        for e in x:
+            _walk_slots(e, acc)
+    elif t is dict:
+        for e in x.values():
+            _walk_slots(e, acc)
+    return acc
+
+
+def node_reads(n):
+    return _walk_slots((n.args, n.kwargs), [])
+
+
+def node_outs(n):
+    return _walk_slots(n.outs, []) if n.outs is not None else []
+
+
+_SIMPLE = (int, float, bool, str, type(None), type(Ellipsis))
+
+
+def _literal(x):
+    """Source text for ``x`` when it is an exact literal, else None."""
+    t = type(x)
+    if t in _SIMPLE:
+        if t is float and (x != x or x in (float("inf"), float("-inf"))):
+            return None
+        return repr(x)
+    if t is tuple:
+        parts = [_literal(e) for e in x]
+        if any(p is None for p in parts):
+            return None
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+    if t is slice:
+        parts = [_literal(e) for e in (x.start, x.stop, x.step)]
+        if any(p is None for p in parts):
+            return None
+        return f"slice({', '.join(parts)})"
+    return None
+
+
+class Program:
+    """The recorded work of one call. ``reads``: (slot, source) pairs bound at the start
+    (source ``("in", k)``: the k-th input tensor's array; ``("state", tensor, "array"|"grad")``);
+    ``nodes``; ``result``: the function's return value with Slots in place of tensors' arrays."""
+
+    def __init__(self, nodes, reads, result, tensors, meta):
+        self.nodes = nodes
+        self.reads = reads
+        self.result = result
+        self.tensors = tensors          # state tensors read or bound (namespace t0, t1, ...)
+        self.meta = meta                # shapes etc. of the reads, for the prologue checks
+        self.stats = {}
+        self.source = None
+        self.fn = None
+
+    # ---- passes ---------------------------------------------------------------------------
+    def optimise(self, values=None, const=None):
+        self._values = values or {}
+        n0 = len(self.nodes)
+        self._fold(const or set())
+        self._dce()
+        self.stats.update(nodes_recorded=n0, nodes_after_dce=len(self.nodes))
+        if _CSE[0]:
+            self._cse()
+        self._dce()
+        self._elide_copies()
+        self._inplace_chains()
+        self.stats.update(nodes_after_cse=len(self.nodes))
+        return self
+
+    def _live_out(self):
+        live = set(_walk_slots(self.result, []))
+        return live
+
+    def _dce(self):
+        """Drop pure calls whose results nothing reads (walking backwards)."""
+        live = self._live_out()
+        keep = []
+        for n in reversed(self.nodes):
+            outs = node_outs(n)
+            if (n.kind == "const" or n.kind == "call" and n.pure) and not any(o in live for o in outs):
+                continue
+            keep.append(n)
+            live.update(node_reads(n))
+            live.update(w.i for w in n.writes)
+        keep.reverse()
+        # a slot that is written later must not lose its producer even if unread: kept above
+        self.nodes = keep
+
+    def _fold(self, const):
+        """Constant folding: a pure call whose results depend on constants only (index vectors,
+        the LSTM's gate permutation and scales, ``ones`` for the GEMV sums) and whose memory is
+        never written becomes its capture-time value."""
+        from ._record import _root, plain
+        vals = self._values
+        self.folded = set()
+        if not vals or not const:
+            return
+        written = set()
+        for n in self.nodes:
+            for w in n.writes:
+                v = vals.get(w.i)
+                if isinstance(v, np.ndarray):
+                    written.add(id(_root(plain(v))))
+        results = set(_walk_slots(self.result, []))
+        out = []
+        nf = 0
+        for n in self.nodes:
+            outs = node_outs(n)
+            if (n.kind == "call" and n.pure and outs and all(i in const for i in outs)
+                    and not any(i in results for i in outs)
+                    and all(isinstance(vals.get(i), np.ndarray)
+                            and id(_root(plain(vals[i]))) not in written for i in outs)):
+                for i in outs:
+                    c = Node("const", None, (), {}, Slot(i), "const", value=plain(vals[i]))
+                    out.append(c)
+                    self.folded.add(i)
+                nf += 1
+                continue
+            out.append(n)
+        self.nodes = out
+        self.stats["folded"] = nf
+
+    def _elide_copies(self):
+        """``b = a.copy()`` where ``a`` owns its memory, nothing touches that memory afterwards and
+        it is neither an input, state nor a result: ``b`` is ``a`` itself. (The autograd engine
+        copies a leaf's gradient unless it can prove the array is its own: during a capture it
+        cannot, so every parameter gradient would be copied once more.)"""
+        from ._record import _root, plain
+        vals = self._values
+        if not vals:
+            return
+
+        def root(i):
+            v = vals.get(i)
+            return id(_root(plain(v))) if isinstance(v, np.ndarray) else None
+        pinned = {root(s_) for s_, _ in self.reads}
+        pinned.update(root(i) for i in _walk_slots(self.result, []))
+        pinned.update(root(i) for i in getattr(self, "folded", ()))
+        last = {}
+        for k, n in enumerate(self.nodes):
+            for i in node_reads(n) + node_outs(n) + [w.i for w in n.writes]:
+                r = root(i)
+                if r is not None:
+                    last[r] = k
+        rename = {}
+        out = []
+        for k, n in enumerate(self.nodes):
+            if rename:
+                n.args = _rename(n.args, rename)
+                n.kwargs = _rename(n.kwargs, rename)
+                n.writes = tuple(_rename(w, rename) for w in n.writes)
+            if (n.kind == "call" and n.label == ".copy" and len(n.args) == 1 and not n.kwargs
+                    and type(n.args[0]) is Slot and type(n.outs) is Slot):
+                a = n.args[0].i
+                va = vals.get(a)
+                ra = root(a)
+                if (isinstance(va, np.ndarray) and ra is not None and ra not in pinned
+                        and last.get(ra) == k and plain(va).flags.c_contiguous
+                        and _owns(plain(va))):
+                    rename[n.outs.i] = a
+                    continue
+            out.append(n)
+        if rename:
+            self.result = _rename(self.result, rename)
+            self.stats["copies_elided"] = len(rename)
+        self.nodes = out
+
+    def _inplace_chains(self):
+        """Elementwise chains in place: ``b = ufunc(a, x)`` where ``a`` is a temporary that owns its
+        memory, has ``b``'s shape and dtype, and is dead afterwards becomes
+        ``ufunc(a, x, out=a)`` (``b`` is ``a``): no allocation, one buffer walked by the whole
+        chain (activation, normalisation and optimiser-like sequences), identical results."""
+        from ._record import _root, plain
+        vals = self._values
+        if not vals:
+            return
+
+        def root(i):
+            v = vals.get(i)
+            return id(_root(plain(v))) if isinstance(v, np.ndarray) else None
+        pinned = {root(s_) for s_, _ in self.reads}
+        pinned.update(root(i) for i in _walk_slots(self.result, []))
+        pinned.update(root(i) for i in getattr(self, "folded", ()))
+        last = {}
+        for k, n in enumerate(self.nodes):
+            for i in node_reads(n) + node_outs(n) + [w.i for w in n.writes]:
+                r = root(i)
+                if r is not None:
+                    last[r] = k
+        rename = {}
+        alias = {}               # root of a renamed result -> the root it now lives in
+        n_done = 0
+        for k, n in enumerate(self.nodes):
+            if rename:
+                n.args = _rename(n.args, rename)
+                n.kwargs = _rename(n.kwargs, rename)
+                n.writes = tuple(_rename(w, rename) for w in n.writes)
+            fn = n.fn
+            if (n.kind != "call" or not isinstance(fn, np.ufunc) or fn.nout != 1 or n.kwargs
+                    or type(n.outs) is not Slot or not n.label.startswith("np.") or "." in n.label[3:]):
+                continue
+            vb = vals.get(n.outs.i)
+            if not isinstance(vb, np.ndarray):
+                continue
+            pb = plain(vb)
+            for x in n.args:
+                if type(x) is not Slot:
+                    continue
+                va = vals.get(x.i)
+                ra = root(x.i)
+                if not isinstance(va, np.ndarray) or ra is None or ra in pinned:
+                    continue
+                pa = plain(va)
+                if (pa.shape != pb.shape or pa.dtype != pb.dtype or not pa.flags.c_contiguous
+                        or not pb.flags.c_contiguous or last.get(ra) != k or not _owns(pa)):
+                    continue
+                rb = root(n.outs.i)
+                rename[n.outs.i] = x.i
+                n.kwargs = {"out": (Slot(x.i),)}
+                n.writes = (Slot(x.i),)
+                n.outs = Slot(x.i)
+                last[ra] = max(last.get(rb, k), k)
+                if rb in pinned:
+                    pinned.add(ra)
+                alias[rb] = ra
+                n_done += 1
+                break
+        if rename:
+            self.result = _rename(self.result, rename)
+        self.stats["inplace"] = n_done
+
+    def _cse(self):
+        """Merge repeated pure calls with the same function and arguments, as long as no write
+        happens between them (writes may change what the arguments hold)."""
+        seen = {}
+        rename = {}
+        out = []
+        # memory written anywhere in the program (by root): results living there are not merged
+        from ._record import _root, plain
+        vals = self._values
+        written = set()
+        for n in self.nodes:
+            for w in n.writes:
+                v = vals.get(w.i)
+                if isinstance(v, np.ndarray):
+                    written.add(id(_root(plain(v))))
+
+        def stable(slot):
+            v = vals.get(slot.i)
+            return isinstance(v, np.ndarray) and id(_root(plain(v))) not in written
+
+        for n in self.nodes:
+            if rename:
+                n.args = _rename(n.args, rename)
+                n.kwargs = _rename(n.kwargs, rename)
+                n.writes = tuple(_rename(w, rename) for w in n.writes)
+            if n.kind != "call" or not n.pure:
+                if n.writes or n.kind in ("opaque", "bind", "rng"):
+                    seen.clear()
+                out.append(n)
+                continue
+            key = _key(n) if type(n.outs) is Slot and stable(n.outs) else None
+            if key is not None and key in seen:
+                prev = seen[key]
+                rename[n.outs.i] = prev.i
+                continue
+            if key is not None:
+                seen[key] = n.outs
+            out.append(n)
+        if rename:
+            self.result = _rename(self.result, rename)
+        self.nodes = out
+
+    # ---- code generation ----------------------------------------------------------------
+    def generate(self):
+        ns = {"np": np, "GuardFailed": GuardFailed, "StateChanged": StateChanged}
+        consts = {}
+        lines = []
+
+        def const(x):
+            lit = _literal(x)
+            if lit is not None:
+                return lit
+            if isinstance(x, np.dtype):
+                name = f"np.dtype({str(x)!r})" if hasattr(np, str(x)) else None
+                if name:
+                    return name
+            key = id(x)
+            if key not in consts:
+                consts[key] = (f"c{len(consts)}", x)
+                ns[consts[key][0]] = x
+            return consts[key][0]
+
+        def src(x):
+            t = type(x)
+            if t is Slot:
+                return f"v{x.i}"
+            if t is tuple:
+                if any(type(e) in (Slot, tuple, list, dict) for e in x):
+                    return "(" + ", ".join(src(e) for e in x) + ("," if len(x) == 1 else "") + ")"
+                return const(x)
+            if t is list:
+                return "[" + ", ".join(src(e) for e in x) + "]"
+            if t is dict:
+                return "{" + ", ".join(f"{k!r}: {src(v)}" for k, v in x.items()) + "}"
+            if t is slice:
+                return f"slice({src(x.start)}, {src(x.stop)}, {src(x.step)})"
+            return const(x)
+
+        fns = {}
+
+        def fname(fn, label):
+            if label.startswith("np.") and "." not in label[3:]:
+                if getattr(np, label[3:], None) is fn:
+                    return label
+            if label.startswith("np.") and label.count(".") == 2:
+                head, meth = label[3:].split(".")
+                u = getattr(np, head, None)
+                if isinstance(u, np.ufunc) and getattr(u, meth, None) == fn:
+                    return label
+            key = id(fn)
+            if key not in fns:
+                ops = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+                lab = label.strip(".")
+                for k2, v2 in sorted(ops.items(), key=lambda kv: -len(kv[0])):
+                    lab = lab.replace(k2, v2)
+                nm = "%s_%d" % ("".join(ch if ch.isalnum() else "_" for ch in lab).strip("_"), len(fns))
+                fns[key] = nm
+                ns[nm] = fn
+            return fns[key]
+
+        tnames = {id(t): f"t{k}" for k, t in enumerate(self.tensors)}
+        for k, t in enumerate(self.tensors):
+            ns[f"t{k}"] = t
+        from ..tensor import Tensor
+        ns["_mk"] = Tensor._make
+        ns["_asarr"] = np.asarray
+
+        # prologue: bind the reads, check the state arrays are shaped as captured
+        ins = [s for s, r in self.reads if r[0] == "in"]
+        lines.append("def replay(I):")
+        if ins:
+            lines.append("    " + ", ".join(f"v{s}" for s in ins) + (", = I" if len(ins) == 1 else " = I"))
+        for s, r in self.reads:
+            if r[0] != "state":
+                continue
+            tn = tnames[id(r[1])]
+            expr = f"{tn}.array" if r[2] == "array" else f"{tn}.grad.array"
+            lines.append(f"    v{s} = {expr}")
+            lines.append(f"    if v{s}.shape != {self.meta[s][0]!r} or v{s}.strides != {self.meta[s][1]!r} "
+                         f"or v{s}.dtype != {const(self.meta[s][2])}: raise StateChanged({tn!r})")
+        for t, has_grad in self.meta.get("grad_none", ()):
+            tn = tnames[id(t)]
+            lines.append(f"    if {tn}.grad is not None: raise StateChanged({tn!r})")
+        # free each slot right after its last use (as eager code drops its temporaries), so that
+        # memory is reused by the allocator instead of every intermediate living to the end
+        keep = set(_walk_slots(self.result, []))
+        last = {}
+        for k, n in enumerate(self.nodes):
+            for i in node_reads(n) + node_outs(n) + [w.i for w in n.writes]:
+                last[i] = k
+        for s_, r in self.reads:
+            last.setdefault(s_, -1)
+        dels = {}
+        for i, k in last.items():
+            if i not in keep:
+                dels.setdefault(k, []).append(i)
+        if dels.get(-1):
+            lines.append("    del " + ", ".join(f"v{i}" for i in sorted(dels[-1])))
+        for k, n in enumerate(self.nodes):
+            self._emit(k, n, lines, src, const, fname, tnames)
+            if k in dels:
+                lines.append("    del " + ", ".join(f"v{i}" for i in sorted(dels[k])))
+        lines.append(f"    return {src(self.result) if self.result is not None else 'None'}")
+        self.source = "\n".join(lines) + "\n"
+        self.namespace = ns
+        code = compile(self.source, "<deepgrad.compile replay>", "exec")
+        exec(code, ns)
+        self.fn = ns["replay"]
+        return self
+
+    def _emit(self, k, n, lines, src, const, fname, tnames):
+        if True:
+            a = ", ".join([src(x) for x in n.args] + [f"{kk}={src(vv)}" for kk, vv in n.kwargs.items()])
+            if n.kind == "guard":
+                g = const(n.value)
+                lines.append(f"    if {fname(n.fn, n.label)}({a}) != {g}: raise GuardFailed({k})")
+                return
+            if n.kind == "opaque":
+                lines.append(f"    {fname(n.fn, n.label)}({a})")
+                return
+            if n.kind == "const":
+                lines.append(f"    {src(n.outs)} = {const(n.value)}")
+                return
+            if n.kind == "bind":
+                t, what = n.value
+                tn = tnames[id(t)]
+                v = src(n.args[0]) if n.args[0] is not None else "None"
+                if what == "array":
+                    lines.append(f"    {tn}.array = {v}")
+                elif what == "grad":
+                    lines.append(f"    {tn}.grad = None" if n.args[0] is None else f"    {tn}.grad = _mk({v})")
+                else:
+                    lines.append(f"    {tn}.grad.array = {v}")
+                return
+            call = self._call_src(n, a, src, fname)
+            if n.outs is None or (type(n.outs) is Slot and any(w.i == n.outs.i for w in n.writes)):
+                lines.append(f"    {call}")
+            else:
+                lhs = src(n.outs) if type(n.outs) is Slot else ", ".join(src(o) for o in n.outs)
+                if n.value == "scalar":
+                    call = f"_asarr({call})"
+                lines.append(f"    {lhs} = {call}")
+
+    def _call_src(self, n, a, src, fname):
+        lab = n.label
+        if lab == ".__getitem__" and len(n.args) == 2:
+            return f"{src(n.args[0])}[{src(n.args[1])}]"
+        if lab == ".__setitem__" and len(n.args) == 3:
+            return f"{src(n.args[0])}[{src(n.args[1])}] = {src(n.args[2])}"
+        if lab.startswith(".") and n.args and type(n.args[0]) is Slot and lab[1:].isidentifier():
+            rest = ", ".join([src(x) for x in n.args[1:]] + [f"{kk}={src(vv)}" for kk, vv in n.kwargs.items()])
+            return f"{src(n.args[0])}.{lab[1:]}({rest})"
+        return f"{fname(n.fn, lab)}({a})"
+
+    # ---- showing ------------------------------------------------------------------------
+    def print(self, file=None):
+        import sys
+        f = file or sys.stdout
+        s = self.stats
+        f.write(f"# deepgrad.compile program: {len(self.nodes)} nodes"
+                + (f" ({s.get('nodes_recorded')} recorded)" if s else "") + "\n")
+        f.write(self.source or "")
+
+    def to_dot(self):
+        """Graphviz source of the data flow: one box per node, slots as edges."""
+        out = ["digraph deepgrad_program {", "  rankdir=TB;", '  node [shape=box, fontsize=10];']
+        producer = {}
+        for s, r in self.reads:
+            nm = f"r{s}"
+            lab = f"input {r[1]}" if r[0] == "in" else f"state {r[2]}"
+            out.append(f'  {nm} [label="{lab}\\nv{s}", shape=ellipse];')
+            producer[s] = nm
+        for k, n in enumerate(self.nodes):
+            nm = f"n{k}"
+            lab = n.label.replace('"', "'")
+            shape = {"guard": "diamond", "opaque": "component", "bind": "note", "rng": "hexagon"}.get(n.kind, "box")
+            outs = ",".join(f"v{o}" for o in node_outs(n))
+            out.append(f'  {nm} [label="{lab}{(chr(92) + "n" + outs) if outs else ""}", shape={shape}];')
+            for r in dict.fromkeys(node_reads(n)):
+                if r in producer:
+                    out.append(f"  {producer[r]} -> {nm};")
+            for o in node_outs(n):
+                producer[o] = nm
+            for w in n.writes:
+                producer[w.i] = nm
+        out.append("}")
+        return "\n".join(out) + "\n"
+
+
+def _owns(a):
+    """``a`` (a plain view made for a Rec) sees the whole of its owner's memory."""
+    r = a
+    while isinstance(r.base, np.ndarray):
+        r = r.base
+    return r.base is None and r.ctypes.data == a.ctypes.data and r.nbytes == a.nbytes
+
+
+def _rename(x, m):
+    t = type(x)
+    if t is Slot:
+        return Slot(m[x.i]) if x.i in m else x
+    if t is tuple or t is list:
+        return t(_rename(e, m) for e in x)
+    if t is dict:
+        return {k: _rename(v, m) for k, v in x.items()}
+    return x
+
+
+def _key(n):
+    def k(x):
+        t = type(x)
+        if t is Slot:
+            return ("S", x.i)
+        if t is tuple or t is list:
+            return (t.__name__,) + tuple(k(e) for e in x)
+        if t is dict:
+            return ("d",) + tuple((kk, k(v)) for kk, v in sorted(x.items()))
+        if t is slice:
+            return ("sl", x.start, x.stop, x.step)
+        if isinstance(x, (np.ndarray, np.generic)):
+            return ("id", id(x))
+        try:
+            hash(x)
+        except TypeError:
+            return ("id", id(x))
+        return (type(x).__name__, x)
+    try:
+        return (id(n.fn), n.label, k(n.args), k(n.kwargs))
+    except Exception:
+        return None
