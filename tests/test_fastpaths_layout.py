@@ -127,3 +127,51 @@ def test_slice_backward_rank_changing_keys(key):
     xd[key].sum().backward()
     xt[key].sum().backward()
     np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())
+
+
+@settings(SETTINGS)
+@given(st.data())
+def test_batch_norm_second_order_channel_view_equals_general(data):
+    """NormGrad's per-channel second derivative on batch norm's channel view (channels-last,
+    (N, C, S) and refused layouts) equals the general formula (fast paths off) and PyTorch."""
+    import deepgrad.ops.normalization as NZ
+    n, c = data.draw(st.integers(2, 4)), data.draw(st.integers(1, 6))
+    shape = (n, c) + tuple(data.draw(st.lists(st.integers(1, 4), min_size=0, max_size=2)))
+    lay = data.draw(st.sampled_from(["c", "last", "sliced"]))
+    affine = data.draw(st.booleans())
+    rng = np.random.default_rng(data.draw(st.integers(0, 1000)))
+    xa = rng.standard_normal(shape) * 2 + 1
+    wa, ba = rng.standard_normal(c), rng.standard_normal(c)
+    u = rng.standard_normal(shape)
+    v = rng.standard_normal(c)
+
+    def run(fast):
+        NZ._fast_bn[0] = fast
+        try:
+            x = dg.from_numpy(_layout(xa, lay)).requires_grad_()
+            w = dg.tensor(wa, requires_grad=True) if affine else None
+            b = dg.tensor(ba, requires_grad=True) if affine else None
+            ps = [x] + ([w, b] if affine else [])
+            y = dg.nn.functional.batch_norm(x, None, None, w, b, training=True)
+            gs = dg.autograd.grad((y * y * y).sum(), ps, create_graph=True)
+            dot = (gs[0] * dg.from_numpy(_layout(u, lay))).sum()
+            if affine:
+                dot = dot + (gs[1] * dg.tensor(v)).sum() + (gs[2] * dg.tensor(v[::-1].copy())).sum()
+            return [h.detach().numpy() for h in dg.autograd.grad(dot, ps)]
+        finally:
+            NZ._fast_bn[0] = True
+
+    fast, plain = run(True), run(False)
+    xt = torch.tensor(xa, requires_grad=True)
+    wt = torch.tensor(wa, requires_grad=True) if affine else None
+    bt = torch.tensor(ba, requires_grad=True) if affine else None
+    ps = [xt] + ([wt, bt] if affine else [])
+    yt = TF.batch_norm(xt, None, None, wt, bt, training=True)
+    gs = torch.autograd.grad((yt ** 3).sum(), ps, create_graph=True)
+    dot = (gs[0] * torch.tensor(u)).sum()
+    if affine:
+        dot = dot + (gs[1] * torch.tensor(v)).sum() + (gs[2] * torch.tensor(v[::-1].copy())).sum()
+    ref = [h.numpy() for h in torch.autograd.grad(dot, ps)]
+    for a, b, r in zip(fast, plain, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(a, r, rtol=1e-7, atol=1e-7)
