@@ -6,24 +6,32 @@ import statistics
 import time
 
 
-def time_pair(fn_dg, fn_torch, number=100, repeat=21, warmup=5):
+def time_pair(fn_dg, fn_torch, number=100, repeat=21, warmup=5, clock=None):
     """Median seconds per call of each callable, measured in alternating rounds so that machine
-    noise hits both alike. Returns (deepgrad_median, torch_median)."""
+    noise hits both alike. Returns (deepgrad_median, torch_median). ``clock``: a timer such as
+    ``time.process_time`` (``clock_arg``) instead of the wall clock."""
+    clock = clock or time.perf_counter
     for _ in range(warmup):
         fn_dg()
         fn_torch()
     td, tt = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(number):
             fn_dg()
-        t1 = time.perf_counter()
+        t1 = clock()
         for _ in range(number):
             fn_torch()
-        t2 = time.perf_counter()
+        t2 = clock()
         td.append((t1 - t0) / number)
         tt.append((t2 - t1) / number)
     return statistics.median(td), statistics.median(tt)
+
+
+def clock_arg(name):
+    """The timer for a ``--clock wall|cpu`` option: on a machine shared with other jobs the
+    process CPU clock (at one thread) does not count the time other processes hold the core."""
+    return time.process_time if name == "cpu" else time.perf_counter
 
 
 def report(rows, title):

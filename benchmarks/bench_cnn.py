@@ -3,7 +3,7 @@ identical PyTorch model, in one process, timed in alternating rounds (benchmarks
 
     python benchmarks/bench_cnn.py [--only lenet5,mnist_cnn,resnet20] [--threads N]
                                    [--number N] [--repeat R] [--profile auto|always|never] [--top K]
-                                   [--fast-paths on|compare]
+                                   [--fast-paths on|compare] [--clock wall|cpu]
 
 Cases: LeNet-5 (batch 128, 1x28x28), the lecture notes' MNIST CNN (conv-BN-conv-BN-pool-dropout-
 FC-BN-FC, batch 64, 1x28x28) and the CIFAR ResNet-20 (batch 32, 3x32x32). The PyTorch twins have
@@ -36,6 +36,8 @@ def _parse(argv=None):
     p.add_argument("--fast-paths", choices=("on", "compare"), default="on",
                    help="compare: also time deepgrad with its conv/pool fast paths off (same process, "
                         "alternating rounds), to see what they contribute on this CPU")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="cpu: time with the process CPU clock (steadier at 1 thread on a loaded machine)")
     return p.parse_args(argv)
 
 
@@ -55,7 +57,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import deepgrad as dg  # noqa: E402
 from deepgrad import models  # noqa: E402
-from _timing import copy_weights, make_step, report, setup_threads, time_pair  # noqa: E402
+from _timing import clock_arg, copy_weights, make_step, report, setup_threads, time_pair  # noqa: E402
 
 
 # ---- PyTorch twins (same state_dict names as deepgrad.models) ------------------------------------
@@ -203,20 +205,21 @@ def fast_paths(on):
     conv._FAST = pool._FAST = bool(on)
 
 
-def compare_fast(name, s_dg, s_t, number, repeat):
+def compare_fast(name, s_dg, s_t, number, repeat, clock=None):
     """Alternating rounds of deepgrad with fast paths on, off, and PyTorch; prints the medians."""
     import statistics
     import time
+    clock = clock or time.perf_counter
     runs = {"on": [], "off": [], "torch": []}
     calls = {"on": s_dg, "off": s_dg, "torch": s_t}
     for r in range(repeat + 1):
         for key in (("on", "off", "torch") if r % 2 else ("torch", "off", "on")):
             fast_paths(key != "off")
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(number):
                 calls[key]()
             if r:                                   # round 0 warms up
-                runs[key].append((time.perf_counter() - t0) / number)
+                runs[key].append((clock() - t0) / number)
     fast_paths(True)
     on, off, t = (statistics.median(runs[k]) for k in ("on", "off", "torch"))
     print(f"{name:<34}fast paths on {on * 1e3:8.1f} ms  off {off * 1e3:8.1f} ms  torch {t * 1e3:8.1f} ms"
@@ -231,15 +234,16 @@ def main(argv=None):
         key = key.strip()
         name, s_dg, s_t = CASES[key]()
         if args.fast_paths == "compare":
-            compare_fast(name, s_dg, s_t, args.number, args.repeat)
+            compare_fast(name, s_dg, s_t, args.number, args.repeat, clock_arg(args.clock))
             continue
-        d, t = time_pair(s_dg, s_t, number=args.number, repeat=args.repeat, warmup=1)
+        d, t = time_pair(s_dg, s_t, number=args.number, repeat=args.repeat, warmup=1, clock=clock_arg(args.clock))
         rows.append((name, d, t))
         print(f"{name:<34}deepgrad {d * 1e3:9.1f} ms   torch {t * 1e3:9.1f} ms   ratio {d / t:6.2f}", flush=True)
         if args.profile == "always" or (args.profile == "auto" and d > t):
             to_profile.append((name, s_dg))
     if rows:
-        report(rows, f"CNN training step (SGD momentum, cross-entropy), float32, {n} threads (median per step)")
+        report(rows, f"CNN training step (SGD momentum, cross-entropy), float32, {n} threads, {args.clock} "
+                     f"clock (median per step)")
     for name, step in to_profile:
         print(f"\ncProfile of 3 deepgrad steps: {name} (top {args.top} by own time)")
         profile_step(step, top=args.top)

@@ -40,6 +40,10 @@ del _TOP_LEVEL, _OVERRIDE
 
 __version__ = "0.1.0"
 
+from ._malloc import _at_import as _keep_freed_memory  # noqa: E402  (per-step temporaries reuse mapped pages)
+_keep_freed_memory()
+del _keep_freed_memory
+
 
 def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)

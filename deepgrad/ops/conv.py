@@ -212,8 +212,35 @@ def _corr(xpad, wm, geo, bias, xp):
         yc = y2[r0:r1]
         xp.matmul(cols, wm, out=yc.transpose(1, 0, 2))
         if bias is not None:
-            yc += bias.reshape(geo.g, -1)
+            _add_bias(yc.reshape(r1 - r0, geo.O), bias, xp)
     return y
+
+
+def _add_bias(y2, bias, xp):
+    """``y2 += bias`` on a C-contiguous (rows, O) array. With ``_FAST`` the rows are folded
+    ``r`` at a time into rows of >= 256 numbers and the bias tiled ``r`` times: NumPy's inner
+    loop over only O numbers (LeNet-5 conv1: 6) made the add 3-7x slower."""
+    rows, O = y2.shape
+    r = 1
+    if _FAST and xp is np:
+        while r * O < 256 and rows % (2 * r) == 0:
+            r *= 2
+    if r == 1:
+        y2 += bias
+    else:
+        y2.reshape(rows // r, r * O).__iadd__(np.tile(bias, r))
+
+
+def _col_sums(a2, xp):
+    """Column sums of a C-contiguous (rows, O) array (a bias gradient). With ``_FAST`` one GEMV
+    with a ones vector: NumPy's axis-0 reduction over a narrow array was 4-15x slower (LeNet-5
+    conv1's bias gradient 2.2 -> 0.2 ms); as exact as batch norm's channel sums."""
+    if _FAST and xp is np and a2.dtype in _GEMV_DTYPES and a2.flags.c_contiguous and a2.shape[0] > 1:
+        return np.ones(a2.shape[0], a2.dtype) @ a2
+    return a2.sum(axis=0)
+
+
+_GEMV_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _corr_wgrad(xpad, g2, geo, xp):
@@ -518,7 +545,7 @@ class Conv(_ConvFunction):
         g2 = _nhwc(gy, xp).reshape(-1, geo.g, geo.O // geo.g)
         dx = dw = db = None
         if need_b:
-            db = g2.reshape(-1, geo.O).sum(axis=0)
+            db = _col_sums(g2.reshape(-1, geo.O), xp)
         if need_w:
             dw = _wunmat(_corr_wgrad(self.xpad, g2, geo, xp), self.wshape)
         if need_x:

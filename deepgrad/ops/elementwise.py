@@ -446,7 +446,16 @@ class Relu(Function):
 
     def backward(self, g):
         # NOTE: the gradient at exactly 0 is 0, as in PyTorch.
-        return g * _const(self.mask.astype(g.array.dtype))
+        ga, m = g.array, self.mask
+        if (not _grad_enabled[0] and type(ga) is np.ndarray and ga.dtype.kind == "f"
+                and ga.shape == m.shape):
+            # first order: one multiply by a uint8 view of the mask (float * bool is slower)
+            # into a buffer laid out as the activation, so that a gradient arriving in another
+            # memory order (NCHW from a pooling or flatten above channels-last activations)
+            # leaves in the activation's order: the adds and convolutions below then run on
+            # matching layouts (in ResNet-20 a mixed-layout residual gradient add took ~8 ms)
+            return Tensor._make(np.multiply(ga, m.view(np.uint8), out=np.empty_like(m, dtype=ga.dtype)))
+        return g * _const(m.astype(g.array.dtype))
 
 
 class LeakyRelu(Function):

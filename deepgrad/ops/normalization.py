@@ -581,8 +581,10 @@ class NormGrad(Function):
         self.has_w = src.has_weight
         self.lay = _norm_layout(src, x.shape)
         self.xhat, self.rstd, self.w, self.eps = src.xhat, src.rstd, src.w, src.eps
+        self.cv = None
         if self.xhat is None and getattr(src, "xc", None) is not None:
             # batch norm's fast path kept the centred input in its channel view and rstd per channel
+            self.cv = src.cv if _fast_bn[0] else None
             self.xhat = src.cv.back(src.xc * src.cv.vec(src.rstd))
             self.rstd = src.rstd.reshape(self.lay.wshape)
         self.has_b = src.has_bias
@@ -603,7 +605,7 @@ class NormGrad(Function):
         return out if len(out) != 1 else out[0]
 
     def release(self):
-        self.xhat = self.rstd = self.w = self.dx = self.g = self.sums = None
+        self.xhat = self.rstd = self.w = self.dx = self.g = self.sums = self.cv = None
 
     def _cotangents(self, grads):
         """(A, Bw, Bb): the cotangents of dx, dw, db (None where absent)."""
@@ -681,33 +683,49 @@ class NormGrad(Function):
         need = self.needs_input_grad
         need_x, need_w, need_g = need[0], self.has_w and need[1], need[-1]
         dt = xhat.dtype
+        cv = self.cv
+        if cv is not None and (A is None or (type(A) is np.ndarray and A.dtype == dt and A.shape == g.shape)):
+            # batch norm's channel view (see _ChannelView): the same formula with GEMV channel
+            # sums and per-channel factors broadcast along long rows, the arrays moved into the
+            # view's layout once (free for channels-last ones)
+            out_shape = g.shape
+            A = cv.like(A) if A is not None else None
+            g, xhat = cv.like(g), cv.like(xhat)
+            S = lambda a: cv.sums(a).reshape(ws)          # noqa: E731
+            B = lambda v: cv.vec(xp.reshape(v, -1))        # noqa: E731
+            back = cv.back
+        else:
+            out_shape = g.shape
+            S = lambda a: a.sum(axis=ax, keepdims=True)   # noqa: E731
+            B = lambda v: v                                # noqa: E731
+            back = lambda a: a                             # noqa: E731
         one = xp.ones((), dt)
         wb = self.w.reshape(ws) if self.w is not None else one
         Bw = Bw.reshape(ws) if Bw is not None else None
         sg, sgx = self.sums
         if A is not None or need_x:
             if sg is None:
-                sg = g.sum(axis=ax)
+                sg = S(g)
             if sgx is None:
-                sgx = (g * xhat).sum(axis=ax)
+                sgx = S(g * xhat)
             mg, mgx = sg.reshape(ws) / n, sgx.reshape(ws) / n
         if A is not None:
-            mA = A.sum(axis=ax, keepdims=True) / n
-            mAx = (A * xhat).sum(axis=ax, keepdims=True) / n
-            mAg = (A * g).sum(axis=ax, keepdims=True) / n
+            mA = S(A) / n
+            mAx = S(A * xhat) / n
+            mAg = S(A * g) / n
         gx = gw = gg = None
         if need_g and (A is not None or Bw is not None or Bb is not None):
             c2 = xp.zeros(ws, dt) if Bw is None else Bw.astype(dt, copy=True)
             c3 = xp.zeros(ws, dt) if Bb is None else Bb.reshape(ws).astype(dt, copy=True)
             if A is not None:
-                gg = A * (wb * r)
+                gg = A * B(wb * r)
                 c2 -= wb * r * mAx
                 c3 -= wb * r * mA
             else:
                 gg = xp.zeros(g.shape, dt)
             if Bw is not None or A is not None:
-                gg += xhat * c2
-            gg += c3
+                gg += xhat * B(c2)
+            gg += B(c3)
         if need_w and A is not None:
             gw = (r * n * (mAg - mA * mg - mAx * mgx)).reshape(self.w.shape)
         if need_x and (A is not None or Bw is not None):
@@ -718,19 +736,21 @@ class NormGrad(Function):
                 q2 = -r * wb * mgx
                 mQx = q1 * mgx + q2 * mAx + r * wb * (mAg - mg * mA - mgx * mAx)
                 mQ = q1 * mg + q2 * mA
-                gx = A * (r * q2)
+                gx = A * B(r * q2)
             else:
                 mQ = q1 * mg
                 gx = xp.zeros(g.shape, dt)
-            gx += g * (r * q1)
-            gx -= xhat * (r * mQx)
-            gx -= r * mQ
+            gx += g * B(r * q1)
+            gx -= xhat * B(r * mQx)
+            gx -= B(r * mQ)
+        gx = back(gx) if gx is not None else None
+        gg = back(gg) if gg is not None else None
         if need_x and gx is None:
             gx = xp.zeros(lay.xshape, dt)
         if need_w and gw is None:
             gw = xp.zeros(self.w.shape, dt)
         if need_g and gg is None:
-            gg = xp.zeros(g.shape, dt)
+            gg = xp.zeros(out_shape, dt)
         return (gx, gw, gg) if self.has_w else (gx, gg)
 
     def graph_backward(self, *grads):

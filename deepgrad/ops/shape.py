@@ -476,7 +476,12 @@ class _Basic:
         return a[self.key]
 
     def scatter(self, g, shape):
-        z = backend.array_module(g).zeros(shape, dtype=g.dtype)
+        xp = backend.array_module(g)
+        if g.ndim == len(shape) and xp is np:
+            # slices only: the zeros laid out as g (a channels-last gradient stays channels-last)
+            z = _full_like_layout(xp, g, shape, 0)
+        else:
+            z = xp.zeros(shape, dtype=g.dtype)
         z[self.key] = g
         return z
 
@@ -1017,6 +1022,17 @@ def triu(input, diagonal=0):
 # pad (torch.nn.functional.pad's convention: pairs from the last dimension backwards)
 # ---------------------------------------------------------------------------------------------
 
+def _full_like_layout(xp, x, shape, value):
+    """``full(shape, value)`` laid out in ``x``'s memory order (a channels-last activation stays
+    channels-last, as ResNet's option-A shortcut pads channels: otherwise the residual add and
+    every later layer would run in NCHW, transposed for each convolution)."""
+    if x.ndim < 3 or x.flags.c_contiguous or min(x.strides) <= 0:
+        return xp.full(shape, value, dtype=x.dtype)
+    perm = sorted(range(x.ndim), key=lambda a: -x.strides[a])
+    inv = sorted(range(x.ndim), key=lambda a: perm[a])
+    return xp.full(tuple(shape[a] for a in perm), value, dtype=x.dtype).transpose(inv)
+
+
 class PadConstant(Function):
     """Crop (negative pads) and/or pad with ``value``; backward is pad with the negated pads."""
 
@@ -1027,8 +1043,8 @@ class PadConstant(Function):
         inner = x[crop]
         out_shape = tuple(n + lo + hi for (lo, hi), n in zip(pads, x.shape))
         if all(lo <= 0 and hi <= 0 for lo, hi in pads):
-            return inner.copy()
-        out = xp.full(out_shape, value, dtype=x.dtype)
+            return inner.copy(order="K")
+        out = _full_like_layout(xp, x, out_shape, value)
         place = tuple(slice(max(lo, 0), max(lo, 0) + m) for (lo, _), m in zip(pads, inner.shape))
         out[place] = inner
         return out
