@@ -614,3 +614,19 @@ def test_environment_switch_runs_a_program_on_the_stand_in():
     if "cupy" in out.stdout:            # a machine with CuPy keeps it: the switch only fills a gap
         return
     assert out.stdout.split() == ["True", "cuda:0", "deepgrad.testing.strict_xp"], out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("make", [lambda: nn.Conv2d(2, 3, 3), lambda: nn.ConvTranspose1d(2, 3, 3), lambda: nn.BatchNorm2d(3),
+                                  lambda: nn.PReLU(2), lambda: nn.LSTM(3, 4), lambda: nn.MultiheadAttention(4, 2),
+                                  lambda: nn.Embedding(5, 3), lambda: _zoo().models.resnet20(),
+                                  lambda: _zoo().models.RBM(6, 4)], ids=lambda f: "")
+def test_modules_built_under_the_default_device_live_there(make):
+    dg.set_default_device("cuda")
+    try:
+        m = make()
+    finally:
+        dg.set_default_device(None)
+    tensors = list(m.named_parameters()) + list(m.named_buffers())
+    assert tensors and all(t.device == dg.device("cuda") for _, t in tensors), \
+        [n for n, t in tensors if t.device != dg.device("cuda")]
+    assert nn.PReLU(device="cuda").weight.device == dg.device("cuda")

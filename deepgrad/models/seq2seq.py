@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import nn, ops
+from .. import backend, nn, ops
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 
@@ -96,7 +96,8 @@ class Seq2Seq(nn.Module):
         with no_grad():
             memory, mask, state = self.encode(src)
             B = src.shape[0]
-            tok = np.full((B, 1), self.bos_id, dtype=np.int64)
+            xp = backend.array_module(src.array)
+            tok = xp.full((B, 1), self.bos_id, dtype=np.int64)
             logits, ids, attn = [], [], []
             for _ in range(int(max_len)):
                 dec_out, state = self.decoder(self.tgt_embed(Tensor._make(tok)), state)
@@ -107,10 +108,10 @@ class Seq2Seq(nn.Module):
                 if weights is not None:
                     attn.append(weights.array)
         if return_logits:
-            return Tensor._make(np.concatenate(logits, axis=1))
-        out = np.concatenate(ids, axis=1)
+            return Tensor._make(xp.concatenate(logits, axis=1))
+        out = backend.to_numpy(xp.concatenate(ids, axis=1))       # ids are for Python: on the host
         if return_attention:
-            return out, (np.concatenate(attn, axis=1) if attn else None)
+            return out, (backend.to_numpy(xp.concatenate(attn, axis=1)) if attn else None)
         return out
 
     def strip(self, ids):
