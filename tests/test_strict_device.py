@@ -630,3 +630,28 @@ def test_modules_built_under_the_default_device_live_there(make):
     assert tensors and all(t.device == dg.device("cuda") for _, t in tensors), \
         [n for n, t in tensors if t.device != dg.device("cuda")]
     assert nn.PReLU(device="cuda").weight.device == dg.device("cuda")
+
+
+INPLACE_NAMES = sorted(test_api_surface.INPLACE_UNARY) + [n for n, _ in test_api_surface.INPLACE_ARGS]
+
+
+@pytest.mark.parametrize("name", INPLACE_NAMES)
+def test_inplace_variants_on_device(name):
+    args = dict(test_api_surface.INPLACE_ARGS).get(name, ())
+    lo, hi = test_api_surface.INPLACE_UNARY.get(name, (0.2, 1.5))
+    cpu = _tree(test_api_surface._inplace_case(dg, name, args, lo, hi), "cpu")
+    dg.set_default_device("cuda")
+    try:
+        dev = _tree(test_api_surface._inplace_case(dg, name, args, lo, hi), "cuda")
+    finally:
+        dg.set_default_device(None)
+    _same_tree(cpu, dev, name)
+
+
+def test_int_relu_and_cpu_only_methods():
+    i = dg.tensor([-2, 0, 3], device="cuda")
+    assert dg.relu(i).cpu().tolist() == [0, 0, 3] and dg.relu(i).device == i.device
+    with pytest.raises(TypeError, match="CPU"):
+        i.apply_(lambda v: v)
+    with pytest.raises(TypeError, match="CPU"):
+        i.map_(i, lambda a, b: a)
