@@ -96,7 +96,7 @@ class Seq2Seq(nn.Module):
         with no_grad():
             memory, mask, state = self.encode(src)
             B = src.shape[0]
-            xp = backend.array_module(src.array)
+            xp = backend.array_module(memory.array)       # decode on the model's device
             tok = xp.full((B, 1), self.bos_id, dtype=np.int64)
             logits, ids, attn = [], [], []
             for _ in range(int(max_len)):
@@ -109,7 +109,7 @@ class Seq2Seq(nn.Module):
                     attn.append(weights.array)
         if return_logits:
             return Tensor._make(xp.concatenate(logits, axis=1))
-        out = backend.to_numpy(xp.concatenate(ids, axis=1))       # ids are for Python: on the host
+        out = backend.to_numpy(xp.concatenate(ids, axis=1))      # ids on the host, as before
         if return_attention:
             return out, (backend.to_numpy(xp.concatenate(attn, axis=1)) if attn else None)
         return out
