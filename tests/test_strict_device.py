@@ -132,12 +132,35 @@ FUNCTIONAL = [
     ("sdpa_masks", lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m > 0).sum()
      + F.scaled_dot_product_attention(q, k, v, attn_mask=m).sum(), [rand(2, 3, 4), rand(2, 5, 4, seed=1),
                                                                     rand(2, 5, 4, seed=2), rand(3, 5, seed=3, low=-0.5)]),
-    ("dropout", lambda x: F.dropout(x, 0.3) + F.dropout2d(x, 0.5) + F.alpha_dropout(x, 0.2, training=True), [rand(2, 4, 3, 3)]),
     ("activations", lambda x: (F.relu6(x) + F.hardtanh(x) + F.hardswish(x) + F.hardsigmoid(x) + F.mish(x) + F.selu(x)
                                + F.celu(x) + F.softsign(x) + F.tanhshrink(x) + F.logsigmoid(x) + F.threshold(x, 0.1, 2.0)
                                + F.glu(dg.cat([x, x], 1), 1) + F.softmin(x, 1) + F.prelu(x, dg.tensor([0.25], dtype=x.dtype))),
      [rand(3, 4)]),
 ]
+
+
+@pytest.mark.parametrize("name", ["dropout", "dropout2d", "alpha_dropout", "module"])
+def test_dropout_on_device(name):
+    """The device draws its masks from its own generator, so the masks differ from the CPU's: check
+    what a mask must satisfy. dropout/dropout2d: y = x * m with m in {0, 1/(1-p)} (per channel for
+    dropout2d) and dy/dx = m; alpha_dropout: y = a x + c on each entry, dy/dx = a in {0, a_keep}."""
+    p = 0.3
+    x = dg.tensor(rand(4, 5, 3, 3) + 3.0, device="cuda", requires_grad=True)   # no zeros in x
+    fn = {"dropout": lambda t: F.dropout(t, p), "dropout2d": lambda t: F.dropout2d(t, p),
+          "alpha_dropout": lambda t: F.alpha_dropout(t, p, training=True),
+          "module": lambda t: nn.Dropout(p).train()(t)}[name]
+    y = fn(x)
+    assert y.device == x.device and y.dtype == x.dtype and y.shape == x.shape
+    y.sum().backward()
+    yh, xh, gh = (t.detach().cpu().numpy() for t in (y, x, x.grad))
+    assert x.grad.device == x.device
+    if name == "alpha_dropout":
+        assert len(np.unique(np.round(gh, 6))) == 2
+        return
+    np.testing.assert_allclose(yh, xh * gh, rtol=1e-12)
+    assert set(np.unique(np.round(gh, 9))) <= {0.0, round(1 / (1 - p), 9)} and 0 < (gh == 0).mean() < 1
+    if name == "dropout2d":
+        assert np.all(gh.min(axis=(2, 3)) == gh.max(axis=(2, 3)))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -188,7 +211,7 @@ MODULES = [
     ("cells", lambda: _Cells(), [(2, 4)]),
     ("mha", _mha, [(2, 3, 8)]),
     ("transformer_layer", lambda: nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True), [(2, 3, 8)]),
-    ("mlp", lambda: nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 3)),
+    ("mlp", lambda: nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3)),
      [(4, 3, 4)]),
     ("lenet5", lambda: _zoo().models.lenet5(), [(2, 1, 28, 28)]),
     ("resnet20", lambda: _zoo().models.resnet20(), [(2, 3, 8, 8)]),
@@ -348,6 +371,11 @@ FACTORIES = [
     ("randint", lambda **d: dg.randint(0, 5, (2, 3), **d)), ("randperm", lambda **d: dg.randperm(6, **d)),
     ("normal", lambda **d: dg.normal(0.0, 2.0, (3,), **d)),
 ]
+RANDOM_FACTORIES = {
+    "rand": lambda v: np.all((v >= 0) & (v < 1)), "randn": lambda v: np.all(np.isfinite(v)),
+    "randint": lambda v: np.all((v >= 0) & (v < 5)), "randperm": lambda v: sorted(v.tolist()) == list(range(6)),
+    "normal": lambda v: np.all(np.isfinite(v)),
+}
 LIKE = ["zeros_like", "ones_like", "empty_like", "rand_like", "randn_like"]
 
 
@@ -359,8 +387,11 @@ def test_factory_device(name, make):
     g = make(device="cuda")
     assert c.device == dg.device("cpu") and g.device == dg.device("cuda:0") and g.is_cuda
     assert g.dtype == c.dtype and g.shape == c.shape
-    if name != "empty":
-        np.testing.assert_array_equal(g.cpu().numpy(), c.numpy())
+    v = g.cpu().numpy()
+    if name in RANDOM_FACTORIES:       # the device may draw from its own generator: check the law
+        assert RANDOM_FACTORIES[name](v), name
+    elif name != "empty":
+        np.testing.assert_array_equal(v, c.numpy())
     dg.set_default_device("cuda")
     try:
         dg.manual_seed(3)
@@ -579,15 +610,16 @@ def _dist_run(case, dev):
     if lp:
         grads = dg.autograd.grad(sum(t.sum() for t in lp), ps, allow_unused=True, retain_graph=True)
         got.update({f"grad {p}": g for p, g in zip(pnames, grads) if g is not None})
-    dg.manual_seed(0)
-    got["sample"] = d.sample((3,))
+    out = {k: _tree(v, dev) for k, v in got.items()}
+    # draws: the device may use its own generator, so only where, what shape and which dtype
+    sample = d.sample((3,))
+    out["sample"] = (sample.device.type, tuple(sample.shape), str(sample.dtype))
     if d.has_rsample:
-        dg.manual_seed(0)
         r = d.rsample((2,))
-        got["rsample"] = r
-        got.update({f"rsample grad {p}": g for p, g in
-                    zip(pnames, dg.autograd.grad(r.sum(), ps, allow_unused=True)) if g is not None})
-    return {k: _tree(v, dev) for k, v in got.items()}
+        grads = dg.autograd.grad(r.sum(), ps, allow_unused=True)
+        out["rsample"] = (r.device.type, tuple(r.shape), [None if g is None else (g.device.type, tuple(g.shape))
+                                                          for g in grads])
+    return out
 
 
 @pytest.mark.parametrize("case", _dist.CASES, ids=[c[0] for c in _dist.CASES])
@@ -600,7 +632,10 @@ def test_distribution_on_device(case):
         dg.set_default_device(None)
     assert cpu.keys() == dev.keys()
     for k in cpu:
-        _same_tree(cpu[k], dev[k], k)
+        if k in ("sample", "rsample"):
+            assert str(cpu[k]).replace("cpu", "cuda") == str(dev[k]), k
+        else:
+            _same_tree(cpu[k], dev[k], k)
 
 
 def test_environment_switch_runs_a_program_on_the_stand_in():
