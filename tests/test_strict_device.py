@@ -690,3 +690,18 @@ def test_int_relu_and_cpu_only_methods():
         i.apply_(lambda v: v)
     with pytest.raises(TypeError, match="CPU"):
         i.map_(i, lambda a, b: a)
+
+
+def test_generation_on_device_matches_cpu():
+    import copy
+    dg.manual_seed(0)
+    m = dg.models.CharRNN(9, 4, 6).eval()
+    ids = m.generate([1, 2, 3], 6, generator=5)
+    assert np.array_equal(copy.deepcopy(m).cuda().generate([1, 2, 3], 6, generator=5), ids)
+    dg.manual_seed(0)
+    s = dg.models.Seq2Seq(7, 7, 4, 8).eval()
+    src = dg.tensor([[1, 2, 3], [3, 2, 1]])
+    out = s.greedy(src, 4)
+    g = copy.deepcopy(s).cuda()
+    assert np.array_equal(g.greedy(src.cuda(), 4), out) and isinstance(g.greedy(src.cuda(), 4), np.ndarray)
+    assert g(src.cuda(), dg.zeros(2, 4, dtype=dg.int64, device="cuda")).device == dg.device("cuda")
