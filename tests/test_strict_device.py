@@ -705,3 +705,29 @@ def test_generation_on_device_matches_cpu():
     g = copy.deepcopy(s).cuda()
     assert np.array_equal(g.greedy(src.cuda(), 4), out) and isinstance(g.greedy(src.cuda(), 4), np.ndarray)
     assert g(src.cuda(), dg.zeros(2, 4, dtype=dg.int64, device="cuda")).device == dg.device("cuda")
+
+
+def test_utilities_on_device():
+    from deepgrad.utils.checkpoint import checkpoint
+    dg.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)).cuda()
+    x = dg.randn(3, 4, device="cuda", requires_grad=True)
+    checkpoint(m, x, use_reentrant=False).sum().backward()
+    assert x.grad.device == x.device
+    t = dg.randn(3, dtype=dg.float64, device="cuda", requires_grad=True)
+    assert dg.autograd.gradcheck(lambda u: (u * u.sin()).sum(), [t])
+    assert dg.autograd.gradgradcheck(lambda u: (u ** 3).sum(), [t])
+    h = dg.autograd.functional.hessian(lambda u: (u ** 3).sum(), t.detach())
+    np.testing.assert_allclose(h.cpu().numpy(), np.diag(6 * t.detach().cpu().numpy()), rtol=1e-12)
+    assert dg.autograd.functional.jacobian(lambda u: u.sin(), t.detach()).device == t.device
+    nn.utils.clip_grad_value_(m.parameters(), 0.1)
+    vec = nn.utils.parameters_to_vector(m.parameters())
+    assert vec.device == x.device
+    nn.utils.vector_to_parameters(vec * 2, m.parameters())
+    P = nn.utils.parametrizations
+    for wrap in (P.weight_norm, P.spectral_norm, P.orthogonal):
+        assert wrap(nn.Linear(3, 3).cuda())(dg.randn(2, 3, device="cuda")).device == x.device
+    packed = nn.utils.rnn.pack_padded_sequence(dg.randn(4, 2, 3, device="cuda"), [4, 2])
+    out, (hn, cn) = nn.LSTM(3, 4).cuda()(packed)
+    assert out.data.device == x.device and hn.device == x.device
+    assert "Total params: 58" in str(dg.utils.summary(m, (4,), verbose=0))
