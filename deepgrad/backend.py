@@ -216,7 +216,10 @@ def to_device(array, dev, non_blocking=False):
         with xp.cuda.Device(dev.index or 0):
             if non_blocking and is_real_cupy(xp) and isinstance(array, np.ndarray) and array.flags.c_contiguous:
                 out = xp.empty(array.shape, array.dtype)
-                out.set(array, stream=xp.cuda.get_current_stream())
+                stream = xp.cuda.get_current_stream()
+                out.set(array, stream=stream)
+                if is_pinned(array):
+                    _keep_until_copied(xp, stream, array)
                 return out
             return xp.asarray(array)
     except MemoryError as e:
@@ -224,6 +227,20 @@ def to_device(array, dev, non_blocking=False):
 
 
 # ---- pinned (page-locked) host memory ----------------------------------------------------------
+_inflight = []    # (event, pinned host array): sources of asynchronous copies still in flight
+
+
+def _keep_until_copied(xp, stream, host):
+    """Keep ``host`` (pinned) alive until the copy queued on ``stream`` has run: CuPy's pinned
+    pool would otherwise hand its block to the next ``pin`` while the GPU still reads it
+    (PyTorch's caching host allocator records an event for the same reason)."""
+    ev = xp.cuda.Event(disable_timing=True)
+    ev.record(stream)
+    _inflight.append((ev, host))
+    while _inflight and _inflight[0][0].done:
+        _inflight.pop(0)
+
+
 _pinned = {}      # id(array) -> weakref: the NumPy arrays deepgrad placed in pinned memory
 
 

@@ -138,7 +138,7 @@ def _device_generator(device, generator):
         return None
     backend.module_for(dev)          # the "no CUDA device" error, before anything is drawn
     from .cuda import _rng
-    return _rng.for_device(dev)
+    return _rng.for_device(dev) if _rng.draws_on_device() else None
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):

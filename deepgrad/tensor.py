@@ -1032,6 +1032,8 @@ class Tensor:
         """``self[i] = callable(self[i], tensor[i])`` in place, ``tensor`` broadcast to self (CPU, no gradient)."""
         if self.requires_grad:
             raise RuntimeError("map_ is only implemented for tensors that do not require grad")
+        if self.device.type != "cpu":
+            raise TypeError("map_ is only implemented on CPU tensors")
         other = np.broadcast_to(tensor.array if isinstance(tensor, Tensor) else np.asarray(tensor), self.array.shape)
         out = np.empty_like(self.array)
         for idx in np.ndindex(*self.array.shape):

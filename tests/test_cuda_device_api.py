@@ -17,8 +17,13 @@ from deepgrad.testing import strict_cuda, strict_xp
 
 @pytest.fixture
 def cuda():
+    from deepgrad.cuda import _rng
     with strict_cuda() as xp:
-        yield xp
+        _rng.STAND_IN_DRAWS_ON_DEVICE[0] = True      # the GPU generators draw (as on real CuPy)
+        try:
+            yield xp
+        finally:
+            _rng.STAND_IN_DRAWS_ON_DEVICE[0] = False
 
 
 # ---- without CuPy: deepgrad's "Torch not compiled with CUDA enabled" ---------------------------
@@ -117,7 +122,7 @@ def test_set_rng_state_refuses_a_bad_state(cuda):
         dg.cuda.set_rng_state(dg.zeros(3, dtype=dg.uint8))
 
 
-def test_rng_state_all_and_several_devices():
+def test_rng_state_all_and_several_devices(cuda):
     with strict_cuda(device_count=2):
         dg.cuda.manual_seed_all(11)
         states = dg.cuda.get_rng_state_all()

@@ -132,12 +132,35 @@ FUNCTIONAL = [
     ("sdpa_masks", lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m > 0).sum()
      + F.scaled_dot_product_attention(q, k, v, attn_mask=m).sum(), [rand(2, 3, 4), rand(2, 5, 4, seed=1),
                                                                     rand(2, 5, 4, seed=2), rand(3, 5, seed=3, low=-0.5)]),
-    ("dropout", lambda x: F.dropout(x, 0.3) + F.dropout2d(x, 0.5) + F.alpha_dropout(x, 0.2, training=True), [rand(2, 4, 3, 3)]),
     ("activations", lambda x: (F.relu6(x) + F.hardtanh(x) + F.hardswish(x) + F.hardsigmoid(x) + F.mish(x) + F.selu(x)
                                + F.celu(x) + F.softsign(x) + F.tanhshrink(x) + F.logsigmoid(x) + F.threshold(x, 0.1, 2.0)
                                + F.glu(dg.cat([x, x], 1), 1) + F.softmin(x, 1) + F.prelu(x, dg.tensor([0.25], dtype=x.dtype))),
      [rand(3, 4)]),
 ]
+
+
+@pytest.mark.parametrize("name", ["dropout", "dropout2d", "alpha_dropout", "module"])
+def test_dropout_on_device(name):
+    """The device draws its masks from its own generator, so the masks differ from the CPU's: check
+    what a mask must satisfy. dropout/dropout2d: y = x * m with m in {0, 1/(1-p)} (per channel for
+    dropout2d) and dy/dx = m; alpha_dropout: y = a x + c on each entry, dy/dx = a in {0, a_keep}."""
+    p = 0.3
+    x = dg.tensor(rand(4, 5, 3, 3) + 3.0, device="cuda", requires_grad=True)   # no zeros in x
+    fn = {"dropout": lambda t: F.dropout(t, p), "dropout2d": lambda t: F.dropout2d(t, p),
+          "alpha_dropout": lambda t: F.alpha_dropout(t, p, training=True),
+          "module": lambda t: nn.Dropout(p).train()(t)}[name]
+    y = fn(x)
+    assert y.device == x.device and y.dtype == x.dtype and y.shape == x.shape
+    y.sum().backward()
+    yh, xh, gh = (t.detach().cpu().numpy() for t in (y, x, x.grad))
+    assert x.grad.device == x.device
+    if name == "alpha_dropout":
+        assert len(np.unique(np.round(gh, 6))) == 2
+        return
+    np.testing.assert_allclose(yh, xh * gh, rtol=1e-12)
+    assert set(np.unique(np.round(gh, 9))) <= {0.0, round(1 / (1 - p), 9)} and 0 < (gh == 0).mean() < 1
+    if name == "dropout2d":
+        assert np.all(gh.min(axis=(2, 3)) == gh.max(axis=(2, 3)))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -188,7 +211,7 @@ MODULES = [
     ("cells", lambda: _Cells(), [(2, 4)]),
     ("mha", _mha, [(2, 3, 8)]),
     ("transformer_layer", lambda: nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True), [(2, 3, 8)]),
-    ("mlp", lambda: nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 3)),
+    ("mlp", lambda: nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3)),
      [(4, 3, 4)]),
     ("lenet5", lambda: _zoo().models.lenet5(), [(2, 1, 28, 28)]),
     ("resnet20", lambda: _zoo().models.resnet20(), [(2, 3, 8, 8)]),
@@ -348,6 +371,11 @@ FACTORIES = [
     ("randint", lambda **d: dg.randint(0, 5, (2, 3), **d)), ("randperm", lambda **d: dg.randperm(6, **d)),
     ("normal", lambda **d: dg.normal(0.0, 2.0, (3,), **d)),
 ]
+RANDOM_FACTORIES = {
+    "rand": lambda v: np.all((v >= 0) & (v < 1)), "randn": lambda v: np.all(np.isfinite(v)),
+    "randint": lambda v: np.all((v >= 0) & (v < 5)), "randperm": lambda v: sorted(v.tolist()) == list(range(6)),
+    "normal": lambda v: np.all(np.isfinite(v)),
+}
 LIKE = ["zeros_like", "ones_like", "empty_like", "rand_like", "randn_like"]
 
 
@@ -359,8 +387,11 @@ def test_factory_device(name, make):
     g = make(device="cuda")
     assert c.device == dg.device("cpu") and g.device == dg.device("cuda:0") and g.is_cuda
     assert g.dtype == c.dtype and g.shape == c.shape
-    if name != "empty":
-        np.testing.assert_array_equal(g.cpu().numpy(), c.numpy())
+    v = g.cpu().numpy()
+    if name in RANDOM_FACTORIES:       # the device may draw from its own generator: check the law
+        assert RANDOM_FACTORIES[name](v), name
+    elif name != "empty":
+        np.testing.assert_array_equal(v, c.numpy())
     dg.set_default_device("cuda")
     try:
         dg.manual_seed(3)
@@ -579,15 +610,16 @@ def _dist_run(case, dev):
     if lp:
         grads = dg.autograd.grad(sum(t.sum() for t in lp), ps, allow_unused=True, retain_graph=True)
         got.update({f"grad {p}": g for p, g in zip(pnames, grads) if g is not None})
-    dg.manual_seed(0)
-    got["sample"] = d.sample((3,))
+    out = {k: _tree(v, dev) for k, v in got.items()}
+    # draws: the device may use its own generator, so only where, what shape and which dtype
+    sample = d.sample((3,))
+    out["sample"] = (sample.device.type, tuple(sample.shape), str(sample.dtype))
     if d.has_rsample:
-        dg.manual_seed(0)
         r = d.rsample((2,))
-        got["rsample"] = r
-        got.update({f"rsample grad {p}": g for p, g in
-                    zip(pnames, dg.autograd.grad(r.sum(), ps, allow_unused=True)) if g is not None})
-    return {k: _tree(v, dev) for k, v in got.items()}
+        grads = dg.autograd.grad(r.sum(), ps, allow_unused=True)
+        out["rsample"] = (r.device.type, tuple(r.shape), [None if g is None else (g.device.type, tuple(g.shape))
+                                                          for g in grads])
+    return out
 
 
 @pytest.mark.parametrize("case", _dist.CASES, ids=[c[0] for c in _dist.CASES])
@@ -600,7 +632,10 @@ def test_distribution_on_device(case):
         dg.set_default_device(None)
     assert cpu.keys() == dev.keys()
     for k in cpu:
-        _same_tree(cpu[k], dev[k], k)
+        if k in ("sample", "rsample"):
+            assert str(cpu[k]).replace("cpu", "cuda") == str(dev[k]), k
+        else:
+            _same_tree(cpu[k], dev[k], k)
 
 
 def test_environment_switch_runs_a_program_on_the_stand_in():
@@ -614,3 +649,85 @@ def test_environment_switch_runs_a_program_on_the_stand_in():
     if "cupy" in out.stdout:            # a machine with CuPy keeps it: the switch only fills a gap
         return
     assert out.stdout.split() == ["True", "cuda:0", "deepgrad.testing.strict_xp"], out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("make", [lambda: nn.Conv2d(2, 3, 3), lambda: nn.ConvTranspose1d(2, 3, 3), lambda: nn.BatchNorm2d(3),
+                                  lambda: nn.PReLU(2), lambda: nn.LSTM(3, 4), lambda: nn.MultiheadAttention(4, 2),
+                                  lambda: nn.Embedding(5, 3), lambda: _zoo().models.resnet20(),
+                                  lambda: _zoo().models.RBM(6, 4)], ids=lambda f: "")
+def test_modules_built_under_the_default_device_live_there(make):
+    dg.set_default_device("cuda")
+    try:
+        m = make()
+    finally:
+        dg.set_default_device(None)
+    tensors = list(m.named_parameters()) + list(m.named_buffers())
+    assert tensors and all(t.device == dg.device("cuda") for _, t in tensors), \
+        [n for n, t in tensors if t.device != dg.device("cuda")]
+    assert nn.PReLU(device="cuda").weight.device == dg.device("cuda")
+
+
+INPLACE_NAMES = sorted(test_api_surface.INPLACE_UNARY) + [n for n, _ in test_api_surface.INPLACE_ARGS]
+
+
+@pytest.mark.parametrize("name", INPLACE_NAMES)
+def test_inplace_variants_on_device(name):
+    args = dict(test_api_surface.INPLACE_ARGS).get(name, ())
+    lo, hi = test_api_surface.INPLACE_UNARY.get(name, (0.2, 1.5))
+    cpu = _tree(test_api_surface._inplace_case(dg, name, args, lo, hi), "cpu")
+    dg.set_default_device("cuda")
+    try:
+        dev = _tree(test_api_surface._inplace_case(dg, name, args, lo, hi), "cuda")
+    finally:
+        dg.set_default_device(None)
+    _same_tree(cpu, dev, name)
+
+
+def test_int_relu_and_cpu_only_methods():
+    i = dg.tensor([-2, 0, 3], device="cuda")
+    assert dg.relu(i).cpu().tolist() == [0, 0, 3] and dg.relu(i).device == i.device
+    with pytest.raises(TypeError, match="CPU"):
+        i.apply_(lambda v: v)
+    with pytest.raises(TypeError, match="CPU"):
+        i.map_(i, lambda a, b: a)
+
+
+def test_generation_on_device_matches_cpu():
+    import copy
+    dg.manual_seed(0)
+    m = dg.models.CharRNN(9, 4, 6).eval()
+    ids = m.generate([1, 2, 3], 6, generator=5)
+    assert np.array_equal(copy.deepcopy(m).cuda().generate([1, 2, 3], 6, generator=5), ids)
+    dg.manual_seed(0)
+    s = dg.models.Seq2Seq(7, 7, 4, 8).eval()
+    src = dg.tensor([[1, 2, 3], [3, 2, 1]])
+    out = s.greedy(src, 4)
+    g = copy.deepcopy(s).cuda()
+    assert np.array_equal(g.greedy(src.cuda(), 4), out) and isinstance(g.greedy(src.cuda(), 4), np.ndarray)
+    assert g(src.cuda(), dg.zeros(2, 4, dtype=dg.int64, device="cuda")).device == dg.device("cuda")
+
+
+def test_utilities_on_device():
+    from deepgrad.utils.checkpoint import checkpoint
+    dg.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)).cuda()
+    x = dg.randn(3, 4, device="cuda", requires_grad=True)
+    checkpoint(m, x, use_reentrant=False).sum().backward()
+    assert x.grad.device == x.device
+    t = dg.randn(3, dtype=dg.float64, device="cuda", requires_grad=True)
+    assert dg.autograd.gradcheck(lambda u: (u * u.sin()).sum(), [t])
+    assert dg.autograd.gradgradcheck(lambda u: (u ** 3).sum(), [t])
+    h = dg.autograd.functional.hessian(lambda u: (u ** 3).sum(), t.detach())
+    np.testing.assert_allclose(h.cpu().numpy(), np.diag(6 * t.detach().cpu().numpy()), rtol=1e-12)
+    assert dg.autograd.functional.jacobian(lambda u: u.sin(), t.detach()).device == t.device
+    nn.utils.clip_grad_value_(m.parameters(), 0.1)
+    vec = nn.utils.parameters_to_vector(m.parameters())
+    assert vec.device == x.device
+    nn.utils.vector_to_parameters(vec * 2, m.parameters())
+    P = nn.utils.parametrizations
+    for wrap in (P.weight_norm, P.spectral_norm, P.orthogonal):
+        assert wrap(nn.Linear(3, 3).cuda())(dg.randn(2, 3, device="cuda")).device == x.device
+    packed = nn.utils.rnn.pack_padded_sequence(dg.randn(4, 2, 3, device="cuda"), [4, 2])
+    out, (hn, cn) = nn.LSTM(3, 4).cuda()(packed)
+    assert out.data.device == x.device and hn.device == x.device
+    assert "Total params: 58" in str(dg.utils.summary(m, (4,), verbose=0))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from .api import grad as _grad
 
 
@@ -53,7 +54,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
             raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype}; use float64 for finite differences")
     outs = _flat_outputs(fn(*inputs))
     rng = np.random.default_rng(seed)
-    ws = [rng.standard_normal(o.shape) for o in outs]
+    ws = [backend.asarray_on(rng.standard_normal(o.shape), o.array) for o in outs]   # on the outputs' device
     from ..tensor import Tensor
     diff_outs = [(o, w) for o, w in zip(outs, ws) if o.requires_grad]
     if not diff_outs:
@@ -64,7 +65,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
     with no_grad():
         for j, i in enumerate(check):
             num = _numerical_jacobian_vjp(fn, inputs, i, ws, eps)
-            ana = np.zeros_like(num) if analytic[j] is None else analytic[j].array.astype(np.float64)
+            ana = np.zeros_like(num) if analytic[j] is None else backend.to_numpy(analytic[j].array).astype(np.float64)
             if ana.shape != num.shape:
                 raise RuntimeError(f"gradcheck: gradient of input {i} has shape {ana.shape}, expected {num.shape}")
             if not np.allclose(ana, num, rtol=rtol, atol=atol):
@@ -84,7 +85,7 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tr
     check = _inputs_needing_grad(inputs)
     outs = _flat_outputs(fn(*inputs))
     rng = np.random.default_rng(seed)
-    ws = [Tensor._make(rng.standard_normal(o.shape)) for o in outs]
+    ws = [Tensor._make(backend.asarray_on(rng.standard_normal(o.shape), o.array)) for o in outs]
 
     def first_grads(*xs):
         from .grad_mode import enable_grad

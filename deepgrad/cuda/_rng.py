@@ -141,6 +141,16 @@ class CudaGenerator:
 
 _generators = {}
 
+# On the strict stand-in (deepgrad.testing) "cuda" draws come from the CPU generator and are moved,
+# so that the stand-in grid can compare random ops value for value across devices; tests of the
+# device generators themselves set this to draw from them there too.
+STAND_IN_DRAWS_ON_DEVICE = [False]
+
+
+def draws_on_device() -> bool:
+    """Whether "cuda" tensors draw from the GPU generators (always on the real CuPy)."""
+    return backend.is_real_cupy(backend._cupy) or STAND_IN_DRAWS_ON_DEVICE[0]
+
 
 def generator(index=None) -> CudaGenerator:
     """The default generator of GPU ``index`` (the current device when None), made on first use."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import nn
+from .. import backend, nn
 from ..autograd.grad_mode import no_grad
 from ..ops.loss import cross_entropy
 from ..tensor import Tensor
@@ -82,15 +82,16 @@ class CharRNN(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            logits, state = self.forward(Tensor._make(ids[None]), return_state=True)
-            last = logits.array[0, -1]
+            dev = self.head.weight.device           # ids go to the model's device, logits come back
+            logits, state = self.forward(Tensor._make(backend.to_device(ids[None], dev)), return_state=True)
+            last = backend.to_numpy(logits.array[0, -1])
             out = np.empty(int(length), dtype=np.int64)
             for i in range(int(length)):
                 nxt = sample_ids(np.asarray(last, dtype=np.float64)[None], temperature, top_k, rng)[0]
                 out[i] = nxt
-                logits, state = self.forward(Tensor._make(np.array([[nxt]], dtype=np.int64)), state=state,
-                                             return_state=True)
-                last = logits.array[0, -1]
+                step = backend.to_device(np.array([[nxt]], dtype=np.int64), dev)
+                logits, state = self.forward(Tensor._make(step), state=state, return_state=True)
+                last = backend.to_numpy(logits.array[0, -1])
         finally:
             self.train(was_training)
         return out

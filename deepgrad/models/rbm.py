@@ -128,6 +128,7 @@ class RBM(nn.Module):
         self.weight = nn.Parameter(Tensor._make(w))
         self.v_bias = nn.Parameter(Tensor._make(np.zeros(self.n_visible, dt)))
         self.h_bias = nn.Parameter(Tensor._make(np.zeros(self.n_hidden, dt)))
+        device = device if device is not None else backend._DEFAULT_DEVICE[0]
         if device is not None:
             self.to(device)
         self._velocity = None

@@ -7,7 +7,7 @@ from .. import backend
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
-from .parameter import Parameter
+from .parameter import Parameter, _on_device
 
 __all__ = ["ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid",
            "Tanh", "Softmax", "LogSoftmax", "Softmin", "Softplus", "Softsign", "Hardtanh", "Hardsigmoid",
@@ -75,7 +75,7 @@ class PReLU(Module):
         super().__init__()
         self.num_parameters = num_parameters
         self.init = init
-        self.weight = Parameter(Tensor._make(np.full((num_parameters,), init, dtype=backend.as_dtype(dtype))))
+        self.weight = Parameter(_on_device(np.full((num_parameters,), init, dtype=backend.as_dtype(dtype)), device))
 
     def reset_parameters(self):
         self.weight.array[...] = self.init

@@ -16,7 +16,7 @@ from ..ops.shape import pad as _pad
 from ..tensor import Tensor
 from . import init
 from .module import Module
-from .parameter import Parameter
+from .parameter import Parameter, _on_device
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 
@@ -24,10 +24,7 @@ _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _empty(shape, dtype, device):
-    a = np.empty(shape, dtype=backend.as_dtype(dtype))
-    if device is not None and backend.device(device).type != "cpu":
-        a = backend.to_device(a, device)
-    return Tensor._make(a)
+    return _on_device(np.empty(shape, dtype=backend.as_dtype(dtype)), device)
 
 
 class _ConvNd(Module):

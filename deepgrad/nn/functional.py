@@ -154,8 +154,8 @@ def _check_p(p, name="dropout"):
 def _keep_mask(shape, p, dtype, like):
     """A mask of 0 and 1/(1-p), each entry kept with probability 1-p (inverted dropout)."""
     draw_dt = np.float64 if dtype == np.float64 else np.float32
-    if backend.array_module(like) is not np:       # a GPU tensor: drawn on the device (cuda/_rng.py)
-        from ..cuda import _rng
+    from ..cuda import _rng
+    if backend.array_module(like) is not np and _rng.draws_on_device():   # drawn on the GPU (cuda/_rng.py)
         u = _rng.for_device(backend.device_of(like)).random(shape, draw_dt)
         mask = (u >= p).astype(dtype)
         mask *= dtype.type(1.0 / (1.0 - p))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor
 from ..ops.normalization import batch_norm, layer_norm, group_norm
 from . import init
 from .module import Module
-from .parameter import _full, _set_parameters
+from .parameter import _full, _on_device, _set_parameters
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm"]
 
@@ -42,7 +41,7 @@ class _BatchNorm(Module):
         if track_running_stats:
             self.register_buffer("running_mean", _full((num_features,), 0.0, dtype, device))
             self.register_buffer("running_var", _full((num_features,), 1.0, dtype, device))
-            self.register_buffer("num_batches_tracked", Tensor._make(np.array(0, dtype=np.int64)))
+            self.register_buffer("num_batches_tracked", _on_device(np.array(0, dtype=np.int64), device))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)

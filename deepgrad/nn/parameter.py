@@ -58,7 +58,9 @@ def _rebuild_parameter(array, requires_grad):
 
 # ---- storage for the layers' parameters and buffers ------------------------------------------
 def _on_device(a, device):
-    """``a`` (a new CPU array) as a Tensor on ``device``."""
+    """``a`` (a new CPU array) as a Tensor on ``device`` (None: the default device)."""
+    if device is None:
+        device = backend._DEFAULT_DEVICE[0]
     if device is not None and backend.device(device).type != "cpu":
         a = backend.to_device(a, device)
     return Tensor._make(a)

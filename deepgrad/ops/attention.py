@@ -30,8 +30,8 @@ def _dropout(x, p):
     if p >= 1.0:
         return mul(x, Tensor._make(backend.array_module(x.array).zeros(x.shape, x.dtype)))
     dt = x.dtype
-    if backend.array_module(x.array) is not np:     # a GPU tensor: drawn on the device (cuda/_rng.py)
-        from ..cuda import _rng
+    from ..cuda import _rng
+    if backend.array_module(x.array) is not np and _rng.draws_on_device():   # drawn on the GPU
         u = _rng.for_device(backend.device_of(x.array)).random(tuple(x.shape), np.float64 if dt == np.float64 else np.float32)
         mask = (u >= p).astype(dt)
         mask *= dt.type(1.0 / (1.0 - p))

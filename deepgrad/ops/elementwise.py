@@ -442,7 +442,7 @@ def trunc(input):
 class Relu(Function):
     def forward(self, x):
         self.mask = x > 0
-        return x * self.mask if x.dtype.kind in "fV" else np.maximum(x, 0)
+        return x * self.mask if x.dtype.kind in "fV" else backend.array_module(x).maximum(x, 0)
 
     def backward(self, g):
         # NOTE: the gradient at exactly 0 is 0, as in PyTorch.

@@ -248,6 +248,8 @@ def summary(model, input_size=None, input_data=None, batch_dim=None, dtypes=None
             else:
                 a = np.zeros(s, dtype=npdt)
             t = Tensor._make(a)
+            if device is None:          # made-up inputs go where the model's parameters are
+                device = next((p.device for p in model.parameters()), None)
             inputs.append(t.to(device) if device is not None else t)
         args, kwargs = inputs, {}
     else:

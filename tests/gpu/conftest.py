@@ -23,12 +23,15 @@ def _gpu_session():
     if DRY:
         from deepgrad.ops import _cuda_kernels as _ck
         from deepgrad.testing import strict_cuda
+        from deepgrad.cuda import _rng
         with strict_cuda():
             _ck.FORCE[0] = True
+            _rng.STAND_IN_DRAWS_ON_DEVICE[0] = True
             try:
                 yield
             finally:
                 _ck.FORCE[0] = False
+                _rng.STAND_IN_DRAWS_ON_DEVICE[0] = False
         return
     import torch
     # PyTorch's defaults use TF32 in cuDNN convolutions; deepgrad's CuPy GEMMs are plain float32,
