@@ -16,10 +16,9 @@ the time other processes hold the core).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import threads_from_argv  # noqa: E402
@@ -33,7 +32,7 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import deepgrad as dg  # noqa: E402
 from deepgrad import models  # noqa: E402
-from _timing import copy_weights, load_average, setup_threads, time_pair  # noqa: E402
+from _timing import clock_arg, copy_weights, load_average, setup_threads, time_pair  # noqa: E402
 from bench_cnn import TorchLeNet5, TorchResNet20  # noqa: E402
 
 CASES = {"resnet20": (models.resnet20, TorchResNet20, (32, 3, 32, 32)),
@@ -56,20 +55,6 @@ def _fns(M, model, x, y, vs):
     return step, hvp
 
 
-def _time_pair_cpu(fa, fb, number, repeat, warmup):
-    """``time_pair`` on the process CPU clock (alternating rounds, medians)."""
-    for _ in range(warmup):
-        fa()
-        fb()
-    ta, tb = [], []
-    for _ in range(repeat):
-        for f, acc in ((fa, ta), (fb, tb)):
-            t0 = time.process_time()
-            for _ in range(number):
-                f()
-            acc.append((time.process_time() - t0) / number)
-    return statistics.median(ta), statistics.median(tb)
-
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -80,7 +65,7 @@ def main(argv=None):
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = p.parse_args(argv)
     n = setup_threads(args.threads)
-    pair = time_pair if args.clock == "wall" else _time_pair_cpu
+    pair = functools.partial(time_pair, clock=clock_arg(args.clock))
     print(f"HVP vs training step, float32, {n} threads, {args.clock} clock [load average {load_average()}]")
     print(f"{'case':<10}{'step dg':>10}{'step torch':>12}{'hvp dg':>10}{'hvp torch':>11}"
           f"{'hvp/step dg':>13}{'hvp dg/torch':>14}")

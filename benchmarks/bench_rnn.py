@@ -17,12 +17,11 @@ one thread it adds up the threads' time and says nothing about the wall time.
 from __future__ import annotations
 
 import argparse
+import functools
 import cProfile
 import os
 import pstats
-import statistics
 import sys
-import time
 
 
 def _threads_from_argv(default=1):
@@ -45,7 +44,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import deepgrad as dg  # noqa: E402
 import deepgrad.nn as dnn  # noqa: E402
 import deepgrad.nn.functional as DF  # noqa: E402
-from _timing import load_average, setup_threads, time_pair  # noqa: E402
+from _timing import clock_arg, load_average, setup_threads, time_pair  # noqa: E402
 
 V, E, H, T, B = 65, 64, 256, 64, 32
 
@@ -109,20 +108,6 @@ def build(lr=0.5):
     return step_dg, step_torch
 
 
-def _time_pair_cpu(fa, fb, number, repeat, warmup):
-    """``time_pair`` on the process CPU clock (alternating rounds, medians)."""
-    for _ in range(warmup):
-        fa()
-        fb()
-    ta, tb = [], []
-    for _ in range(repeat):
-        for f, acc in ((fa, ta), (fb, tb)):
-            t0 = time.process_time()
-            for _ in range(number):
-                f()
-            acc.append((time.process_time() - t0) / number)
-    return statistics.median(ta), statistics.median(tb)
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -140,7 +125,7 @@ def main():
         assert abs(ld - lt) < 1e-3 * max(1.0, abs(lt)), (ld, lt)
     print(f"char-LSTM training step: vocab {V}, embed {E}, hidden {H}, seq {T}, batch {B}; {n} threads")
     print(f"losses agree after 3 SGD steps: deepgrad {ld:.5f} torch {lt:.5f}")
-    pair = time_pair if args.clock == "wall" else _time_pair_cpu
+    pair = functools.partial(time_pair, clock=clock_arg(args.clock))
     td, tt = pair(step_dg, step_torch, number=args.number, repeat=args.repeat, warmup=2)
     print(f"deepgrad {td * 1e3:8.2f} ms/step   torch {tt * 1e3:8.2f} ms/step   ratio {td / tt:.2f}   "
           f"({args.clock} clock, load average {load_average()})")

@@ -148,15 +148,12 @@ class Program:
         self.nodes = out
         self.stats["folded"] = nf
 
-    def _elide_copies(self):
-        """``b = a.copy()`` where ``a`` owns its memory, nothing touches that memory afterwards and
-        it is neither an input, state nor a result: ``b`` is ``a`` itself. (The autograd engine
-        copies a leaf's gradient unless it can prove the array is its own: during a capture it
-        cannot, so every parameter gradient would be copied once more.)"""
+    def _lifetimes(self):
+        """For the in-place passes: ``root(slot)`` (the identity of the memory a slot's array lives
+        in), the roots that must survive (inputs, state, results, folded constants) and, per root,
+        the index of the last node that touches it."""
         from ._record import _root, plain
         vals = self._values
-        if not vals:
-            return
 
         def root(i):
             v = vals.get(i)
@@ -170,6 +167,18 @@ class Program:
                 r = root(i)
                 if r is not None:
                     last[r] = k
+        return root, pinned, last
+
+    def _elide_copies(self):
+        """``b = a.copy()`` where ``a`` owns its memory, nothing touches that memory afterwards and
+        it is neither an input, state nor a result: ``b`` is ``a`` itself. (The autograd engine
+        copies a leaf's gradient unless it can prove the array is its own: during a capture it
+        cannot, so every parameter gradient would be copied once more.)"""
+        from ._record import plain
+        if not self._values:
+            return
+        vals = self._values
+        root, pinned, last = self._lifetimes()
         rename = {}
         out = []
         for k, n in enumerate(self.nodes):
@@ -198,23 +207,11 @@ class Program:
         memory, has ``b``'s shape and dtype, and is dead afterwards becomes
         ``ufunc(a, x, out=a)`` (``b`` is ``a``): no allocation, one buffer walked by the whole
         chain (activation, normalisation and optimiser-like sequences), identical results."""
-        from ._record import _root, plain
-        vals = self._values
-        if not vals:
+        from ._record import plain
+        if not self._values:
             return
-
-        def root(i):
-            v = vals.get(i)
-            return id(_root(plain(v))) if isinstance(v, np.ndarray) else None
-        pinned = {root(s_) for s_, _ in self.reads}
-        pinned.update(root(i) for i in _walk_slots(self.result, []))
-        pinned.update(root(i) for i in getattr(self, "folded", ()))
-        last = {}
-        for k, n in enumerate(self.nodes):
-            for i in node_reads(n) + node_outs(n) + [w.i for w in n.writes]:
-                r = root(i)
-                if r is not None:
-                    last[r] = k
+        vals = self._values
+        root, pinned, last = self._lifetimes()
         rename = {}
         alias = {}               # root of a renamed result -> the root it now lives in
         n_done = 0
