@@ -63,19 +63,39 @@ def _compare(make, inputs, loss_fn):
         np.testing.assert_allclose(gpu[3][k], cpu[3][k], **TOL)
 
 
+LSTM_KERNELS = ("lstm_forward", "lstm_forward_record", "lstm_backward")
+
+
+@pytest.fixture
+def lstm_calls(monkeypatch):
+    """Count the LSTM kernels' calls (the layer calls them as ``_ck.<name>``), so a test can
+    assert that the kernel path really ran, not the CPU loop."""
+    calls = dict.fromkeys(LSTM_KERNELS, 0)
+    for name in LSTM_KERNELS:
+        k = getattr(_ck, name)
+
+        def counted(xp, *args, _k=k, _name=name):
+            calls[_name] += 1
+            return _k(xp, *args)
+        monkeypatch.setattr(_ck, name, counted)
+    return calls
+
+
 def _lstm_loss(outs):
     out, (h, c) = outs
     return (out * out).sum() + (h * 3).sum() + (c * c).sum()
 
 
 @pytest.mark.parametrize("bidirectional,layers", [(False, 1), (True, 2)])
-def test_lstm_layer_kernels_match_cpu(bidirectional, layers):
+def test_lstm_layer_kernels_match_cpu(bidirectional, layers, lstm_calls):
     x = dg.randn(6, 3, 5)
     _compare(lambda: dg.nn.LSTM(5, 7, num_layers=layers, bidirectional=bidirectional), [x],
              lambda o: _lstm_loss(o))
+    steps = 6 * layers * (2 if bidirectional else 1)
+    assert lstm_calls == dict(lstm_forward=0, lstm_forward_record=steps, lstm_backward=steps)
 
 
-def test_lstm_kernels_packed_batch_match_cpu():
+def test_lstm_kernels_packed_batch_match_cpu(lstm_calls):
     from deepgrad.nn.utils.rnn import pack_padded_sequence
     x = dg.randn(5, 3, 4)
     lengths = [5, 3, 2]
@@ -83,24 +103,101 @@ def test_lstm_kernels_packed_batch_match_cpu():
     class Packed(dg.nn.Module):
         def __init__(self):
             super().__init__()
-            self.rnn = dg.nn.LSTM(4, 6)
+            self.rnn = dg.nn.LSTM(4, 6, num_layers=2, bidirectional=True)
 
         def forward(self, x):
             out, (h, c) = self.rnn(pack_padded_sequence(x, lengths))
             return out.data, h, c
 
     _compare(Packed, [x], lambda o: (o[0] ** 2).sum() + o[1].sum() * 2 + (o[2] * o[2]).sum())
+    assert lstm_calls == dict(lstm_forward=0, lstm_forward_record=20, lstm_backward=20)
 
 
-def test_lstm_kernel_without_grad_matches_cpu(forced):
+def test_lstm_kernel_without_grad_matches_cpu(forced, lstm_calls):
     dg.manual_seed(1)
-    lstm = dg.nn.LSTM(4, 5)
+    lstm = dg.nn.LSTM(4, 5, num_layers=2)
     x = dg.randn(3, 2, 4)
-    want = lstm(x)[0].detach().numpy()   # CPU arrays: the kernel path is not taken
+    want = [a.detach().numpy() for a in lstm(x)[1]]   # CPU arrays: the kernel path is not taken
+    assert sum(lstm_calls.values()) == 0
     lstm.to("cuda")
     with dg.no_grad():
-        got = lstm(x.to("cuda"))[0]
-    np.testing.assert_allclose(_np(got), want, **TOL)
+        got = lstm(x.to("cuda"))[1]
+    for a, b in zip(want, got):
+        np.testing.assert_allclose(_np(b), a, **TOL)
+    assert lstm_calls == dict(lstm_forward=6, lstm_forward_record=0, lstm_backward=0)
+
+
+# ---- the LSTM op itself (ops/recurrent.py RNNLayer), kernel path vs the CPU loop ---------------------
+# float64 to 1e-13: the kernels group each product as the CPU loop does, so the two agree to the
+# last bits on the stand-in (NumPy underneath); a wrong coefficient is off by far more.
+OP_TOL = {np.float32: dict(rtol=1e-6, atol=1e-7), np.float64: dict(rtol=1e-13, atol=1e-14)}
+T_, B_, I_, H_ = 5, 4, 3, 6
+RAGGED = [4, 4, 3, 1, 1]
+
+
+def _lstm_op_run(device, dtype, reverse, ragged, bias, grad, given, seed=0):
+    """rnn_layer('LSTM', ...) on ``device``: its outputs and, when ``grad``, the input gradients
+    of a weighted sum of the outputs ``given`` ('all', or 'last' = h_n and c_n only: no output
+    gradient reaches the layer's backward)."""
+    from deepgrad.ops.recurrent import rnn_layer
+    rng = np.random.default_rng(seed)
+    shapes = [(T_, B_, I_), (B_, H_), (B_, H_), (4 * H_, I_), (4 * H_, H_)] + ([(4 * H_,)] * 2 if bias else [])
+    ins = [dg.tensor(rng.standard_normal(s).astype(dtype)).to(device).requires_grad_(grad) for s in shapes]
+    ws = [dg.tensor(rng.standard_normal(s).astype(dtype)).to(device) for s in [(T_, B_, H_), (B_, H_), (B_, H_)]]
+    with dg.set_grad_enabled(grad):
+        outs = rnn_layer("LSTM", *ins[:5], *(ins[5:] if bias else [None, None]),
+                         batch_sizes=RAGGED if ragged else None, reverse=reverse)
+    grads = []
+    if grad:
+        parts = [(o * w).sum() for o, w in zip(outs, ws)]
+        loss = sum(parts[1:], parts[0]) if given == "all" else parts[1] + parts[2]
+        loss.backward()
+        grads = [_np(t.grad) for t in ins]
+    return [_np(o) for o in outs], grads
+
+
+def _lstm_op_compare(dtype, reverse, ragged, bias, grad, given):
+    want = _lstm_op_run("cpu", dtype, reverse, ragged, bias, grad, given)
+    with strict_cuda():
+        _ck.FORCE[0] = True
+        try:
+            got = _lstm_op_run("cuda", dtype, reverse, ragged, bias, grad, given)
+        finally:
+            _ck.FORCE[0] = False
+    for a, b in zip(want[0] + want[1], got[0] + got[1]):
+        assert b.dtype == a.dtype
+        np.testing.assert_allclose(b, a, **OP_TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("ragged", [False, True])
+@pytest.mark.parametrize("grad,given,bias", [(True, "all", True), (True, "last", False), (False, "all", True)])
+def test_lstm_op_kernels_match_cpu(dtype, reverse, ragged, grad, given, bias, lstm_calls):
+    _lstm_op_compare(dtype, reverse, ragged, bias, grad, given)
+    assert lstm_calls == dict(lstm_forward=0 if grad else T_, lstm_forward_record=T_ if grad else 0,
+                              lstm_backward=T_ if grad else 0)
+
+
+# Each output of each kernel, spoiled a little after the kernel ran: the comparison must notice
+# (so the tests above really check every value the kernels write, gate-major and batch-major).
+_SPOIL = [("lstm_forward", i) for i in (9, 10)] + \
+         [("lstm_forward_record", i) for i in (0, 1, 2, 3, 9, 10, 11, 12)] + \
+         [("lstm_backward", i) for i in (2, 3, 4, 5, 6, 9, 10, 11, 12)]
+
+
+@pytest.mark.parametrize("name,arg", _SPOIL, ids=[f"{n}-{i}" for n, i in _SPOIL])
+def test_lstm_op_comparison_catches_a_wrong_kernel_output(name, arg, monkeypatch):
+    k = getattr(_ck, name)
+
+    def spoiled(xp, *args):
+        k(xp, *args)
+        out = args[arg]
+        out[...] = out * 1.001 + 1e-3
+    monkeypatch.setattr(_ck, name, spoiled)
+    grad = name != "lstm_forward"
+    with pytest.raises(AssertionError):
+        _lstm_op_compare(np.float64, False, True, True, grad, "all")
 
 
 @pytest.mark.parametrize("affine", [True, False])
@@ -211,7 +308,7 @@ def test_every_kernel_runs_plain_on_numpy(k):
     a = lambda *s: rng.standard_normal(s).astype(np.float32)   # noqa: E731
     args = {
         "lstm_forward": lambda: [a(2, 3) for _ in range(11)],
-        "lstm_forward_record": lambda: [a(2, 3) for _ in range(16)],
+        "lstm_forward_record": lambda: [a(2, 3) for _ in range(13)],
         "lstm_backward": lambda: [a(2, 3) for _ in range(13)],
         "bn_forward": lambda: [a(4, 2), a(1, 2), a(1, 2), a(1, 2), a(1, 2), a(4, 2), a(4, 2)],
         "bn_backward": lambda: [a(4, 2), a(4, 2), a(1, 2), a(1, 2), a(1, 2), a(4, 2)],

@@ -79,19 +79,15 @@ def kernel(factory):
 
 @kernel
 def lstm_forward(xp):
-    """One time step: the gate pre-activations are ``z = a + r`` (``a``: the input projection,
-    overwritten in place with the activated gates; ``r``: the recurrent GEMM's result); write the
-    new cell ``c`` and hidden state ``h``."""
+    """One time step without recording: the gate pre-activations are ``z = a + r`` (``a``: the
+    input projection, ``r``: the recurrent GEMM's result); write the new cell ``c`` and hidden
+    state ``h`` (nothing else is kept, so the gates are not stored)."""
     def f(zo, zi, zf, zg, ro, ri, rf, rg, cp, c, h):
         so = 1 / (1 + xp.exp(zo + ro))
         si = 1 / (1 + xp.exp(zi + ri))
         sf = 1 / (1 + xp.exp(zf + rf))
         gg = 2 / (1 + xp.exp(zg + rg)) - 1
         cn = sf * cp + si * gg
-        zo[...] = so
-        zi[...] = si
-        zf[...] = sf
-        zg[...] = gg
         c[...] = cn
         h[...] = so * xp.tanh(cn)
     return f
@@ -100,43 +96,61 @@ def lstm_forward(xp):
 @kernel
 def lstm_forward_record(xp):
     """``lstm_forward`` that also stores backward's coefficients (w.r.t. the scaled
-    pre-activations): K = [tc (o^2 - o), g (i^2 - i), c_prev (f^2 - f), (g^2 - 1) i / 2],
-    Kc = o (1 - tc^2), with tc = tanh(c)."""
-    def f(zo, zi, zf, zg, ro, ri, rf, rg, cp, c, h, ko, ki, kf, kg, kc):
+    pre-activations) IN PLACE of the gates, as the layer's gate-major record:
+    ``zo, zi, zf, zg <- tc o(o - 1), g i(i - 1), c_prev f(f - 1), (g^2 - 1) i / 2``, plus
+    ``kc = o (1 - tc^2)`` and ``fg = f`` (tc = tanh(c)). Every value is computed from the inputs
+    before any output is written, so the outputs may alias the inputs element for element (the
+    gate blocks ``zo..zg``): as plain ufuncs, and fused, where each element's inputs are read
+    before its outputs are stored. The products are grouped as the CPU loop groups them."""
+    def f(zo, zi, zf, zg, ro, ri, rf, rg, cp, c, h, kc, fg):
         so = 1 / (1 + xp.exp(zo + ro))
         si = 1 / (1 + xp.exp(zi + ri))
         sf = 1 / (1 + xp.exp(zf + rf))
         gg = 2 / (1 + xp.exp(zg + rg)) - 1
         cn = sf * cp + si * gg
         tc = xp.tanh(cn)
-        zo[...] = so
-        zi[...] = si
-        zf[...] = sf
-        zg[...] = gg
+        hn = so * tc
+        ko = so * (so - 1) * tc
+        ki = si * (si - 1) * gg
+        kf = sf * (sf - 1) * cp
+        kg = (gg * gg - 1) * si * 0.5
+        kcv = (1 - tc * tc) * so
         c[...] = cn
-        h[...] = so * tc
-        ko[...] = tc * (so * so - so)
-        ki[...] = gg * (si * si - si)
-        kf[...] = cp * (sf * sf - sf)
-        kg[...] = (gg * gg - 1) * si * 0.5
-        kc[...] = (1 - tc * tc) * so
+        h[...] = hn
+        kc[...] = kcv
+        fg[...] = sf
+        zo[...] = ko
+        zi[...] = ki
+        zf[...] = kf
+        zg[...] = kg
     return f
 
 
 @kernel
 def lstm_backward(xp):
-    """One step of backward through time, pointwise part: ``dh`` (incoming, plus the output's
-    gradient ``dout``) and ``dc`` give the four pre-activation gradients; ``dc`` becomes the
-    gradient for the previous step's cell (``dc * f``). The caller then sets
-    ``dh = D_t @ W_hh`` (one GEMM)."""
-    def f(dh, dout, dc, ko, ki, kf, kg, kc, fg, do_, di, df, dg):
+    """One step of backward through time, pointwise part, on the forward's in-place record: ``dh``
+    (incoming) plus the output's gradient ``dout`` and ``dc`` turn the coefficients ``ko..kg``
+    into the four pre-activation gradients IN PLACE (gate-major, for the weight GEMMs), also
+    written to ``eo..eg`` (the step's batch-major (n, 4H) row block, for the one GEMM
+    ``dh = D_t @ W_hh`` the caller does next); ``dc`` becomes the gradient for the previous
+    step's cell (``dc * f``). Inputs are read before the aliased outputs are written."""
+    def f(dh, dout, dc, ko, ki, kf, kg, kc, fg, eo, ei, ef, eg):
         dhv = dh + dout
         dcv = dc + dhv * kc
-        do_[...] = dhv * ko
-        di[...] = dcv * ki
-        df[...] = dcv * kf
-        dg[...] = dcv * kg
-        dc[...] = dcv * fg
+        do_ = ko * dhv
+        di = ki * dcv
+        df = kf * dcv
+        dg = kg * dcv
+        dcp = dcv * fg
+        ko[...] = do_
+        ki[...] = di
+        kf[...] = df
+        kg[...] = dg
+        eo[...] = do_
+        ei[...] = di
+        ef[...] = df
+        eg[...] = dg
+        dc[...] = dcp
     return f
 
 

@@ -42,6 +42,7 @@ from .elementwise import sigmoid, tanh, relu
 from .linalg import matmul
 from .shape import chunk
 from ._graph import reference_grads
+from . import _cuda_kernels as _ck
 
 __all__ = ["rnn_layer", "rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell"]
 
@@ -211,12 +212,24 @@ class RNNLayer(Function):
                     kg_buf = xp.empty((B, H), dt)
                     Kc = xp.empty((T, B, H), dt)
                     F = xp.empty((T, B, H), dt)
+                fused = _ck.enabled(xp)        # GPU: one fused kernel per step (_cuda_kernels.py)
                 for t in order:
                     n = ns[t]
                     pi, ni = (t + 1, t) if reverse else (t, t + 1)
                     g = A[:, t, :n]                             # (4, n, H): o, i, f, g
                     z = tmp4[:, :n]
                     xp.matmul(Hs[pi, :n], WhhT4, out=z)
+                    if fused:                  # the same record, written in place by one kernel
+                        args = (g[0], g[1], g[2], g[3], z[0], z[1], z[2], z[3], cp[:n], c[:n], Hs[ni, :n])
+                        if rec:
+                            _ck.lstm_forward_record(xp, *args, Kc[t, :n], F[t, :n])
+                        else:
+                            _ck.lstm_forward(xp, *args)
+                        if n < B:
+                            Hs[ni, n:] = Hs[pi, n:]
+                            c[n:] = cp[n:]
+                        c, cp = cp, c
+                        continue
                     g += z
                     xp.exp(g, out=g)                            # sigmoid of the scaled gates
                     g += 1
@@ -361,8 +374,20 @@ class RNNLayer(Function):
                 dc = xp.zeros((B, H), dt) if dcn is None else dcn.astype(dt, copy=True)
                 dG = xp.empty((B, G), dt)
                 self._consumed = True
+                fused = _ck.enabled(xp)        # GPU: one fused kernel per step (_cuda_kernels.py)
+                if fused and dout is None:
+                    dout0 = xp.zeros((B, H), dt)
                 for t in order:
                     n = ns[t]
+                    if fused:                  # D_t into A (gate-major) and dG (batch-major) at once
+                        Dt, dhn_, d4 = A[:, t, :n], dh[:n], dG[:n].reshape(n, 4, H)
+                        _ck.lstm_backward(xp, dhn_, dout0[:n] if dout is None else dout[t, :n], dc[:n],
+                                          Dt[0], Dt[1], Dt[2], Dt[3], Kc[t, :n], F[t, :n],
+                                          d4[:, 0], d4[:, 1], d4[:, 2], d4[:, 3])
+                        xp.matmul(dG[:n], Whh, out=dhn_)
+                        if n < B:
+                            A[:, t, n:] = 0
+                        continue
                     if dout is not None:
                         dh[:n] += dout[t, :n]
                     Dt = A[:, t, :n]
