@@ -17,7 +17,21 @@ _POOL = [True]          # memory planning (``Program._plan_memory``); off: every
 # calls whose result is new memory (or their ``out=``), never a view of an argument
 _FRESH = frozenset({".sum", ".mean", ".prod", ".max", ".min", ".var", ".std", ".argmax", ".argmin",
                     ".any", ".all", ".copy", "np.dot", "np.einsum", "np.tensordot", "np.concatenate",
-                    "np.stack"})
+                    "np.stack", "np.empty_like", "np.zeros_like", "np.ones_like", "np.full_like"})
+
+
+# creation calls a pooled buffer replaces: the buffer as it is (``empty``) or filled
+def _pool_empty(b):
+    return b
+
+
+def _pool_fill(b, v):
+    b.fill(v)
+    return b
+
+
+_CREATE_POOL = {"np.empty": None, "np.empty_like": None, "np.zeros": 0, "np.zeros_like": 0,
+                "np.ones": 1, "np.ones_like": 1}
 
 
 class _Buf:
@@ -338,10 +352,12 @@ class Program:
         n_done = 0
         for k, n in enumerate(self.nodes):
             fn = n.fn
-            if (n.kind != "call" or n.kwargs or n.writes or type(n.outs) is not Slot
-                    or n.value == "scalar"):
+            create = n.label in _CREATE_POOL
+            if n.kind != "call" or type(n.outs) is not Slot or n.writes or n.value == "scalar":
                 continue
-            if isinstance(fn, np.ufunc):
+            if create:
+                pass
+            elif isinstance(fn, np.ufunc) and not n.kwargs:
                 if fn.nout != 1 or n.label != f"np.{fn.__name__}" or len(n.args) != fn.nin:
                     continue
             else:
@@ -366,7 +382,14 @@ class Program:
                 j = len(self.pool)
                 self.pool.append((pb.shape, pb.dtype))
             lst.append((last.get(r, k), j))
-            n.kwargs = {"out": _Buf(j)}
+            if create:
+                fill = _CREATE_POOL[n.label]
+                if fill is None:
+                    n.fn, n.label, n.args, n.kwargs = _pool_empty, "pool_empty", (_Buf(j),), {}
+                else:
+                    n.fn, n.label, n.args, n.kwargs = _pool_fill, "pool_fill", (_Buf(j), fill), {}
+            else:
+                n.kwargs = {"out": _Buf(j)}
             nbytes += pb.nbytes
             n_done += 1
         self.stats.update(pooled=n_done, pooled_bytes=nbytes, pool_buffers=len(self.pool),
