@@ -11,7 +11,6 @@ from ._record import Node, Slot
 
 
 _CSE = [True]
-_POOL = [True]          # memory planning (``Program._plan_memory``); off: every temporary fresh
 
 
 # calls whose result is new memory (or their ``out=``), never a view of an argument
@@ -122,7 +121,8 @@ class Program:
         self._elide_copies()
         self._inplace_chains()
         self.pool = []
-        if _POOL[0]:
+        from . import _runtime
+        if _runtime.memory_plan:      # compiler.config.memory_plan
             self._plan_memory()
         self.stats.update(nodes_after_cse=len(self.nodes))
         return self
@@ -372,12 +372,13 @@ class Program:
                 continue
             key = (pb.shape, pb.dtype.str)
             lst = free.setdefault(key, [])
-            j = None
+            j = None          # the buffer freed last: the one most likely still in cache
+            best = -1
             for q, (end, jj) in enumerate(lst):
-                if end < k:
-                    j = jj
-                    del lst[q]
-                    break
+                if end < k and (best < 0 or end > lst[best][0]):
+                    best = q
+            if best >= 0:
+                j = lst.pop(best)[1]
             if j is None:
                 j = len(self.pool)
                 self.pool.append((pb.shape, pb.dtype))
