@@ -19,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _timing import copy_weights, load_average, setup_threads, threads_from_argv  # noqa: E402
+from _timing import clock_arg, copy_weights, load_average, setup_threads, threads_from_argv  # noqa: E402
 
 threads_from_argv(sys.argv[1:] if any(a.startswith("--threads") for a in sys.argv) else ["--threads", "1"])
 
@@ -108,7 +108,7 @@ def _step(lib, model, x, y, lr, momentum, mse):
     return step
 
 
-def build(case):
+def build(case, memplan=False, tcompile=True):
     xb, yb = _data(case)
     d1, d2, t1, t2, lr, mom = _models(case)
     for t in (t1, t2):
@@ -119,9 +119,30 @@ def build(case):
     xt, yt = torch.tensor(xb), torch.tensor(yb)
     s_eager = _step(dg, d1, xd, yd, lr, mom, mse)
     s_comp = dg.compile(_step(dg, d2, xd, yd, lr, mom, mse))
+    s_plan = None
+    if memplan:    # the same step compiled with the memory plan on (its own copy of the model)
+        from deepgrad.compiler import config
+        d3 = _models(case)[0]
+        d3.load_state_dict(d1.state_dict())
+        s_plan = dg.compile(_step(dg, d3, xd, yd, lr, mom, mse))
+        old, config.memory_plan = config.memory_plan, True
+        try:
+            s_plan(xd, yd)
+            s_plan(xd, yd)
+        finally:
+            config.memory_plan = old
+        pp = s_plan._compiled.last_program
+        st = [pp.stats] + ([pp.bwd.stats] if getattr(pp, "bwd", None) is not None else [])
+        print(f"  memory plan: {sum(x.get('pooled', 0) for x in st)} temporaries per step in "
+              f"{sum(x.get('pool_buffers', 0) for x in st)} buffers "
+              f"({sum(x.get('pool_bytes', 0) for x in st) / 2**20:.2f} MiB held); "
+              f"{sum(x.get('pooled_bytes', 0) for x in st) / 2**20:.2f} MiB of fresh allocations "
+              f"per step avoided")
     s_torch = _step(torch, t1, xt, yt, lr, mom, mse)
     s_tcomp = None
     try:
+        if not tcompile:
+            raise RuntimeError("skipped (--no-torch-compile)")
         s_tcomp = torch.compile(_step(torch, t2, xt, yt, lr, mom, mse))
         s_tcomp(xt, yt)
     except Exception as e:  # noqa: BLE001 - no C compiler, unsupported platform ...
@@ -138,23 +159,25 @@ def build(case):
     info = (t1_ - t0, t2_ - t1_, len(prog.nodes) if prog else None, cf.recordings, dict(cf.eager_reasons))
     fns = {"deepgrad eager": lambda: s_eager(xd, yd), "deepgrad compiled": lambda: s_comp(xd, yd),
            "torch eager": lambda: s_torch(xt, yt)}
+    if s_plan is not None:
+        fns["compiled + mem plan"] = lambda: s_plan(xd, yd)
     if s_tcomp is not None:
         fns["torch.compile"] = lambda: s_tcomp(xt, yt)
     # the same result: compiled vs eager deepgrad after the same steps
     return fns, info
 
 
-def time_all(fns, number, repeat, warmup=2):
+def time_all(fns, number, repeat, warmup=2, clock=time.perf_counter):
     for f in fns.values():
         for _ in range(warmup):
             f()
     times = {k: [] for k in fns}
     for _ in range(repeat):
         for k, f in fns.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(number):
                 f()
-            times[k].append((time.perf_counter() - t0) / number)
+            times[k].append((clock() - t0) / number)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -164,17 +187,25 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--number", type=int, default=3)
     p.add_argument("--repeat", type=int, default=7)
+    p.add_argument("--no-torch-compile", action="store_true")
+    p.add_argument("--clock", default="wall", choices=("wall", "cpu"),
+                   help="cpu: the process CPU time (user + system, page faults included)")
+    p.add_argument("--memplan", action="store_true",
+                   help="also time the step compiled with compiler.config.memory_plan = True")
     args = p.parse_args(argv)
     n = setup_threads(args.threads)
     print(f"deepgrad.compile, training steps, float32, {n} thread(s); load average {load_average()}")
     for case in args.only.split(","):
-        fns, (cap1, cap2, nodes, recs, reasons) = build(case)
+        fns, (cap1, cap2, nodes, recs, reasons) = build(case, args.memplan, not args.no_torch_compile)
         print(f"\n{case}: capture {cap1 * 1e3:.0f} ms + {cap2 * 1e3:.0f} ms (two signatures), "
               f"{nodes} nodes replayed, {recs} recordings" + (f", eager: {reasons}" if reasons else ""))
-        med = time_all(fns, args.number, args.repeat)
+        med = time_all(fns, args.number, args.repeat, clock=clock_arg(args.clock))
         base = med["torch eager"]
         for k, v in med.items():
             print(f"  {k:<20}{v * 1e3:>10.2f} ms  {v / base:>6.2f}x torch eager")
+        if "compiled + mem plan" in med:
+            print(f"  compiled with / without the memory plan: "
+                  f"{med['compiled + mem plan'] / med['deepgrad compiled']:.3f}")
         print(f"  [load average {load_average()}]")
 
 

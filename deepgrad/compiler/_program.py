@@ -13,6 +13,34 @@ from ._record import Node, Slot
 _CSE = [True]
 
 
+# calls whose result is new memory (or their ``out=``), never a view of an argument
+_FRESH = frozenset({".sum", ".mean", ".prod", ".max", ".min", ".var", ".std", ".argmax", ".argmin",
+                    ".any", ".all", ".copy", "np.dot", "np.einsum", "np.tensordot", "np.concatenate",
+                    "np.stack", "np.empty_like", "np.zeros_like", "np.ones_like", "np.full_like"})
+
+
+# creation calls a pooled buffer replaces: the buffer as it is (``empty``) or filled
+def _pool_empty(b):
+    return b
+
+
+def _pool_fill(b, v):
+    b.fill(v)
+    return b
+
+
+_CREATE_POOL = {"np.empty": None, "np.empty_like": None, "np.zeros": 0, "np.zeros_like": 0,
+                "np.ones": 1, "np.ones_like": 1}
+
+
+class _Buf:
+    """A pooled buffer in a node's ``out=``: ``b{j}`` in the generated replay."""
+    __slots__ = ("j",)
+
+    def __init__(self, j):
+        self.j = j
+
+
 class GuardFailed(Exception):
     """A value the capture saw (a branch, an ``.item()``) came out differently at replay."""
 
@@ -92,6 +120,10 @@ class Program:
         self._dce()
         self._elide_copies()
         self._inplace_chains()
+        self.pool = []
+        from . import _runtime
+        if _runtime.memory_plan:      # compiler.config.memory_plan
+            self._plan_memory()
         self.stats.update(nodes_after_cse=len(self.nodes))
         return self
 
@@ -254,6 +286,116 @@ class Program:
             self.result = _rename(self.result, rename)
         self.stats["inplace"] = n_done
 
+    def _plan_memory(self):
+        """Preallocated buffers for temporaries: a node ``b = ufunc(x, y)`` or ``b = np.matmul(x, y)``
+        whose result owns fresh memory that never escapes (not a result, not bound to state, not
+        handed to an optimiser step, no view of it outliving the replay: lifetimes are per memory
+        root, so a view extends its temporary's life) gets ``out=b{j}``, one buffer of a pool
+        allocated once per program. Buffers go to temporaries by lifetime interval, greedily per
+        (shape, dtype) class: two temporaries share one when the first's last use comes strictly
+        before the second is made, so an ``out=`` never aliases any operand of its call (matmul
+        forbids that; for ufuncs it would need an overlap copy). The loop and the order of
+        operations are those of the call without ``out=``: results are bit-identical."""
+        from ._record import _root, plain
+        if not self._values:
+            return
+        vals = self._values
+        # alias classes over slots, conservatively: capture-time memory roots are not enough (a
+        # call that copied at capture -- ``np.ascontiguousarray`` of a Rec -- may return its
+        # argument itself at replay), so every call other than a ufunc joins its outputs to all
+        # its array arguments
+        parent = {}
+
+        def find(i):
+            while parent.get(i, i) != i:
+                parent[i] = parent.get(parent[i], parent[i])
+                i = parent[i]
+            return i
+
+        def union(a, b):
+            a, b = find(a), find(b)
+            if a != b:
+                parent[a] = b
+        byroot = {}
+        for s_ in list(vals):
+            v = vals.get(s_)
+            if isinstance(v, np.ndarray):
+                r = id(_root(plain(v)))
+                if r in byroot:
+                    union(s_, byroot[r])
+                else:
+                    byroot[r] = s_
+
+        for n in self.nodes:
+            if n.kind == "call" and (isinstance(n.fn, np.ufunc) or n.label in _FRESH):
+                # a ufunc's (a reduction's ...) result is fresh memory or its ``out=``
+                ids = node_outs(n) + _walk_slots(n.kwargs.get("out"), []) + [w.i for w in n.writes]
+            else:
+                ids = node_reads(n) + node_outs(n) + [w.i for w in n.writes]
+            for i in ids[1:]:
+                union(ids[0], i)
+        pinned = {find(s_) for s_, _ in self.reads}
+        pinned.update(find(i) for i in _walk_slots(self.result, []))
+        pinned.update(find(i) for i in getattr(self, "folded", ()))
+        first, last = {}, {}
+        for k, n in enumerate(self.nodes):
+            ids = node_reads(n) + node_outs(n) + [w.i for w in n.writes]
+            if n.kind in ("bind", "opaque"):     # escapes into state or an optimiser's hands
+                pinned.update(find(i) for i in ids)
+            for i in ids:
+                r = find(i)
+                first.setdefault(r, k)
+                last[r] = k
+        root = find
+        free = {}                # (shape, dtype) -> [(last use, buffer index)]
+        nbytes = 0
+        n_done = 0
+        for k, n in enumerate(self.nodes):
+            fn = n.fn
+            create = n.label in _CREATE_POOL
+            if n.kind != "call" or type(n.outs) is not Slot or n.writes or n.value == "scalar":
+                continue
+            if create:
+                pass
+            elif isinstance(fn, np.ufunc) and not n.kwargs:
+                if fn.nout != 1 or n.label != f"np.{fn.__name__}" or len(n.args) != fn.nin:
+                    continue
+            else:
+                continue
+            vb = vals.get(n.outs.i)
+            if not isinstance(vb, np.ndarray):
+                continue
+            pb = plain(vb)
+            r = root(n.outs.i)
+            if (pb.ndim == 0 or pb.dtype.hasobject or r is None or r in pinned or first.get(r) != k
+                    or not pb.flags.c_contiguous or not _owns(pb)):
+                continue
+            key = (pb.shape, pb.dtype.str)
+            lst = free.setdefault(key, [])
+            j = None          # the buffer freed last: the one most likely still in cache
+            best = -1
+            for q, (end, jj) in enumerate(lst):
+                if end < k and (best < 0 or end > lst[best][0]):
+                    best = q
+            if best >= 0:
+                j = lst.pop(best)[1]
+            if j is None:
+                j = len(self.pool)
+                self.pool.append((pb.shape, pb.dtype))
+            lst.append((last.get(r, k), j))
+            if create:
+                fill = _CREATE_POOL[n.label]
+                if fill is None:
+                    n.fn, n.label, n.args, n.kwargs = _pool_empty, "pool_empty", (_Buf(j),), {}
+                else:
+                    n.fn, n.label, n.args, n.kwargs = _pool_fill, "pool_fill", (_Buf(j), fill), {}
+            else:
+                n.kwargs = {"out": _Buf(j)}
+            nbytes += pb.nbytes
+            n_done += 1
+        self.stats.update(pooled=n_done, pooled_bytes=nbytes, pool_buffers=len(self.pool),
+                          pool_bytes=sum(int(np.prod(sh)) * dt.itemsize for sh, dt in self.pool))
+
     def _cse(self):
         """Merge repeated pure calls with the same function and arguments, as long as no write
         happens between them (writes may change what the arguments hold)."""
@@ -330,6 +472,8 @@ class Program:
                 return "{" + ", ".join(f"{k!r}: {src(v)}" for k, v in x.items()) + "}"
             if t is slice:
                 return f"slice({src(x.start)}, {src(x.stop)}, {src(x.step)})"
+            if t is _Buf:
+                return f"b{x.j}"
             return const(x)
 
         fns = {}
@@ -360,6 +504,8 @@ class Program:
         from ..tensor import Tensor
         ns["_mk"] = Tensor._make
         ns["_asarr"] = np.asarray
+        for j, (sh, dt) in enumerate(getattr(self, "pool", ())):
+            ns[f"b{j}"] = np.empty(sh, dt)   # the memory plan's buffers, held by the program
 
         # prologue: bind the reads, check the state arrays are shaped as captured
         ins = [s for s, r in self.reads if r[0] == "in"]

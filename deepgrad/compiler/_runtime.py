@@ -22,6 +22,11 @@ from ._record import GraphBreak, Node, Patches, Rec, Slot, Tracer, plain
 
 cache_size_limit = 8
 unstable_guard_limit = 3    # calls of one signature on which every program failed a guard
+# the memory plan (Program._plan_memory): temporaries in buffers allocated once per program and
+# shared by lifetime. Off by default: measured no faster (glibc already recycles the freed
+# blocks of the previous step: no page faults per replayed step either way) and it holds the
+# pool (ResNet-20 b32: 32 MiB per program) for as long as the program is cached
+memory_plan = False
 _ND = np.ndarray
 _lock = threading.RLock()
 
