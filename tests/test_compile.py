@@ -433,3 +433,37 @@ def test_rebinding_between_calls_is_seen():
         for s in (1.0, 2.0, 2.0):
             np.testing.assert_array_equal(g(x, s).array, x.array * s * 3.0)
     assert g._compiled.recordings == 2 and k
+
+
+@pytest.mark.parametrize("max_norm", [0.05, 1e3])      # clipping active, and a no-op factor of 1
+def test_clip_grad_norm_is_captured(max_norm):
+    """clip_grad_norm_ works on arrays only (no Python float read from the gradients), so a step
+    that clips is captured whole (fullgraph) and replays eager's parameters bit for bit."""
+    def run(compiled):
+        dg.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+        opt = dg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            norm = nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+            opt.step()
+            return loss, norm
+
+        f = dg.compile(step, fullgraph=True) if compiled else step
+        rs = np.random.RandomState(3)
+        norms = []
+        for _ in range(5):
+            x = dg.tensor(rs.randn(5, 6).astype(np.float32))
+            y = dg.tensor(rs.randint(0, 3, 5))
+            norms.append(float(f(x, y)[1]))
+        return [p.detach().numpy().copy() for p in model.parameters()], norms, f
+
+    (pe, ne, _), (pc, nc, f) = run(False), run(True)
+    assert ne == nc
+    for a, b in zip(pe, pc):
+        np.testing.assert_array_equal(a, b)
+    assert f._compiled.recordings == 2          # grads absent, then present; replays afterwards
+    assert not f._compiled.eager_reasons

@@ -24,24 +24,28 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     arrays = [t.array for t in tensors]
     xp = backend.array_module(arrays[0])
     dt = arrays[0].dtype
+    f64 = xp.float64
+    # Array arithmetic only (no Python floats read from the data), so that a training step that
+    # clips can be captured by deepgrad.compile; sums accumulate in float64.
     if norm_type == math.inf:
-        total = max(float(xp.abs(a).max()) if a.size else 0.0 for a in arrays)
+        parts = [xp.abs(a).max() for a in arrays if a.size]
+        total = xp.stack(parts).max() if parts else xp.zeros((), dt)
     elif norm_type == -math.inf:
-        total = min(float(xp.abs(a).min()) for a in arrays if a.size)
+        total = xp.stack([xp.abs(a).min() for a in arrays if a.size]).min()
     elif norm_type == 2.0:
-        total = math.sqrt(sum(float(xp.vdot(a.ravel(), a.ravel()).real) for a in arrays))
+        total = xp.sqrt(sum(xp.vdot(a.ravel(), a.ravel()).real.astype(f64) for a in arrays))
     elif norm_type == 1.0:
-        total = sum(float(xp.abs(a).sum()) for a in arrays)
+        total = sum(xp.abs(a).sum().astype(f64) for a in arrays)
     elif norm_type == 0.0:
-        total = float(sum(int((a != 0).sum()) for a in arrays))
+        total = sum((a != 0).sum() for a in arrays).astype(f64)
     else:
-        total = sum(float((xp.abs(a.astype(xp.float64)) ** norm_type).sum()) for a in arrays) ** (1.0 / norm_type)
-    if error_if_nonfinite and not math.isfinite(total):
+        total = sum((xp.abs(a.astype(f64)) ** norm_type).sum() for a in arrays) ** (1.0 / norm_type)
+    if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(
             f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it cannot "
             f"be clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
             f"`error_if_nonfinite=False`")
-    return Tensor._make(xp.asarray(total, dtype=dt))
+    return Tensor._make(xp.asarray(total).astype(dt))
 
 
 def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
@@ -49,12 +53,14 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
     grads = _grads(parameters)
     if not grads:
         return
-    tn = float(total_norm.item() if isinstance(total_norm, Tensor) else total_norm)
-    coef = float(max_norm) / (tn + 1e-6)
-    if coef < 1.0 or math.isnan(coef):
-        for g in grads:
-            g.array *= g.array.dtype.type(coef)
-            g._version[0] += 1
+    xp = backend.array_module(grads[0].array)
+    tn = total_norm.array if isinstance(total_norm, Tensor) else xp.asarray(float(total_norm))
+    # min(coef, 1) and always multiply, as PyTorch does: no branch on the data (a factor of 1 is
+    # exact), so deepgrad.compile can capture it; a NaN norm gives NaN gradients
+    coef = xp.minimum(float(max_norm) / (xp.asarray(tn).astype(xp.float64) + 1e-6), 1.0)
+    for g in grads:
+        g.array *= coef.astype(g.array.dtype)
+        g._version[0] += 1
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
