@@ -33,14 +33,9 @@ dg.manual_seed(0)
 
 
 def show(name):
-    """Run demo ``name`` (quick mode when DEEPGRAD_QUICK is set) and list the figures it wrote."""
-    if name not in demos.available():
-        print(f"(demo {name!r} is not in this version of deepgrad yet)")
-        return {}
-    result = demos.run(name, quick=QUICK, out=OUT / name)
-    for f in sorted((OUT / name).glob("*.png")):
-        print("figure:", f)
-    return result
+    """Run demo ``name`` (quick mode when DEEPGRAD_QUICK is set); its figures are listed and, in
+    Jupyter, displayed below the cell."""
+    return demos.show(name, quick=QUICK, out=OUT / name)
 
 # %% [markdown]
 # ## XOR needs a hidden layer (`xor`)

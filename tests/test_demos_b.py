@@ -1,5 +1,6 @@
 """The lecture demos 8-15 in quick mode (issue 13): each must show what its lecture says, write its
 figures, and the per-deck notebooks must execute top to bottom in quick mode."""
+import json
 import os
 import subprocess
 import sys
@@ -195,7 +196,7 @@ def test_missing_dataset_names_file_and_places(tmp_path, monkeypatch):
 
 
 def test_notebooks_run_in_quick_mode(tmp_path):
-    """Every notebook script runs top to bottom with DEEPGRAD_QUICK=1 (two at a time, each in its own
+    """Every notebook's code cells run top to bottom with DEEPGRAD_QUICK=1 (two at a time, each in its own
     process and folder) and writes figures."""
     env = {**os.environ, "DEEPGRAD_QUICK": "1", "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1",
            "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -207,7 +208,11 @@ def test_notebooks_run_in_quick_mode(tmp_path):
             cwd = tmp_path / nb.stem
             cwd.mkdir()
             log = open(cwd / "log.txt", "w+")
-            proc = subprocess.Popen([sys.executable, str(nb)], cwd=cwd, env={**env, "DEEPGRAD_DEMO_OUT": str(cwd)},
+            script = cwd / "cells.py"          # the .ipynb's code cells, in order, as the kernel runs them
+            script.write_text("\n\n".join("".join(c["source"]) for c in
+                                           json.loads(nb.with_suffix(".ipynb").read_text())["cells"]
+                                           if c["cell_type"] == "code") + "\n")
+            proc = subprocess.Popen([sys.executable, str(script)], cwd=cwd, env={**env, "DEEPGRAD_DEMO_OUT": str(cwd)},
                                     stdout=log, stderr=subprocess.STDOUT, text=True)
             running.append((nb, cwd, log, proc))
         nb, cwd, log, proc = running.pop(0)
@@ -232,3 +237,39 @@ def test_notebooks_exist_for_every_deck():
     for p in NOTEBOOKS:
         text = p.read_text()
         assert text.count("# %% [markdown]") >= 2 and "# %%\n" in text
+
+
+def test_ipynb_files_match_their_scripts():
+    """Each notebooks/deckNNN_*.ipynb is a valid nbformat-4 notebook generated from its py:percent
+    script by tools/notebooks.py, with the same cells (so the .py under review is what Jupyter runs)."""
+    nbformat = pytest.importorskip("nbformat")
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import notebooks as tool
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    for py in NOTEBOOKS:
+        ipynb = py.with_suffix(".ipynb")
+        assert ipynb.exists(), f"{ipynb.name} missing: run python tools/notebooks.py"
+        nb = nbformat.read(str(ipynb), as_version=4)
+        nbformat.validate(nb)
+        assert ipynb.read_text() == tool.render(py), f"{ipynb.name} is stale: run python tools/notebooks.py"
+        text = py.read_text()
+        code = [c.source for c in nb.cells if c.cell_type == "code"]
+        assert len(code) == text.count("# %%\n") and all(src.strip() in text for src in code)
+        assert sum(c.cell_type == "markdown" for c in nb.cells) == text.count("# %% [markdown]")
+
+
+def test_notebook_converter_rejects_malformed_script(tmp_path):
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import notebooks as tool
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    cells = tool.cells_from_script("# %% [markdown]\n# # Title\n#\n# text\n\n# %%\nx = 1\n\n\n# %%\n")
+    assert [c["cell_type"] for c in cells] == ["markdown", "code"]
+    assert cells[0]["source"] == ["# Title\n", "\n", "text"] and cells[1]["source"] == ["x = 1"]
+    with pytest.raises(ValueError, match="markdown cell line"):
+        tool.cells_from_script("# %% [markdown]\nnot a comment\n")
+    with pytest.raises(ValueError, match="before the first"):
+        tool.cells_from_script("x = 1\n# %%\n")

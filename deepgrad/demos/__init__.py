@@ -60,3 +60,22 @@ def run(name: str, quick: bool = False, out=None, seed: int = 0) -> dict:
                        "(see `deepgrad demo --list`)")
     out = Path(out) if out is not None else default_out(mod.NAME)
     return mod.run(quick=quick, out=out, seed=seed)
+
+
+def show(name: str, quick: bool = False, out=None, seed: int = 0) -> dict:
+    """Run demo ``name`` as :func:`run` does, then list the figures it wrote — and, inside Jupyter
+    or IPython, display them under the cell. This is what the lecture notebooks call."""
+    out = Path(out) if out is not None else default_out(name)
+    result = run(name, quick=quick, out=out, seed=seed)
+    figures = [Path(f) for f in result.get("figures", [])] or sorted(out.glob("*.png"))
+    try:                                  # only when an IPython shell is running this code
+        from IPython import get_ipython
+        from IPython.display import Image, display
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    for f in figures:
+        print("figure:", f)
+        if shell is not None:
+            display(Image(filename=str(f)))
+    return result
