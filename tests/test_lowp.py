@@ -10,19 +10,47 @@ import torch
 
 import deepgrad as dg
 import deepgrad.nn.functional as F
-from deepgrad.ops import _lowp
+from deepgrad.ops import _f16c, _lowp
 
 DTYPES = [("float16", torch.float16), ("bfloat16", torch.bfloat16)]
 # a few units in the last place of the low dtype (float16: 2**-10, bfloat16: 2**-7), relative
 TOL = {"float16": 4e-3, "bfloat16": 3e-2}
 
 
-def test_float16_conversions_are_exact():
+@pytest.fixture(params=["f16c", "numpy"])
+def conversion_path(request):
+    """Run a test with the F16C kernel (ops/_f16c.py; skipped where it cannot be built) and with
+    the NumPy conversions."""
+    if request.param == "f16c" and not _f16c.available():
+        pytest.skip(f"F16C kernel unavailable: {_f16c.why_unavailable()}")
+    prev = _f16c.set_enabled(request.param == "f16c")
+    yield request.param
+    _f16c.set_enabled(prev)
+
+
+def test_f16c_kernel_builds_where_it_can():
+    """On an x86-64 Linux machine with F16C and a C compiler the fast path must be in use (a build
+    regression would silently fall back to the NumPy conversions)."""
+    import platform
+    import shutil
+    import sys
+    import os
+    feats = getattr(getattr(np, "_core", None), "_multiarray_umath", None)
+    feats = getattr(feats, "__cpu_features__", {})
+    if not (sys.platform.startswith("linux") and platform.machine() == "x86_64" and feats.get("F16C")
+            and shutil.which(os.environ.get("CC", "cc")) and os.environ.get("DEEPGRAD_F16C", "1") != "0"):
+        pytest.skip("no x86-64 Linux with F16C and a C compiler")
+    assert _f16c.available(), _f16c.why_unavailable()
+
+
+def test_float16_conversions_are_exact(conversion_path):
     allh = np.arange(65536, dtype=np.uint16).view(np.float16)
     ref = allh.astype(np.float32)
     got = _lowp.up(allh)
-    nan = np.isnan(ref)
-    assert np.array_equal(got.view(np.uint32)[~nan], ref.view(np.uint32)[~nan]) and np.isnan(got[nan]).all()
+    assert np.array_equal(got.view(np.uint32), ref.view(np.uint32))     # NaN payloads too
+    for n in range(0, 20):                                # every tail length of the 8-wide kernel
+        part = allh[31740:31740 + n]                      # (around inf and the NaNs)
+        assert np.array_equal(_lowp.up(part).view(np.uint32), part.astype(np.float32).view(np.uint32))
     rng = np.random.default_rng(0)
     mid = ((ref[:-1].astype(np.float64) + ref[1:]) / 2)
     mid = mid[np.isfinite(mid)].astype(np.float32)
@@ -43,7 +71,7 @@ def test_float16_conversions_are_exact():
     perm = rng.permutation(len(xs))
     xs, want = xs[perm], want[perm]
     normal = np.abs(xs) < 2 ** 15
-    for sel in (normal, np.ones_like(normal)):
+    for sel in (normal, ~np.isnan(xs), np.ones_like(normal)):
         y = xs[sel].copy()
         got = _lowp._f32_to_f16(y, keep=True)
         w = want[sel]
@@ -51,6 +79,23 @@ def test_float16_conversions_are_exact():
         wf = w.astype(np.float32)
         for v in (y, _lowp.round_f16(xs[sel])):
             assert ((v.view(np.uint32) == wf.view(np.uint32)) | (np.isnan(v) & np.isnan(wf))).all()
+    # every tail length, a NaN in the first and in a later group of 8, signalling-NaN payloads
+    snan = np.array([0x7F800001, 0xFF800400, 0x7FA00000, 0x7F802000], np.uint32).view(np.float32)
+    for n in range(0, 20):
+        for case in (xs[:n], np.concatenate([xs[:n], snan[:n % 4]]), np.concatenate([snan[:n % 3], xs[:n]])):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                w = case.astype(np.float16)
+            y = case.copy()
+            got = _lowp._f32_to_f16(y, keep=True)
+            assert np.array_equal(got.view(np.uint16), w.view(np.uint16)), case
+            assert np.array_equal(y.view(np.uint32), w.astype(np.float32).view(np.uint32)), case
+            assert np.array_equal(_lowp.down(case, np.dtype(np.float16)).view(np.uint16), w.view(np.uint16))
+    # a read-only input, a float16 ``out`` to fill
+    ro = xs[normal][:1001].copy()
+    ro.flags.writeable = False
+    out = np.empty(ro.shape, np.float16)
+    assert _lowp._f32_to_f16(ro, out=out) is out and np.array_equal(out.view(np.uint16), ro.astype(np.float16).view(np.uint16))
     # a channels-last layout survives the round trip (conv activations keep it)
     x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32).transpose(0, 3, 1, 2)
     h = _lowp.down(x, np.dtype(np.float16))
