@@ -103,6 +103,47 @@ def test_float16_conversions_are_exact(conversion_path):
     assert _lowp.up(h).strides == x.strides
 
 
+def test_bfloat16_conversions_are_exact(conversion_path):
+    """float32 -> bfloat16 (down, down_keep's kept float32 values, a gradient's shadow) gives
+    ml_dtypes' bits: every bfloat16, the midpoints between neighbours and just beside them, random
+    bit patterns (subnormals, overflow to inf), every tail length of the 16-wide kernel, and arrays
+    with NaNs (ml_dtypes' own NaN, its warning on a signalling one)."""
+    from deepgrad import backend
+    bf = np.dtype(backend.bfloat16)
+    allb = np.arange(65536, dtype=np.uint32) << 16
+    ref = allb.view(np.float32)
+    rng = np.random.default_rng(1)
+    finite = ref[np.isfinite(ref)]
+    lo, hi = np.sort(finite)[:-1], np.sort(finite)[1:]
+    mid = ((lo.astype(np.float64) + hi) / 2).astype(np.float32)
+    xs = np.concatenate([ref[~np.isnan(ref)], mid, np.nextafter(mid, np.float32(np.inf)),
+                         np.nextafter(mid, np.float32(-np.inf)),
+                         rng.integers(0, 2 ** 32, 200_000, dtype=np.uint64).astype(np.uint32).view(np.float32),
+                         np.array([3.4028235e38, -3.4028235e38, 1e-45, -1e-45, 0.0, -0.0], np.float32)])
+    xs = xs[rng.permutation(len(xs))]
+    fin = xs[~np.isnan(xs)]
+    for case in [fin] + [fin[:n] for n in range(40)] + [xs[:1000]]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = case.astype(bf)
+        got = _lowp.down(case, bf)
+        assert np.array_equal(got.view(np.uint16), want.view(np.uint16))
+        y = case.copy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = _lowp.down_keep(y, bf)
+        assert np.array_equal(got.view(np.uint16), want.view(np.uint16))
+        assert np.array_equal(y.view(np.uint32), want.astype(np.float32).view(np.uint32))
+    t = _lowp._grad_with_shadow(fin[:5000].copy(), bf)
+    assert np.array_equal(t.array.view(np.uint16), fin[:5000].astype(bf).view(np.uint16))
+    sh = _lowp.shadow_of(t)
+    assert sh is None or np.array_equal(sh.view(np.uint32), t.array.astype(np.float32).view(np.uint32))
+    # a signalling NaN warns as ml_dtypes' cast does (the kernel leaves NaNs to it)
+    snan = np.concatenate([fin[:20], np.array([0x7F800001], np.uint32).view(np.float32)])
+    with pytest.warns(RuntimeWarning):
+        _lowp.down(snan, bf)
+
+
 def _pair(shape, lo=-2.0, hi=2.0, seed=0):
     a = np.random.default_rng(seed).uniform(lo, hi, shape).astype(np.float32)
     return a

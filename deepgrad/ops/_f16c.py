@@ -5,12 +5,14 @@ NumPy-only conversions of ops/_lowp.py cost ~1 ns (float16 -> float32) and ~2 ns
 float16) an element: 11 whole-array passes. On the MLP training step that is most of what float16
 costs over float32 (each step rounds the gradient, the momentum buffer and the parameter: three
 parameter-sized float32 -> float16 conversions). x86 CPUs since 2012 (Ivy Bridge, AMD Piledriver)
-convert 8 elements per instruction (VCVTPS2PH / VCVTPH2PS): ~0.1 ns an element.
+convert 8 elements per instruction (VCVTPS2PH / VCVTPH2PS): ~0.1 ns an element. float32 ->
+bfloat16 is ml_dtypes' cast at ~0.7 ns (and ~1.1 ns when the rounded float32 value is kept for an
+optimiser's shadow); the same integer rounding in AVX2 registers takes ~0.1-0.2 ns.
 
 The rule (visible, as DESIGN.md asks of fast paths): ``available()`` is True when this is an x86-64
-CPU with AVX and F16C, a C compiler (``$CC``, else ``cc``) built the 60-line kernel below into
-the user cache (``$XDG_CACHE_HOME/deepgrad/kernels`` or ``~/.cache/deepgrad/kernels``; once per
-machine, ~0.2 s) and ``DEEPGRAD_F16C`` is not ``0``. Otherwise (no compiler, another CPU, a
+CPU with AVX and F16C (AVX2 as well for bfloat16), a C compiler (``$CC``, else ``cc``) built the 60-line kernel below into
+the user cache (``$XDG_CACHE_HOME/deepgrad/kernels`` or ``~/.cache/deepgrad/kernels``, else the
+temp dir; once per machine, ~0.2-1 s, on the first float16/bfloat16 conversion) and ``DEEPGRAD_F16C`` is not ``0``. Otherwise (no compiler, another CPU, a
 read-only home and temp dir) ops/_lowp.py's NumPy conversions run: the same bits, slower.
 ``set_enabled(False)`` switches the fast path off at run time (the tests run both paths).
 
@@ -18,8 +20,10 @@ Bits: VCVTPS2PH with immediate 0 rounds to nearest, ties to even, whatever MXCSR
 subnormal results and overflow to inf, as NumPy's cast. Only NaN differs (the instruction quiets a
 signalling NaN and NumPy keeps the payload as it is), so ``f32_to_f16`` reports a NaN and the
 caller converts that array with NumPy; ``f16_to_f32`` rewrites NaN lanes with NumPy's bits itself.
-tests/test_lowp.py holds both to NumPy's casts on every float16, the midpoints between them and
-random float32 patterns (overflow, underflow, ties, NaN payloads).
+The bfloat16 kernel declines NaNs the same way (ml_dtypes writes its own NaN and warns on a
+signalling one). tests/test_lowp.py holds both to NumPy's and ml_dtypes' casts on every
+float16/bfloat16, the midpoints between them and their neighbours, and random float32 patterns
+(overflow, underflow, ties, NaN payloads), with the kernel on and off.
 """
 from __future__ import annotations
 
@@ -39,9 +43,11 @@ _SOURCE = r"""
 #include <string.h>
 #include <immintrin.h>
 
-int dg_f16c_supported(void) {
+/* bit 0: AVX and F16C (the float16 conversions), bit 1: AVX2 (the bfloat16 one) */
+int dg_cpu_features(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+    return (__builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c") ? 1 : 0)
+         | (__builtin_cpu_supports("avx2") ? 2 : 0);
 }
 
 /* float32 -> float16 bits (h, may be NULL), rounding to nearest even; keep: x is overwritten with
@@ -69,6 +75,42 @@ int dg_f32_to_f16(float *x, uint16_t *h, int64_t n, int keep) {
         _mm256_storeu_ps(buf, _mm256_cvtph_ps(r));
         if (h) memcpy(h + i, hb, (size_t)k * sizeof(uint16_t));
         if (keep) memcpy(x + i, buf, (size_t)k * sizeof(float));
+    }
+    return 0;
+}
+
+/* float32 -> bfloat16 bits (h, may be NULL), rounding to nearest even on the bits as ml_dtypes
+   does (adding 0x7FFF plus the kept part's lowest bit, then dropping the low 16 bits: subnormals and
+   overflow to inf included); keep: x is overwritten with the bfloat16 values as float32. Returns 1
+   at the first NaN (written up to there; ml_dtypes makes NaNs its own way and warns on signalling
+   ones, so the caller redoes the array with it), else 0. */
+__attribute__((target("avx2")))
+int dg_f32_to_bf16(float *x, uint16_t *h, int64_t n, int keep) {
+    const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7FFF);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
+        if (_mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(v0, v0, _CMP_UNORD_Q),
+                                            _mm256_cmp_ps(v1, v1, _CMP_UNORD_Q)))) return 1;
+        __m256i b0 = _mm256_castps_si256(v0), b1 = _mm256_castps_si256(v1);
+        b0 = _mm256_srli_epi32(_mm256_add_epi32(b0, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(b0, 16), one))), 16);
+        b1 = _mm256_srli_epi32(_mm256_add_epi32(b1, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(b1, 16), one))), 16);
+        if (h) _mm256_storeu_si256((__m256i *)(h + i), _mm256_permute4x64_epi64(_mm256_packus_epi32(b0, b1), 0xD8));
+        if (keep) {
+            _mm256_storeu_ps(x + i, _mm256_castsi256_ps(_mm256_slli_epi32(b0, 16)));
+            _mm256_storeu_ps(x + i + 8, _mm256_castsi256_ps(_mm256_slli_epi32(b1, 16)));
+        }
+    }
+    for (; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, x + i, 4);
+        if ((b & 0x7FFFFFFFu) > 0x7F800000u) return 1;
+        b = (b + 0x7FFFu + ((b >> 16) & 1u)) >> 16;
+        if (h) h[i] = (uint16_t)b;
+        if (keep) {
+            b <<= 16;
+            memcpy(x + i, &b, 4);
+        }
     }
     return 0;
 }
@@ -106,7 +148,7 @@ void dg_f16_to_f32(const uint16_t *h, float *x, int64_t n) {
 }
 """
 
-_state = {"lib": None, "tried": False, "enabled": os.environ.get("DEEPGRAD_F16C", "1") != "0",
+_state = {"lib": None, "tried": False, "bf16": False, "enabled": os.environ.get("DEEPGRAD_F16C", "1") != "0",
           "error": None}
 
 
@@ -153,13 +195,17 @@ def _build():
         except OSError as e:
             _state["error"] = f"cannot load {path}: {e}"
             continue
-        if not lib.dg_f16c_supported():
+        feats = lib.dg_cpu_features()
+        if not feats & 1:
             _state["error"] = "this CPU lacks AVX or F16C"
             return None
+        _state["bf16"] = bool(feats & 2)
         lib.dg_f32_to_f16.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int)
         lib.dg_f32_to_f16.restype = ctypes.c_int
         lib.dg_f16_to_f32.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
         lib.dg_f16_to_f32.restype = None
+        lib.dg_f32_to_bf16.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int)
+        lib.dg_f32_to_bf16.restype = ctypes.c_int
         _state["error"] = None
         return lib
     return None
@@ -211,3 +257,13 @@ def f16_to_f32(h, out):
         return False
     lib.dg_f16_to_f32(h.ctypes.data, out.ctypes.data, h.size)
     return True
+
+
+def f32_to_bf16(x, out, keep):
+    """As ``f32_to_f16`` for bfloat16 (``out``: a C-contiguous bfloat16 or uint16 array; needs
+    AVX2): the bits ml_dtypes' cast gives. False when ``x`` holds a NaN or the kernel is off."""
+    lib = _lib()
+    if lib is None or not _state["bf16"]:
+        return False
+    return not lib.dg_f32_to_bf16(x.ctypes.data, None if out is None else out.ctypes.data, x.size,
+                                  1 if keep else 0)

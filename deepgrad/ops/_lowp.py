@@ -222,6 +222,10 @@ def down(a, dtype):
         if a.ndim == 0:
             return np.asarray(a.astype(np.float16))
         return _elementwise_in_layout(_f32_to_f16, a)
+    if a.dtype == _F32 and dtype == _BF16 and type(a) is np.ndarray and a.ndim and a.flags.c_contiguous:
+        h = np.empty(a.shape, _BF16)
+        if _f16c.f32_to_bf16(a, h, False):      # ml_dtypes' bits, ~5x faster (ops/_f16c.py)
+            return h
     return a.astype(dtype)
 
 
@@ -239,6 +243,14 @@ def down_keep(x, dtype, out=None):
             out[...] = h
             return out
         return h
+    if dtype == _BF16 and type(x) is np.ndarray and x.ndim and x.dtype == _F32 and x.flags.c_contiguous:
+        res = out if (out is not None and out.flags.c_contiguous and out.dtype == _BF16
+                      and out.shape == x.shape) else np.empty(x.shape, _BF16)
+        if _f16c.f32_to_bf16(x, res, True):
+            if out is not None and res is not out:
+                out[...] = res
+                return out
+            return res
     h = down(x, dtype)
     x[...] = h                           # the cast on assignment: one pass, no temporary
     if out is not None:
@@ -429,6 +441,12 @@ def _grad_with_shadow(f, dtype):
         t = _Tensor()._make(_f32_to_f16(f, keep=True))
         set_shadow(t, f)
         return t
+    if dtype == _BF16 and f.dtype == _F32 and f.flags.c_contiguous and f.ndim:
+        h = np.empty(f.shape, _BF16)
+        if _f16c.f32_to_bf16(f, h, True):
+            t = _Tensor()._make(h)
+            set_shadow(t, f)
+            return t
     return _Tensor()._make(down(f, dtype))
 
 
