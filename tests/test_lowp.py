@@ -326,3 +326,40 @@ def test_accumulated_float16_gradients_are_not_read_from_a_stale_shadow():
         od.step()
         ot.step()
         np.testing.assert_allclose(wd.detach().float().numpy(), wt.detach().float().numpy(), rtol=4e-3, atol=1e-2)
+
+
+@pytest.mark.parametrize("dname", ["float16", "bfloat16"])
+def test_compiled_conversions_leave_training_bit_identical(dname):
+    """Five SGD-momentum steps of a small MLP (parameters, momentum buffers, gradients, loss) give
+    the same bits with the F16C/AVX2 conversions as with the NumPy ones (ops/_f16c.py is a fast path
+    only), and a retained graph is refused after a step as in float32 (the optimiser updates the
+    float32 shadow in place, as a float32 parameter's array)."""
+    if not _f16c.available():
+        pytest.skip(f"F16C kernel unavailable: {_f16c.why_unavailable()}")
+    dt = getattr(dg, dname)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((16, 40)).astype(np.float32)
+    y = rng.integers(0, 5, 16)
+    runs = []
+    for fast in (True, False):
+        prev = _f16c.set_enabled(fast)
+        try:
+            dg.manual_seed(1)
+            m = dg.nn.Sequential(dg.nn.Linear(40, 33), dg.nn.ReLU(), dg.nn.Linear(33, 5)).to(dt)
+            opt = dg.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+            losses = []
+            for _ in range(5):
+                opt.zero_grad()
+                loss = F.cross_entropy(m(dg.tensor(x).to(dt)), dg.tensor(y))
+                loss.backward(retain_graph=True)
+                losses.append(loss.detach().array.view(np.uint16).copy())
+                opt.step()
+            with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                loss.backward()
+            state = [opt.state[p]["momentum_buffer"].array.view(np.uint16).copy() for p in m.parameters()]
+            runs.append(([p.detach().array.view(np.uint16).copy() for p in m.parameters()],
+                         [p.grad.array.view(np.uint16).copy() for p in m.parameters()], state, losses))
+        finally:
+            _f16c.set_enabled(prev)
+    for a, b in zip(*runs):
+        assert all(np.array_equal(u, v) for u, v in zip(a, b))

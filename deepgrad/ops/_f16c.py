@@ -207,8 +207,39 @@ def _build():
         lib.dg_f32_to_bf16.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int)
         lib.dg_f32_to_bf16.restype = ctypes.c_int
         _state["error"] = None
+        global _ptr
+        _ptr = _pick_ptr()
         return lib
     return None
+
+
+def _ptr_ctypes(a):
+    return a.ctypes.data
+
+
+_PTR_AT = ctypes.c_void_p.from_address
+_PTR_OFFSET = object.__basicsize__       # PyArrayObject: the object header, then ``char *data``
+
+
+def _ptr_struct(a):
+    return _PTR_AT(id(a) + _PTR_OFFSET).value
+
+
+def _pick_ptr():
+    """An array's data address: read from the array object itself (~0.4 us) when that agrees with
+    NumPy's ``.ctypes.data`` (~1-5 us, a third of a small conversion's time) on a few arrays, else
+    ``.ctypes.data``."""
+    base = np.arange(24, dtype=np.float32)
+    probes = [base, base[3:], base.reshape(4, 6)[:, 2], np.zeros(7, np.float16)[1:], np.empty(0, np.float32)]
+    try:
+        if all(_ptr_struct(a) == a.ctypes.data for a in probes if a.size):
+            return _ptr_struct
+    except Exception:                    # pragma: no cover - an unusual interpreter
+        pass
+    return _ptr_ctypes
+
+
+_ptr = _ptr_ctypes
 
 
 def _lib():
@@ -245,8 +276,7 @@ def f32_to_f16(x, out, keep):
     lib = _lib()
     if lib is None:
         return False
-    return not lib.dg_f32_to_f16(x.ctypes.data, None if out is None else out.ctypes.data, x.size,
-                                 1 if keep else 0)
+    return not lib.dg_f32_to_f16(_ptr(x), None if out is None else _ptr(out), x.size, 1 if keep else 0)
 
 
 def f16_to_f32(h, out):
@@ -255,7 +285,7 @@ def f16_to_f32(h, out):
     lib = _lib()
     if lib is None:
         return False
-    lib.dg_f16_to_f32(h.ctypes.data, out.ctypes.data, h.size)
+    lib.dg_f16_to_f32(_ptr(h), _ptr(out), h.size)
     return True
 
 
@@ -265,5 +295,4 @@ def f32_to_bf16(x, out, keep):
     lib = _lib()
     if lib is None or not _state["bf16"]:
         return False
-    return not lib.dg_f32_to_bf16(x.ctypes.data, None if out is None else out.ctypes.data, x.size,
-                                  1 if keep else 0)
+    return not lib.dg_f32_to_bf16(_ptr(x), None if out is None else _ptr(out), x.size, 1 if keep else 0)
