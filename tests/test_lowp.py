@@ -363,3 +363,21 @@ def test_compiled_conversions_leave_training_bit_identical(dname):
             _f16c.set_enabled(prev)
     for a, b in zip(*runs):
         assert all(np.array_equal(u, v) for u, v in zip(a, b))
+
+
+def test_without_a_compiler_the_numpy_conversions_run(monkeypatch, tmp_path):
+    """A failing compiler (or none) leaves the kernel off with a reason, and float16/bfloat16 keep
+    working through the NumPy conversions."""
+    saved = dict(_f16c._state)
+    monkeypatch.setenv("CC", "false")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    try:
+        _f16c._state.update(lib=None, tried=False, enabled=True, error=None)
+        assert not _f16c.available() and _f16c.why_unavailable()
+        x = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
+        assert np.array_equal(_lowp.down(x, np.dtype(np.float16)), x.astype(np.float16))
+        y = dg.tensor(x).to(dg.float16)
+        assert np.array_equal((y * 2).float().numpy(), (x.astype(np.float16) * 2).astype(np.float32))
+    finally:
+        _f16c._state.clear()
+        _f16c._state.update(saved)

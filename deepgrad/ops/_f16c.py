@@ -159,6 +159,16 @@ def _cache_dirs():
     yield Path(tempfile.gettempdir()) / f"deepgrad-kernels-{os.getuid() if hasattr(os, 'getuid') else 0}"
 
 
+def _private(path):
+    """Only a file or folder this user owns and nobody else may write to is loaded from (the temp
+    dir is shared: another user could have put a library there)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return (not hasattr(os, "getuid") or st.st_uid == os.getuid()) and not st.st_mode & 0o022
+
+
 def _build():
     """Load the kernel, compiling it first if the cache lacks it; None when that is impossible."""
     if platform.machine().lower() not in ("x86_64", "amd64") or not sys.platform.startswith("linux"):
@@ -169,9 +179,16 @@ def _build():
     name = f"f16c_{key}.so"
     for d in _cache_dirs():
         path = d / name
+        try:
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as e:
+            _state["error"] = f"cannot build in {d}: {e}"
+            continue
+        if not _private(d):
+            _state["error"] = f"{d} is not this user's or others may write to it"
+            continue
         if not path.exists():
             try:
-                d.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(suffix=".so", dir=d)
                 os.close(fd)
                 src = tmp[:-3] + ".c"
@@ -186,10 +203,14 @@ def _build():
                     os.unlink(tmp)
                     _state["error"] = f"{cc} failed: {r.stderr.strip()[-500:]}"
                     return None
+                os.chmod(tmp, 0o755)             # (the linker's mode follows the umask)
                 os.replace(tmp, path)            # atomic: concurrent builders write the same file
             except (OSError, subprocess.SubprocessError) as e:
                 _state["error"] = f"cannot build in {d}: {e}"
                 continue
+        if not _private(path):
+            _state["error"] = f"{path} is not this user's or others may write to it"
+            continue
         try:
             lib = ctypes.CDLL(str(path))
         except OSError as e:
@@ -243,9 +264,14 @@ _ptr = _ptr_ctypes
 
 
 def _lib():
+    if not _state["enabled"]:
+        return None
     if not _state["tried"]:
         _state["tried"] = True
-        _state["lib"] = _build()
+        try:
+            _state["lib"] = _build()
+        except Exception as e:           # pragma: no cover - never let the fast path break float16
+            _state["lib"], _state["error"] = None, f"{type(e).__name__}: {e}"
     return _state["lib"] if _state["enabled"] else None
 
 
@@ -263,7 +289,9 @@ def set_enabled(flag: bool) -> bool:
 
 
 def why_unavailable():
-    """The reason the kernel could not be used (None when it is in use or switched off)."""
+    """Why the kernel is not in use (None when it is)."""
+    if not _state["enabled"]:
+        return "switched off (DEEPGRAD_F16C=0 or set_enabled(False))"
     _lib()
     return _state["error"]
 

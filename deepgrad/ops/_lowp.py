@@ -23,6 +23,10 @@ Conversions (the cost of this scheme, measured per element on one core):
   random bit patterns, overflow, inf and NaN); a block with a value from 2**16 up, inf or NaN
   takes NumPy's cast.
 
+Where ops/_f16c.py's compiled kernel is available (x86-64 with F16C and a C compiler) these
+conversions take one instruction per 8 elements (~0.1-0.25 ns an element, float32 -> bfloat16
+too); the NumPy versions below remain the general path and the tests hold the two bit-identical.
+
 ``install(cls)`` wraps a Function's ``forward`` (and an ``array_backward`` op's ``backward``) so
 that this happens; a float32/float64 call goes straight through after one dtype test per input.
 ``install_all`` runs the first time a float16/bfloat16 dtype or array appears (``backend.LOWP_HOOK``),
