@@ -95,7 +95,8 @@ def test_float16_conversions_are_exact(conversion_path):
     ro = xs[normal][:1001].copy()
     ro.flags.writeable = False
     out = np.empty(ro.shape, np.float16)
-    assert _lowp._f32_to_f16(ro, out=out) is out and np.array_equal(out.view(np.uint16), ro.astype(np.float16).view(np.uint16))
+    assert _lowp._f32_to_f16(ro, out=out) is out
+    assert np.array_equal(out.view(np.uint16), ro.astype(np.float16).view(np.uint16))
     # a channels-last layout survives the round trip (conv activations keep it)
     x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32).transpose(0, 3, 1, 2)
     h = _lowp.down(x, np.dtype(np.float16))

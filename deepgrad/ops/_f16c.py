@@ -9,11 +9,12 @@ convert 8 elements per instruction (VCVTPS2PH / VCVTPH2PS): ~0.1 ns an element. 
 bfloat16 is ml_dtypes' cast at ~0.7 ns (and ~1.1 ns when the rounded float32 value is kept for an
 optimiser's shadow); the same integer rounding in AVX2 registers takes ~0.1-0.2 ns.
 
-The rule (visible, as DESIGN.md asks of fast paths): ``available()`` is True when this is an x86-64
-CPU with AVX and F16C (AVX2 as well for bfloat16), a C compiler (``$CC``, else ``cc``) built the 60-line kernel below into
-the user cache (``$XDG_CACHE_HOME/deepgrad/kernels`` or ``~/.cache/deepgrad/kernels``, else the
-temp dir; once per machine, ~0.2-1 s, on the first float16/bfloat16 conversion) and ``DEEPGRAD_F16C`` is not ``0``. Otherwise (no compiler, another CPU, a
-read-only home and temp dir) ops/_lowp.py's NumPy conversions run: the same bits, slower.
+The rule (visible, as DESIGN.md asks of fast paths): ``available()`` is True when this is an
+x86-64 Linux CPU with AVX and F16C (AVX2 as well for bfloat16), a C compiler (``$CC``, else ``cc``)
+built the kernel below into the user cache (``$XDG_CACHE_HOME/deepgrad/kernels`` or
+``~/.cache/deepgrad/kernels``, else a private temp dir; once per machine, ~0.2-1 s, on the first
+float16/bfloat16 conversion) and ``DEEPGRAD_F16C`` is not ``0``. Otherwise (no compiler, another
+CPU, no writable private folder) ops/_lowp.py's NumPy conversions run: the same bits, slower.
 ``set_enabled(False)`` switches the fast path off at run time (the tests run both paths).
 
 Bits: VCVTPS2PH with immediate 0 rounds to nearest, ties to even, whatever MXCSR holds, with
@@ -93,9 +94,12 @@ int dg_f32_to_bf16(float *x, uint16_t *h, int64_t n, int keep) {
         if (_mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(v0, v0, _CMP_UNORD_Q),
                                             _mm256_cmp_ps(v1, v1, _CMP_UNORD_Q)))) return 1;
         __m256i b0 = _mm256_castps_si256(v0), b1 = _mm256_castps_si256(v1);
-        b0 = _mm256_srli_epi32(_mm256_add_epi32(b0, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(b0, 16), one))), 16);
-        b1 = _mm256_srli_epi32(_mm256_add_epi32(b1, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(b1, 16), one))), 16);
-        if (h) _mm256_storeu_si256((__m256i *)(h + i), _mm256_permute4x64_epi64(_mm256_packus_epi32(b0, b1), 0xD8));
+        __m256i r0 = _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(b0, 16), one));
+        __m256i r1 = _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(b1, 16), one));
+        b0 = _mm256_srli_epi32(_mm256_add_epi32(b0, r0), 16);
+        b1 = _mm256_srli_epi32(_mm256_add_epi32(b1, r1), 16);
+        if (h) _mm256_storeu_si256((__m256i *)(h + i),
+                                   _mm256_permute4x64_epi64(_mm256_packus_epi32(b0, b1), 0xD8));
         if (keep) {
             _mm256_storeu_ps(x + i, _mm256_castsi256_ps(_mm256_slli_epi32(b0, 16)));
             _mm256_storeu_ps(x + i + 8, _mm256_castsi256_ps(_mm256_slli_epi32(b1, 16)));
