@@ -11,8 +11,10 @@ issue's target: at most 1.5x for deepgrad), and deepgrad against PyTorch in that
 
 NumPy has no float16/bfloat16 BLAS and no vectorised float16 arithmetic; deepgrad computes in
 float32 and rounds each op's result (deepgrad/ops/_lowp.py), so its low-precision step costs the
-float32 step plus the conversions. PyTorch's CPU kernels convert too (oneDNN uses native bf16/fp16
-instructions only on CPUs that have them: AVX512-BF16, AMX, AVX512-FP16).
+float32 step plus the conversions (one instruction per 8 elements where the compiled kernel of
+deepgrad/ops/_f16c.py is available; ``DEEPGRAD_F16C=0`` measures the NumPy conversions instead).
+PyTorch's CPU kernels convert too (oneDNN uses native bf16/fp16 instructions only on CPUs that have
+them: AVX512-BF16, AMX, AVX512-FP16).
 """
 from __future__ import annotations
 
@@ -114,6 +116,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(machine_header())
+    from deepgrad.ops import _f16c
+    print("float16/bfloat16 conversions: " + ("compiled F16C/AVX2 kernel (ops/_f16c.py)" if _f16c.available()
+          else f"NumPy ({_f16c.why_unavailable()})"))
     variants = [("float32", False), ("float16", False), ("bfloat16", False)]
     if not args.no_autocast:
         variants.append(("autocast bf16", True))

@@ -10,19 +10,47 @@ import torch
 
 import deepgrad as dg
 import deepgrad.nn.functional as F
-from deepgrad.ops import _lowp
+from deepgrad.ops import _f16c, _lowp
 
 DTYPES = [("float16", torch.float16), ("bfloat16", torch.bfloat16)]
 # a few units in the last place of the low dtype (float16: 2**-10, bfloat16: 2**-7), relative
 TOL = {"float16": 4e-3, "bfloat16": 3e-2}
 
 
-def test_float16_conversions_are_exact():
+@pytest.fixture(params=["f16c", "numpy"])
+def conversion_path(request):
+    """Run a test with the F16C kernel (ops/_f16c.py; skipped where it cannot be built) and with
+    the NumPy conversions."""
+    if request.param == "f16c" and not _f16c.available():
+        pytest.skip(f"F16C kernel unavailable: {_f16c.why_unavailable()}")
+    prev = _f16c.set_enabled(request.param == "f16c")
+    yield request.param
+    _f16c.set_enabled(prev)
+
+
+def test_f16c_kernel_builds_where_it_can():
+    """On an x86-64 Linux machine with F16C and a C compiler the fast path must be in use (a build
+    regression would silently fall back to the NumPy conversions)."""
+    import platform
+    import shutil
+    import sys
+    import os
+    feats = getattr(getattr(np, "_core", None), "_multiarray_umath", None)
+    feats = getattr(feats, "__cpu_features__", {})
+    if not (sys.platform.startswith("linux") and platform.machine() == "x86_64" and feats.get("F16C")
+            and shutil.which(os.environ.get("CC", "cc")) and os.environ.get("DEEPGRAD_F16C", "1") != "0"):
+        pytest.skip("no x86-64 Linux with F16C and a C compiler")
+    assert _f16c.available(), _f16c.why_unavailable()
+
+
+def test_float16_conversions_are_exact(conversion_path):
     allh = np.arange(65536, dtype=np.uint16).view(np.float16)
     ref = allh.astype(np.float32)
     got = _lowp.up(allh)
-    nan = np.isnan(ref)
-    assert np.array_equal(got.view(np.uint32)[~nan], ref.view(np.uint32)[~nan]) and np.isnan(got[nan]).all()
+    assert np.array_equal(got.view(np.uint32), ref.view(np.uint32))     # NaN payloads too
+    for n in range(0, 20):                                # every tail length of the 8-wide kernel
+        part = allh[31740:31740 + n]                      # (around inf and the NaNs)
+        assert np.array_equal(_lowp.up(part).view(np.uint32), part.astype(np.float32).view(np.uint32))
     rng = np.random.default_rng(0)
     mid = ((ref[:-1].astype(np.float64) + ref[1:]) / 2)
     mid = mid[np.isfinite(mid)].astype(np.float32)
@@ -43,7 +71,7 @@ def test_float16_conversions_are_exact():
     perm = rng.permutation(len(xs))
     xs, want = xs[perm], want[perm]
     normal = np.abs(xs) < 2 ** 15
-    for sel in (normal, np.ones_like(normal)):
+    for sel in (normal, ~np.isnan(xs), np.ones_like(normal)):
         y = xs[sel].copy()
         got = _lowp._f32_to_f16(y, keep=True)
         w = want[sel]
@@ -51,11 +79,70 @@ def test_float16_conversions_are_exact():
         wf = w.astype(np.float32)
         for v in (y, _lowp.round_f16(xs[sel])):
             assert ((v.view(np.uint32) == wf.view(np.uint32)) | (np.isnan(v) & np.isnan(wf))).all()
+    # every tail length, a NaN in the first and in a later group of 8, signalling-NaN payloads
+    snan = np.array([0x7F800001, 0xFF800400, 0x7FA00000, 0x7F802000], np.uint32).view(np.float32)
+    for n in range(0, 20):
+        for case in (xs[:n], np.concatenate([xs[:n], snan[:n % 4]]), np.concatenate([snan[:n % 3], xs[:n]])):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                w = case.astype(np.float16)
+            y = case.copy()
+            got = _lowp._f32_to_f16(y, keep=True)
+            assert np.array_equal(got.view(np.uint16), w.view(np.uint16)), case
+            assert np.array_equal(y.view(np.uint32), w.astype(np.float32).view(np.uint32)), case
+            assert np.array_equal(_lowp.down(case, np.dtype(np.float16)).view(np.uint16), w.view(np.uint16))
+    # a read-only input, a float16 ``out`` to fill
+    ro = xs[normal][:1001].copy()
+    ro.flags.writeable = False
+    out = np.empty(ro.shape, np.float16)
+    assert _lowp._f32_to_f16(ro, out=out) is out
+    assert np.array_equal(out.view(np.uint16), ro.astype(np.float16).view(np.uint16))
     # a channels-last layout survives the round trip (conv activations keep it)
     x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32).transpose(0, 3, 1, 2)
     h = _lowp.down(x, np.dtype(np.float16))
     assert h.strides == tuple(s // 2 for s in x.strides) and np.array_equal(h, x.astype(np.float16))
     assert _lowp.up(h).strides == x.strides
+
+
+def test_bfloat16_conversions_are_exact(conversion_path):
+    """float32 -> bfloat16 (down, down_keep's kept float32 values, a gradient's shadow) gives
+    ml_dtypes' bits: every bfloat16, the midpoints between neighbours and just beside them, random
+    bit patterns (subnormals, overflow to inf), every tail length of the 16-wide kernel, and arrays
+    with NaNs (ml_dtypes' own NaN, its warning on a signalling one)."""
+    from deepgrad import backend
+    bf = np.dtype(backend.bfloat16)
+    allb = np.arange(65536, dtype=np.uint32) << 16
+    ref = allb.view(np.float32)
+    rng = np.random.default_rng(1)
+    finite = ref[np.isfinite(ref)]
+    lo, hi = np.sort(finite)[:-1], np.sort(finite)[1:]
+    mid = ((lo.astype(np.float64) + hi) / 2).astype(np.float32)
+    xs = np.concatenate([ref[~np.isnan(ref)], mid, np.nextafter(mid, np.float32(np.inf)),
+                         np.nextafter(mid, np.float32(-np.inf)),
+                         rng.integers(0, 2 ** 32, 200_000, dtype=np.uint64).astype(np.uint32).view(np.float32),
+                         np.array([3.4028235e38, -3.4028235e38, 1e-45, -1e-45, 0.0, -0.0], np.float32)])
+    xs = xs[rng.permutation(len(xs))]
+    fin = xs[~np.isnan(xs)]
+    for case in [fin] + [fin[:n] for n in range(40)] + [xs[:1000]]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = case.astype(bf)
+        got = _lowp.down(case, bf)
+        assert np.array_equal(got.view(np.uint16), want.view(np.uint16))
+        y = case.copy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = _lowp.down_keep(y, bf)
+        assert np.array_equal(got.view(np.uint16), want.view(np.uint16))
+        assert np.array_equal(y.view(np.uint32), want.astype(np.float32).view(np.uint32))
+    t = _lowp._grad_with_shadow(fin[:5000].copy(), bf)
+    assert np.array_equal(t.array.view(np.uint16), fin[:5000].astype(bf).view(np.uint16))
+    sh = _lowp.shadow_of(t)
+    assert sh is None or np.array_equal(sh.view(np.uint32), t.array.astype(np.float32).view(np.uint32))
+    # a signalling NaN warns as ml_dtypes' cast does (the kernel leaves NaNs to it)
+    snan = np.concatenate([fin[:20], np.array([0x7F800001], np.uint32).view(np.float32)])
+    with pytest.warns(RuntimeWarning):
+        _lowp.down(snan, bf)
 
 
 def _pair(shape, lo=-2.0, hi=2.0, seed=0):
@@ -240,3 +327,58 @@ def test_accumulated_float16_gradients_are_not_read_from_a_stale_shadow():
         od.step()
         ot.step()
         np.testing.assert_allclose(wd.detach().float().numpy(), wt.detach().float().numpy(), rtol=4e-3, atol=1e-2)
+
+
+@pytest.mark.parametrize("dname", ["float16", "bfloat16"])
+def test_compiled_conversions_leave_training_bit_identical(dname):
+    """Five SGD-momentum steps of a small MLP (parameters, momentum buffers, gradients, loss) give
+    the same bits with the F16C/AVX2 conversions as with the NumPy ones (ops/_f16c.py is a fast path
+    only), and a retained graph is refused after a step as in float32 (the optimiser updates the
+    float32 shadow in place, as a float32 parameter's array)."""
+    if not _f16c.available():
+        pytest.skip(f"F16C kernel unavailable: {_f16c.why_unavailable()}")
+    dt = getattr(dg, dname)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((16, 40)).astype(np.float32)
+    y = rng.integers(0, 5, 16)
+    runs = []
+    for fast in (True, False):
+        prev = _f16c.set_enabled(fast)
+        try:
+            dg.manual_seed(1)
+            m = dg.nn.Sequential(dg.nn.Linear(40, 33), dg.nn.ReLU(), dg.nn.Linear(33, 5)).to(dt)
+            opt = dg.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+            losses = []
+            for _ in range(5):
+                opt.zero_grad()
+                loss = F.cross_entropy(m(dg.tensor(x).to(dt)), dg.tensor(y))
+                loss.backward(retain_graph=True)
+                losses.append(loss.detach().array.view(np.uint16).copy())
+                opt.step()
+            with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                loss.backward()
+            state = [opt.state[p]["momentum_buffer"].array.view(np.uint16).copy() for p in m.parameters()]
+            runs.append(([p.detach().array.view(np.uint16).copy() for p in m.parameters()],
+                         [p.grad.array.view(np.uint16).copy() for p in m.parameters()], state, losses))
+        finally:
+            _f16c.set_enabled(prev)
+    for a, b in zip(*runs):
+        assert all(np.array_equal(u, v) for u, v in zip(a, b))
+
+
+def test_without_a_compiler_the_numpy_conversions_run(monkeypatch, tmp_path):
+    """A failing compiler (or none) leaves the kernel off with a reason, and float16/bfloat16 keep
+    working through the NumPy conversions."""
+    saved = dict(_f16c._state)
+    monkeypatch.setenv("CC", "false")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    try:
+        _f16c._state.update(lib=None, tried=False, enabled=True, error=None)
+        assert not _f16c.available() and _f16c.why_unavailable()
+        x = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
+        assert np.array_equal(_lowp.down(x, np.dtype(np.float16)), x.astype(np.float16))
+        y = dg.tensor(x).to(dg.float16)
+        assert np.array_equal((y * 2).float().numpy(), (x.astype(np.float16) * 2).astype(np.float32))
+    finally:
+        _f16c._state.clear()
+        _f16c._state.update(saved)

@@ -16,7 +16,9 @@ def lowp_update(opt, p, grad, state, group):
     param = p.array
     dt = param.dtype
     p32 = shadow_of(p)
-    p32 = up(param) if p32 is None else p32.copy()    # (a node may still hold the old shadow)
+    # The shadow is updated in place, as a float32 parameter's array is: a node that saved it (a
+    # retained graph) is refused by the version check, as it would be in float32.
+    p32 = up(param) if p32 is None else p32
     g = p.grad
     g32 = shadow_of(g) if g is not None and g.array is grad else None   # (linear's backward leaves one)
     if g32 is None:
