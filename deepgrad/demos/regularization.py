@@ -66,9 +66,9 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
 
     # -- dropout -------------------------------------------------------------------------------
     C.print_header(f"dropout: {d_in}-{width}-{width}-{width} ReLU MLP, {n_train} digits, {steps} SGD steps")
-    curves = {}
+    curves, trained = {}, {}
     for drop in (False, True):
-        model = _mlp(d_in, width, depth, drop, seed)
+        model = trained[drop] = _mlp(d_in, width, depth, drop, seed)
         opt = dg.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
         curves[drop] = C.train_steps(model, opt, xtr, ytr, steps, batch_size=100, seed=seed)
         tr_err = 1 - C.accuracy(model, xtr[:2000], ytr[:2000])
@@ -90,9 +90,12 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
     C.print_header("weight decay (L2): SGD weight_decay=0 vs 5e-3")
     norms = {}
     for wd in (0.0, 5e-3):
-        model = _mlp(d_in, width, depth, False, seed)
-        opt = dg.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=wd)
-        C.train_steps(model, opt, xtr, ytr, steps, batch_size=100, seed=seed)
+        if wd == 0.0:         # the same seed, data order and optimiser as the dropout part's plain net
+            model = trained[False]
+        else:
+            model = _mlp(d_in, width, depth, False, seed)
+            opt = dg.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=wd)
+            C.train_steps(model, opt, xtr, ytr, steps, batch_size=100, seed=seed)
         norms[wd] = _weight_norm(model)
         acc = C.accuracy(model, xte, yte)
         C.print_row(f"weight_decay={wd:g}: ||W||", norms[wd])
