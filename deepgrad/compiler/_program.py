@@ -109,7 +109,7 @@ class Program:
         self.fn = None
 
     # ---- passes ---------------------------------------------------------------------------
-    def optimise(self, values=None, const=None):
+    def optimise(self, values=None, const=None, memory_plan=None):
         self._values = values or {}
         n0 = len(self.nodes)
         self._fold(const or set())
@@ -122,7 +122,7 @@ class Program:
         self._inplace_chains()
         self.pool = []
         from . import _runtime
-        if _runtime.memory_plan:      # compiler.config.memory_plan
+        if _runtime.memory_plan if memory_plan is None else memory_plan:   # config.memory_plan / mode=
             self._plan_memory()
         self.stats.update(nodes_after_cse=len(self.nodes))
         return self

@@ -27,6 +27,8 @@ unstable_guard_limit = 3    # calls of one signature on which every program fail
 # blocks of the previous step: no page faults per replayed step either way) and it holds the
 # pool (ResNet-20 b32: 32 MiB per program) for as long as the program is cached
 memory_plan = False
+# the optimiser step of a replay over flat parameter/momentum buffers (_flatopt.py: plain SGD)
+flat_optimizer = True
 _ND = np.ndarray
 _lock = threading.RLock()
 
@@ -236,7 +238,9 @@ class _Capture:
         return self.tr.template(a)
 
 
-def _leaves(roots, Tensor):
+def _leaves(roots, Tensor, hooks=None):
+    """The leaf tensors a backward from ``roots`` reaches; ``hooks`` (a list) collects a
+    description of every tensor hook on the way (``register_hook``, ``retain_grad``)."""
     out, seen, stack = [], set(), []
     for r in roots:
         if isinstance(r, Tensor):
@@ -249,6 +253,8 @@ def _leaves(roots, Tensor):
         if id(n) in seen:
             continue
         seen.add(id(n))
+        if hooks is not None and getattr(n, "_hooks", None):
+            hooks.append(f"a hook on an output of {type(n).__name__}")
         for e in getattr(n, "next_edges", None) or ():
             if e is None:
                 continue
@@ -297,7 +303,15 @@ class _Hooks:
         def run_backward(roots, *a, **k):
             if threading.get_ident() == thread and _record.active() is cap.tr:
                 cap.sync()
-                for leaf in _leaves(roots, Tensor):
+                hooks = []
+                leaves = _leaves(roots, Tensor, hooks)
+                hooks += [f"a hook on a leaf of shape {tuple(t.shape)}" for t in leaves if t._hooks]
+                if hooks:
+                    # a hook is Python: the replay would run its array work but never call it
+                    # (no logging, no list appends, no retain_grad); torch.compile breaks too
+                    cap.tr.graph_break(f"tensor hooks in the backward ({hooks[0]}; register_hook / "
+                                       f"retain_grad are not replayed)")
+                for leaf in leaves:
                     cap.add_leaf(leaf)
             return orig_rb(roots, *a, **k)
         for mod in (tensor_mod, api, function):
@@ -330,7 +344,9 @@ def _opaque_step(orig, cap, thread):
             tr.paused -= 1
         if out is not None and not isinstance(out, (int, float)):
             tr.graph_break(f"{type(self).__name__}.step returning a value")
-        tr._add(Node("opaque", types.MethodType(orig, self), (), {}, None,
+        from ._flatopt import for_optimizer
+        flat = for_optimizer(self, orig)
+        tr._add(Node("opaque", flat if flat is not None else types.MethodType(orig, self), (), {}, None,
                      f"{type(self).__name__}.step"))
         for t in cap.tensors:      # the step rebinds nothing we track; re-read in case
             cap.snapshot(t)
@@ -339,9 +355,10 @@ def _opaque_step(orig, cap, thread):
     return step
 
 
-def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
+def capture(fn, args=(), kwargs=None, fullgraph=False, state=None, memory_plan=None):
     """Run ``fn(*args, **kwargs)`` eagerly, recording it. Returns ``(result, program, reason)``:
-    ``program`` is None when the call cannot be replayed (``reason`` says why)."""
+    ``program`` is None when the call cannot be replayed (``reason`` says why). ``memory_plan``:
+    True/False overrides ``config.memory_plan`` for this program."""
     kwargs = kwargs or {}
     Module, Optimizer, Sched, Tensor = _classes()
     if state is None:
@@ -487,7 +504,7 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
             made.update(node_outs(n))
         bwd = Program(bwd_nodes, [(i, ("in", k)) for k, i in enumerate(saved + [g.i for g in gslots])],
                       tuple(gouts), [], {})
-        bwd.optimise(tr.values, tr.const)
+        bwd.optimise(tr.values, tr.const, memory_plan)
         bwd.generate()
         bwd.boundary = [b[:2] for b in boundary]
         bwd.n_saved = len(saved)
@@ -497,7 +514,7 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
     prog = Program(nodes, reads, tuple(slots_out), list(tset.values()), meta)
     prog.out_spec = prog_result
     prog.bwd = bwd
-    prog.optimise(tr.values, tr.const)
+    prog.optimise(tr.values, tr.const, memory_plan)
     prog.generate()
     prog.guards = sum(1 for n in prog.nodes if n.kind == "guard")
     _rollback_plan(prog, tr)
@@ -568,6 +585,8 @@ def _aot_backward(tr, result, boundary, Tensor, orig_rb):
         return None
     if len(outs) != len([t for t in res_leaves if t.requires_grad]):
         return "a result that requires grad without a graph"
+    if any(b[2]._hooks for b in boundary):
+        return "a tensor hook on an input of a compiled forward (register_hook is not replayed)"
     bset = {id(b[2]) for b in boundary}
     stop = {b[2].grad_fn for b in boundary if b[2].grad_fn is not None}
     stop_ids = {id(n) for n in stop}
@@ -577,6 +596,9 @@ def _aot_backward(tr, result, boundary, Tensor, orig_rb):
         if id(n) in seen or id(n) in stop_ids:
             continue
         seen.add(id(n))
+        if getattr(n, "_hooks", None):
+            return (f"a tensor hook on an output of {type(n).__name__} in a compiled forward's graph "
+                    f"(register_hook / retain_grad are not replayed)")
         for e in getattr(n, "next_edges", None) or ():
             if isinstance(e, tuple):
                 stack.append(e[0])
@@ -646,6 +668,7 @@ def _rollback_plan(prog, tr):
 
 # ---- the compiled callable -----------------------------------------------------------------------
 _EAGER = object()
+_STATIC_MEMORY_MODES = ("reduce-overhead", "max-autotune")
 
 
 class CompiledFunction:
@@ -655,6 +678,16 @@ class CompiledFunction:
         self.fn = fn
         self.fullgraph = fullgraph
         self.mode = mode
+        self.dynamic = dynamic
+        # mode=: what PyTorch's modes ask for that this replay can do. The CUDA-graph modes
+        # ("reduce-overhead", "max-autotune") replay into static memory: here, the memory plan's
+        # buffers allocated once per program. The others replay as the default does.
+        self.memory_plan = True if mode in _STATIC_MEMORY_MODES else None
+        if dynamic:
+            warnings.warn("deepgrad.compile(dynamic=True): deepgrad has no symbolic shapes; it records "
+                          "one program per input shape signature (each new batch size records again, up "
+                          f"to compiler.config.cache_size_limit = {cache_size_limit} recordings), as "
+                          "dynamic=False would", UserWarning, stacklevel=4)
         self.programs = {}
         self.recordings = 0
         self.eager_reasons = {}
@@ -720,7 +753,7 @@ class CompiledFunction:
         self.recordings += 1
         self._state = discover(self.fn, args, kwargs)
         key = self._key(args, kwargs)
-        res, prog, reason = capture(self.fn, args, kwargs, self.fullgraph, self._state)
+        res, prog, reason = capture(self.fn, args, kwargs, self.fullgraph, self._state, self.memory_plan)
         if prog is None:
             if self.fullgraph and not reason.startswith("the result requires grad"):
                 raise GraphBreak(f"deepgrad.compile(fullgraph=True): {reason}")
