@@ -118,6 +118,7 @@ class Program:
         if _CSE[0]:
             self._cse()
         self._dce()
+        self._fuse_mask_casts()
         self._elide_copies()
         self._inplace_chains()
         self.pool = []
@@ -200,6 +201,61 @@ class Program:
                 if r is not None:
                     last[r] = k
         return root, pinned, last
+
+    def _fuse_mask_casts(self):
+        """``m = mask.astype(float32); np.multiply(g, m, out=...)`` with ``mask`` boolean and ``m``
+        read only there (ReLU's / dropout's backward): the multiply takes the mask itself (the
+        ufunc casts each bool to exactly 0.0 / 1.0 in its loop) -- one allocation and one pass
+        over the array fewer, the same values."""
+        from ._record import _root, plain
+        vals = self._values
+        if not vals:
+            return
+        written = set()
+        uses = {}
+        for n in self.nodes:
+            for w in n.writes:
+                v = vals.get(w.i)
+                if isinstance(v, np.ndarray):
+                    written.add(id(_root(plain(v))))
+            for i in node_reads(n):
+                uses[i] = uses.get(i, 0) + 1
+        for i in _walk_slots(self.result, []):
+            uses[i] = uses.get(i, 0) + 2
+        casts = {}
+        for k, n in enumerate(self.nodes):
+            if (n.kind == "call" and n.label == ".astype" and type(n.outs) is Slot and not n.writes
+                    and len(n.args) == 2 and type(n.args[0]) is Slot and isinstance(n.args[1], np.dtype)
+                    and set(n.kwargs) <= {"copy"} and uses.get(n.outs.i) == 1):
+                src, dst = vals.get(n.args[0].i), vals.get(n.outs.i)
+                if (isinstance(src, np.ndarray) and isinstance(dst, np.ndarray) and src.dtype == np.bool_
+                        and dst.dtype.kind == "f" and src.shape == dst.shape
+                        and id(_root(plain(src))) not in written):
+                    casts[n.outs.i] = (k, n.args[0])
+        if not casts:
+            return
+        drop = set()
+        for n in self.nodes:
+            if not (n.kind == "call" and n.fn is np.multiply and n.label == "np.multiply"
+                    and len(n.args) == 2 and set(n.kwargs) <= {"out"}):
+                continue
+            for pos, x in enumerate(n.args):
+                if type(x) is Slot and x.i in casts:
+                    other = n.args[1 - pos]
+                    vo = vals.get(other.i) if type(other) is Slot else None
+                    vr = vals.get(node_outs(n)[0]) if node_outs(n) else None
+                    vm = vals.get(x.i)
+                    if (isinstance(vo, np.ndarray) and isinstance(vr, np.ndarray) and vo.dtype == vm.dtype
+                            and vr.dtype == vm.dtype and vr.shape == vm.shape):
+                        k, src = casts.pop(x.i)
+                        args = list(n.args)
+                        args[pos] = src
+                        n.args = tuple(args)
+                        drop.add(k)
+                    break
+        if drop:
+            self.nodes = [n for k, n in enumerate(self.nodes) if k not in drop]
+            self.stats["mask_casts_fused"] = len(drop)
 
     def _elide_copies(self):
         """``b = a.copy()`` where ``a`` owns its memory, nothing touches that memory afterwards and
@@ -448,10 +504,14 @@ class Program:
             lit = _literal(x)
             if lit is not None:
                 return lit
-            if isinstance(x, np.dtype):
-                name = f"np.dtype({str(x)!r})" if hasattr(np, str(x)) else None
-                if name:
-                    return name
+            if isinstance(x, np.dtype) and hasattr(np, str(x)):
+                # a namespace constant named after it (``np.dtype('float32')`` in the source
+                # would build the dtype again on every replayed call)
+                nm = f"dt_{x.str[1:]}" if x.str[0] in "<>|=" else f"dt_{x.str}"
+                nm = "".join(ch if ch.isalnum() else "_" for ch in nm)
+                ns.setdefault(nm, x)
+                if ns[nm] == x:
+                    return nm
             key = id(x)
             if key not in consts:
                 consts[key] = (f"c{len(consts)}", x)
