@@ -447,10 +447,13 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None, memory_plan=N
                     t.grad.array = plain(t.grad.array)
     if err is not None:
         raise err
+    # ``return loss.item()``: a number read from data that only leaves as (part of) the result
+    # is recomputed by the replay and returned, instead of a value guard that fails every call
+    result, rec_result = _returned_numbers(result, tr)
     tr.finish_numbers()
     # the result: tensors by slot, their arrays plain
     res_leaves = []
-    restree = flatten(result, Tensor, res_leaves)
+    restree = flatten(rec_result, Tensor, res_leaves)
     outs = []
     reason = tr.broken
     for t in res_leaves:
@@ -471,6 +474,8 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None, memory_plan=N
         if t.requires_grad and t.grad_fn is not None and not _backward_called(tr) and not isinstance(aot, tuple):
             reason = reason or (aot if isinstance(aot, str) else None) or ("the result requires grad (a forward under grad mode: replaying "
                                 "it would lose the graph); run it under no_grad or include backward")
+    if reason is None:
+        restree = _number_slots(restree, outs)
     if reason is not None:
         return result, None, reason
     if any(n.kind == "opaque" for n in tr.nodes):
@@ -479,7 +484,7 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None, memory_plan=N
         if last_guard > first_opaque:
             return result, None, "a value read from data after an optimizer step (cannot be undone)"
     prog_result = (restree, outs)
-    slots_out = [o[1] for o in outs if o[0] == "slot"]
+    slots_out = [o[1] for o in outs if o[0] in ("slot", "num")]
     meta["grad_none"] = grad_none
     tset = {}
     for t in cap.tensors:
@@ -520,6 +525,73 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None, memory_plan=N
     _rollback_plan(prog, tr)
     prog._values = None
     return result, prog, None
+
+
+class _NumRef:
+    """In the recorded result: a number read from data (``.item()``) that the replay recomputes."""
+    __slots__ = ("slot",)
+
+    def __init__(self, slot):
+        self.slot = slot
+
+
+def _returned_numbers(result, tr):
+    """``(result for the caller, result for the program)``: GInt/GFloat numbers of this capture
+    found in the returned structure and used by nothing but the return become plain numbers for
+    the caller and ``_NumRef`` s for the program; their value-guard nodes become value nodes
+    (``v = item(loss)``) whose slot the replay returns."""
+    found = {}           # id(number) -> (its node, its slot, its plain value)
+
+    def walk(x, rec):
+        t = type(x)
+        if t is _record.GFloat or t is _record.GInt:
+            e = found.get(id(x))
+            if e is None:
+                d = x.__dict__.get("_dg")
+                if d is None or d[0] is not tr or d[1].used or d[1].kind != "guard":
+                    return x
+                i = tr.n
+                tr.n += 1
+                v = float.__float__(x) if t is _record.GFloat else int.__int__(x)
+                tr.values[i] = v
+                e = found[id(x)] = (d[1], Slot(i), v)
+            return _NumRef(e[1]) if rec else e[2]
+        if t is tuple or t is list:
+            return t(walk(e, rec) for e in x)
+        if t is dict:
+            return {k: walk(v, rec) for k, v in x.items()}
+        return x
+    if tr.broken is not None:
+        return result, result
+    rec = walk(result, True)
+    if not found:
+        return result, result
+    user = walk(result, False)
+    nodes = {}
+    for node, slot, _v in found.values():
+        nodes[id(node)] = (node, slot)
+    for node, slot in nodes.values():
+        node.kind = "call"            # the guard becomes a value node: ``v = item(a)``
+        node.outs = slot
+        node.pure = True
+        node.used = True              # kept by finish_numbers
+        tr.guards -= 1
+    return user, rec
+
+
+def _number_slots(restree, outs):
+    """Turn the ``_NumRef`` s of a flattened result into indices of ``("num", slot)`` outs."""
+    def walk(x):
+        t = type(x)
+        if t is _NumRef:
+            outs.append(("num", x.slot))
+            return Slot(len(outs) - 1)
+        if t is tuple or t is list:
+            return t(walk(e) for e in x)
+        if t is dict:
+            return {k: walk(v) for k, v in x.items()}
+        return x
+    return walk(restree)
 
 
 def _hoist_guards(fwd, bwd, gslots):
@@ -796,6 +868,10 @@ class CompiledFunction:
                 t = Tensor._make(a if type(a) is _ND else np.asarray(a))
                 vals.append(t)
                 made.append(t)
+            elif o[0] == "num":        # a Python number read from data, recomputed
+                vals.append(out[k])
+                k += 1
+                made.append(None)
             else:
                 vals.append(o[1])
                 made.append(None)

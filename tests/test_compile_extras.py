@@ -116,3 +116,52 @@ def test_mode_reduce_overhead_plans_memory(mode, planned):
         np.testing.assert_array_equal(b.array, a.array)
     prog = c._compiled.last_program
     assert (prog.stats.get("pooled", 0) > 0) == planned
+
+
+def _item_setup(kind):
+    dg.manual_seed(0)
+    model = nn.Linear(4, 2)
+    opt = dg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    log = []
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        v = loss.item()
+        if kind == "compared" and v > 1e6:     # a branch on it: guarded
+            loss = loss * 0
+        loss.backward()
+        opt.step()
+        if kind == "logged":                    # kept by Python code: runs eagerly
+            log.append(v)
+        if kind == "dict":
+            return {"loss": v, "again": v, "t": loss.detach()}
+        return v
+    return model, step, log
+
+
+@pytest.mark.parametrize("kind", ["plain", "dict", "compared", "logged"])
+def test_returned_item_is_recomputed_by_the_replay(kind):
+    rs = np.random.RandomState(0)
+    xs = [(dg.tensor(rs.randn(3, 4).astype(np.float32)), dg.tensor(rs.randn(3, 2).astype(np.float32)))
+          for _ in range(5)]
+    m1, s1, log1 = _item_setup(kind)
+    m2, s2, log2 = _item_setup(kind)
+    c = dg.compile(s2)
+    r1 = [s1(x, y) for x, y in xs]
+    r2 = [c(x, y) for x, y in xs]
+    if kind == "dict":
+        assert [r["loss"] for r in r1] == [r["loss"] for r in r2]
+        assert all(r["loss"] == r["again"] and type(r["loss"]) is float for r in r2)
+        for a, b in zip(r1, r2):
+            np.testing.assert_array_equal(b["t"].array, a["t"].array)
+    else:
+        assert r1 == r2 and all(type(v) is float for v in r2)
+    assert log1 == log2
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_array_equal(b.array, a.array)
+    cf = c._compiled
+    if kind == "logged":
+        assert cf.eager_reasons
+    else:
+        assert not cf.eager_reasons and cf.recordings == 2, cf.eager_reasons
