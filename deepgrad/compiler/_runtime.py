@@ -527,6 +527,16 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None, memory_plan=N
     return result, prog, None
 
 
+def _outside_deepgrad():
+    """The ``stacklevel`` of the first caller outside the deepgrad package (for warnings)."""
+    import os
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    f, level = sys._getframe(1), 1
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(pkg + os.sep):
+        f, level = f.f_back, level + 1
+    return level
+
+
 class _NumRef:
     """In the recorded result: a number read from data (``.item()``) that the replay recomputes."""
     __slots__ = ("slot",)
@@ -759,7 +769,7 @@ class CompiledFunction:
             warnings.warn("deepgrad.compile(dynamic=True): deepgrad has no symbolic shapes; it records "
                           "one program per input shape signature (each new batch size records again, up "
                           f"to compiler.config.cache_size_limit = {cache_size_limit} recordings), as "
-                          "dynamic=False would", UserWarning, stacklevel=4)
+                          "dynamic=False would", UserWarning, stacklevel=_outside_deepgrad())
         self.programs = {}
         self.recordings = 0
         self.eager_reasons = {}
