@@ -33,6 +33,36 @@ _CREATE_POOL = {"np.empty": None, "np.empty_like": None, "np.zeros": 0, "np.zero
                 "np.ones": 1, "np.ones_like": 1}
 
 
+# NumPy functions written in Python that the replay calls in a faster form (same values):
+# ``np.tile`` of a vector 11 -> 1.1 us, ``as_strided`` 12.7 -> 1.1 us (ResNet-20's batch norm
+# and im2col call them 114 and 54 times a step)
+_as_strided = np.lib.stride_tricks.as_strided
+
+
+def _tile_fast(a, reps):
+    if type(reps) is int and reps >= 1 and type(a) is np.ndarray and a.ndim == 1:
+        out = np.empty(reps * a.shape[0], a.dtype)
+        out.reshape(reps, a.shape[0])[...] = a
+        return out
+    return np.tile(a, reps)
+
+
+def _as_strided_fast(x, shape=None, strides=None, subok=False, writeable=True):
+    if (type(x) is np.ndarray and shape is not None and strides is not None and x.flags.c_contiguous
+            and len(shape) == len(strides)):
+        try:
+            v = np.ndarray(shape, x.dtype, x, 0, strides)
+        except (ValueError, TypeError, BufferError):   # outside the buffer: as_strided allows it
+            return _as_strided(x, shape, strides, subok, writeable)
+        if not writeable:
+            v.flags.writeable = False
+        return v
+    return _as_strided(x, shape, strides, subok, writeable)
+
+
+_FAST = {id(np.tile): ("tile_fast", _tile_fast), id(_as_strided): ("as_strided_fast", _as_strided_fast)}
+
+
 class _Buf:
     """A pooled buffer in a node's ``out=``: ``b{j}`` in the generated replay."""
     __slots__ = ("j",)
@@ -539,6 +569,10 @@ class Program:
         fns = {}
 
         def fname(fn, label):
+            fast = _FAST.get(id(fn))
+            if fast is not None and fn in (np.tile, _as_strided):
+                ns[fast[0]] = fast[1]
+                return fast[0]
             if label.startswith("np.") and "." not in label[3:]:
                 if getattr(np, label[3:], None) is fn:
                     return label
