@@ -750,7 +750,7 @@ def _rollback_plan(prog, tr):
 
 # ---- the compiled callable -----------------------------------------------------------------------
 _EAGER = object()
-_STATIC_MEMORY_MODES = ("reduce-overhead", "max-autotune")
+_GPU_MODES = ("reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class CompiledFunction:
@@ -761,10 +761,16 @@ class CompiledFunction:
         self.fullgraph = fullgraph
         self.mode = mode
         self.dynamic = dynamic
-        # mode=: what PyTorch's modes ask for that this replay can do. The CUDA-graph modes
-        # ("reduce-overhead", "max-autotune") replay into static memory: here, the memory plan's
-        # buffers allocated once per program. The others replay as the default does.
-        self.memory_plan = True if mode in _STATIC_MEMORY_MODES else None
+        # mode=: PyTorch's modes choose CUDA graphs and kernel autotuning, neither of which this
+        # NumPy replay has; every mode replays the same program (said once, not silently ignored).
+        # The memory plan (static buffers, CUDA graphs' analogue) measured no faster here, so it
+        # stays behind compiler.config.memory_plan rather than behind a mode.
+        self.memory_plan = None
+        if mode in _GPU_MODES:
+            warnings.warn(f"deepgrad.compile(mode={mode!r}): CUDA graphs and kernel autotuning do not "
+                          "apply to deepgrad's replay of NumPy arrays; every mode replays the same "
+                          "recorded program (compiler.config.memory_plan = True preallocates its "
+                          "temporaries, measured no faster on CPU)", UserWarning, stacklevel=_outside_deepgrad())
         if dynamic:
             warnings.warn("deepgrad.compile(dynamic=True): deepgrad has no symbolic shapes; it records "
                           "one program per input shape signature (each new batch size records again, up "
