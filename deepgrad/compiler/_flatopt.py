@@ -19,7 +19,9 @@ whose momentum buffers do not exist yet) runs the real ``step`` -- and the next 
 the same operations on the same values as eager's, so the parameters are bit-identical.
 
 Only ``SGD`` itself (not a subclass), NumPy float32/float64 parameters of one dtype, none
-shared-memory or pinned. ``compiler.config.flat_optimizer = False`` turns it off.
+shared-memory or pinned, and small on average (``max_mean_size``): for big parameters the
+update is memory-bound and the gather is two more passes over the gradients, measured slower.
+``compiler.config.flat_optimizer = False`` turns it off.
 """
 from __future__ import annotations
 
