@@ -102,3 +102,23 @@ def test_flat_optimizer_off(monkeypatch):
     m2, o2, l2, _ = _run(True, dict(momentum=0.9))
     assert o2 not in _flatopt._FLAT
     assert l1 == l2
+
+
+def test_big_parameters_keep_the_real_step():
+    # mean size above max_mean_size: the per-parameter step (memory-bound) stays
+    dg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(512, 80), nn.Linear(80, 300))
+    assert sum(p.numel() for p in model.parameters()) / 4 > _flatopt.max_mean_size
+    opt = dg.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+    def step(x, y):
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    f = dg.compile(step)
+    for _ in range(4):
+        f(dg.randn(4, 512), dg.tensor(np.array([0, 1, 2, 0])))
+    flat = _flatopt._FLAT[opt]
+    assert flat.flat_steps == 0 and flat.layout is None
+    assert not any(np.shares_memory(p.array, q.array) for p in model.parameters() for q in model.parameters()
+                   if p is not q)
