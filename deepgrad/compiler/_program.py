@@ -11,6 +11,8 @@ from ._record import Node, Slot
 
 
 _CSE = [True]
+# the second round's replay rewrites, switchable for A/B measurements (benchmarks, tests)
+PASSES = {"mask_casts": True, "fast_calls": True, "dtype_consts": True}
 
 
 # calls whose result is new memory (or their ``out=``), never a view of an argument
@@ -148,7 +150,8 @@ class Program:
         if _CSE[0]:
             self._cse()
         self._dce()
-        self._fuse_mask_casts()
+        if PASSES["mask_casts"]:
+            self._fuse_mask_casts()
         self._elide_copies()
         self._inplace_chains()
         self.pool = []
@@ -534,6 +537,8 @@ class Program:
             lit = _literal(x)
             if lit is not None:
                 return lit
+            if isinstance(x, np.dtype) and hasattr(np, str(x)) and not PASSES["dtype_consts"]:
+                return f"np.dtype({str(x)!r})"
             if isinstance(x, np.dtype) and hasattr(np, str(x)):
                 # a namespace constant named after it (``np.dtype('float32')`` in the source
                 # would build the dtype again on every replayed call)
@@ -569,7 +574,7 @@ class Program:
         fns = {}
 
         def fname(fn, label):
-            fast = _FAST.get(id(fn))
+            fast = _FAST.get(id(fn)) if PASSES["fast_calls"] else None
             if fast is not None and fn in (np.tile, _as_strided):
                 ns[fast[0]] = fast[1]
                 return fast[0]
