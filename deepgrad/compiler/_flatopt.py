@@ -46,6 +46,9 @@ def for_optimizer(opt, orig):
     cur = Optimizer.__dict__["step"]          # patched while a capture runs
     if type(opt) is not SGD or orig is not getattr(cur, "__wrapped__", cur) or "step" in vars(opt):
         return None
+    params = [p for g in opt.param_groups for p in g["params"]]
+    if not params or sum(p.array.size for p in params) > max_mean_size * len(params):
+        return None                  # big parameters: the real step (see _build)
     f = _FLAT.get(opt)
     if f is None or f.orig is not orig:
         try:
