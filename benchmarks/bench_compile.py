@@ -1,7 +1,7 @@
 """deepgrad.compile: a captured-and-replayed training step against eager deepgrad, PyTorch eager
 and torch.compile (when it runs on this machine), same process, alternating rounds.
 
-    python benchmarks/bench_compile.py [--only mlp,char_lstm,resnet20] [--threads 1]
+    python benchmarks/bench_compile.py [--only mlp,char_lstm,resnet20] [--threads 1] [--clock cpu] [--ab]
 
 Cases: the MLP 784-512-512-10 (batch 128, SGD momentum; mlp_b16: batch 16, where per-op overhead
 matters more), the char-LSTM of bench_rnn.py (V=65,
@@ -108,7 +108,27 @@ def _step(lib, model, x, y, lr, momentum, mse):
     return step
 
 
-def build(case, memplan=False, tcompile=True):
+def _compiled_without_round2(case, d1, xd, yd, lr, mom, mse):
+    """The same step compiled with the second round's rewrites off (flat SGD, mask casts, padding
+    zero fills, fast np.tile/as_strided, dtype constants): the A/B of ``--ab``."""
+    from deepgrad.compiler import _program, config
+    d4 = _models(case)[0]
+    d4.load_state_dict(d1.state_dict())
+    s = dg.compile(_step(dg, d4, xd, yd, lr, mom, mse))
+    old = dict(_program.PASSES), config.flat_optimizer
+    try:
+        for k in _program.PASSES:
+            _program.PASSES[k] = False
+        config.flat_optimizer = False
+        s(xd, yd)
+        s(xd, yd)
+    finally:
+        _program.PASSES.update(old[0])
+        config.flat_optimizer = old[1]
+    return s
+
+
+def build(case, memplan=False, tcompile=True, ab=False):
     xb, yb = _data(case)
     d1, d2, t1, t2, lr, mom = _models(case)
     for t in (t1, t2):
@@ -161,6 +181,9 @@ def build(case, memplan=False, tcompile=True):
            "torch eager": lambda: s_torch(xt, yt)}
     if s_plan is not None:
         fns["compiled + mem plan"] = lambda: s_plan(xd, yd)
+    if ab:
+        s_off = _compiled_without_round2(case, d1, xd, yd, lr, mom, mse)
+        fns["compiled, round 1"] = lambda: s_off(xd, yd)
     if s_tcomp is not None:
         fns["torch.compile"] = lambda: s_tcomp(xt, yt)
     # the same result: compiled vs eager deepgrad after the same steps
@@ -192,17 +215,21 @@ def main(argv=None):
                    help="cpu: the process CPU time (user + system, page faults included)")
     p.add_argument("--memplan", action="store_true",
                    help="also time the step compiled with compiler.config.memory_plan = True")
+    p.add_argument("--ab", action="store_true",
+                   help="also time the step compiled without the second round's rewrites")
     args = p.parse_args(argv)
     n = setup_threads(args.threads)
     print(f"deepgrad.compile, training steps, float32, {n} thread(s); load average {load_average()}")
     for case in args.only.split(","):
-        fns, (cap1, cap2, nodes, recs, reasons) = build(case, args.memplan, not args.no_torch_compile)
+        fns, (cap1, cap2, nodes, recs, reasons) = build(case, args.memplan, not args.no_torch_compile, args.ab)
         print(f"\n{case}: capture {cap1 * 1e3:.0f} ms + {cap2 * 1e3:.0f} ms (two signatures), "
               f"{nodes} nodes replayed, {recs} recordings" + (f", eager: {reasons}" if reasons else ""))
         med = time_all(fns, args.number, args.repeat, clock=clock_arg(args.clock))
         base = med["torch eager"]
         for k, v in med.items():
             print(f"  {k:<20}{v * 1e3:>10.2f} ms  {v / base:>6.2f}x torch eager")
+        if "compiled, round 1" in med:
+            print(f"  compiled now / round 1: {med['deepgrad compiled'] / med['compiled, round 1']:.3f}")
         if "compiled + mem plan" in med:
             print(f"  compiled with / without the memory plan: "
                   f"{med['compiled + mem plan'] / med['deepgrad compiled']:.3f}")

@@ -27,6 +27,8 @@ unstable_guard_limit = 3    # calls of one signature on which every program fail
 # blocks of the previous step: no page faults per replayed step either way) and it holds the
 # pool (ResNet-20 b32: 32 MiB per program) for as long as the program is cached
 memory_plan = False
+# the optimiser step of a replay over flat parameter/momentum buffers (_flatopt.py: plain SGD)
+flat_optimizer = True
 _ND = np.ndarray
 _lock = threading.RLock()
 
@@ -236,7 +238,9 @@ class _Capture:
         return self.tr.template(a)
 
 
-def _leaves(roots, Tensor):
+def _leaves(roots, Tensor, hooks=None):
+    """The leaf tensors a backward from ``roots`` reaches; ``hooks`` (a list) collects a
+    description of every tensor hook on the way (``register_hook``, ``retain_grad``)."""
     out, seen, stack = [], set(), []
     for r in roots:
         if isinstance(r, Tensor):
@@ -249,6 +253,8 @@ def _leaves(roots, Tensor):
         if id(n) in seen:
             continue
         seen.add(id(n))
+        if hooks is not None and getattr(n, "_hooks", None):
+            hooks.append(f"a hook on an output of {type(n).__name__}")
         for e in getattr(n, "next_edges", None) or ():
             if e is None:
                 continue
@@ -297,7 +303,15 @@ class _Hooks:
         def run_backward(roots, *a, **k):
             if threading.get_ident() == thread and _record.active() is cap.tr:
                 cap.sync()
-                for leaf in _leaves(roots, Tensor):
+                hooks = []
+                leaves = _leaves(roots, Tensor, hooks)
+                hooks += [f"a hook on a leaf of shape {tuple(t.shape)}" for t in leaves if t._hooks]
+                if hooks:
+                    # a hook is Python: the replay would run its array work but never call it
+                    # (no logging, no list appends, no retain_grad); torch.compile breaks too
+                    cap.tr.graph_break(f"tensor hooks in the backward ({hooks[0]}; register_hook / "
+                                       f"retain_grad are not replayed)")
+                for leaf in leaves:
                     cap.add_leaf(leaf)
             return orig_rb(roots, *a, **k)
         for mod in (tensor_mod, api, function):
@@ -330,7 +344,9 @@ def _opaque_step(orig, cap, thread):
             tr.paused -= 1
         if out is not None and not isinstance(out, (int, float)):
             tr.graph_break(f"{type(self).__name__}.step returning a value")
-        tr._add(Node("opaque", types.MethodType(orig, self), (), {}, None,
+        from ._flatopt import for_optimizer
+        flat = for_optimizer(self, orig)
+        tr._add(Node("opaque", flat if flat is not None else types.MethodType(orig, self), (), {}, None,
                      f"{type(self).__name__}.step"))
         for t in cap.tensors:      # the step rebinds nothing we track; re-read in case
             cap.snapshot(t)
@@ -339,9 +355,10 @@ def _opaque_step(orig, cap, thread):
     return step
 
 
-def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
+def capture(fn, args=(), kwargs=None, fullgraph=False, state=None, memory_plan=None):
     """Run ``fn(*args, **kwargs)`` eagerly, recording it. Returns ``(result, program, reason)``:
-    ``program`` is None when the call cannot be replayed (``reason`` says why)."""
+    ``program`` is None when the call cannot be replayed (``reason`` says why). ``memory_plan``:
+    True/False overrides ``config.memory_plan`` for this program."""
     kwargs = kwargs or {}
     Module, Optimizer, Sched, Tensor = _classes()
     if state is None:
@@ -430,10 +447,13 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
                     t.grad.array = plain(t.grad.array)
     if err is not None:
         raise err
+    # ``return loss.item()``: a number read from data that only leaves as (part of) the result
+    # is recomputed by the replay and returned, instead of a value guard that fails every call
+    result, rec_result = _returned_numbers(result, tr)
     tr.finish_numbers()
     # the result: tensors by slot, their arrays plain
     res_leaves = []
-    restree = flatten(result, Tensor, res_leaves)
+    restree = flatten(rec_result, Tensor, res_leaves)
     outs = []
     reason = tr.broken
     for t in res_leaves:
@@ -454,6 +474,8 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
         if t.requires_grad and t.grad_fn is not None and not _backward_called(tr) and not isinstance(aot, tuple):
             reason = reason or (aot if isinstance(aot, str) else None) or ("the result requires grad (a forward under grad mode: replaying "
                                 "it would lose the graph); run it under no_grad or include backward")
+    if reason is None:
+        restree = _number_slots(restree, outs)
     if reason is not None:
         return result, None, reason
     if any(n.kind == "opaque" for n in tr.nodes):
@@ -462,7 +484,7 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
         if last_guard > first_opaque:
             return result, None, "a value read from data after an optimizer step (cannot be undone)"
     prog_result = (restree, outs)
-    slots_out = [o[1] for o in outs if o[0] == "slot"]
+    slots_out = [o[1] for o in outs if o[0] in ("slot", "num")]
     meta["grad_none"] = grad_none
     tset = {}
     for t in cap.tensors:
@@ -487,7 +509,7 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
             made.update(node_outs(n))
         bwd = Program(bwd_nodes, [(i, ("in", k)) for k, i in enumerate(saved + [g.i for g in gslots])],
                       tuple(gouts), [], {})
-        bwd.optimise(tr.values, tr.const)
+        bwd.optimise(tr.values, tr.const, memory_plan)
         bwd.generate()
         bwd.boundary = [b[:2] for b in boundary]
         bwd.n_saved = len(saved)
@@ -497,12 +519,89 @@ def capture(fn, args=(), kwargs=None, fullgraph=False, state=None):
     prog = Program(nodes, reads, tuple(slots_out), list(tset.values()), meta)
     prog.out_spec = prog_result
     prog.bwd = bwd
-    prog.optimise(tr.values, tr.const)
+    prog.optimise(tr.values, tr.const, memory_plan)
     prog.generate()
     prog.guards = sum(1 for n in prog.nodes if n.kind == "guard")
     _rollback_plan(prog, tr)
     prog._values = None
     return result, prog, None
+
+
+def _outside_deepgrad():
+    """The ``stacklevel`` of the first caller outside the deepgrad package (for warnings)."""
+    import os
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    f, level = sys._getframe(1), 1
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(pkg + os.sep):
+        f, level = f.f_back, level + 1
+    return level
+
+
+class _NumRef:
+    """In the recorded result: a number read from data (``.item()``) that the replay recomputes."""
+    __slots__ = ("slot",)
+
+    def __init__(self, slot):
+        self.slot = slot
+
+
+def _returned_numbers(result, tr):
+    """``(result for the caller, result for the program)``: GInt/GFloat numbers of this capture
+    found in the returned structure and used by nothing but the return become plain numbers for
+    the caller and ``_NumRef`` s for the program; their value-guard nodes become value nodes
+    (``v = item(loss)``) whose slot the replay returns."""
+    found = {}           # id(number) -> (its node, its slot, its plain value)
+
+    def walk(x, rec):
+        t = type(x)
+        if t is _record.GFloat or t is _record.GInt:
+            e = found.get(id(x))
+            if e is None:
+                d = x.__dict__.get("_dg")
+                if d is None or d[0] is not tr or d[1].used or d[1].kind != "guard":
+                    return x
+                i = tr.n
+                tr.n += 1
+                v = float.__float__(x) if t is _record.GFloat else int.__int__(x)
+                tr.values[i] = v
+                e = found[id(x)] = (d[1], Slot(i), v)
+            return _NumRef(e[1]) if rec else e[2]
+        if t is tuple or t is list:
+            return t(walk(e, rec) for e in x)
+        if t is dict:
+            return {k: walk(v, rec) for k, v in x.items()}
+        return x
+    if tr.broken is not None:
+        return result, result
+    rec = walk(result, True)
+    if not found:
+        return result, result
+    user = walk(result, False)
+    nodes = {}
+    for node, slot, _v in found.values():
+        nodes[id(node)] = (node, slot)
+    for node, slot in nodes.values():
+        node.kind = "call"            # the guard becomes a value node: ``v = item(a)``
+        node.outs = slot
+        node.pure = True
+        node.used = True              # kept by finish_numbers
+        tr.guards -= 1
+    return user, rec
+
+
+def _number_slots(restree, outs):
+    """Turn the ``_NumRef`` s of a flattened result into indices of ``("num", slot)`` outs."""
+    def walk(x):
+        t = type(x)
+        if t is _NumRef:
+            outs.append(("num", x.slot))
+            return Slot(len(outs) - 1)
+        if t is tuple or t is list:
+            return t(walk(e) for e in x)
+        if t is dict:
+            return {k: walk(v) for k, v in x.items()}
+        return x
+    return walk(restree)
 
 
 def _hoist_guards(fwd, bwd, gslots):
@@ -568,6 +667,8 @@ def _aot_backward(tr, result, boundary, Tensor, orig_rb):
         return None
     if len(outs) != len([t for t in res_leaves if t.requires_grad]):
         return "a result that requires grad without a graph"
+    if any(b[2]._hooks for b in boundary):
+        return "a tensor hook on an input of a compiled forward (register_hook is not replayed)"
     bset = {id(b[2]) for b in boundary}
     stop = {b[2].grad_fn for b in boundary if b[2].grad_fn is not None}
     stop_ids = {id(n) for n in stop}
@@ -577,6 +678,9 @@ def _aot_backward(tr, result, boundary, Tensor, orig_rb):
         if id(n) in seen or id(n) in stop_ids:
             continue
         seen.add(id(n))
+        if getattr(n, "_hooks", None):
+            return (f"a tensor hook on an output of {type(n).__name__} in a compiled forward's graph "
+                    f"(register_hook / retain_grad are not replayed)")
         for e in getattr(n, "next_edges", None) or ():
             if isinstance(e, tuple):
                 stack.append(e[0])
@@ -646,6 +750,7 @@ def _rollback_plan(prog, tr):
 
 # ---- the compiled callable -----------------------------------------------------------------------
 _EAGER = object()
+_GPU_MODES = ("reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class CompiledFunction:
@@ -655,6 +760,22 @@ class CompiledFunction:
         self.fn = fn
         self.fullgraph = fullgraph
         self.mode = mode
+        self.dynamic = dynamic
+        # mode=: PyTorch's modes choose CUDA graphs and kernel autotuning, neither of which this
+        # NumPy replay has; every mode replays the same program (said once, not silently ignored).
+        # The memory plan (static buffers, CUDA graphs' analogue) measured no faster here, so it
+        # stays behind compiler.config.memory_plan rather than behind a mode.
+        self.memory_plan = None
+        if mode in _GPU_MODES:
+            warnings.warn(f"deepgrad.compile(mode={mode!r}): CUDA graphs and kernel autotuning do not "
+                          "apply to deepgrad's replay of NumPy arrays; every mode replays the same "
+                          "recorded program (compiler.config.memory_plan = True preallocates its "
+                          "temporaries, measured no faster on CPU)", UserWarning, stacklevel=_outside_deepgrad())
+        if dynamic:
+            warnings.warn("deepgrad.compile(dynamic=True): deepgrad has no symbolic shapes; it records "
+                          "one program per input shape signature (each new batch size records again, up "
+                          f"to compiler.config.cache_size_limit = {cache_size_limit} recordings), as "
+                          "dynamic=False would", UserWarning, stacklevel=_outside_deepgrad())
         self.programs = {}
         self.recordings = 0
         self.eager_reasons = {}
@@ -720,7 +841,7 @@ class CompiledFunction:
         self.recordings += 1
         self._state = discover(self.fn, args, kwargs)
         key = self._key(args, kwargs)
-        res, prog, reason = capture(self.fn, args, kwargs, self.fullgraph, self._state)
+        res, prog, reason = capture(self.fn, args, kwargs, self.fullgraph, self._state, self.memory_plan)
         if prog is None:
             if self.fullgraph and not reason.startswith("the result requires grad"):
                 raise GraphBreak(f"deepgrad.compile(fullgraph=True): {reason}")
@@ -763,6 +884,10 @@ class CompiledFunction:
                 t = Tensor._make(a if type(a) is _ND else np.asarray(a))
                 vals.append(t)
                 made.append(t)
+            elif o[0] == "num":        # a Python number read from data, recomputed
+                vals.append(out[k])
+                k += 1
+                made.append(None)
             else:
                 vals.append(o[1])
                 made.append(None)
