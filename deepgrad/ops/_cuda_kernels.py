@@ -97,8 +97,8 @@ def lstm_forward(xp):
 def lstm_forward_record(xp):
     """``lstm_forward`` that also stores backward's coefficients (w.r.t. the scaled
     pre-activations) IN PLACE of the gates, as the layer's gate-major record:
-    ``zo, zi, zf, zg <- tc o(o - 1), g i(i - 1), c_prev f(f - 1), (g^2 - 1) i / 2``, plus
-    ``kc = o (1 - tc^2)`` and ``fg = f`` (tc = tanh(c)). Every value is computed from the inputs
+    ``zo, zi, zf, zg <- tc o(o - 1), g i(i - 1), c_prev f(f - 1), 2 i s(s - 1)`` (s = (g + 1) / 2, so
+    the last is (g^2 - 1) i / 2), plus ``kc = o (1 - tc^2)`` (computed as ``o - h tc``) and ``fg = f`` (tc = tanh(c)). Every value is computed from the inputs
     before any output is written, so the outputs may alias the inputs element for element (the
     gate blocks ``zo..zg``): as plain ufuncs, and fused, where each element's inputs are read
     before its outputs are stored. The products are grouped as the CPU loop groups them."""
@@ -106,15 +106,16 @@ def lstm_forward_record(xp):
         so = 1 / (1 + xp.exp(zo + ro))
         si = 1 / (1 + xp.exp(zi + ri))
         sf = 1 / (1 + xp.exp(zf + rf))
-        gg = 2 / (1 + xp.exp(zg + rg)) - 1
+        sg = 1 / (1 + xp.exp(zg + rg))
+        gg = sg * 2 - 1
         cn = sf * cp + si * gg
         tc = xp.tanh(cn)
         hn = so * tc
         ko = so * (so - 1) * tc
         ki = si * (si - 1) * gg
         kf = sf * (sf - 1) * cp
-        kg = (gg * gg - 1) * si * 0.5
-        kcv = (1 - tc * tc) * so
+        kg = sg * (sg - 1) * si * 2
+        kcv = so - hn * tc
         c[...] = cn
         h[...] = hn
         kc[...] = kcv

@@ -208,8 +208,6 @@ class RNNLayer(Function):
                 tc_buf = xp.empty((B, H), dt)
                 tmp4 = xp.empty((4, B, H), dt)
                 if rec:
-                    tmp3 = xp.empty((3, B, H), dt)
-                    kg_buf = xp.empty((B, H), dt)
                     Kc = xp.empty((T, B, H), dt)
                     F = xp.empty((T, B, H), dt)
                 fused = _ck.enabled(xp)        # GPU: one fused kernel per step (_cuda_kernels.py)
@@ -230,39 +228,36 @@ class RNNLayer(Function):
                             c[n:] = cp[n:]
                         c, cp = cp, c
                         continue
-                    g += z
-                    xp.exp(g, out=g)                            # sigmoid of the scaled gates
-                    g += 1
-                    xp.divide(1, g, out=g)
-                    go, gi, gf, gg = g[0], g[1], g[2], g[3]
-                    gg *= 2                                     # tanh(x) = 2 sigmoid(2x) - 1
-                    gg -= 1
+                    # The gates are activated out of place, in the contiguous scratch z
+                    # (S = 1 / (1 + exp(z + a))); the record is then built in A's block.
+                    z += g
+                    xp.exp(z, out=z)
+                    z += 1
+                    xp.reciprocal(z, out=z)
+                    so, si, sf, sg = z[0], z[1], z[2], z[3]
+                    if rec:
+                        xp.subtract(z, 1, out=g)                # s (s - 1) = -sigmoid', all four
+                        g *= z
+                    sg *= 2                                     # tanh(x) = 2 sigmoid(2x) - 1
+                    sg -= 1
                     cn, cpn = c[:n], cp[:n]
-                    xp.multiply(gf, cpn, out=cn)
+                    xp.multiply(sf, cpn, out=cn)
                     tmp = tmpH[:n]
-                    xp.multiply(gi, gg, out=tmp)
+                    xp.multiply(si, sg, out=tmp)
                     cn += tmp
                     tc = tc_buf[:n]
                     xp.tanh(cn, out=tc)
-                    xp.multiply(go, tc, out=Hs[ni, :n])
+                    hn = Hs[ni, :n]
+                    xp.multiply(so, tc, out=hn)
                     if rec:
                         kc = Kc[t, :n]
-                        xp.multiply(tc, tc, out=kc)
-                        xp.subtract(1, kc, out=kc)
-                        kc *= go
-                        F[t, :n] = gf
-                        kg = kg_buf[:n]
-                        xp.multiply(gg, gg, out=kg)
-                        kg -= 1
-                        kg *= gi
-                        s3 = g[:3]
-                        t3 = tmp3[:, :n]
-                        xp.subtract(s3, 1, out=t3)
-                        s3 *= t3                                # s (s - 1) = -sigmoid'
-                        go *= tc
-                        gi *= gg
-                        gf *= cpn
-                        xp.multiply(kg, 0.5, out=gg)
+                        xp.multiply(hn, tc, out=kc)             # o tc^2
+                        xp.subtract(so, kc, out=kc)             # o (1 - tc^2)
+                        F[t, :n] = sf
+                        g[1::2] *= z[3:0:-2]                    # i: * g;  g: * i
+                        g[3] *= 2                               # i s(s-1) 2 = i (g^2 - 1) / 2
+                        g[2] *= cpn
+                        g[0] *= tc
                     if n < B:
                         Hs[ni, n:] = Hs[pi, n:]
                         c[n:] = cp[n:]
