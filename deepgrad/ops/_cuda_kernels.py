@@ -131,10 +131,11 @@ def lstm_forward_record(xp):
 def lstm_backward(xp):
     """One step of backward through time, pointwise part, on the forward's in-place record: ``dh``
     (incoming) plus the output's gradient ``dout`` and ``dc`` turn the coefficients ``ko..kg``
-    into the four pre-activation gradients IN PLACE (gate-major, for the weight GEMMs), also
-    written to ``eo..eg`` (the step's batch-major (n, 4H) row block, for the one GEMM
-    ``dh = D_t @ W_hh`` the caller does next); ``dc`` becomes the gradient for the previous
-    step's cell (``dc * f``). Inputs are read before the aliased outputs are written."""
+    into the four pre-activation gradients, written to ``eo..eg`` (the step's row block of the
+    batch-major (T, B, 4H) gradient: the left operand of the one GEMM ``dh = D_t @ W_hh`` the
+    caller does next, and of the weight-gradient GEMMs after the loop); ``dc`` becomes the
+    gradient for the previous step's cell (``dc * f``). Inputs are read before the aliased
+    output ``dc`` is written."""
     def f(dh, dout, dc, ko, ki, kf, kg, kc, fg, eo, ei, ef, eg):
         dhv = dh + dout
         dcv = dc + dhv * kc
@@ -143,10 +144,6 @@ def lstm_backward(xp):
         df = kf * dcv
         dg = kg * dcv
         dcp = dcv * fg
-        ko[...] = do_
-        ki[...] = di
-        kf[...] = df
-        kg[...] = dg
         eo[...] = do_
         ei[...] = di
         ef[...] = df

@@ -367,21 +367,24 @@ class RNNLayer(Function):
                 # step multiplies them by dh or dc in place, leaving the pre-activation gradient.
                 Kc, F = self.Kc, self.F
                 dc = xp.zeros((B, H), dt) if dcn is None else dcn.astype(dt, copy=True)
-                dG = xp.empty((B, G), dt)
+                # D batch-major (T, B, 4H): step t's row block is the left operand of the one GEMM
+                # dh = D_t @ W_hh, and the weight gradients are single GEMMs over all steps.
+                D = xp.empty((T, B, G), dt)
                 self._consumed = True
                 fused = _ck.enabled(xp)        # GPU: one fused kernel per step (_cuda_kernels.py)
                 if fused and dout is None:
                     dout0 = xp.zeros((B, H), dt)
                 for t in order:
                     n = ns[t]
-                    if fused:                  # D_t into A (gate-major) and dG (batch-major) at once
-                        Dt, dhn_, d4 = A[:, t, :n], dh[:n], dG[:n].reshape(n, 4, H)
+                    d2 = D[t, :n]
+                    if fused:                  # D_t into A (gate-major) and D (batch-major) at once
+                        Dt, dhn_, d4 = A[:, t, :n], dh[:n], d2.reshape(n, 4, H)
                         _ck.lstm_backward(xp, dhn_, dout0[:n] if dout is None else dout[t, :n], dc[:n],
                                           Dt[0], Dt[1], Dt[2], Dt[3], Kc[t, :n], F[t, :n],
                                           d4[:, 0], d4[:, 1], d4[:, 2], d4[:, 3])
-                        xp.matmul(dG[:n], Whh, out=dhn_)
+                        xp.matmul(d2, Whh, out=dhn_)
                         if n < B:
-                            A[:, t, n:] = 0
+                            D[t, n:] = 0
                         continue
                     if dout is not None:
                         dh[:n] += dout[t, :n]
@@ -394,11 +397,13 @@ class RNNLayer(Function):
                     dcn_ += tmp
                     Dt[1:] *= dcn_
                     dcn_ *= F[t, :n]
-                    d2 = dG[:n]                                 # D_t batch-major (n, 4H): dh is
-                    xp.copyto(d2.reshape(n, 4, H).transpose(1, 0, 2), Dt)   # one GEMM, not four
-                    xp.matmul(d2, Whh, out=dhn_)               # and three adds
+                    xp.copyto(d2.reshape(n, 4, H).transpose(1, 0, 2), Dt)   # one GEMM for dh,
+                    xp.matmul(d2, Whh, out=dhn_)                            # not four and three adds
                     if n < B:
-                        A[:, t, n:] = 0
+                        D[t, n:] = 0
+                for k in ("A", "Kc", "F"):     # consumed (a second backward runs forward again)
+                    self.__dict__.pop(k, None)
+                del A, Kc, F
             elif mode == "GRU":
                 GH = self.GH
                 r, z, nv = A[..., :H], A[..., H:H2], A[..., H2:]
@@ -459,21 +464,11 @@ class RNNLayer(Function):
         has_bias = self.has_bias
         want_wa = need[k] or (has_bias and (need[k + 2] or need[k + 3]))
         Hp2 = Hprev.reshape(T * B, H)
-        if lstm:                      # D is A, gate-major: one GEMM per gate block
-            D3 = A.reshape(4, T * B, H)
-            D3T = D3.transpose(0, 2, 1)
-            dx = None
-            if need[0]:
-                dx = xp.matmul(D3, self.Wih.reshape(4, H, I)).sum(axis=0).reshape(T, B, I)
-            dWa = xp.matmul(D3T, self.xa).reshape(G, -1) if want_wa else None
-            dWhh = xp.matmul(D3T, Hp2).reshape(G, H) if need[k + 1] else None
-            DH2 = None
-        else:
-            D2 = D.reshape(T * B, G)
-            DH2 = D2 if DH is None else DH.reshape(T * B, G)
-            dx = xp.matmul(D2, self.Wih).reshape(T, B, I) if need[0] else None
-            dWa = xp.matmul(D2.T, self.xa) if want_wa else None
-            dWhh = xp.matmul(DH2.T, Hp2) if need[k + 1] else None
+        D2 = D.reshape(T * B, G)
+        DH2 = D2 if DH is None else DH.reshape(T * B, G)
+        dx = xp.matmul(D2, self.Wih).reshape(T, B, I) if need[0] else None
+        dWa = xp.matmul(D2.T, self.xa) if want_wa else None
+        dWhh = xp.matmul(DH2.T, Hp2) if need[k + 1] else None
         grads = [dx, dh if need[1] else None]
         if lstm:
             grads.append(dc if need[2] else None)
@@ -555,7 +550,8 @@ def rnn_layer(mode, input, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None, batch_sizes
            f"{name}: weight_ih must have shape ({ng * H}, {I}) for input of shape {tuple(input.shape)}, "
            f"got {tuple(w_ih.shape)}")
     dt = input.dtype
-    _check(dt.kind in "fV", f"{name}: expected a floating point input, got dtype {dt}")
+    if dt.kind not in "fV":        # (messages are formatted only on failure: a dtype's str is slow)
+        raise RuntimeError(f"{name}: expected a floating point input, got dtype {dt}")
     xp = backend.array_module(input.array)
     tensors = [input]
 
@@ -575,8 +571,9 @@ def rnn_layer(mode, input, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None, batch_sizes
             _check(tuple(b.shape) == (ng * H,), f"{name}: {nm} must have shape ({ng * H},), got {tuple(b.shape)}")
         tensors += [b_ih, b_hh]
     for t in tensors[1:]:
-        _check(t.dtype == dt, f"{name}: all tensors must have the input's dtype {dt}; got {t.dtype} "
-                              f"for a tensor of shape {tuple(t.shape)}")
+        if t.dtype != dt:
+            raise RuntimeError(f"{name}: all tensors must have the input's dtype {dt}; got {t.dtype} "
+                               f"for a tensor of shape {tuple(t.shape)}")
     if batch_sizes is not None:
         bs = np.asarray(batch_sizes.array if isinstance(batch_sizes, Tensor) else batch_sizes).astype(np.int64)
         _check(bs.shape == (T,), f"{name}: batch_sizes must have one entry per step ({T}), got shape {bs.shape}")
