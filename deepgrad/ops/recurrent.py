@@ -114,6 +114,176 @@ def _sigmoid_inplace(a, xp):
     xp.reciprocal(a, out=a)
 
 
+# ---- the LSTM's time loops, on a range of batch rows ------------------------------------------
+# The sequences of a batch never interact, so each loop can run on any subset of the rows. With
+# more than one thread (``torch.get_num_threads`` is NumPy's BLAS thread count) the rows are split
+# between Python threads, each running the WHOLE time loop on its rows with single-threaded BLAS:
+# NumPy's ufuncs and the GEMMs release the GIL, and the threads meet once per loop instead of
+# twice per time step inside every threaded GEMM (a per-step meeting is what makes a multi-threaded
+# recurrent step crawl on a machine whose cores are busy with other work).
+
+_MIN_ROWS = 8          # fewer rows per thread than this: not worth a thread
+_pool = [None, 0, 0]   # executor, its worker count, the process id it was made in (fork-safe)
+
+
+def _blas_controllers():
+    from .._config import _blas
+    ctl = _blas()
+    return [] if ctl is None else [lib for lib in ctl.lib_controllers if lib.user_api == "blas"]
+
+
+def _row_workers(xp, B):
+    """How many threads to split ``B`` rows between (1: run in the calling thread)."""
+    if xp is not np or B < 2 * _MIN_ROWS:
+        return 1
+    libs = _blas_controllers()
+    n = max([lib.num_threads for lib in libs], default=1)
+    return max(1, min(n, B // _MIN_ROWS))
+
+
+def _run_rows(xp, B, splittable, fn):
+    """Call ``fn((b0, b1))`` on row ranges covering ``range(B)``: once, or from several threads."""
+    k = _row_workers(xp, B) if splittable else 1
+    if k <= 1:
+        fn((0, B))
+        return
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+    if _pool[0] is None or _pool[1] < k - 1 or _pool[2] != os.getpid():
+        _pool[:] = [ThreadPoolExecutor(k - 1, thread_name_prefix="deepgrad-rnn"), k - 1, os.getpid()]
+    bounds = [B * i // k for i in range(k + 1)]
+    chunks = [(bounds[i], bounds[i + 1]) for i in range(k)]
+    err_state = np.geterr()            # (NumPy's error state is per thread)
+
+    def work(rows):
+        with np.errstate(**err_state):
+            fn(rows)
+    libs = [(lib, lib.num_threads) for lib in _blas_controllers()]
+    for lib, _ in libs:
+        lib.set_num_threads(1)
+    try:
+        futures = [_pool[0].submit(work, rows) for rows in chunks[1:]]
+        errors = []
+        try:
+            work(chunks[0])
+        except BaseException as e:     # noqa: BLE001 - re-raised once the other threads are done
+            errors.append(e)
+        for f in futures:
+            try:
+                f.result()
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+        if errors:
+            raise errors[0]
+    finally:
+        for lib, n in libs:
+            lib.set_num_threads(n)
+
+
+def _lstm_forward_rows(xp, A, Hs, WhhT4, c0, c_out, Kc, F, rows, ns, order, reverse, rec):
+    """The LSTM's forward time loop on batch rows ``rows = (b0, b1)`` (see ``RNNLayer``): writes
+    the states ``Hs``, the final cell state ``c_out`` and, when recording, the coefficients in
+    place in ``A`` and ``Kc``, ``F``."""
+    b0, b1 = rows
+    Bc, H, dt = b1 - b0, A.shape[3], A.dtype
+    A, Hs = A[:, :, b0:b1], Hs[:, b0:b1]
+    if rec:
+        Kc, F = Kc[:, b0:b1], F[:, b0:b1]
+    cp = xp.empty((Bc, H), dt)
+    cp[...] = c0[b0:b1]
+    c = xp.empty((Bc, H), dt)
+    tc_buf = xp.empty((Bc, H), dt)
+    tmpH = xp.empty((Bc, H), dt)
+    tmp4 = xp.empty((4, Bc, H), dt)
+    fused = _ck.enabled(xp)        # GPU: one fused kernel per step (_cuda_kernels.py)
+    for t in order:
+        n = min(max(ns[t] - b0, 0), Bc)
+        pi, ni = (t + 1, t) if reverse else (t, t + 1)
+        g = A[:, t, :n]                             # (4, n, H): o, i, f, g
+        z = tmp4[:, :n]
+        xp.matmul(Hs[pi, :n], WhhT4, out=z)
+        if fused:                  # the same record, written in place by one kernel
+            args = (g[0], g[1], g[2], g[3], z[0], z[1], z[2], z[3], cp[:n], c[:n], Hs[ni, :n])
+            if rec:
+                _ck.lstm_forward_record(xp, *args, Kc[t, :n], F[t, :n])
+            else:
+                _ck.lstm_forward(xp, *args)
+        else:
+            # The gates are activated out of place, in the contiguous scratch z
+            # (S = 1 / (1 + exp(z + a))); the record is then built in A's block.
+            z += g
+            xp.exp(z, out=z)
+            z += 1
+            xp.reciprocal(z, out=z)
+            so, si, sf, sg = z[0], z[1], z[2], z[3]
+            if rec:
+                xp.subtract(z, 1, out=g)                # s (s - 1) = -sigmoid', all four
+                g *= z
+            sg *= 2                                     # tanh(x) = 2 sigmoid(2x) - 1
+            sg -= 1
+            cn, cpn = c[:n], cp[:n]
+            xp.multiply(sf, cpn, out=cn)
+            tmp = tmpH[:n]
+            xp.multiply(si, sg, out=tmp)
+            cn += tmp
+            tc = tc_buf[:n]
+            xp.tanh(cn, out=tc)
+            hn = Hs[ni, :n]
+            xp.multiply(so, tc, out=hn)
+            if rec:
+                kc = Kc[t, :n]
+                xp.multiply(hn, tc, out=kc)             # o tc^2
+                xp.subtract(so, kc, out=kc)             # o (1 - tc^2)
+                F[t, :n] = sf
+                g[1::2] *= z[3:0:-2]                    # i: * g;  g: * i
+                g[3] *= 2                               # i s(s-1) 2 = i (g^2 - 1) / 2
+                g[2] *= cpn
+                g[0] *= tc
+        if n < Bc:
+            Hs[ni, n:] = Hs[pi, n:]
+            c[n:] = cp[n:]
+        c, cp = cp, c
+    c_out[b0:b1] = cp
+
+
+def _lstm_backward_rows(xp, A, Kc, F, D, Whh, dh, dc, dout, rows, ns, order):
+    """The LSTM's backward time loop on batch rows ``rows = (b0, b1)``: turns the record into the
+    pre-activation gradient ``D`` (batch-major) and ``dh``, ``dc`` (updated in place) into the
+    gradients of the initial states."""
+    b0, b1 = rows
+    Bc, H, dt = b1 - b0, A.shape[3], A.dtype
+    A, Kc, F, D = A[:, :, b0:b1], Kc[:, b0:b1], F[:, b0:b1], D[:, b0:b1]
+    dh, dc = dh[b0:b1], dc[b0:b1]
+    if dout is not None:
+        dout = dout[:, b0:b1]
+    tmpH = xp.empty((Bc, H), dt)
+    fused = _ck.enabled(xp)        # GPU: one fused kernel per step (_cuda_kernels.py)
+    if fused and dout is None:
+        dout0 = xp.zeros((Bc, H), dt)
+    for t in order:
+        n = min(max(ns[t] - b0, 0), Bc)
+        d2 = D[t, :n]
+        Dt, dhn_, dcn_ = A[:, t, :n], dh[:n], dc[:n]
+        if fused:                  # D_t (batch-major) and dc in one kernel
+            d4 = d2.reshape(n, 4, H)
+            _ck.lstm_backward(xp, dhn_, dout0[:n] if dout is None else dout[t, :n], dcn_,
+                              Dt[0], Dt[1], Dt[2], Dt[3], Kc[t, :n], F[t, :n],
+                              d4[:, 0], d4[:, 1], d4[:, 2], d4[:, 3])
+        else:
+            if dout is not None:
+                dhn_ += dout[t, :n]
+            Dt[0] *= dhn_
+            tmp = tmpH[:n]
+            xp.multiply(dhn_, Kc[t, :n], out=tmp)
+            dcn_ += tmp
+            Dt[1:] *= dcn_
+            dcn_ *= F[t, :n]
+            xp.copyto(d2.reshape(n, 4, H).transpose(1, 0, 2), Dt)   # one GEMM for dh,
+        xp.matmul(d2, Whh, out=dhn_)                                # not four and three adds
+        if n < Bc:
+            D[t, n:] = 0
+
+
 class RNNLayer(Function):
     """One direction of one recurrent layer over a whole sequence (see the module docstring).
 
@@ -202,67 +372,17 @@ class RNNLayer(Function):
                 # written once per step instead of three times.
                 rec = self._record
                 WhhT4 = xp.ascontiguousarray(Whh.reshape(4, H, H).transpose(0, 2, 1))  # (4, H, H)
-                cp = xp.empty((B, H), dt)
-                cp[...] = c0
-                c = xp.empty((B, H), dt)
-                tc_buf = xp.empty((B, H), dt)
-                tmp4 = xp.empty((4, B, H), dt)
+                cn = xp.empty((B, H), dt)
+                Kc = F = None
                 if rec:
                     Kc = xp.empty((T, B, H), dt)
                     F = xp.empty((T, B, H), dt)
-                fused = _ck.enabled(xp)        # GPU: one fused kernel per step (_cuda_kernels.py)
-                for t in order:
-                    n = ns[t]
-                    pi, ni = (t + 1, t) if reverse else (t, t + 1)
-                    g = A[:, t, :n]                             # (4, n, H): o, i, f, g
-                    z = tmp4[:, :n]
-                    xp.matmul(Hs[pi, :n], WhhT4, out=z)
-                    if fused:                  # the same record, written in place by one kernel
-                        args = (g[0], g[1], g[2], g[3], z[0], z[1], z[2], z[3], cp[:n], c[:n], Hs[ni, :n])
-                        if rec:
-                            _ck.lstm_forward_record(xp, *args, Kc[t, :n], F[t, :n])
-                        else:
-                            _ck.lstm_forward(xp, *args)
-                        if n < B:
-                            Hs[ni, n:] = Hs[pi, n:]
-                            c[n:] = cp[n:]
-                        c, cp = cp, c
-                        continue
-                    # The gates are activated out of place, in the contiguous scratch z
-                    # (S = 1 / (1 + exp(z + a))); the record is then built in A's block.
-                    z += g
-                    xp.exp(z, out=z)
-                    z += 1
-                    xp.reciprocal(z, out=z)
-                    so, si, sf, sg = z[0], z[1], z[2], z[3]
-                    if rec:
-                        xp.subtract(z, 1, out=g)                # s (s - 1) = -sigmoid', all four
-                        g *= z
-                    sg *= 2                                     # tanh(x) = 2 sigmoid(2x) - 1
-                    sg -= 1
-                    cn, cpn = c[:n], cp[:n]
-                    xp.multiply(sf, cpn, out=cn)
-                    tmp = tmpH[:n]
-                    xp.multiply(si, sg, out=tmp)
-                    cn += tmp
-                    tc = tc_buf[:n]
-                    xp.tanh(cn, out=tc)
-                    hn = Hs[ni, :n]
-                    xp.multiply(so, tc, out=hn)
-                    if rec:
-                        kc = Kc[t, :n]
-                        xp.multiply(hn, tc, out=kc)             # o tc^2
-                        xp.subtract(so, kc, out=kc)             # o (1 - tc^2)
-                        F[t, :n] = sf
-                        g[1::2] *= z[3:0:-2]                    # i: * g;  g: * i
-                        g[3] *= 2                               # i s(s-1) 2 = i (g^2 - 1) / 2
-                        g[2] *= cpn
-                        g[0] *= tc
-                    if n < B:
-                        Hs[ni, n:] = Hs[pi, n:]
-                        c[n:] = cp[n:]
-                    c, cp = cp, c
-                extra = dict(Kc=Kc, F=F, cn=cp) if rec else dict(cn=cp)
+                # The sequences of a batch are independent: with more than one thread the rows
+                # are split between threads, each running the whole time loop on its rows.
+                _run_rows(xp, B, True,
+                          lambda rows: _lstm_forward_rows(xp, A, Hs, WhhT4, c0, cn, Kc, F, rows,
+                                                          ns, order, reverse, rec))
+                extra = dict(Kc=Kc, F=F, cn=cn) if rec else dict(cn=cn)
             elif mode == "GRU":
                 GH = xp.zeros((T, B, H), dt) if ns[-1] < B else xp.empty((T, B, H), dt)
                 tmpG = xp.empty((B, G), dt)
@@ -371,36 +491,8 @@ class RNNLayer(Function):
                 # dh = D_t @ W_hh, and the weight gradients are single GEMMs over all steps.
                 D = xp.empty((T, B, G), dt)
                 self._consumed = True
-                fused = _ck.enabled(xp)        # GPU: one fused kernel per step (_cuda_kernels.py)
-                if fused and dout is None:
-                    dout0 = xp.zeros((B, H), dt)
-                for t in order:
-                    n = ns[t]
-                    d2 = D[t, :n]
-                    if fused:                  # D_t into A (gate-major) and D (batch-major) at once
-                        Dt, dhn_, d4 = A[:, t, :n], dh[:n], d2.reshape(n, 4, H)
-                        _ck.lstm_backward(xp, dhn_, dout0[:n] if dout is None else dout[t, :n], dc[:n],
-                                          Dt[0], Dt[1], Dt[2], Dt[3], Kc[t, :n], F[t, :n],
-                                          d4[:, 0], d4[:, 1], d4[:, 2], d4[:, 3])
-                        xp.matmul(d2, Whh, out=dhn_)
-                        if n < B:
-                            D[t, n:] = 0
-                        continue
-                    if dout is not None:
-                        dh[:n] += dout[t, :n]
-                    Dt = A[:, t, :n]
-                    dhn_ = dh[:n]
-                    Dt[0] *= dhn_
-                    tmp = tmpH[:n]
-                    xp.multiply(dhn_, Kc[t, :n], out=tmp)
-                    dcn_ = dc[:n]
-                    dcn_ += tmp
-                    Dt[1:] *= dcn_
-                    dcn_ *= F[t, :n]
-                    xp.copyto(d2.reshape(n, 4, H).transpose(1, 0, 2), Dt)   # one GEMM for dh,
-                    xp.matmul(d2, Whh, out=dhn_)                            # not four and three adds
-                    if n < B:
-                        D[t, n:] = 0
+                _run_rows(xp, B, True,
+                          lambda rows: _lstm_backward_rows(xp, A, Kc, F, D, Whh, dh, dc, dout, rows, ns, order))
                 for k in ("A", "Kc", "F"):     # consumed (a second backward runs forward again)
                     self.__dict__.pop(k, None)
                 del A, Kc, F
