@@ -24,7 +24,8 @@ The LSTM (the char-LSTM benchmark's layer) goes further: its gates are gate-majo
 a contiguous (B, H) block (NumPy's ufuncs are ~5x slower per element on a (B, H) slice of a
 (B, 4H) row), the recurrent product is one batched matmul ``h @ W_hh,k^T`` per gate, the
 backward coefficients are written over the gates in place and backward turns them into the
-gradient in place (see ``RNNLayer``).
+gradient in place, copying each step's blocks into a batch-major gradient for the GEMMs (see
+``RNNLayer``); with more than one thread the batch rows are split between threads.
 
 Variable-length batches: ``batch_sizes[t]`` (non-increasing, as in a PackedSequence) is the
 number of sequences still running at step ``t``; the batch must be sorted by decreasing length.
@@ -214,7 +215,7 @@ def _lstm_forward_rows(xp, A, Hs, WhhT4, c0, c_out, Kc, F, rows, ns, order, reve
             z += g
             xp.exp(z, out=z)
             z += 1
-            xp.reciprocal(z, out=z)
+            xp.divide(1, z, out=z)                      # (faster than reciprocal here)
             so, si, sf, sg = z[0], z[1], z[2], z[3]
             if rec:
                 xp.subtract(z, 1, out=g)                # s (s - 1) = -sigmoid', all four
@@ -302,11 +303,14 @@ class RNNLayer(Function):
     While recording, forward overwrites each step's activated gates with the coefficients that
     backward multiplies by ``dh`` (o) or ``dc`` (i, f, g), and keeps ``Kc`` and the forget gate
     ``F`` (T, B, H); the cell states live in two alternating (B, H) buffers. Backward multiplies
-    ``A`` in place into ``D`` (gate-major), copies step t's four blocks into one (B, 4H) row
-    block for the single GEMM ``dh = D_t @ W_hh`` and does the weight gradients as one GEMM per
-    gate block. Because that consumes the
-    records, a second backward through a retained graph first runs forward again from the saved
-    inputs (``_recompute``); ``release`` drops the buffers when the engine frees the node.
+    the records in place by ``dh``/``dc`` and copies step t's four blocks into row block t of
+    the batch-major ``D`` (T, B, 4H), the operand of the single GEMM ``dh = D_t @ W_hh`` and,
+    after the loop, of the weight and input gradients (as for the other modes). Because that
+    consumes the records, a second backward through a retained graph first runs forward again
+    from the saved inputs (``_recompute``); ``release`` drops the buffers when the engine frees
+    the node. Both time loops run on batch-row ranges (``_lstm_forward_rows``,
+    ``_lstm_backward_rows``), split between threads when NumPy's BLAS has more than one
+    (``_run_rows``).
     """
 
     array_backward = True
