@@ -86,3 +86,31 @@ def test_row_workers_small_batches_stay_in_one_thread():
     assert R._row_workers(np, 1) == 1
     assert R._row_workers(np, 2 * R._MIN_ROWS - 1) == 1
     assert 1 <= R._row_workers(np, 64) <= max(1, dg.get_num_threads())
+
+
+
+def test_concurrent_splits_from_user_threads(monkeypatch):
+    """Split loops started at once from several user threads: every row range runs exactly once,
+    BLAS is single-threaded inside each, and the counts come back once the last one is done."""
+    import threading
+    import time
+    libs = R._blas_controllers()
+    before = [lib.num_threads for lib in libs]
+    monkeypatch.setattr(R, "_row_workers", lambda xp, B: 3)
+    seen, inside = [], []
+    lock = threading.Lock()
+
+    def fn(rows):
+        time.sleep(0.01)
+        with lock:
+            seen.append(rows)
+            inside.append([lib.num_threads for lib in libs])
+
+    threads = [threading.Thread(target=R._run_rows, args=(np, 30, True, fn)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == sorted([(0, 10), (10, 20), (20, 30)] * 4)
+    assert all(n == 1 for counts in inside for n in counts), (inside, before)
+    assert [lib.num_threads for lib in libs] == before

@@ -34,6 +34,8 @@ zero outputs; in the reverse direction a sequence starts at its own last step.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from .. import backend
@@ -125,6 +127,7 @@ def _sigmoid_inplace(a, xp):
 
 _MIN_ROWS = 8          # fewer rows per thread than this: not worth a thread
 _pool = [None, 0, 0]   # executor, its worker count, the process id it was made in (fork-safe)
+_blas_state = [threading.Lock(), 0, []]   # lock, loops running split, the saved BLAS counts
 
 
 def _blas_controllers():
@@ -157,11 +160,14 @@ def _run_rows(xp, B, splittable, fn):
     err_state = np.geterr()            # (NumPy's error state is per thread)
 
     def work(rows):
+        if threading.current_thread() is not main:
+            for lib in _blas_controllers():   # an OpenMP-threaded BLAS limits each thread itself
+                if getattr(lib, "threading_layer", None) == "openmp":
+                    _set_blas_threads(lib, 1)
         with np.errstate(**err_state):
             fn(rows)
-    libs = [(lib, lib.num_threads) for lib in _blas_controllers()]
-    for lib, _ in libs:
-        lib.set_num_threads(1)
+    main = threading.current_thread()
+    _single_blas(True)
     try:
         futures = [_pool[0].submit(work, rows) for rows in chunks[1:]]
         errors = []
@@ -177,8 +183,32 @@ def _run_rows(xp, B, splittable, fn):
         if errors:
             raise errors[0]
     finally:
-        for lib, n in libs:
-            lib.set_num_threads(n)
+        _single_blas(False)
+
+
+def _set_blas_threads(lib, n):
+    # threadpoolctl (3.6+) lets only the first thread that set OpenBLAS's (process-wide) pthreads
+    # pool size change it again and silently ignores the others; this change is made from any
+    # thread that runs a layer, under _blas_state's lock, and undone, so it goes to the library.
+    getattr(lib, "_real_set_num_threads", lib.set_num_threads)(n)
+
+
+def _single_blas(enter):
+    """Set NumPy's BLAS to one thread while any split loop runs (several user threads may run
+    layers at once: the first one in saves the counts, the last one out restores them)."""
+    with _blas_state[0]:
+        if enter:
+            if _blas_state[1] == 0:
+                _blas_state[2] = [(lib, lib.num_threads) for lib in _blas_controllers()]
+                for lib, _ in _blas_state[2]:
+                    _set_blas_threads(lib, 1)
+            _blas_state[1] += 1
+        else:
+            _blas_state[1] -= 1
+            if _blas_state[1] == 0:
+                for lib, n in _blas_state[2]:
+                    _set_blas_threads(lib, n)
+                _blas_state[2] = []
 
 
 def _lstm_forward_rows(xp, A, Hs, WhhT4, c0, c_out, Kc, F, rows, ns, order, reverse, rec):
