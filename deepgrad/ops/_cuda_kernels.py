@@ -97,11 +97,12 @@ def lstm_forward(xp):
 def lstm_forward_record(xp):
     """``lstm_forward`` that also stores backward's coefficients (w.r.t. the scaled
     pre-activations) IN PLACE of the gates, as the layer's gate-major record:
-    ``zo, zi, zf, zg <- tc o(o - 1), g i(i - 1), c_prev f(f - 1), 2 i s(s - 1)`` (s = (g + 1) / 2, so
-    the last is (g^2 - 1) i / 2), plus ``kc = o (1 - tc^2)`` (computed as ``o - h tc``) and ``fg = f`` (tc = tanh(c)). Every value is computed from the inputs
-    before any output is written, so the outputs may alias the inputs element for element (the
-    gate blocks ``zo..zg``): as plain ufuncs, and fused, where each element's inputs are read
-    before its outputs are stored. The products are grouped as the CPU loop groups them."""
+    ``zo, zi, zf, zg <- tc o(o - 1), g i(i - 1), c_prev f(f - 1), 2 i s(s - 1)`` (s = (g + 1) / 2,
+    so the last is (g^2 - 1) i / 2), plus ``kc = o (1 - tc^2)`` (computed as ``o - h tc``) and
+    ``fg = f`` (tc = tanh(c)). Every value is computed from the inputs before any output is
+    written, so the outputs may alias the inputs element for element (the gate blocks
+    ``zo..zg``): as plain ufuncs, and fused, where each element's inputs are read before its
+    outputs are stored. The products are grouped as the CPU loop groups them."""
     def f(zo, zi, zf, zg, ro, ri, rf, rg, cp, c, h, kc, fg):
         so = 1 / (1 + xp.exp(zo + ro))
         si = 1 / (1 + xp.exp(zi + ri))

@@ -119,7 +119,7 @@ def _sigmoid_inplace(a, xp):
 
 # ---- the LSTM's time loops, on a range of batch rows ------------------------------------------
 # The sequences of a batch never interact, so each loop can run on any subset of the rows. With
-# more than one thread (``torch.get_num_threads`` is NumPy's BLAS thread count) the rows are split
+# more than one thread (``deepgrad.get_num_threads()``: NumPy's BLAS thread count) the rows are split
 # between Python threads, each running the WHOLE time loop on its rows with single-threaded BLAS:
 # NumPy's ufuncs and the GEMMs release the GIL, and the threads meet once per loop instead of
 # twice per time step inside every threaded GEMM (a per-step meeting is what makes a multi-threaded
@@ -153,8 +153,10 @@ def _run_rows(xp, B, splittable, fn):
         return
     import os
     from concurrent.futures import ThreadPoolExecutor
-    if _pool[0] is None or _pool[1] < k - 1 or _pool[2] != os.getpid():
-        _pool[:] = [ThreadPoolExecutor(k - 1, thread_name_prefix="deepgrad-rnn"), k - 1, os.getpid()]
+    with _blas_state[0]:
+        if _pool[0] is None or _pool[1] < k - 1 or _pool[2] != os.getpid():
+            _pool[:] = [ThreadPoolExecutor(k - 1, thread_name_prefix="deepgrad-rnn"), k - 1, os.getpid()]
+        pool = _pool[0]
     bounds = [B * i // k for i in range(k + 1)]
     chunks = [(bounds[i], bounds[i + 1]) for i in range(k)]
     err_state = np.geterr()            # (NumPy's error state is per thread)
@@ -169,7 +171,7 @@ def _run_rows(xp, B, splittable, fn):
     main = threading.current_thread()
     _single_blas(True)
     try:
-        futures = [_pool[0].submit(work, rows) for rows in chunks[1:]]
+        futures = [pool.submit(work, rows) for rows in chunks[1:]]
         errors = []
         try:
             work(chunks[0])
@@ -525,8 +527,8 @@ class RNNLayer(Function):
                 # dh = D_t @ W_hh, and the weight gradients are single GEMMs over all steps.
                 D = xp.empty((T, B, G), dt)
                 self._consumed = True
-                _run_rows(xp, B, True,
-                          lambda rows: _lstm_backward_rows(xp, A, Kc, F, D, Whh, dh, dc, dout, rows, ns, order))
+                _run_rows(xp, B, True, lambda rows: _lstm_backward_rows(xp, A, Kc, F, D, Whh, dh, dc,
+                                                                        dout, rows, ns, order))
                 for k in ("A", "Kc", "F"):     # consumed (a second backward runs forward again)
                     self.__dict__.pop(k, None)
                 del A, Kc, F
