@@ -180,10 +180,11 @@ def test_lstm_op_kernels_match_cpu(dtype, reverse, ragged, grad, given, bias, ls
 
 
 # Each output of each kernel, spoiled a little after the kernel ran: the comparison must notice
-# (so the tests above really check every value the kernels write, gate-major and batch-major).
+# (so the tests above really check every value the kernels write: the forward record gate-major,
+# backward's gradient batch-major).
 _SPOIL = [("lstm_forward", i) for i in (9, 10)] + \
          [("lstm_forward_record", i) for i in (0, 1, 2, 3, 9, 10, 11, 12)] + \
-         [("lstm_backward", i) for i in (2, 3, 4, 5, 6, 9, 10, 11, 12)]
+         [("lstm_backward", i) for i in (2, 9, 10, 11, 12)]
 
 
 @pytest.mark.parametrize("name,arg", _SPOIL, ids=[f"{n}-{i}" for n, i in _SPOIL])

@@ -97,24 +97,26 @@ def lstm_forward(xp):
 def lstm_forward_record(xp):
     """``lstm_forward`` that also stores backward's coefficients (w.r.t. the scaled
     pre-activations) IN PLACE of the gates, as the layer's gate-major record:
-    ``zo, zi, zf, zg <- tc o(o - 1), g i(i - 1), c_prev f(f - 1), (g^2 - 1) i / 2``, plus
-    ``kc = o (1 - tc^2)`` and ``fg = f`` (tc = tanh(c)). Every value is computed from the inputs
-    before any output is written, so the outputs may alias the inputs element for element (the
-    gate blocks ``zo..zg``): as plain ufuncs, and fused, where each element's inputs are read
-    before its outputs are stored. The products are grouped as the CPU loop groups them."""
+    ``zo, zi, zf, zg <- tc o(o - 1), g i(i - 1), c_prev f(f - 1), 2 i s(s - 1)`` (s = (g + 1) / 2,
+    so the last is (g^2 - 1) i / 2), plus ``kc = o (1 - tc^2)`` (computed as ``o - h tc``) and
+    ``fg = f`` (tc = tanh(c)). Every value is computed from the inputs before any output is
+    written, so the outputs may alias the inputs element for element (the gate blocks
+    ``zo..zg``): as plain ufuncs, and fused, where each element's inputs are read before its
+    outputs are stored. The products are grouped as the CPU loop groups them."""
     def f(zo, zi, zf, zg, ro, ri, rf, rg, cp, c, h, kc, fg):
         so = 1 / (1 + xp.exp(zo + ro))
         si = 1 / (1 + xp.exp(zi + ri))
         sf = 1 / (1 + xp.exp(zf + rf))
-        gg = 2 / (1 + xp.exp(zg + rg)) - 1
+        sg = 1 / (1 + xp.exp(zg + rg))
+        gg = sg * 2 - 1
         cn = sf * cp + si * gg
         tc = xp.tanh(cn)
         hn = so * tc
         ko = so * (so - 1) * tc
         ki = si * (si - 1) * gg
         kf = sf * (sf - 1) * cp
-        kg = (gg * gg - 1) * si * 0.5
-        kcv = (1 - tc * tc) * so
+        kg = sg * (sg - 1) * si * 2
+        kcv = so - hn * tc
         c[...] = cn
         h[...] = hn
         kc[...] = kcv
@@ -130,10 +132,11 @@ def lstm_forward_record(xp):
 def lstm_backward(xp):
     """One step of backward through time, pointwise part, on the forward's in-place record: ``dh``
     (incoming) plus the output's gradient ``dout`` and ``dc`` turn the coefficients ``ko..kg``
-    into the four pre-activation gradients IN PLACE (gate-major, for the weight GEMMs), also
-    written to ``eo..eg`` (the step's batch-major (n, 4H) row block, for the one GEMM
-    ``dh = D_t @ W_hh`` the caller does next); ``dc`` becomes the gradient for the previous
-    step's cell (``dc * f``). Inputs are read before the aliased outputs are written."""
+    into the four pre-activation gradients, written to ``eo..eg`` (the step's row block of the
+    batch-major (T, B, 4H) gradient: the left operand of the one GEMM ``dh = D_t @ W_hh`` the
+    caller does next, and of the weight-gradient GEMMs after the loop); ``dc`` becomes the
+    gradient for the previous step's cell (``dc * f``). Inputs are read before the aliased
+    output ``dc`` is written."""
     def f(dh, dout, dc, ko, ki, kf, kg, kc, fg, eo, ei, ef, eg):
         dhv = dh + dout
         dcv = dc + dhv * kc
@@ -142,10 +145,6 @@ def lstm_backward(xp):
         df = kf * dcv
         dg = kg * dcv
         dcp = dcv * fg
-        ko[...] = do_
-        ki[...] = di
-        kf[...] = df
-        kg[...] = dg
         eo[...] = do_
         ei[...] = di
         ef[...] = df

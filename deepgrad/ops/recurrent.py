@@ -24,7 +24,8 @@ The LSTM (the char-LSTM benchmark's layer) goes further: its gates are gate-majo
 a contiguous (B, H) block (NumPy's ufuncs are ~5x slower per element on a (B, H) slice of a
 (B, 4H) row), the recurrent product is one batched matmul ``h @ W_hh,k^T`` per gate, the
 backward coefficients are written over the gates in place and backward turns them into the
-gradient in place (see ``RNNLayer``).
+gradient in place, copying each step's blocks into a batch-major gradient for the GEMMs (see
+``RNNLayer``); with more than one thread the batch rows are split between threads.
 
 Variable-length batches: ``batch_sizes[t]`` (non-increasing, as in a PackedSequence) is the
 number of sequences still running at step ``t``; the batch must be sorted by decreasing length.
@@ -32,6 +33,8 @@ Finished sequences keep their state (so ``h_n`` is taken at each sequence's true
 zero outputs; in the reverse direction a sequence starts at its own last step.
 """
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
@@ -114,6 +117,206 @@ def _sigmoid_inplace(a, xp):
     xp.reciprocal(a, out=a)
 
 
+# ---- the LSTM's time loops, on a range of batch rows ------------------------------------------
+# The sequences of a batch never interact, so each loop can run on any subset of the rows. With
+# more than one thread (``deepgrad.get_num_threads()``: NumPy's BLAS thread count) the rows are split
+# between Python threads, each running the WHOLE time loop on its rows with single-threaded BLAS:
+# NumPy's ufuncs and the GEMMs release the GIL, and the threads meet once per loop instead of
+# twice per time step inside every threaded GEMM (a per-step meeting is what makes a multi-threaded
+# recurrent step crawl on a machine whose cores are busy with other work).
+
+_MIN_ROWS = 8          # fewer rows per thread than this: not worth a thread
+_pool = [None, 0, 0]   # executor, its worker count, the process id it was made in (fork-safe)
+_blas_state = [threading.Lock(), 0, []]   # lock, loops running split, the saved BLAS counts
+
+
+def _blas_controllers():
+    from .._config import _blas
+    ctl = _blas()
+    return [] if ctl is None else [lib for lib in ctl.lib_controllers if lib.user_api == "blas"]
+
+
+def _row_workers(xp, B):
+    """How many threads to split ``B`` rows between (1: run in the calling thread)."""
+    if xp is not np or B < 2 * _MIN_ROWS:
+        return 1
+    libs = _blas_controllers()
+    n = max([lib.num_threads for lib in libs], default=1)
+    return max(1, min(n, B // _MIN_ROWS))
+
+
+def _run_rows(xp, B, splittable, fn):
+    """Call ``fn((b0, b1))`` on row ranges covering ``range(B)``: once, or from several threads."""
+    k = _row_workers(xp, B) if splittable else 1
+    if k <= 1:
+        fn((0, B))
+        return
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+    with _blas_state[0]:
+        if _pool[0] is None or _pool[1] < k - 1 or _pool[2] != os.getpid():
+            _pool[:] = [ThreadPoolExecutor(k - 1, thread_name_prefix="deepgrad-rnn"), k - 1, os.getpid()]
+        pool = _pool[0]
+    bounds = [B * i // k for i in range(k + 1)]
+    chunks = [(bounds[i], bounds[i + 1]) for i in range(k)]
+    err_state = np.geterr()            # (NumPy's error state is per thread)
+
+    def work(rows):
+        if threading.current_thread() is not main:
+            for lib in _blas_controllers():   # an OpenMP-threaded BLAS limits each thread itself
+                if getattr(lib, "threading_layer", None) == "openmp":
+                    _set_blas_threads(lib, 1)
+        with np.errstate(**err_state):
+            fn(rows)
+    main = threading.current_thread()
+    _single_blas(True)
+    try:
+        futures = [pool.submit(work, rows) for rows in chunks[1:]]
+        errors = []
+        try:
+            work(chunks[0])
+        except BaseException as e:     # noqa: BLE001 - re-raised once the other threads are done
+            errors.append(e)
+        for f in futures:
+            try:
+                f.result()
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+        if errors:
+            raise errors[0]
+    finally:
+        _single_blas(False)
+
+
+def _set_blas_threads(lib, n):
+    # threadpoolctl (3.6+) lets only the first thread that set OpenBLAS's (process-wide) pthreads
+    # pool size change it again and silently ignores the others; this change is made from any
+    # thread that runs a layer, under _blas_state's lock, and undone, so it goes to the library.
+    getattr(lib, "_real_set_num_threads", lib.set_num_threads)(n)
+
+
+def _single_blas(enter):
+    """Set NumPy's BLAS to one thread while any split loop runs (several user threads may run
+    layers at once: the first one in saves the counts, the last one out restores them)."""
+    with _blas_state[0]:
+        if enter:
+            if _blas_state[1] == 0:
+                _blas_state[2] = [(lib, lib.num_threads) for lib in _blas_controllers()]
+                for lib, _ in _blas_state[2]:
+                    _set_blas_threads(lib, 1)
+            _blas_state[1] += 1
+        else:
+            _blas_state[1] -= 1
+            if _blas_state[1] == 0:
+                for lib, n in _blas_state[2]:
+                    _set_blas_threads(lib, n)
+                _blas_state[2] = []
+
+
+def _lstm_forward_rows(xp, A, Hs, WhhT4, c0, c_out, Kc, F, rows, ns, order, reverse, rec):
+    """The LSTM's forward time loop on batch rows ``rows = (b0, b1)`` (see ``RNNLayer``): writes
+    the states ``Hs``, the final cell state ``c_out`` and, when recording, the coefficients in
+    place in ``A`` and ``Kc``, ``F``."""
+    b0, b1 = rows
+    Bc, H, dt = b1 - b0, A.shape[3], A.dtype
+    A, Hs = A[:, :, b0:b1], Hs[:, b0:b1]
+    if rec:
+        Kc, F = Kc[:, b0:b1], F[:, b0:b1]
+    cp = xp.empty((Bc, H), dt)
+    cp[...] = c0[b0:b1]
+    c = xp.empty((Bc, H), dt)
+    tc_buf = xp.empty((Bc, H), dt)
+    tmpH = xp.empty((Bc, H), dt)
+    tmp4 = xp.empty((4, Bc, H), dt)
+    fused = _ck.enabled(xp)        # GPU: one fused kernel per step (_cuda_kernels.py)
+    for t in order:
+        n = min(max(ns[t] - b0, 0), Bc)
+        pi, ni = (t + 1, t) if reverse else (t, t + 1)
+        g = A[:, t, :n]                             # (4, n, H): o, i, f, g
+        z = tmp4[:, :n]
+        xp.matmul(Hs[pi, :n], WhhT4, out=z)
+        if fused:                  # the same record, written in place by one kernel
+            args = (g[0], g[1], g[2], g[3], z[0], z[1], z[2], z[3], cp[:n], c[:n], Hs[ni, :n])
+            if rec:
+                _ck.lstm_forward_record(xp, *args, Kc[t, :n], F[t, :n])
+            else:
+                _ck.lstm_forward(xp, *args)
+        else:
+            # The gates are activated out of place, in the contiguous scratch z
+            # (S = 1 / (1 + exp(z + a))); the record is then built in A's block.
+            z += g
+            xp.exp(z, out=z)
+            z += 1
+            xp.divide(1, z, out=z)                      # (faster than reciprocal here)
+            so, si, sf, sg = z[0], z[1], z[2], z[3]
+            if rec:
+                xp.subtract(z, 1, out=g)                # s (s - 1) = -sigmoid', all four
+                g *= z
+            sg *= 2                                     # tanh(x) = 2 sigmoid(2x) - 1
+            sg -= 1
+            cn, cpn = c[:n], cp[:n]
+            xp.multiply(sf, cpn, out=cn)
+            tmp = tmpH[:n]
+            xp.multiply(si, sg, out=tmp)
+            cn += tmp
+            tc = tc_buf[:n]
+            xp.tanh(cn, out=tc)
+            hn = Hs[ni, :n]
+            xp.multiply(so, tc, out=hn)
+            if rec:
+                kc = Kc[t, :n]
+                xp.multiply(hn, tc, out=kc)             # o tc^2
+                xp.subtract(so, kc, out=kc)             # o (1 - tc^2)
+                F[t, :n] = sf
+                g[1::2] *= z[3:0:-2]                    # i: * g;  g: * i
+                g[3] *= 2                               # i s(s-1) 2 = i (g^2 - 1) / 2
+                g[2] *= cpn
+                g[0] *= tc
+        if n < Bc:
+            Hs[ni, n:] = Hs[pi, n:]
+            c[n:] = cp[n:]
+        c, cp = cp, c
+    c_out[b0:b1] = cp
+
+
+def _lstm_backward_rows(xp, A, Kc, F, D, Whh, dh, dc, dout, rows, ns, order):
+    """The LSTM's backward time loop on batch rows ``rows = (b0, b1)``: turns the record into the
+    pre-activation gradient ``D`` (batch-major) and ``dh``, ``dc`` (updated in place) into the
+    gradients of the initial states."""
+    b0, b1 = rows
+    Bc, H, dt = b1 - b0, A.shape[3], A.dtype
+    A, Kc, F, D = A[:, :, b0:b1], Kc[:, b0:b1], F[:, b0:b1], D[:, b0:b1]
+    dh, dc = dh[b0:b1], dc[b0:b1]
+    if dout is not None:
+        dout = dout[:, b0:b1]
+    tmpH = xp.empty((Bc, H), dt)
+    fused = _ck.enabled(xp)        # GPU: one fused kernel per step (_cuda_kernels.py)
+    if fused and dout is None:
+        dout0 = xp.zeros((Bc, H), dt)
+    for t in order:
+        n = min(max(ns[t] - b0, 0), Bc)
+        d2 = D[t, :n]
+        Dt, dhn_, dcn_ = A[:, t, :n], dh[:n], dc[:n]
+        if fused:                  # D_t (batch-major) and dc in one kernel
+            d4 = d2.reshape(n, 4, H)
+            _ck.lstm_backward(xp, dhn_, dout0[:n] if dout is None else dout[t, :n], dcn_,
+                              Dt[0], Dt[1], Dt[2], Dt[3], Kc[t, :n], F[t, :n],
+                              d4[:, 0], d4[:, 1], d4[:, 2], d4[:, 3])
+        else:
+            if dout is not None:
+                dhn_ += dout[t, :n]
+            Dt[0] *= dhn_
+            tmp = tmpH[:n]
+            xp.multiply(dhn_, Kc[t, :n], out=tmp)
+            dcn_ += tmp
+            Dt[1:] *= dcn_
+            dcn_ *= F[t, :n]
+            xp.copyto(d2.reshape(n, 4, H).transpose(1, 0, 2), Dt)   # one GEMM for dh,
+        xp.matmul(d2, Whh, out=dhn_)                                # not four and three adds
+        if n < Bc:
+            D[t, n:] = 0
+
+
 class RNNLayer(Function):
     """One direction of one recurrent layer over a whole sequence (see the module docstring).
 
@@ -132,11 +335,14 @@ class RNNLayer(Function):
     While recording, forward overwrites each step's activated gates with the coefficients that
     backward multiplies by ``dh`` (o) or ``dc`` (i, f, g), and keeps ``Kc`` and the forget gate
     ``F`` (T, B, H); the cell states live in two alternating (B, H) buffers. Backward multiplies
-    ``A`` in place into ``D`` (gate-major), copies step t's four blocks into one (B, 4H) row
-    block for the single GEMM ``dh = D_t @ W_hh`` and does the weight gradients as one GEMM per
-    gate block. Because that consumes the
-    records, a second backward through a retained graph first runs forward again from the saved
-    inputs (``_recompute``); ``release`` drops the buffers when the engine frees the node.
+    the records in place by ``dh``/``dc`` and copies step t's four blocks into row block t of
+    the batch-major ``D`` (T, B, 4H), the operand of the single GEMM ``dh = D_t @ W_hh`` and,
+    after the loop, of the weight and input gradients (as for the other modes). Because that
+    consumes the records, a second backward through a retained graph first runs forward again
+    from the saved inputs (``_recompute``); ``release`` drops the buffers when the engine frees
+    the node. Both time loops run on batch-row ranges (``_lstm_forward_rows``,
+    ``_lstm_backward_rows``), split between threads when NumPy's BLAS has more than one
+    (``_run_rows``).
     """
 
     array_backward = True
@@ -202,72 +408,17 @@ class RNNLayer(Function):
                 # written once per step instead of three times.
                 rec = self._record
                 WhhT4 = xp.ascontiguousarray(Whh.reshape(4, H, H).transpose(0, 2, 1))  # (4, H, H)
-                cp = xp.empty((B, H), dt)
-                cp[...] = c0
-                c = xp.empty((B, H), dt)
-                tc_buf = xp.empty((B, H), dt)
-                tmp4 = xp.empty((4, B, H), dt)
+                cn = xp.empty((B, H), dt)
+                Kc = F = None
                 if rec:
-                    tmp3 = xp.empty((3, B, H), dt)
-                    kg_buf = xp.empty((B, H), dt)
                     Kc = xp.empty((T, B, H), dt)
                     F = xp.empty((T, B, H), dt)
-                fused = _ck.enabled(xp)        # GPU: one fused kernel per step (_cuda_kernels.py)
-                for t in order:
-                    n = ns[t]
-                    pi, ni = (t + 1, t) if reverse else (t, t + 1)
-                    g = A[:, t, :n]                             # (4, n, H): o, i, f, g
-                    z = tmp4[:, :n]
-                    xp.matmul(Hs[pi, :n], WhhT4, out=z)
-                    if fused:                  # the same record, written in place by one kernel
-                        args = (g[0], g[1], g[2], g[3], z[0], z[1], z[2], z[3], cp[:n], c[:n], Hs[ni, :n])
-                        if rec:
-                            _ck.lstm_forward_record(xp, *args, Kc[t, :n], F[t, :n])
-                        else:
-                            _ck.lstm_forward(xp, *args)
-                        if n < B:
-                            Hs[ni, n:] = Hs[pi, n:]
-                            c[n:] = cp[n:]
-                        c, cp = cp, c
-                        continue
-                    g += z
-                    xp.exp(g, out=g)                            # sigmoid of the scaled gates
-                    g += 1
-                    xp.divide(1, g, out=g)
-                    go, gi, gf, gg = g[0], g[1], g[2], g[3]
-                    gg *= 2                                     # tanh(x) = 2 sigmoid(2x) - 1
-                    gg -= 1
-                    cn, cpn = c[:n], cp[:n]
-                    xp.multiply(gf, cpn, out=cn)
-                    tmp = tmpH[:n]
-                    xp.multiply(gi, gg, out=tmp)
-                    cn += tmp
-                    tc = tc_buf[:n]
-                    xp.tanh(cn, out=tc)
-                    xp.multiply(go, tc, out=Hs[ni, :n])
-                    if rec:
-                        kc = Kc[t, :n]
-                        xp.multiply(tc, tc, out=kc)
-                        xp.subtract(1, kc, out=kc)
-                        kc *= go
-                        F[t, :n] = gf
-                        kg = kg_buf[:n]
-                        xp.multiply(gg, gg, out=kg)
-                        kg -= 1
-                        kg *= gi
-                        s3 = g[:3]
-                        t3 = tmp3[:, :n]
-                        xp.subtract(s3, 1, out=t3)
-                        s3 *= t3                                # s (s - 1) = -sigmoid'
-                        go *= tc
-                        gi *= gg
-                        gf *= cpn
-                        xp.multiply(kg, 0.5, out=gg)
-                    if n < B:
-                        Hs[ni, n:] = Hs[pi, n:]
-                        c[n:] = cp[n:]
-                    c, cp = cp, c
-                extra = dict(Kc=Kc, F=F, cn=cp) if rec else dict(cn=cp)
+                # The sequences of a batch are independent: with more than one thread the rows
+                # are split between threads, each running the whole time loop on its rows.
+                _run_rows(xp, B, True,
+                          lambda rows: _lstm_forward_rows(xp, A, Hs, WhhT4, c0, cn, Kc, F, rows,
+                                                          ns, order, reverse, rec))
+                extra = dict(Kc=Kc, F=F, cn=cn) if rec else dict(cn=cn)
             elif mode == "GRU":
                 GH = xp.zeros((T, B, H), dt) if ns[-1] < B else xp.empty((T, B, H), dt)
                 tmpG = xp.empty((B, G), dt)
@@ -372,38 +523,15 @@ class RNNLayer(Function):
                 # step multiplies them by dh or dc in place, leaving the pre-activation gradient.
                 Kc, F = self.Kc, self.F
                 dc = xp.zeros((B, H), dt) if dcn is None else dcn.astype(dt, copy=True)
-                dG = xp.empty((B, G), dt)
+                # D batch-major (T, B, 4H): step t's row block is the left operand of the one GEMM
+                # dh = D_t @ W_hh, and the weight gradients are single GEMMs over all steps.
+                D = xp.empty((T, B, G), dt)
                 self._consumed = True
-                fused = _ck.enabled(xp)        # GPU: one fused kernel per step (_cuda_kernels.py)
-                if fused and dout is None:
-                    dout0 = xp.zeros((B, H), dt)
-                for t in order:
-                    n = ns[t]
-                    if fused:                  # D_t into A (gate-major) and dG (batch-major) at once
-                        Dt, dhn_, d4 = A[:, t, :n], dh[:n], dG[:n].reshape(n, 4, H)
-                        _ck.lstm_backward(xp, dhn_, dout0[:n] if dout is None else dout[t, :n], dc[:n],
-                                          Dt[0], Dt[1], Dt[2], Dt[3], Kc[t, :n], F[t, :n],
-                                          d4[:, 0], d4[:, 1], d4[:, 2], d4[:, 3])
-                        xp.matmul(dG[:n], Whh, out=dhn_)
-                        if n < B:
-                            A[:, t, n:] = 0
-                        continue
-                    if dout is not None:
-                        dh[:n] += dout[t, :n]
-                    Dt = A[:, t, :n]
-                    dhn_ = dh[:n]
-                    Dt[0] *= dhn_
-                    tmp = tmpH[:n]
-                    xp.multiply(dhn_, Kc[t, :n], out=tmp)
-                    dcn_ = dc[:n]
-                    dcn_ += tmp
-                    Dt[1:] *= dcn_
-                    dcn_ *= F[t, :n]
-                    d2 = dG[:n]                                 # D_t batch-major (n, 4H): dh is
-                    xp.copyto(d2.reshape(n, 4, H).transpose(1, 0, 2), Dt)   # one GEMM, not four
-                    xp.matmul(d2, Whh, out=dhn_)               # and three adds
-                    if n < B:
-                        A[:, t, n:] = 0
+                _run_rows(xp, B, True, lambda rows: _lstm_backward_rows(xp, A, Kc, F, D, Whh, dh, dc,
+                                                                        dout, rows, ns, order))
+                for k in ("A", "Kc", "F"):     # consumed (a second backward runs forward again)
+                    self.__dict__.pop(k, None)
+                del A, Kc, F
             elif mode == "GRU":
                 GH = self.GH
                 r, z, nv = A[..., :H], A[..., H:H2], A[..., H2:]
@@ -464,21 +592,11 @@ class RNNLayer(Function):
         has_bias = self.has_bias
         want_wa = need[k] or (has_bias and (need[k + 2] or need[k + 3]))
         Hp2 = Hprev.reshape(T * B, H)
-        if lstm:                      # D is A, gate-major: one GEMM per gate block
-            D3 = A.reshape(4, T * B, H)
-            D3T = D3.transpose(0, 2, 1)
-            dx = None
-            if need[0]:
-                dx = xp.matmul(D3, self.Wih.reshape(4, H, I)).sum(axis=0).reshape(T, B, I)
-            dWa = xp.matmul(D3T, self.xa).reshape(G, -1) if want_wa else None
-            dWhh = xp.matmul(D3T, Hp2).reshape(G, H) if need[k + 1] else None
-            DH2 = None
-        else:
-            D2 = D.reshape(T * B, G)
-            DH2 = D2 if DH is None else DH.reshape(T * B, G)
-            dx = xp.matmul(D2, self.Wih).reshape(T, B, I) if need[0] else None
-            dWa = xp.matmul(D2.T, self.xa) if want_wa else None
-            dWhh = xp.matmul(DH2.T, Hp2) if need[k + 1] else None
+        D2 = D.reshape(T * B, G)
+        DH2 = D2 if DH is None else DH.reshape(T * B, G)
+        dx = xp.matmul(D2, self.Wih).reshape(T, B, I) if need[0] else None
+        dWa = xp.matmul(D2.T, self.xa) if want_wa else None
+        dWhh = xp.matmul(DH2.T, Hp2) if need[k + 1] else None
         grads = [dx, dh if need[1] else None]
         if lstm:
             grads.append(dc if need[2] else None)
@@ -560,7 +678,8 @@ def rnn_layer(mode, input, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None, batch_sizes
            f"{name}: weight_ih must have shape ({ng * H}, {I}) for input of shape {tuple(input.shape)}, "
            f"got {tuple(w_ih.shape)}")
     dt = input.dtype
-    _check(dt.kind in "fV", f"{name}: expected a floating point input, got dtype {dt}")
+    if dt.kind not in "fV":        # (messages are formatted only on failure: a dtype's str is slow)
+        raise RuntimeError(f"{name}: expected a floating point input, got dtype {dt}")
     xp = backend.array_module(input.array)
     tensors = [input]
 
@@ -580,8 +699,9 @@ def rnn_layer(mode, input, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None, batch_sizes
             _check(tuple(b.shape) == (ng * H,), f"{name}: {nm} must have shape ({ng * H},), got {tuple(b.shape)}")
         tensors += [b_ih, b_hh]
     for t in tensors[1:]:
-        _check(t.dtype == dt, f"{name}: all tensors must have the input's dtype {dt}; got {t.dtype} "
-                              f"for a tensor of shape {tuple(t.shape)}")
+        if t.dtype != dt:
+            raise RuntimeError(f"{name}: all tensors must have the input's dtype {dt}; got {t.dtype} "
+                               f"for a tensor of shape {tuple(t.shape)}")
     if batch_sizes is not None:
         bs = np.asarray(batch_sizes.array if isinstance(batch_sizes, Tensor) else batch_sizes).astype(np.int64)
         _check(bs.shape == (T,), f"{name}: batch_sizes must have one entry per step ({T}), got shape {bs.shape}")
