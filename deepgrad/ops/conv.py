@@ -48,7 +48,7 @@ import numbers
 
 import numpy as np
 
-from .. import backend
+from .. import _parallel, backend
 from ..autograd.function import Function
 from ..tensor import Tensor
 from .shape import pad
@@ -140,7 +140,13 @@ class _Geom:
         self.k, self.s, self.d, (self.Ho, self.Wo), self.g = k, s, d, out, g
         self.K = k[0] * k[1] * (C // g)
         self.P = out[0] * out[1]
-        self.nb = max(1, min(N, _CHUNK_BYTES // max(1, self.P * C * k[0] * k[1] * itemsize)))
+        nb = max(1, min(N, _CHUNK_BYTES // max(1, self.P * C * k[0] * k[1] * itemsize)))
+        n = -(-N // nb)
+        if _FAST and n > 1 and n % 2:
+            # an even number of chunks, so that two threads (``_parallel.run_chunks``) share
+            # them evenly; the chunking (so the sums) does not depend on the thread count
+            nb = -(-N // (n + 1))
+        self.nb = nb
         # The im2col copy's speed is set by its innermost contiguous run: kw*C/g numbers in NHWC,
         # Wo in NCHW. Few channels (first layers: LeNet conv1 runs 5 vs 24) copy channels-first.
         self.cf = k[1] * (C // g) < out[1] and s[1] == 1 and d[1] == 1
@@ -200,19 +206,38 @@ class _Geom:
     def buffer(self, dtype, xp):
         return xp.empty(self.nb * self.P * self.C * self.k[0] * self.k[1], dtype=dtype)
 
+    def run(self, fn, xp, dtype):
+        """``fn((n0, n1, r0, r1), buf)`` for every chunk, ``buf`` a scratch of ``buffer()``'s size
+        private to the thread running it: on NumPy the chunks are shared by deepgrad's threads
+        (``_parallel.run_chunks``: each chunk writes its own rows, OpenBLAS at one thread
+        meanwhile), on other array modules one loop."""
+        chunks = list(self.chunks())
+        t = _parallel.workers_for(len(chunks)) if xp is np else 1
+        bufs = [None] * t
+
+        def call(c, slot):
+            if bufs[slot] is None:
+                bufs[slot] = self.buffer(dtype, xp)
+            fn(c, bufs[slot])
+
+        _parallel.run_chunks(call, chunks, t)
+
 
 def _corr(xpad, wm, geo, bias, xp):
     """Forward correlation: (N, Hp, Wp, C) x (g, K, Og) -> C-contiguous (N, Ho, Wo, O) (+ bias)."""
     y = xp.empty((geo.N, geo.Ho, geo.Wo, geo.O), dtype=xpad.dtype)
     y2 = y.reshape(-1, geo.g, geo.O // geo.g)
-    buf = geo.buffer(xpad.dtype, xp)
     win = geo.windows(xpad, xp)
-    for n0, n1, r0, r1 in geo.chunks():
+
+    def chunk(c, buf):
+        n0, n1, r0, r1 = c
         cols = geo.cols(xpad, n0, n1, buf, xp, win)
         yc = y2[r0:r1]
         xp.matmul(cols, wm, out=yc.transpose(1, 0, 2))
         if bias is not None:
             _add_bias(yc.reshape(r1 - r0, geo.O), bias, xp)
+
+    geo.run(chunk, xp, xpad.dtype)
     return y
 
 
@@ -237,6 +262,9 @@ def _col_sums(a2, xp):
     conv1's bias gradient 2.2 -> 0.2 ms); as exact as batch norm's channel sums. Taken on every
     device (a cuBLAS GEMV on CuPy), so a device's result equals the CPU's summation order."""
     if _FAST and a2.dtype in _GEMV_DTYPES and a2.flags.c_contiguous and a2.shape[0] > 1:
+        if xp is np:        # OpenBLAS's threaded GEMV stalls when a core is busy (_parallel.py)
+            with _parallel.single_blas_thread():
+                return np.ones(a2.shape[0], a2.dtype) @ a2
         return xp.ones(a2.shape[0], a2.dtype) @ a2
     return a2.sum(axis=0)
 
@@ -246,14 +274,19 @@ _GEMV_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def _corr_wgrad(xpad, g2, geo, xp):
     """Weight gradient (g, K, Og) of ``_corr`` given its output gradient as (N*Ho*Wo, g, Og)."""
-    dwm = xp.zeros((geo.g, geo.K, geo.O // geo.g), dtype=g2.dtype)
-    tmp = xp.empty_like(dwm)
-    buf = geo.buffer(xpad.dtype, xp)
+    shape = (geo.g, geo.K, geo.O // geo.g)
     win = geo.windows(xpad, xp)
-    for n0, n1, r0, r1 in geo.chunks():
+    parts = {}                      # chunk start -> its product, summed in chunk order below
+
+    def chunk(c, buf):
+        n0, n1, r0, r1 = c
         cols = geo.cols(xpad, n0, n1, buf, xp, win)
-        xp.matmul(cols.transpose(0, 2, 1), g2[r0:r1].transpose(1, 0, 2), out=tmp)
-        dwm += tmp
+        parts[n0] = xp.matmul(cols.transpose(0, 2, 1), g2[r0:r1].transpose(1, 0, 2))
+
+    geo.run(chunk, xp, xpad.dtype)
+    dwm = xp.zeros(shape, dtype=g2.dtype)
+    for n0 in sorted(parts):
+        dwm += parts[n0]
     return dwm
 
 
@@ -265,10 +298,11 @@ def _corr_xgrad(g2, wm, geo, xp):
     Ho, Wo, g, Cg = geo.Ho, geo.Wo, geo.g, geo.C // geo.g
     he, we = sh * (Ho - 1) + 1, sw * (Wo - 1) + 1
     disjoint = sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1
-    buf = geo.buffer(g2.dtype, xp)
     if geo.cf:
         dx = xp.zeros((geo.N, geo.C, geo.Hp, geo.Wp), dtype=g2.dtype)
-        for n0, n1, r0, r1 in geo.chunks():
+
+        def chunk(c, buf):
+            n0, n1, r0, r1 = c
             m = n1 - n0
             dcols = buf[:(r1 - r0) * g * geo.K].reshape(g, geo.K, r1 - r0)
             xp.matmul(wm, g2[r0:r1].transpose(1, 2, 0), out=dcols)
@@ -282,6 +316,8 @@ def _corr_xgrad(g2, wm, geo, xp):
                         dst[...] = d7[i, j]
                     else:
                         dst += d7[i, j]
+
+        geo.run(chunk, xp, g2.dtype)
         return dx.transpose(0, 2, 3, 1)
     dx = xp.zeros((geo.N, geo.Hp, geo.Wp, geo.C), dtype=g2.dtype)
     if _offset_col2im(geo):
@@ -290,7 +326,9 @@ def _corr_xgrad(g2, wm, geo, xp):
         # (LeNet-5 conv2: 60, against 6 per offset or 30 per (kernel row, output column) block)
         kk, C = kh * kw, geo.C
         wk = wm[0].reshape(kk, C, geo.O).transpose(0, 2, 1)                # (kk, O, C)
-        for n0, n1, r0, r1 in geo.chunks():
+
+        def chunk(c, buf):
+            n0, n1, r0, r1 = c
             m = n1 - n0
             d = buf[:kk * (r1 - r0) * C].reshape(kk, r1 - r0, C)
             xp.matmul(g2[r0:r1, 0][None], wk, out=d)
@@ -301,9 +339,13 @@ def _corr_xgrad(g2, wm, geo, xp):
                 for j in range(kw):
                     c0 = j * dw * C
                     rows[:, :, c0:c0 + Wo * C] += d4[i * kw + j]
+
+        geo.run(chunk, xp, g2.dtype)
         return dx
     wmT = wm.transpose(0, 2, 1)
-    for n0, n1, r0, r1 in geo.chunks():
+
+    def chunk(c, buf):
+        n0, n1, r0, r1 = c
         m = n1 - n0
         dcols = buf[:(r1 - r0) * g * geo.K].reshape(r1 - r0, g, geo.K)
         xp.matmul(g2[r0:r1].transpose(1, 0, 2), wmT, out=dcols.transpose(1, 0, 2))
@@ -316,7 +358,7 @@ def _corr_xgrad(g2, wm, geo, xp):
                 for wo in range(Wo):
                     c0 = wo * sw * geo.C
                     rows[:, :, c0:c0 + kw * geo.C] += d5[:, :, wo, i]
-            continue
+            return
         d7 = dcols.reshape(m, Ho, Wo, g, kh, kw, Cg)
         dxc = dx[n0:n1].reshape(m, geo.Hp, geo.Wp, g, Cg)
         for i in range(kh):
@@ -326,6 +368,8 @@ def _corr_xgrad(g2, wm, geo, xp):
                     dst[...] = d7[:, :, :, :, i, j]
                 else:
                     dst += d7[:, :, :, :, i, j]
+
+    geo.run(chunk, xp, g2.dtype)
     return dx
 
 
