@@ -32,6 +32,8 @@ import os
 import threading
 from contextlib import contextmanager
 
+import numpy as np
+
 _FAST = True          # off: every kernel runs its chunks in the caller's thread (tests compare)
 
 _state = {"lib": False, "pool": None, "workers": 0, "depth": 0, "saved": None}
@@ -175,3 +177,34 @@ def run_chunks(fn, items, nthreads=None):
             if not f.cancelled() and f.exception() is not None:
                 raise f.exception()
     return t
+
+
+_SPLIT_MIN = 1 << 21    # multiply-adds below which a product runs whole on one thread (~40 us)
+
+
+def matmul(a, b):
+    """``a @ b`` for 2-d NumPy arrays, its rows shared by deepgrad's threads when the product
+    is large (``run_chunks``; each block one single-threaded GEMM written into its rows of the
+    result), on one BLAS thread when it is small; anything else is plain ``a @ b``. The result
+    is C-contiguous, as ``a @ b``'s."""
+    if (not _FAST or type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2
+            or b.ndim != 2 or a.shape[1] != b.shape[0] or a.dtype != b.dtype
+            or a.dtype.kind != "f" or getattr(_local, "worker", False)):
+        return a @ b
+    t = threads()
+    if t <= 1:
+        return a @ b
+    m, k = a.shape
+    n = b.shape[1]
+    if m * n * k < _SPLIT_MIN or m < 2 * t:
+        with single_blas_thread():
+            return a @ b
+    out = np.empty((m, n), dtype=a.dtype)
+    step = -(-m // t)
+    blocks = [(i, min(m, i + step)) for i in range(0, m, step)]
+
+    def block(rng, slot):
+        np.matmul(a[rng[0]:rng[1]], b, out=out[rng[0]:rng[1]])
+
+    run_chunks(block, blocks, t)
+    return out
