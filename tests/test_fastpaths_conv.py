@@ -30,6 +30,14 @@ def _layout(a, kind):
     return np.ascontiguousarray(a)
 
 
+def _tensor(a, requires_grad=False):
+    """A Tensor on ``a``'s own memory (``dg.tensor`` would copy it to C order, and the layout
+    under test would be gone); asserts the layout arrived."""
+    t = dg.from_numpy(a)
+    assert t.numpy().strides == a.strides
+    return t.requires_grad_(True) if requires_grad else t
+
+
 def _both(module, run):
     """``run()`` with the module's fast paths on, then off (the flag restored either way)."""
     assert module._FAST is True
@@ -75,12 +83,12 @@ def _conv_run(case, seed=0):
     b = rng.standard_normal(ws[0]).astype(dtype) if bias else None
 
     def run():
-        dx, dw = dg.tensor(x, requires_grad=True), dg.tensor(w, requires_grad=True)
+        dx, dw = _tensor(x, requires_grad=True), dg.tensor(w, requires_grad=True)
         db = dg.tensor(b, requires_grad=True) if bias else None
         y = C.conv2d(dx, dw, db, stride, pad, dil, groups)
         gy = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
         # the upstream gradient in the layout a channels-last network hands back
-        y.backward(dg.tensor(_layout(gy, "nhwc")))
+        y.backward(_tensor(_layout(gy, "nhwc")))
         return [y.detach().numpy(), dx.grad.numpy(), dw.grad.numpy()] + ([db.grad.numpy()] if bias else [])
     return x, w, b, run
 
@@ -184,10 +192,10 @@ def _check_pool(case):
     x = _layout(a.astype(dtype), lay)
 
     def run():
-        t = dg.tensor(x, requires_grad=True)
+        t = _tensor(x, requires_grad=True)
         y, idx = P.max_pool2d(t, k, stride, pad, dil, ceil, return_indices=True)
         g = np.random.default_rng(4).standard_normal(y.shape).astype(dtype)
-        y.backward(dg.tensor(_layout(g, glay)))
+        y.backward(_tensor(_layout(g, glay)))
         return y.detach().numpy(), idx.numpy(), t.grad.numpy(), g
     fast, plain = _both(P, run)
     for a_, p_ in zip(fast, plain):
@@ -233,7 +241,7 @@ def test_max_pool_nan_same_both_ways():
     x = _layout(a, "nhwc")
 
     def run():
-        t = dg.tensor(x, requires_grad=True)
+        t = _tensor(x, requires_grad=True)
         y, idx = P.max_pool2d(t, 2, return_indices=True)
         y.backward(dg.ones_like(y))
         return y.detach().numpy(), idx.numpy(), t.grad.numpy()
