@@ -84,6 +84,25 @@ def threads():
         return max(1, int(lib[0]()))
 
 
+def pinned_count():
+    """While some thread is inside ``single_blas_thread``: the thread count it will restore
+    (what ``get_num_threads`` should report), else None."""
+    with _lock:
+        return _state["saved"] if _state["depth"] else None
+
+
+def _count_set(n):
+    """``set_num_threads(n)`` called while a block pins OpenBLAS: the block restores ``n`` on
+    exit, and OpenBLAS stays at one thread until then. Returns whether a block was active."""
+    lib = _openblas()
+    with _lock:
+        if not _state["depth"] or lib is None:
+            return False
+        _state["saved"] = max(1, int(n))
+        lib[1](1)
+        return True
+
+
 @contextmanager
 def single_blas_thread():
     """OpenBLAS at one thread inside the block (nested and concurrent blocks share one count;

@@ -192,3 +192,13 @@ def test_conv_threaded_equals_one_thread(two_threads, monkeypatch, case):
     for p, t in zip(par, [ty.detach().numpy(), ttx.grad.numpy(), ttw.grad.numpy(), ttb.grad.numpy()]):
         np.testing.assert_allclose(p, t, rtol=tol, atol=tol)
     assert dg.get_num_threads() == 2
+
+
+def test_set_and_get_num_threads_inside_a_pinned_block(two_threads):
+    if _parallel._openblas() is None:
+        pytest.skip("NumPy's BLAS is not OpenBLAS: nothing is pinned")
+    with _parallel.single_blas_thread():
+        assert dg.get_num_threads() == 2              # the count in force, not the pinned 1
+        dg.set_num_threads(3)
+        assert _parallel._openblas()[0]() == 1 and dg.get_num_threads() == 3
+    assert _parallel._openblas()[0]() == 3 and dg.get_num_threads() == 3
