@@ -39,6 +39,12 @@ written as im2col + GEMM in an NHWC ("channels last") layout, processed in chunk
   model says that beats one add per kernel offset (``_row_col2im``); a 1x1 stride-1
   convolution's channels-last input is its own GEMM operand (``_Geom.pointwise``).
 
+* Threads (``_Geom.run``, deepgrad/_parallel.py): at more than one BLAS thread the chunks are
+  shared by deepgrad's own threads (each pulls the next chunk; OpenBLAS pinned to one thread
+  meanwhile), so the im2col copies and col2im adds run in parallel and no GEMM is split by
+  OpenBLAS, whose threads spin-wait for each other and stall on a machine whose cores are busy.
+  The weight gradient sums its chunks' products in chunk order (the same sum at any thread count).
+
 Transposed convolution is the same three kernels used the other way round. 1-d ops run the 2-d
 code with H = 1; unbatched inputs get a batch axis of 1.
 """
