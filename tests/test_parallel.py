@@ -202,3 +202,40 @@ def test_set_and_get_num_threads_inside_a_pinned_block(two_threads):
         dg.set_num_threads(3)
         assert _parallel._openblas()[0]() == 1 and dg.get_num_threads() == 3
     assert _parallel._openblas()[0]() == 3 and dg.get_num_threads() == 3
+
+
+@SETTINGS
+@given(n=st.integers(1, 7), c=st.integers(1, 4), h=st.integers(2, 9), k=st.integers(1, 3),
+       stride=st.sampled_from([None, 1, 2]), nhwc=st.booleans(), ties=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]))
+@example(n=6, c=6, h=8, k=2, stride=None, nhwc=True, ties=True, dtype=np.float32)    # LeNet-5: tiles
+@example(n=1, c=3, h=5, k=3, stride=1, nhwc=False, ties=False, dtype=np.float64)     # one image
+def test_max_pool_threaded_equals_one_thread(two_threads, monkeypatch, n, c, h, k, stride, nhwc, ties, dtype):
+    """Every max pool split over images (``_PAR_MIN`` = 1): values, indices and gradients equal
+    the one-thread pass and PyTorch's, bit for bit."""
+    from deepgrad.ops import pool as P
+    monkeypatch.setattr(P, "_PAR_MIN", 1)
+    if k > h:
+        k = h
+    a = np.random.default_rng(n * 100 + h).standard_normal((n, c, h, h))
+    if ties:
+        a = np.maximum(np.round(a * 2), 0)
+    x = a.astype(dtype)
+    if nhwc:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+    def run():
+        t = dg.from_numpy(x).requires_grad_(True)
+        y, idx = dg.nn.functional.max_pool2d(t, k, stride, return_indices=True)
+        g = np.random.default_rng(2).standard_normal(y.shape).astype(dtype)
+        y.backward(dg.tensor(g))
+        return y.detach().numpy(), idx.numpy(), t.grad.numpy(), g
+    par, ser = run(), _serial(run)
+    for p_, s_ in zip(par, ser):
+        np.testing.assert_array_equal(p_, s_)
+    tx = torch.tensor(x, requires_grad=True)
+    ty, tidx = TF.max_pool2d(tx, k, stride, return_indices=True)
+    ty.backward(torch.tensor(par[3]))
+    np.testing.assert_array_equal(par[0], ty.detach().numpy())
+    np.testing.assert_array_equal(par[1], tidx.numpy())
+    np.testing.assert_allclose(par[2], tx.grad.numpy(), rtol=1e-12, atol=1e-6)
