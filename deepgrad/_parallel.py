@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -152,9 +153,16 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
+def _capturing():
+    """Whether ``torch.compile``'s recorder (deepgrad/compiler/_record.py) is capturing in this
+    thread: it notes only the capturing thread's array calls, so the kernels run in it."""
+    rec = sys.modules.get("deepgrad.compiler._record")
+    return rec is not None and rec.active() is not None
+
+
 def workers_for(nitems):
     """How many threads ``run_chunks`` would use for ``nitems`` chunks (1: the plain loop)."""
-    if not _FAST or nitems < 2 or getattr(_local, "worker", False):
+    if not _FAST or nitems < 2 or getattr(_local, "worker", False) or _capturing():
         return 1
     return min(threads(), nitems)
 
@@ -198,6 +206,27 @@ def run_chunks(fn, items, nthreads=None):
     return t
 
 
+def _pinned_matmul(a, b, out=None):
+    with single_blas_thread():
+        return np.matmul(a, b, out=out)
+
+
+def gemm(a, b, out=None):
+    """``np.matmul(a, b, out=out)`` with OpenBLAS at one thread, as every product inside
+    deepgrad's kernels runs when deepgrad uses more than one thread (OpenBLAS's threaded and
+    one-thread kernels round differently, so a product must not depend on which pool of threads
+    calls it). Inside ``run_chunks`` OpenBLAS is pinned already; under ``torch.compile``'s
+    capture the product is recorded as one call of ``_pinned_matmul`` so that its replays pin too."""
+    lib = _state["lib"] if _state["lib"] is not False else _openblas()
+    if _state["depth"] or lib is None or lib[0]() <= 1:     # pinned already, or one thread
+        return np.matmul(a, b, out=out)
+    if _capturing():
+        rec = sys.modules["deepgrad.compiler._record"]
+        return rec._call(_pinned_matmul, (a, b), {"out": out} if out is not None else {},
+                         "np.matmul (one BLAS thread)")
+    return _pinned_matmul(a, b, out)
+
+
 _SPLIT_MIN = 1 << 21    # multiply-adds below which a product runs whole on one thread (~40 us)
 
 
@@ -206,7 +235,7 @@ def matmul(a, b):
     is large (``run_chunks``; each block one single-threaded GEMM written into its rows of the
     result), on one BLAS thread when it is small; anything else is plain ``a @ b``. The result
     is C-contiguous, as ``a @ b``'s."""
-    if (not _FAST or type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2
+    if (not _FAST or not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray) or a.ndim != 2
             or b.ndim != 2 or a.shape[1] != b.shape[0] or a.dtype != b.dtype
             or a.dtype.kind != "f" or getattr(_local, "worker", False)):
         return a @ b
@@ -216,14 +245,13 @@ def matmul(a, b):
     m, k = a.shape
     n = b.shape[1]
     if m * n * k < _SPLIT_MIN or m < 2 * t:
-        with single_blas_thread():
-            return a @ b
+        return gemm(a, b)
     out = np.empty((m, n), dtype=a.dtype)
     step = -(-m // t)
     blocks = [(i, min(m, i + step)) for i in range(0, m, step)]
 
     def block(rng, slot):
-        np.matmul(a[rng[0]:rng[1]], b, out=out[rng[0]:rng[1]])
+        gemm(a[rng[0]:rng[1]], b, out=out[rng[0]:rng[1]])
 
-    run_chunks(block, blocks, t)
+    run_chunks(block, blocks, t if workers_for(len(blocks)) > 1 else 1)
     return out

@@ -243,12 +243,18 @@ def _corr(xpad, wm, geo, bias, xp):
         n0, n1, r0, r1 = c
         cols = geo.cols(xpad, n0, n1, buf, xp, win)
         yc = y2[r0:r1]
-        xp.matmul(cols, wm, out=yc.transpose(1, 0, 2))
+        _mm(xp)(cols, wm, out=yc.transpose(1, 0, 2))
         if bias is not None:
             _add_bias(yc.reshape(r1 - r0, geo.O), bias, xp)
 
     geo.run(chunk, xp, xpad.dtype)
     return y
+
+
+def _mm(xp):
+    """The matmul of the chunk loops: on NumPy ``_parallel.gemm`` (one OpenBLAS thread, the same
+    whether the chunks run on one thread or several, and under ``torch.compile``'s replay)."""
+    return _parallel.gemm if xp is np else xp.matmul
 
 
 def _add_bias(y2, bias, xp):
@@ -273,8 +279,7 @@ def _col_sums(a2, xp):
     device (a cuBLAS GEMV on CuPy), so a device's result equals the CPU's summation order."""
     if _FAST and a2.dtype in _GEMV_DTYPES and a2.flags.c_contiguous and a2.shape[0] > 1:
         if xp is np:        # OpenBLAS's threaded GEMV stalls when a core is busy (_parallel.py)
-            with _parallel.single_blas_thread():
-                return np.ones(a2.shape[0], a2.dtype) @ a2
+            return _parallel.gemm(np.ones(a2.shape[0], a2.dtype), a2)
         return xp.ones(a2.shape[0], a2.dtype) @ a2
     return a2.sum(axis=0)
 
@@ -291,7 +296,7 @@ def _corr_wgrad(xpad, g2, geo, xp):
         buf = geo.buffer(xpad.dtype, xp)
         for n0, n1, r0, r1 in geo.chunks():
             cols = geo.cols(xpad, n0, n1, buf, xp, win)
-            xp.matmul(cols.transpose(0, 2, 1), g2[r0:r1].transpose(1, 0, 2), out=tmp)
+            _mm(xp)(cols.transpose(0, 2, 1), g2[r0:r1].transpose(1, 0, 2), out=tmp)
             dwm += tmp
         return dwm
     parts = {}          # chunk start -> its product, summed in chunk order: the same sum as above
@@ -299,7 +304,7 @@ def _corr_wgrad(xpad, g2, geo, xp):
     def chunk(c, buf):
         n0, n1, r0, r1 = c
         cols = geo.cols(xpad, n0, n1, buf, xp, win)
-        parts[n0] = xp.matmul(cols.transpose(0, 2, 1), g2[r0:r1].transpose(1, 0, 2))
+        parts[n0] = _mm(xp)(cols.transpose(0, 2, 1), g2[r0:r1].transpose(1, 0, 2))
 
     geo.run(chunk, xp, xpad.dtype)
     for n0 in sorted(parts):
@@ -322,7 +327,7 @@ def _corr_xgrad(g2, wm, geo, xp):
             n0, n1, r0, r1 = c
             m = n1 - n0
             dcols = buf[:(r1 - r0) * g * geo.K].reshape(g, geo.K, r1 - r0)
-            xp.matmul(wm, g2[r0:r1].transpose(1, 2, 0), out=dcols)
+            _mm(xp)(wm, g2[r0:r1].transpose(1, 2, 0), out=dcols)
             d7 = dcols.reshape(g * kh, kw, Cg, m, Ho, Wo) if g == 1 else \
                 dcols.reshape(g, kh, kw, Cg, m, Ho, Wo).transpose(1, 2, 0, 3, 4, 5, 6).reshape(kh, kw, g * Cg, m, Ho, Wo)
             dxc = dx[n0:n1].transpose(1, 0, 2, 3)                       # (C, m, Hp, Wp)
@@ -348,7 +353,7 @@ def _corr_xgrad(g2, wm, geo, xp):
             n0, n1, r0, r1 = c
             m = n1 - n0
             d = buf[:kk * (r1 - r0) * C].reshape(kk, r1 - r0, C)
-            xp.matmul(g2[r0:r1, 0][None], wk, out=d)
+            _mm(xp)(g2[r0:r1, 0][None], wk, out=d)
             d4 = d.reshape(kk, m, Ho, Wo * C)
             dxr = dx[n0:n1].reshape(m, geo.Hp, geo.Wp * C)
             for i in range(kh):
@@ -365,7 +370,7 @@ def _corr_xgrad(g2, wm, geo, xp):
         n0, n1, r0, r1 = c
         m = n1 - n0
         dcols = buf[:(r1 - r0) * g * geo.K].reshape(r1 - r0, g, geo.K)
-        xp.matmul(g2[r0:r1].transpose(1, 0, 2), wmT, out=dcols.transpose(1, 0, 2))
+        _mm(xp)(g2[r0:r1].transpose(1, 0, 2), wmT, out=dcols.transpose(1, 0, 2))
         if _row_col2im(geo, m):
             # one add per (kernel row, output column): runs of kw*C numbers instead of C
             d5 = dcols.reshape(m, Ho, Wo, kh, kw * geo.C)
