@@ -116,8 +116,11 @@ def _check_conv(case):
 
 @SETTINGS
 @given(case=conv_cases())
-# LeNet-5 conv2 (6 -> 16 channels, 5x5): offset-major col2im
+# LeNet-5 conv2 (6 -> 16 channels, 5x5): banded-weight col2im (offset-major with the band off)
 @example(case=((4, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0), (1, 1), 1, np.float32, "nhwc", True))
+# the band with a W stride and dilation, and one image wider than 3 kernels (offset-major)
+@example(case=((3, 4, 9, 9), (5, 4, 3, 3), (2, 2), (0, 0), (1, 2), 1, np.float64, "sliced", True))
+@example(case=((2, 4, 6, 17), (5, 4, 3, 3), (1, 1), (1, 1), (1, 1), 1, np.float32, "nhwc", False))
 # ResNet's C == O 3x3: the flipped-kernel correlation
 @example(case=((2, 8, 9, 9), (8, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1, np.float32, "nhwc", False))
 # strided along W: (kernel row, output column) blocks instead of offset-major columns
@@ -148,6 +151,13 @@ def test_conv_fast_paths_are_taken_and_refused():
         return C._Geom(n, hp, hp, c, o, (k, k), s, d, (ho, wo), g, 4)
     lenet2 = geo(128, 6, 14, 16, 5)
     assert C._offset_col2im(lenet2) and not C._flip_xgrad(lenet2, 14, 14)
+    # the banded-weight col2im: LeNet-5 conv2 (Wp 14 <= 3 * 5), strided too; not ResNet's or the
+    # MNIST CNN's 3x3 (Wp 34, 26), not groups, not channels-first columns (LeNet conv1)
+    assert C._band_col2im(lenet2) and C._band_col2im(geo(128, 6, 14, 16, 5, s=(2, 2)))
+    assert not C._band_col2im(geo(32, 16, 32, 16, 3, pad=1))
+    assert not C._band_col2im(geo(64, 32, 26, 64, 3))
+    assert not C._band_col2im(geo(128, 6, 14, 16, 5, g=2))
+    assert not C._band_col2im(geo(128, 1, 28, 6, 5, pad=2))
     strided = geo(128, 6, 14, 16, 5, s=(2, 2))
     assert not C._offset_col2im(strided) and C._row_col2im(strided, strided.nb)
     assert not C._offset_col2im(geo(128, 6, 14, 16, 5, g=2))
