@@ -329,7 +329,8 @@ def _corr_xgrad(g2, wm, geo, xp):
             dcols = buf[:(r1 - r0) * g * geo.K].reshape(g, geo.K, r1 - r0)
             _mm(xp)(wm, g2[r0:r1].transpose(1, 2, 0), out=dcols)
             d7 = dcols.reshape(g * kh, kw, Cg, m, Ho, Wo) if g == 1 else \
-                dcols.reshape(g, kh, kw, Cg, m, Ho, Wo).transpose(1, 2, 0, 3, 4, 5, 6).reshape(kh, kw, g * Cg, m, Ho, Wo)
+                dcols.reshape(g, kh, kw, Cg, m, Ho, Wo).transpose(1, 2, 0, 3, 4, 5, 6).reshape(
+                    kh, kw, g * Cg, m, Ho, Wo)
             dxc = dx[n0:n1].transpose(1, 0, 2, 3)                       # (C, m, Hp, Wp)
             for i in range(kh):
                 for j in range(kw):
