@@ -39,10 +39,16 @@ def set_num_threads(int):  # noqa: A002  (PyTorch's argument name)
     if ctl is not None:
         ctl.limit(limits=n)
     _num_threads[0] = n
+    from . import _parallel    # a kernel pinning OpenBLAS to one thread now restores n, not its old count
+    _parallel._count_set(n)
 
 
 def get_num_threads() -> int:
     """The number of threads the BLAS library uses (what ``set_num_threads`` set, else its default)."""
+    from . import _parallel
+    pinned = _parallel.pinned_count()      # inside a kernel that pins OpenBLAS to one thread
+    if pinned is not None:
+        return pinned
     ctl = _blas()
     if ctl is not None:
         counts = [lib.num_threads for lib in ctl.lib_controllers if lib.user_api == "blas"]

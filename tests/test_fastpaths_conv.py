@@ -30,6 +30,14 @@ def _layout(a, kind):
     return np.ascontiguousarray(a)
 
 
+def _tensor(a, requires_grad=False):
+    """A Tensor on ``a``'s own memory (``dg.tensor`` would copy it to C order, and the layout
+    under test would be gone); asserts the layout arrived."""
+    t = dg.from_numpy(a)
+    assert t.numpy().strides == a.strides
+    return t.requires_grad_(True) if requires_grad else t
+
+
 def _both(module, run):
     """``run()`` with the module's fast paths on, then off (the flag restored either way)."""
     assert module._FAST is True
@@ -75,12 +83,12 @@ def _conv_run(case, seed=0):
     b = rng.standard_normal(ws[0]).astype(dtype) if bias else None
 
     def run():
-        dx, dw = dg.tensor(x, requires_grad=True), dg.tensor(w, requires_grad=True)
+        dx, dw = _tensor(x, requires_grad=True), dg.tensor(w, requires_grad=True)
         db = dg.tensor(b, requires_grad=True) if bias else None
         y = C.conv2d(dx, dw, db, stride, pad, dil, groups)
         gy = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
         # the upstream gradient in the layout a channels-last network hands back
-        y.backward(dg.tensor(_layout(gy, "nhwc")))
+        y.backward(_tensor(_layout(gy, "nhwc")))
         return [y.detach().numpy(), dx.grad.numpy(), dw.grad.numpy()] + ([db.grad.numpy()] if bias else [])
     return x, w, b, run
 
@@ -108,8 +116,11 @@ def _check_conv(case):
 
 @SETTINGS
 @given(case=conv_cases())
-# LeNet-5 conv2 (6 -> 16 channels, 5x5): offset-major col2im
+# LeNet-5 conv2 (6 -> 16 channels, 5x5): banded-weight col2im (offset-major with the band off)
 @example(case=((4, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0), (1, 1), 1, np.float32, "nhwc", True))
+# the band with a W stride and dilation, and one image wider than 3 kernels (offset-major)
+@example(case=((3, 4, 9, 9), (5, 4, 3, 3), (2, 2), (0, 0), (1, 2), 1, np.float64, "sliced", True))
+@example(case=((2, 4, 6, 17), (5, 4, 3, 3), (1, 1), (1, 1), (1, 1), 1, np.float32, "nhwc", False))
 # ResNet's C == O 3x3: the flipped-kernel correlation
 @example(case=((2, 8, 9, 9), (8, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1, np.float32, "nhwc", False))
 # strided along W: (kernel row, output column) blocks instead of offset-major columns
@@ -140,6 +151,13 @@ def test_conv_fast_paths_are_taken_and_refused():
         return C._Geom(n, hp, hp, c, o, (k, k), s, d, (ho, wo), g, 4)
     lenet2 = geo(128, 6, 14, 16, 5)
     assert C._offset_col2im(lenet2) and not C._flip_xgrad(lenet2, 14, 14)
+    # the banded-weight col2im: LeNet-5 conv2 (Wp 14 <= 3 * 5), strided too; not ResNet's or the
+    # MNIST CNN's 3x3 (Wp 34, 26), not groups, not channels-first columns (LeNet conv1)
+    assert C._band_col2im(lenet2) and C._band_col2im(geo(128, 6, 14, 16, 5, s=(2, 2)))
+    assert not C._band_col2im(geo(32, 16, 32, 16, 3, pad=1))
+    assert not C._band_col2im(geo(64, 32, 26, 64, 3))
+    assert not C._band_col2im(geo(128, 6, 14, 16, 5, g=2))
+    assert not C._band_col2im(geo(128, 1, 28, 6, 5, pad=2))
     strided = geo(128, 6, 14, 16, 5, s=(2, 2))
     assert not C._offset_col2im(strided) and C._row_col2im(strided, strided.nb)
     assert not C._offset_col2im(geo(128, 6, 14, 16, 5, g=2))
@@ -184,10 +202,10 @@ def _check_pool(case):
     x = _layout(a.astype(dtype), lay)
 
     def run():
-        t = dg.tensor(x, requires_grad=True)
+        t = _tensor(x, requires_grad=True)
         y, idx = P.max_pool2d(t, k, stride, pad, dil, ceil, return_indices=True)
         g = np.random.default_rng(4).standard_normal(y.shape).astype(dtype)
-        y.backward(dg.tensor(_layout(g, glay)))
+        y.backward(_tensor(_layout(g, glay)))
         return y.detach().numpy(), idx.numpy(), t.grad.numpy(), g
     fast, plain = _both(P, run)
     for a_, p_ in zip(fast, plain):
@@ -233,7 +251,7 @@ def test_max_pool_nan_same_both_ways():
     x = _layout(a, "nhwc")
 
     def run():
-        t = dg.tensor(x, requires_grad=True)
+        t = _tensor(x, requires_grad=True)
         y, idx = P.max_pool2d(t, 2, return_indices=True)
         y.backward(dg.ones_like(y))
         return y.detach().numpy(), idx.numpy(), t.grad.numpy()

@@ -39,6 +39,12 @@ written as im2col + GEMM in an NHWC ("channels last") layout, processed in chunk
   model says that beats one add per kernel offset (``_row_col2im``); a 1x1 stride-1
   convolution's channels-last input is its own GEMM operand (``_Geom.pointwise``).
 
+* Threads (``_Geom.run``, deepgrad/_parallel.py): at more than one BLAS thread the chunks are
+  shared by deepgrad's own threads (each pulls the next chunk; OpenBLAS pinned to one thread
+  meanwhile), so the im2col copies and col2im adds run in parallel and no GEMM is split by
+  OpenBLAS, whose threads spin-wait for each other and stall on a machine whose cores are busy.
+  The weight gradient sums its chunks' products in chunk order (the same sum at any thread count).
+
 Transposed convolution is the same three kernels used the other way round. 1-d ops run the 2-d
 code with H = 1; unbatched inputs get a batch axis of 1.
 """
@@ -48,7 +54,7 @@ import numbers
 
 import numpy as np
 
-from .. import backend
+from .. import _parallel, backend
 from ..autograd.function import Function
 from ..tensor import Tensor
 from .shape import pad
@@ -140,7 +146,13 @@ class _Geom:
         self.k, self.s, self.d, (self.Ho, self.Wo), self.g = k, s, d, out, g
         self.K = k[0] * k[1] * (C // g)
         self.P = out[0] * out[1]
-        self.nb = max(1, min(N, _CHUNK_BYTES // max(1, self.P * C * k[0] * k[1] * itemsize)))
+        nb = max(1, min(N, _CHUNK_BYTES // max(1, self.P * C * k[0] * k[1] * itemsize)))
+        n = -(-N // nb)
+        if _FAST and n > 1 and n % 2 and _parallel.threads() > 1:
+            # an even number of chunks, so that two threads (``_parallel.run_chunks``) share
+            # them evenly (at one thread the 1 MB chunks are kept: 5-10% faster than smaller)
+            nb = -(-N // (n + 1))
+        self.nb = nb
         # The im2col copy's speed is set by its innermost contiguous run: kw*C/g numbers in NHWC,
         # Wo in NCHW. Few channels (first layers: LeNet conv1 runs 5 vs 24) copy channels-first.
         self.cf = k[1] * (C // g) < out[1] and s[1] == 1 and d[1] == 1
@@ -200,20 +212,49 @@ class _Geom:
     def buffer(self, dtype, xp):
         return xp.empty(self.nb * self.P * self.C * self.k[0] * self.k[1], dtype=dtype)
 
+    def threads(self, xp):
+        """How many threads ``run`` shares the chunks over."""
+        return _parallel.workers_for(-(-self.N // self.nb)) if xp is np else 1
+
+    def run(self, fn, xp, dtype):
+        """``fn((n0, n1, r0, r1), buf)`` for every chunk, ``buf`` a scratch of ``buffer()``'s size
+        private to the thread running it: on NumPy the chunks are shared by deepgrad's threads
+        (``_parallel.run_chunks``: each chunk writes its own rows, OpenBLAS at one thread
+        meanwhile), on other array modules one loop."""
+        chunks = list(self.chunks())
+        t = self.threads(xp)
+        bufs = [None] * t
+
+        def call(c, slot):
+            if bufs[slot] is None:
+                bufs[slot] = self.buffer(dtype, xp)
+            fn(c, bufs[slot])
+
+        _parallel.run_chunks(call, chunks, t)
+
 
 def _corr(xpad, wm, geo, bias, xp):
     """Forward correlation: (N, Hp, Wp, C) x (g, K, Og) -> C-contiguous (N, Ho, Wo, O) (+ bias)."""
     y = xp.empty((geo.N, geo.Ho, geo.Wo, geo.O), dtype=xpad.dtype)
     y2 = y.reshape(-1, geo.g, geo.O // geo.g)
-    buf = geo.buffer(xpad.dtype, xp)
     win = geo.windows(xpad, xp)
-    for n0, n1, r0, r1 in geo.chunks():
+
+    def chunk(c, buf):
+        n0, n1, r0, r1 = c
         cols = geo.cols(xpad, n0, n1, buf, xp, win)
         yc = y2[r0:r1]
-        xp.matmul(cols, wm, out=yc.transpose(1, 0, 2))
+        _mm(xp)(cols, wm, out=yc.transpose(1, 0, 2))
         if bias is not None:
             _add_bias(yc.reshape(r1 - r0, geo.O), bias, xp)
+
+    geo.run(chunk, xp, xpad.dtype)
     return y
+
+
+def _mm(xp):
+    """The matmul of the chunk loops: on NumPy ``_parallel.gemm`` (one OpenBLAS thread, the same
+    whether the chunks run on one thread or several, and under ``torch.compile``'s replay)."""
+    return _parallel.gemm if xp is np else xp.matmul
 
 
 def _add_bias(y2, bias, xp):
@@ -237,6 +278,8 @@ def _col_sums(a2, xp):
     conv1's bias gradient 2.2 -> 0.2 ms); as exact as batch norm's channel sums. Taken on every
     device (a cuBLAS GEMV on CuPy), so a device's result equals the CPU's summation order."""
     if _FAST and a2.dtype in _GEMV_DTYPES and a2.flags.c_contiguous and a2.shape[0] > 1:
+        if xp is np:        # OpenBLAS's threaded GEMV stalls when a core is busy (_parallel.py)
+            return _parallel.gemm(np.ones(a2.shape[0], a2.dtype), a2)
         return xp.ones(a2.shape[0], a2.dtype) @ a2
     return a2.sum(axis=0)
 
@@ -247,13 +290,25 @@ _GEMV_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 def _corr_wgrad(xpad, g2, geo, xp):
     """Weight gradient (g, K, Og) of ``_corr`` given its output gradient as (N*Ho*Wo, g, Og)."""
     dwm = xp.zeros((geo.g, geo.K, geo.O // geo.g), dtype=g2.dtype)
-    tmp = xp.empty_like(dwm)
-    buf = geo.buffer(xpad.dtype, xp)
     win = geo.windows(xpad, xp)
-    for n0, n1, r0, r1 in geo.chunks():
+    if geo.threads(xp) == 1:
+        tmp = xp.empty_like(dwm)
+        buf = geo.buffer(xpad.dtype, xp)
+        for n0, n1, r0, r1 in geo.chunks():
+            cols = geo.cols(xpad, n0, n1, buf, xp, win)
+            _mm(xp)(cols.transpose(0, 2, 1), g2[r0:r1].transpose(1, 0, 2), out=tmp)
+            dwm += tmp
+        return dwm
+    parts = {}          # chunk start -> its product, summed in chunk order: the same sum as above
+
+    def chunk(c, buf):
+        n0, n1, r0, r1 = c
         cols = geo.cols(xpad, n0, n1, buf, xp, win)
-        xp.matmul(cols.transpose(0, 2, 1), g2[r0:r1].transpose(1, 0, 2), out=tmp)
-        dwm += tmp
+        parts[n0] = _mm(xp)(cols.transpose(0, 2, 1), g2[r0:r1].transpose(1, 0, 2))
+
+    geo.run(chunk, xp, xpad.dtype)
+    for n0 in sorted(parts):
+        dwm += parts[n0]
     return dwm
 
 
@@ -265,15 +320,17 @@ def _corr_xgrad(g2, wm, geo, xp):
     Ho, Wo, g, Cg = geo.Ho, geo.Wo, geo.g, geo.C // geo.g
     he, we = sh * (Ho - 1) + 1, sw * (Wo - 1) + 1
     disjoint = sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1
-    buf = geo.buffer(g2.dtype, xp)
     if geo.cf:
         dx = xp.zeros((geo.N, geo.C, geo.Hp, geo.Wp), dtype=g2.dtype)
-        for n0, n1, r0, r1 in geo.chunks():
+
+        def chunk(c, buf):
+            n0, n1, r0, r1 = c
             m = n1 - n0
             dcols = buf[:(r1 - r0) * g * geo.K].reshape(g, geo.K, r1 - r0)
-            xp.matmul(wm, g2[r0:r1].transpose(1, 2, 0), out=dcols)
+            _mm(xp)(wm, g2[r0:r1].transpose(1, 2, 0), out=dcols)
             d7 = dcols.reshape(g * kh, kw, Cg, m, Ho, Wo) if g == 1 else \
-                dcols.reshape(g, kh, kw, Cg, m, Ho, Wo).transpose(1, 2, 0, 3, 4, 5, 6).reshape(kh, kw, g * Cg, m, Ho, Wo)
+                dcols.reshape(g, kh, kw, Cg, m, Ho, Wo).transpose(1, 2, 0, 3, 4, 5, 6).reshape(
+                    kh, kw, g * Cg, m, Ho, Wo)
             dxc = dx[n0:n1].transpose(1, 0, 2, 3)                       # (C, m, Hp, Wp)
             for i in range(kh):
                 for j in range(kw):
@@ -282,18 +339,48 @@ def _corr_xgrad(g2, wm, geo, xp):
                         dst[...] = d7[i, j]
                     else:
                         dst += d7[i, j]
+
+        geo.run(chunk, xp, g2.dtype)
         return dx.transpose(0, 2, 3, 1)
     dx = xp.zeros((geo.N, geo.Hp, geo.Wp, geo.C), dtype=g2.dtype)
+    if _band_col2im(geo):
+        # the W axis as a banded matrix: B[(wo, o), (i, w, c)] = weight[o, c, i, j] where
+        # w = wo*sw + j*dw, so one GEMM (m*Ho, Wo*O) @ (Wo*O, kh*Wp*C) gives every kernel row's
+        # whole padded input rows, added with kh adds of contiguous (Ho, Wp*C) blocks. Wp/kw
+        # times the multiply-adds of col2im's GEMM, but a wide GEMM instead of kh*kw narrow ones
+        # and no scattered adds (LeNet-5 conv2: 4.0 -> 2.5 ms)
+        C, Wp, O = geo.C, geo.Wp, geo.O
+        w4 = wm[0].reshape(kh, kw, C, O)
+        band = xp.zeros((Wo, O, kh, Wp, C), dtype=g2.dtype)
+        wo_ = xp.arange(Wo)
+        for j in range(kw):
+            band[wo_, :, :, wo_ * sw + j * dw, :] = w4[:, j].transpose(2, 0, 1)
+        band = band.reshape(Wo * O, kh * Wp * C)
+
+        def chunk(c, buf):
+            n0, n1, r0, r1 = c
+            m = n1 - n0
+            d = buf[:m * Ho * kh * Wp * C].reshape(m * Ho, kh * Wp * C)
+            _mm(xp)(g2[r0:r1, 0].reshape(m * Ho, Wo * O), band, out=d)
+            d4 = d.reshape(m, Ho, kh, Wp * C)
+            dxr = dx[n0:n1].reshape(m, geo.Hp, Wp * C)
+            for i in range(kh):
+                dxr[:, i * dh:i * dh + he:sh] += d4[:, :, i]
+
+        geo.run(chunk, xp, g2.dtype)
+        return dx
     if _offset_col2im(geo):
         # offset-major column gradient: one small GEMM per kernel offset writes that offset's
         # (m, Ho, Wo, C) block contiguously, so its add into dx moves runs of Wo*C numbers
         # (LeNet-5 conv2: 60, against 6 per offset or 30 per (kernel row, output column) block)
         kk, C = kh * kw, geo.C
         wk = wm[0].reshape(kk, C, geo.O).transpose(0, 2, 1)                # (kk, O, C)
-        for n0, n1, r0, r1 in geo.chunks():
+
+        def chunk(c, buf):
+            n0, n1, r0, r1 = c
             m = n1 - n0
             d = buf[:kk * (r1 - r0) * C].reshape(kk, r1 - r0, C)
-            xp.matmul(g2[r0:r1, 0][None], wk, out=d)
+            _mm(xp)(g2[r0:r1, 0][None], wk, out=d)
             d4 = d.reshape(kk, m, Ho, Wo * C)
             dxr = dx[n0:n1].reshape(m, geo.Hp, geo.Wp * C)
             for i in range(kh):
@@ -301,12 +388,16 @@ def _corr_xgrad(g2, wm, geo, xp):
                 for j in range(kw):
                     c0 = j * dw * C
                     rows[:, :, c0:c0 + Wo * C] += d4[i * kw + j]
+
+        geo.run(chunk, xp, g2.dtype)
         return dx
     wmT = wm.transpose(0, 2, 1)
-    for n0, n1, r0, r1 in geo.chunks():
+
+    def chunk(c, buf):
+        n0, n1, r0, r1 = c
         m = n1 - n0
         dcols = buf[:(r1 - r0) * g * geo.K].reshape(r1 - r0, g, geo.K)
-        xp.matmul(g2[r0:r1].transpose(1, 0, 2), wmT, out=dcols.transpose(1, 0, 2))
+        _mm(xp)(g2[r0:r1].transpose(1, 0, 2), wmT, out=dcols.transpose(1, 0, 2))
         if _row_col2im(geo, m):
             # one add per (kernel row, output column): runs of kw*C numbers instead of C
             d5 = dcols.reshape(m, Ho, Wo, kh, kw * geo.C)
@@ -316,7 +407,7 @@ def _corr_xgrad(g2, wm, geo, xp):
                 for wo in range(Wo):
                     c0 = wo * sw * geo.C
                     rows[:, :, c0:c0 + kw * geo.C] += d5[:, :, wo, i]
-            continue
+            return
         d7 = dcols.reshape(m, Ho, Wo, g, kh, kw, Cg)
         dxc = dx[n0:n1].reshape(m, geo.Hp, geo.Wp, g, Cg)
         for i in range(kh):
@@ -326,6 +417,8 @@ def _corr_xgrad(g2, wm, geo, xp):
                     dst[...] = d7[:, :, :, :, i, j]
                 else:
                     dst += d7[:, :, :, :, i, j]
+
+    geo.run(chunk, xp, g2.dtype)
     return dx
 
 
@@ -337,6 +430,16 @@ def _offset_col2im(geo):
     """Whether channels-last col2im should compute its column gradient offset by offset (kh*kw
     small GEMMs, each offset's block contiguous, adds of Wo*C runs): one group, stride 1 along W."""
     return _FAST and geo.g == 1 and geo.s[1] == 1
+
+
+def _band_col2im(geo):
+    """Whether channels-last col2im should be one GEMM with the weight as a banded (Wo*O,
+    kh*Wp*C) matrix (see ``_corr_xgrad``): one group, a padded width at most 3 kernel widths
+    (the band's zeros cost Wp/kw times the multiply-adds; LeNet-5 conv2: 14 / 5), and the rows'
+    block no larger than the chunk buffer."""
+    (kh, kw), C = geo.k, geo.C
+    return (_FAST and geo.g == 1 and not geo.cf and geo.Wp <= 3 * kw
+            and geo.Ho * kh * geo.Wp <= geo.P * kh * kw)
 
 
 def _row_col2im(geo, m):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import string
 
-from .. import backend
+from .. import _parallel, backend
 from ..autograd.function import Function
 from ..autograd.grad_mode import _enabled
 from ..tensor import Tensor
@@ -358,7 +358,7 @@ class LinearFn(Function):
     def forward(self, x, w, *b):
         if self._record:
             self.save_for_backward(self.inputs[0], self.inputs[1])
-        out = x @ w.T
+        out = _parallel.matmul(x, w.T)      # rows over deepgrad's threads (_parallel.py)
         if b:
             out += b[0]
         return out
@@ -371,12 +371,12 @@ class LinearFn(Function):
             ga, xa, wa = g.array, x.array, w.array
             gx = gw = gb = None
             if need[0]:
-                gx = Tensor._make(ga @ wa)
+                gx = Tensor._make(_parallel.matmul(ga, wa))
             if ga.ndim != 2:
                 ga = ga.reshape(-1, ga.shape[-1])
                 xa = xa.reshape(-1, xa.shape[-1])
             if need[1]:
-                gw = Tensor._make(ga.T @ xa)
+                gw = Tensor._make(_parallel.matmul(ga.T, xa))
             if has_b and need[2]:
                 gb = Tensor._make(ga.sum(axis=0))
             return (gx, gw, gb) if has_b else (gx, gw)

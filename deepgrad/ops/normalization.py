@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import _parallel, backend
 from ..autograd.function import Function
 from ..tensor import Tensor
 from ._graph import reference_grads
@@ -134,12 +134,12 @@ class _ChannelView:
             ones = self._ones
             if ones is None:
                 ones = self._ones = np.ones(a.shape[0], a.dtype)
-            s = ones @ a
+            s = _parallel.gemm(ones, a)     # one BLAS thread: a threaded GEMV stalls on a busy core
             return s.reshape(self.r, self.C).sum(axis=0) if self.r > 1 else s
         ones = self._ones
         if ones is None:
             ones = self._ones = np.ones(a.shape[2], a.dtype)
-        return (a @ ones).sum(axis=0)
+        return _parallel.gemm(a, ones).sum(axis=0)
 
     def vec(self, v):
         """Per-channel vector (C,) shaped to broadcast against this view's arrays."""

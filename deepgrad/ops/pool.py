@@ -18,7 +18,7 @@ import numbers
 
 import numpy as np
 
-from .. import backend
+from .. import _parallel, backend
 from ..autograd.function import Function
 from ..tensor import Tensor
 from .conv import _from4, _ntuple, _to4
@@ -120,6 +120,21 @@ def _tiles(k, s, d, out, pshape):
             and all(o * kv == n for o, kv, n in zip(out, k, pshape[2:])))
 
 
+def _by_images(part, N, work, xp):
+    """``part(n0, n1)`` over all N images: on NumPy at more than one thread, images split in
+    2 blocks per thread shared by deepgrad's threads (``_parallel.run_chunks``) when the pass
+    has at least ``_PAR_MIN`` elements of work; else one call."""
+    t = _parallel.workers_for(N) if xp is np and _FAST and work >= _PAR_MIN else 1
+    if t <= 1:
+        part(0, N)
+        return
+    step = -(-N // (2 * t))
+    _parallel.run_chunks(lambda c, slot: part(*c), [(a, min(N, a + step)) for a in range(0, N, step)], t)
+
+
+_PAR_MIN = 1 << 17      # elements per pass below which splitting does not pay for the hand-off
+
+
 # ---------------------------------------------------------------------------------------------
 # max pooling
 # ---------------------------------------------------------------------------------------------
@@ -138,24 +153,28 @@ class MaxPool(Function):
         xpad = _pad4(x, ph, rb, pw, rr, -np.inf, xp)
         need_idx = self._record or return_indices
         K = kh * kw
-        best = idx = mask = tmp = None
-        for n in range(K):
-            i, j = divmod(n, kw)
-            v = xpad[_slices(i, j, k, s, d, out)]
-            if best is None:
-                best = v.copy(order="K")
+        best = xpad[_slices(0, 0, k, s, d, out)].copy(order="K")
+        idx = mask = tmp = None
+        if need_idx:
+            idx = xp.zeros_like(best, dtype=np.uint8 if K < 256 else np.int32)
+            mask = xp.empty_like(best, dtype=bool)
+            tmp = xp.empty_like(idx)
+
+        def part(n0, n1):
+            b = best[n0:n1]
+            for n in range(1, K):
+                i, j = divmod(n, kw)
+                v = xpad[_slices(i, j, k, s, d, out)][n0:n1]
                 if need_idx:
-                    idx = xp.zeros_like(best, dtype=np.uint8 if K < 256 else np.int32)
-                    mask = xp.empty_like(best, dtype=bool)
-                    tmp = xp.empty_like(idx)
-                continue
-            if need_idx:
-                # idx = where(v > best, n, idx), written as max(idx, n * (v > best)): every
-                # earlier offset is < n, and a masked copyto is ~10x slower than two plain ufuncs
-                xp.greater(v, best, out=mask)
-                xp.multiply(mask, idx.dtype.type(n), out=tmp)
-                xp.maximum(idx, tmp, out=idx)
-            xp.maximum(best, v, out=best)
+                    # idx = where(v > best, n, idx), written as max(idx, n * (v > best)): every
+                    # earlier offset is < n, and a masked copyto is ~10x slower than two plain ufuncs
+                    ix, mk, tp = idx[n0:n1], mask[n0:n1], tmp[n0:n1]
+                    xp.greater(v, b, out=mk)
+                    xp.multiply(mk, ix.dtype.type(n), out=tp)
+                    xp.maximum(ix, tp, out=ix)
+                xp.maximum(b, v, out=b)
+
+        _by_images(part, N, best.size * K, xp)
         if self._record:
             self.idx, self.geom = idx, (nd, batched, x.shape, xpad.shape, _layout(x), k, s, p, d, out)
             self.save_for_backward(self.inputs[0])
@@ -192,14 +211,19 @@ class MaxPool(Function):
                 g = g2
             mask = xp.empty_like(idx, dtype=bool)
             m8 = mask.view(np.uint8)
-        for n in range(k[0] * kw):
-            i, j = divmod(n, kw)
-            dst = dxp[_slices(i, j, k, s, d, out)]
-            if disjoint:
-                xp.equal(idx, n, out=mask)
-                xp.multiply(g, m8, out=dst)
-            else:
-                dst += g * (idx == n)
+
+        def part(n0, n1):
+            gi, ix = g[n0:n1], idx[n0:n1]
+            for n in range(k[0] * kw):
+                i, j = divmod(n, kw)
+                dst = dxp[_slices(i, j, k, s, d, out)][n0:n1]
+                if disjoint:
+                    xp.equal(ix, n, out=mask[n0:n1])
+                    xp.multiply(gi, m8[n0:n1], out=dst)
+                else:
+                    dst += gi * (ix == n)
+
+        _by_images(part, g.shape[0], idx.size * k[0] * kw, xp)
         (ph, pw), (H, W) = p, xshape[2:]
         dx = dxp[:, :, ph:ph + H, pw:pw + W]
         return _from4(dx, nd, batched)
