@@ -13,6 +13,12 @@ from deepgrad.ops import recurrent as R
 from deepgrad.ops.recurrent import rnn_layer
 
 
+def _blas_controllers():
+    from deepgrad._config import _blas
+    ctl = _blas()
+    return [] if ctl is None else [lib for lib in ctl.lib_controllers if lib.user_api == "blas"]
+
+
 def _run(dtype, reverse, ragged, given, seed=0, T=6, B=19, I=5, H=7):
     rng = np.random.default_rng(seed)
     shapes = [(T, B, I), (B, H), (B, H), (4 * H, I), (4 * H, H), (4 * H,), (4 * H,)]
@@ -63,7 +69,7 @@ def test_module_split_rows_equal_one_thread(monkeypatch):
 
 
 def test_split_restores_blas_threads_and_raises_worker_errors(monkeypatch):
-    libs = R._blas_controllers()
+    libs = _blas_controllers()
     before = [lib.num_threads for lib in libs]
     monkeypatch.setattr(R, "_row_workers", lambda xp, B: 2)
     real = R._lstm_forward_rows
@@ -94,7 +100,7 @@ def test_concurrent_splits_from_user_threads(monkeypatch):
     BLAS is single-threaded inside each, and the counts come back once the last one is done."""
     import threading
     import time
-    libs = R._blas_controllers()
+    libs = _blas_controllers()
     before = [lib.num_threads for lib in libs]
     monkeypatch.setattr(R, "_row_workers", lambda xp, B: 3)
     seen, inside = [], []

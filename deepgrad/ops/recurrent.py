@@ -34,7 +34,6 @@ zero outputs; in the reverse direction a sequence starts at its own last step.
 """
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 
@@ -126,23 +125,16 @@ def _sigmoid_inplace(a, xp):
 # recurrent step crawl on a machine whose cores are busy with other work).
 
 _MIN_ROWS = 8          # fewer rows per thread than this: not worth a thread
-_pool = [None, 0, 0]   # executor, its worker count, the process id it was made in (fork-safe)
-_blas_state = [threading.Lock(), 0, []]   # lock, loops running split, the saved BLAS counts
-
-
-def _blas_controllers():
-    from .._config import _blas
-    ctl = _blas()
-    return [] if ctl is None else [lib for lib in ctl.lib_controllers if lib.user_api == "blas"]
 
 
 def _row_workers(xp, B):
-    """How many threads to split ``B`` rows between (1: run in the calling thread)."""
+    """How many threads to split ``B`` rows between (1: run in the calling thread). The count,
+    the thread pool and OpenBLAS's pinning to one thread are deepgrad/_parallel.py's, shared with
+    the convolutions: no split inside a pool thread or while deepgrad.compile records."""
     if xp is not np or B < 2 * _MIN_ROWS:
         return 1
-    libs = _blas_controllers()
-    n = max([lib.num_threads for lib in libs], default=1)
-    return max(1, min(n, B // _MIN_ROWS))
+    from .. import _parallel
+    return max(1, _parallel.workers_for(B // _MIN_ROWS))
 
 
 def _run_rows(xp, B, splittable, fn):
@@ -151,66 +143,14 @@ def _run_rows(xp, B, splittable, fn):
     if k <= 1:
         fn((0, B))
         return
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-    with _blas_state[0]:
-        if _pool[0] is None or _pool[1] < k - 1 or _pool[2] != os.getpid():
-            _pool[:] = [ThreadPoolExecutor(k - 1, thread_name_prefix="deepgrad-rnn"), k - 1, os.getpid()]
-        pool = _pool[0]
+    from .. import _parallel
     bounds = [B * i // k for i in range(k + 1)]
-    chunks = [(bounds[i], bounds[i + 1]) for i in range(k)]
     err_state = np.geterr()            # (NumPy's error state is per thread)
 
-    def work(rows):
-        if threading.current_thread() is not main:
-            for lib in _blas_controllers():   # an OpenMP-threaded BLAS limits each thread itself
-                if getattr(lib, "threading_layer", None) == "openmp":
-                    _set_blas_threads(lib, 1)
+    def work(rows, slot):
         with np.errstate(**err_state):
             fn(rows)
-    main = threading.current_thread()
-    _single_blas(True)
-    try:
-        futures = [pool.submit(work, rows) for rows in chunks[1:]]
-        errors = []
-        try:
-            work(chunks[0])
-        except BaseException as e:     # noqa: BLE001 - re-raised once the other threads are done
-            errors.append(e)
-        for f in futures:
-            try:
-                f.result()
-            except BaseException as e:  # noqa: BLE001
-                errors.append(e)
-        if errors:
-            raise errors[0]
-    finally:
-        _single_blas(False)
-
-
-def _set_blas_threads(lib, n):
-    # threadpoolctl (3.6+) lets only the first thread that set OpenBLAS's (process-wide) pthreads
-    # pool size change it again and silently ignores the others; this change is made from any
-    # thread that runs a layer, under _blas_state's lock, and undone, so it goes to the library.
-    getattr(lib, "_real_set_num_threads", lib.set_num_threads)(n)
-
-
-def _single_blas(enter):
-    """Set NumPy's BLAS to one thread while any split loop runs (several user threads may run
-    layers at once: the first one in saves the counts, the last one out restores them)."""
-    with _blas_state[0]:
-        if enter:
-            if _blas_state[1] == 0:
-                _blas_state[2] = [(lib, lib.num_threads) for lib in _blas_controllers()]
-                for lib, _ in _blas_state[2]:
-                    _set_blas_threads(lib, 1)
-            _blas_state[1] += 1
-        else:
-            _blas_state[1] -= 1
-            if _blas_state[1] == 0:
-                for lib, n in _blas_state[2]:
-                    _set_blas_threads(lib, n)
-                _blas_state[2] = []
+    _parallel.run_chunks(work, [(bounds[i], bounds[i + 1]) for i in range(k)], nthreads=k)
 
 
 def _lstm_forward_rows(xp, A, Hs, WhhT4, c0, c_out, Kc, F, rows, ns, order, reverse, rec):
