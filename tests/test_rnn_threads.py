@@ -13,10 +13,11 @@ from deepgrad.ops import recurrent as R
 from deepgrad.ops.recurrent import rnn_layer
 
 
-def _blas_controllers():
-    from deepgrad._config import _blas
-    ctl = _blas()
-    return [] if ctl is None else [lib for lib in ctl.lib_controllers if lib.user_api == "blas"]
+def _numpy_blas_threads():
+    """NumPy's OpenBLAS thread count as the library reports it (the one the split pins), or []."""
+    from deepgrad import _parallel
+    lib = _parallel._openblas()
+    return [] if lib is None else [int(lib[0]())]
 
 
 def _run(dtype, reverse, ragged, given, seed=0, T=6, B=19, I=5, H=7):
@@ -69,8 +70,7 @@ def test_module_split_rows_equal_one_thread(monkeypatch):
 
 
 def test_split_restores_blas_threads_and_raises_worker_errors(monkeypatch):
-    libs = _blas_controllers()
-    before = [lib.num_threads for lib in libs]
+    before = _numpy_blas_threads()
     monkeypatch.setattr(R, "_row_workers", lambda xp, B: 2)
     real = R._lstm_forward_rows
 
@@ -85,7 +85,7 @@ def test_split_restores_blas_threads_and_raises_worker_errors(monkeypatch):
     monkeypatch.setattr(R, "_lstm_forward_rows", failing)
     with pytest.raises(WorkerFailed, match="worker failed"):
         rnn_layer("LSTM", dg.randn(3, 16, 2), None, None, dg.randn(8, 2), dg.randn(8, 2))
-    assert [lib.num_threads for lib in libs] == before
+    assert _numpy_blas_threads() == before
 
 
 def test_row_workers_small_batches_stay_in_one_thread():
@@ -100,8 +100,7 @@ def test_concurrent_splits_from_user_threads(monkeypatch):
     BLAS is single-threaded inside each, and the counts come back once the last one is done."""
     import threading
     import time
-    libs = _blas_controllers()
-    before = [lib.num_threads for lib in libs]
+    before = _numpy_blas_threads()
     monkeypatch.setattr(R, "_row_workers", lambda xp, B: 3)
     seen, inside = [], []
     lock = threading.Lock()
@@ -110,7 +109,7 @@ def test_concurrent_splits_from_user_threads(monkeypatch):
         time.sleep(0.01)
         with lock:
             seen.append(rows)
-            inside.append([lib.num_threads for lib in libs])
+            inside.append(_numpy_blas_threads())
 
     threads = [threading.Thread(target=R._run_rows, args=(np, 30, True, fn)) for _ in range(4)]
     for t in threads:
@@ -119,4 +118,4 @@ def test_concurrent_splits_from_user_threads(monkeypatch):
         t.join()
     assert sorted(seen) == sorted([(0, 10), (10, 20), (20, 30)] * 4)
     assert all(n == 1 for counts in inside for n in counts), (inside, before)
-    assert [lib.num_threads for lib in libs] == before
+    assert _numpy_blas_threads() == before
