@@ -481,7 +481,8 @@ def _sole_owner(g):
 
 def _add_into(old, g, create_graph):
     """Add gradient ``g`` into ``old`` in place when nothing else can see ``old``: first order
-    only, same shape and dtype, ``old``'s array owns its memory, is writeable and is referenced
+    only, same shape and dtype, ``old``'s array owns its memory (or is a whole view of an array
+    nothing else holds: ``_sole_full_view``), is writeable and is referenced
     only by ``old`` (counted: the Tensor's attribute, this frame's name, getrefcount's argument),
     and ``old`` only by the engine (the caller's name, this frame's, getrefcount's argument).
     Returns False (and changes nothing) otherwise; the caller then adds out of place."""
@@ -489,13 +490,35 @@ def _add_into(old, g, create_graph):
         return False
     a = old.array
     b = g.array
-    if (type(a) is not _ndarray or a.base is not None or not a.flags.owndata
-            or not a.flags.writeable or a.shape != b.shape or a.dtype != b.dtype
+    if a.base is not None:
+        if not _sole_full_view(a):
+            return False
+    elif type(a) is not _ndarray or not a.flags.owndata:
+        return False
+    if (not a.flags.writeable or a.shape != b.shape or a.dtype != b.dtype
             or a is b or old.grad_fn is not None
             or _getrefcount(a) > 3 or _getrefcount(old) > 3):
         return False
     a += b
     old._version[0] += 1       # an in-place write (a float16 gradient's float32 shadow is now stale)
+    return True
+
+
+def _sole_full_view(a):
+    """True when ndarray ``a`` is a view (a transpose or reshape: convolution's NCHW-shaped view
+    of its channels-last result) that covers the whole of a base array which owns its memory and
+    which nothing but ``a`` references (counted: ``a.base``, this frame's name, getrefcount's
+    argument). Then adding into ``a`` in place changes nothing anyone else can see."""
+    base = a.base
+    if (type(a) is not _ndarray or type(base) is not _ndarray or base.base is not None
+            or not base.flags.owndata or base.nbytes != a.nbytes or _getrefcount(base) > 3):
+        return False
+    # the same bytes exactly once: the strides, sorted, are those of a dense array
+    step = a.itemsize
+    for st, n in sorted((abs(s), n) for s, n in zip(a.strides, a.shape) if n > 1):
+        if st != step:
+            return False
+        step *= n
     return True
 
 

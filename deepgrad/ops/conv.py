@@ -728,6 +728,151 @@ class ConvTranspose(_ConvFunction):
         return dx, dw
 
 
+# ---------------------------------------------------------------------------------------------
+# create_graph=True for Conv: its first-order backward as one Function (``ConvGrad``), like the
+# norms' NormGrad. Forward *is* the Conv node's raw backward (the padded input and weight matrix
+# its forward kept: nothing padded again); backward is the second derivative on raw arrays, with
+# A, Bw, Bb the cotangents of dx, dw, db: ``x: corr_x^T(gy, Bw)``, ``w: corr_w(A, gy)``, ``gy:
+# corr(A, w) + corr(x, Bw) + Bb`` (A padded once for its two kernels, the two correlations
+# summed in place: one node instead of CorrInputGrad + CorrWeightGrad + the engine's Tensor
+# sums). Third and higher orders (``graph_backward``) are the same formulas as the ``Corr``
+# family above. ``_FUSED_GRAD = False`` takes the Corr route from the first order on.
+# ---------------------------------------------------------------------------------------------
+
+_FUSED_GRAD = True
+
+
+def _corr_pair(apad, wm, g2, geo, bias, xp):
+    """``(_corr(apad, wm, geo, bias), _corr_wgrad(apad, g2, geo))`` in one chunk loop: each
+    chunk's im2col of ``apad`` serves both GEMMs (the same GEMMs, in the same order, as the two
+    kernels: the same numbers). ResNet-20's im2col copies are ~1/3 of a 3x3 kernel's time."""
+    y = xp.empty((geo.N, geo.Ho, geo.Wo, geo.O), dtype=apad.dtype)
+    y2 = y.reshape(-1, geo.g, geo.O // geo.g)
+    dwm = xp.zeros((geo.g, geo.K, geo.O // geo.g), dtype=g2.dtype)
+    tmp = xp.empty_like(dwm)
+    buf = geo.buffer(apad.dtype, xp)
+    win = geo.windows(apad, xp)
+    for n0, n1, r0, r1 in geo.chunks():
+        cols = geo.cols(apad, n0, n1, buf, xp, win)
+        yc = y2[r0:r1]
+        xp.matmul(cols, wm, out=yc.transpose(1, 0, 2))
+        if bias is not None:
+            _add_bias(yc.reshape(r1 - r0, geo.O), bias, xp)
+        xp.matmul(cols.transpose(0, 2, 1), g2[r0:r1].transpose(1, 0, 2), out=tmp)
+        dwm += tmp
+    return y, dwm
+
+
+class ConvGrad(Function):
+    """``(dx, dw, db)`` (those the Conv node ``src`` was asked for) of ``src`` given its output
+    gradient: inputs ``(x, w, gy)``."""
+
+    array_backward = True
+
+    def forward(self, x, w, gy, src=None):
+        grads = src.backward(gy)
+        self.outs = [i for i, a in enumerate(grads) if a is not None]
+        if self._record:
+            self.save_for_backward(*self.inputs)
+            self.nd, self.batched = src.nd, src.batched
+            self.geo, self.pads, self.xpad, self.wm = src.geo, src.pads, src.xpad, src.wm
+            self.g, self.xshape, self.wshape = gy, x.shape, w.shape
+        out = tuple(grads[i] for i in self.outs)
+        return out if len(out) != 1 else out[0]
+
+    def release(self):
+        self.xpad = self.wm = self.g = None
+
+    def _cotangents(self, grads):
+        full = [None, None, None]
+        for i, gr in zip(self.outs, grads):
+            full[i] = gr
+        return full
+
+    def _spec(self):
+        geo = self.geo
+        return (geo.s, self.pads, geo.d, geo.g, (geo.Ho, geo.Wo))
+
+    def backward(self, *grads):
+        A, Bw, Bb = self._cotangents(grads)
+        need_x, need_w, need_g = self.needs_input_grad
+        geo, nd, bt = self.geo, self.nd, self.batched
+        xp = backend.array_module(self.g)
+        g4 = _to4(self.g, nd, bt)
+        A4 = _to4(A, nd, bt) if A is not None else None
+        B4 = (Bw[:, :, None, :] if nd == 1 else Bw) if Bw is not None else None
+        gx = gw = gg = None
+        if need_x and B4 is not None:
+            gx = _from4(_raw_corr_x(g4, B4, _shape4(self.xshape, nd, bt), self._spec()), nd, bt)
+        apad = geo.pad(A4, self.pads, xp) if A4 is not None and (need_w or need_g) else None
+        y = dwm = None
+        if need_w and apad is not None:
+            g2 = _nhwc(g4, xp).reshape(-1, geo.g, geo.O // geo.g)
+            if need_g:          # corr(A, w) and corr_w(A, gy) on one im2col of A
+                y, dwm = _corr_pair(apad, self.wm, g2, geo, Bb, xp)
+            else:
+                dwm = _corr_wgrad(apad, g2, geo, xp)
+            gw = _wunmat(dwm, _shape4(self.wshape, nd, True))
+            gw = gw[:, :, 0, :] if nd == 1 else gw
+        if need_g:
+            if apad is not None and y is None:
+                y = _corr(apad, self.wm, geo, Bb, xp)
+            if B4 is not None:
+                yb = _corr(self.xpad, _wmat(B4, geo.g), geo, Bb if y is None else None, xp)
+                if y is None:
+                    y = yb
+                else:
+                    y += yb
+            if y is None and Bb is not None:
+                y = xp.zeros((geo.N, geo.Ho, geo.Wo, geo.O), dtype=Bb.dtype)
+                _add_bias(y.reshape(-1, geo.O), Bb, xp)
+            if y is not None:
+                gg = _from4(y.transpose(0, 3, 1, 2), nd, bt)
+        return gx, gw, gg
+
+    def graph_backward(self, *grads):
+        """Third and higher orders: the same formulas with the ``Corr`` family."""
+        A, Bw, Bb = self._cotangents(grads)
+        need_x, need_w, need_g = self.needs_input_grad
+        x, w, gy = self.saved_tensors
+        nd, bt, spec = self.nd, self.batched, self._spec()
+        x4s, w4s = _shape4(x.shape, nd, bt), _shape4(w.shape, nd, True)
+        g4 = gy.reshape(_shape4(gy.shape, nd, bt))
+        A4 = A.reshape(x4s) if A is not None else None
+        B4 = Bw.reshape(w4s) if Bw is not None else None
+        gx = gw = gg = None
+        if need_x and B4 is not None:
+            gx = CorrInputGrad.apply(g4, B4, spec=spec, shape=x4s).reshape(x.shape)
+        if need_w and A4 is not None:
+            gw = CorrWeightGrad.apply(A4, g4, spec=spec, shape=w4s).reshape(w.shape)
+        if need_g:
+            if A4 is not None:
+                gg = Corr.apply(A4, w.reshape(w4s), spec=spec)
+            if B4 is not None:
+                t = Corr.apply(x.reshape(x4s), B4, spec=spec)
+                gg = t if gg is None else gg + t
+            if Bb is not None:
+                t = Bb.reshape((1, -1, 1, 1))
+                gg = t.expand(*g4.shape) if gg is None else gg + t
+            gg = gg.reshape(gy.shape) if gg is not None else None
+        return gx, gw, gg
+
+
+def _conv_graph_backward(self, gy):
+    """create_graph=True for Conv: ``ConvGrad`` (x, w, gy) -> the gradients asked for."""
+    if not _FUSED_GRAD or self.wm is None:
+        return _ConvFunction.graph_backward(self, gy)
+    saved = self.saved_tensors
+    outs = ConvGrad.apply(saved[0], saved[1], gy, src=self)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    it = iter(outs)
+    return tuple(next(it) if need else None for need in self.needs_input_grad)
+
+
+# assigned here rather than edited into Conv (whose first-order kernels other work touches)
+Conv.graph_backward = _conv_graph_backward
+
+
 def _conv_args(opname, input, weight, bias, stride, padding, dilation, groups, nd):
     _check_input(opname, input, weight, bias, nd)
     stride = _ntuple(stride, nd, "stride", opname)

@@ -581,11 +581,16 @@ class NormGrad(Function):
         self.has_w = src.has_weight
         self.lay = _norm_layout(src, x.shape)
         self.xhat, self.rstd, self.w, self.eps = src.xhat, src.rstd, src.w, src.eps
-        self.cv = None
+        self.cv = self.xc = None
         if self.xhat is None and getattr(src, "xc", None) is not None:
-            # batch norm's fast path kept the centred input in its channel view and rstd per channel
+            # batch norm's fast path kept the centred input in its channel view and rstd per
+            # channel: the channel-view backward reads xc (xhat = xc r, r folded into the
+            # per-channel factors); xhat itself is built only for the other paths
             self.cv = src.cv if _fast_bn[0] else None
-            self.xhat = src.cv.back(src.xc * src.cv.vec(src.rstd))
+            if self.cv is not None:
+                self.xc, self._xc_rstd = src.xc, src.rstd
+            else:
+                self.xhat = src.cv.back(src.xc * src.cv.vec(src.rstd))
             self.rstd = src.rstd.reshape(self.lay.wshape)
         self.has_b = src.has_bias
         grads = src.backward(g)
@@ -605,7 +610,13 @@ class NormGrad(Function):
         return out if len(out) != 1 else out[0]
 
     def release(self):
-        self.xhat = self.rstd = self.w = self.dx = self.g = self.sums = self.cv = None
+        self.xhat = self.rstd = self.w = self.dx = self.g = self.sums = self.cv = self.xc = None
+
+    def _xhat(self):
+        """The standardised input (built from the channel view's xc when forward kept only that)."""
+        if self.xhat is None and self.xc is not None:
+            self.xhat = self.cv.back(self.xc * self.cv.vec(self._xc_rstd))
+        return self.xhat
 
     def _cotangents(self, grads):
         """(A, Bw, Bb): the cotangents of dx, dw, db (None where absent)."""
@@ -619,8 +630,8 @@ class NormGrad(Function):
         A, Bw, Bb = self._cotangents(grads)
         if self.per_channel:
             return self._backward_per_channel(A, Bw, Bb)
-        xp = backend.array_module(self.xhat)
-        lay, xhat, r, w, g = self.lay, self.xhat, self.rstd, self.w, self.g
+        xp = backend.array_module(self.g)
+        lay, xhat, r, w, g = self.lay, self._xhat(), self.rstd, self.w, self.g
         need = self.needs_input_grad
         need_x, need_w, need_g = need[0], self.has_w and need[1], need[-1]
         ax, n = lay.axes, lay.n
@@ -677,29 +688,35 @@ class NormGrad(Function):
         ``c1 u + c2 v + c3 xhat + c4`` of the whole arrays with per-channel factors (Q = q1 g +
         q2 A; <A dx> = r w (<A g> - <g><A> - <g xhat><A xhat>)): five channel sums and two
         fused sums of scaled arrays, instead of the general formula's ~30 array passes."""
-        xp = backend.array_module(self.xhat)
-        lay, xhat, r, g = self.lay, self.xhat, self.rstd, self.g
+        xp = backend.array_module(self.g)
+        lay, r, g = self.lay, self.rstd, self.g
         ax, n, ws = lay.axes, lay.n, lay.wshape
         need = self.needs_input_grad
         need_x, need_w, need_g = need[0], self.has_w and need[1], need[-1]
-        dt = xhat.dtype
+        dt = (self.xc if self.xc is not None else self._xhat()).dtype
         cv = self.cv
+        one = xp.ones((), dt)
+        rx = one            # xhat = xhat * rx, or xc * r on the channel view
         if cv is not None and (A is None or (type(A) is np.ndarray and A.dtype == dt and A.shape == g.shape)):
             # batch norm's channel view (see _ChannelView): the same formula with GEMV channel
             # sums and per-channel factors broadcast along long rows, the arrays moved into the
             # view's layout once (free for channels-last ones)
             out_shape = g.shape
             A = cv.like(A) if A is not None else None
-            g, xhat = cv.like(g), cv.like(xhat)
+            g = cv.like(g)
+            if self.xc is not None:
+                xhat, rx = self.xc, r
+            else:
+                xhat = cv.like(self._xhat())
             S = lambda a: cv.sums(a).reshape(ws)          # noqa: E731
             B = lambda v: cv.vec(xp.reshape(v, -1))        # noqa: E731
             back = cv.back
         else:
             out_shape = g.shape
+            xhat = self._xhat()
             S = lambda a: a.sum(axis=ax, keepdims=True)   # noqa: E731
             B = lambda v: v                                # noqa: E731
             back = lambda a: a                             # noqa: E731
-        one = xp.ones((), dt)
         wb = self.w.reshape(ws) if self.w is not None else one
         Bw = Bw.reshape(ws) if Bw is not None else None
         sg, sgx = self.sums
@@ -707,11 +724,11 @@ class NormGrad(Function):
             if sg is None:
                 sg = S(g)
             if sgx is None:
-                sgx = S(g * xhat)
+                sgx = S(g * xhat) * rx
             mg, mgx = sg.reshape(ws) / n, sgx.reshape(ws) / n
         if A is not None:
             mA = S(A) / n
-            mAx = S(A * xhat) / n
+            mAx = S(A * xhat) * rx / n
             mAg = S(A * g) / n
         gx = gw = gg = None
         if need_g and (A is not None or Bw is not None or Bb is not None):
@@ -724,7 +741,7 @@ class NormGrad(Function):
             else:
                 gg = xp.zeros(g.shape, dt)
             if Bw is not None or A is not None:
-                gg += xhat * B(c2)
+                gg += xhat * B(c2 * rx)
             gg += B(c3)
         if need_w and A is not None:
             gw = (r * n * (mAg - mA * mg - mAx * mgx)).reshape(self.w.shape)
@@ -741,7 +758,7 @@ class NormGrad(Function):
                 mQ = q1 * mg
                 gx = xp.zeros(g.shape, dt)
             gx += g * B(r * q1)
-            gx -= xhat * B(r * mQx)
+            gx -= xhat * B(r * mQx * rx)
             gx -= B(r * mQ)
         gx = back(gx) if gx is not None else None
         gg = back(gg) if gg is not None else None
