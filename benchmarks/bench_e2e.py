@@ -1,6 +1,7 @@
 """End to end: the README's main job and a training step's memory, deepgrad vs PyTorch.
 
     python benchmarks/bench_e2e.py [--epochs 3] [--subset N] [--threads N] [--only epoch,rss]
+                                   [--clock wall|cpu]
 
 1. ``epoch``: one training epoch of ``deepgrad train mnist-lenet5`` as that command runs it (the
    recipe's data, its DataLoader, model, Adam, one-cycle schedule and ``Trainer`` with its
@@ -8,7 +9,8 @@
    (``torch.utils.data.DataLoader`` over a ``TensorDataset`` of the same standardised arrays,
    batch 128, shuffled, the same model, Adam and ``OneCycleLR`` stepped per batch, running
    loss and accuracy). Epochs alternate between the frameworks in one process; the median
-   seconds per epoch and the ratio are printed. Evaluation is left out of both.
+   seconds per epoch and the ratio are printed. Evaluation is left out of both. ``--clock cpu``
+   times with the process CPU clock (fair at one thread on a machine shared with other jobs).
 2. ``rss``: the peak resident memory (``VmHWM``, or ``ru_maxrss`` where /proc is missing) of a process
    that builds ResNet-20 and runs training steps (batch 32, SGD momentum) in one framework only,
    each framework in its own fresh subprocess, measured before and after the steps; the increase
@@ -100,19 +102,20 @@ def torch_epoch_runner(x, y, hp):
 
 def bench_epoch(args):
     import torch
-    from _timing import setup_threads
+    from _timing import clock_arg, setup_threads
     n = setup_threads(args.threads)
+    clock = clock_arg(args.clock)
     run_dg, x, y, hp = deepgrad_epoch_runner(args.subset)
     run_t = torch_epoch_runner(x, y, hp)
     print(f"\nmnist-lenet5 training epoch ({len(x)} samples, batch {hp['batch_size']}, Adam + one-cycle), "
-          f"{n} threads, data loading included")
+          f"{n} threads, data loading included, {args.clock} clock")
     td, tt = [], []
     for i in range(args.epochs):
-        t0 = time.perf_counter()
+        t0 = clock()
         run_dg()
-        t1 = time.perf_counter()
+        t1 = clock()
         run_t()
-        t2 = time.perf_counter()
+        t2 = clock()
         td.append(t1 - t0)
         tt.append(t2 - t1)
         print(f"  epoch {i + 1}: deepgrad {td[-1]:.2f} s   torch {tt[-1]:.2f} s", flush=True)
@@ -240,6 +243,8 @@ def main(argv=None):
     p.add_argument("--only", default="epoch,rss")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--epochs", type=int, default=3, help="measured epochs per framework")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall: perf_counter; cpu: process CPU time (for 1 thread on a loaded machine)")
     p.add_argument("--subset", type=int, default=None, help="first N training samples (quick runs)")
     p.add_argument("--rss-steps", type=int, default=3)
     p.add_argument("--rss-batch", type=int, default=32)
