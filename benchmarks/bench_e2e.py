@@ -1,14 +1,19 @@
 """End to end: the README's main job and a training step's memory, deepgrad vs PyTorch.
 
     python benchmarks/bench_e2e.py [--epochs 3] [--subset N] [--threads N] [--only epoch,rss]
+                                   [--clock wall|cpu] [--profile N]
 
 1. ``epoch``: one training epoch of ``deepgrad train mnist-lenet5`` as that command runs it (the
    recipe's data, its DataLoader, model, Adam, one-cycle schedule and ``Trainer`` with its
    accuracy metric), against the same training written in PyTorch the usual way
    (``torch.utils.data.DataLoader`` over a ``TensorDataset`` of the same standardised arrays,
    batch 128, shuffled, the same model, Adam and ``OneCycleLR`` stepped per batch, running
-   loss and accuracy). Epochs alternate between the frameworks in one process; the median
-   seconds per epoch and the ratio are printed. Evaluation is left out of both.
+   loss and accuracy; both one-cycle schedules span 1000 epochs, so any number of measured
+   epochs stays inside them at the same cost per step). Epochs alternate between the frameworks in one process; the median
+   seconds per epoch and the ratio are printed. Evaluation is left out of both. ``--clock cpu``
+   times with the process CPU clock (fair at one thread on a machine shared with other jobs);
+   ``--profile N`` then prints the N costliest functions (own time) of one more deepgrad epoch
+   under cProfile.
 2. ``rss``: the peak resident memory (``VmHWM``, or ``ru_maxrss`` where /proc is missing) of a process
    that builds ResNet-20 and runs training steps (batch 32, SGD momentum) in one framework only,
    each framework in its own fresh subprocess, measured before and after the steps; the increase
@@ -44,7 +49,8 @@ def deepgrad_epoch_runner(subset):
     from deepgrad.recipes import get_recipe
     from deepgrad.train import Trainer
     recipe = get_recipe("mnist-lenet5")
-    hp = recipe.hparams(subset=subset)
+    # one long schedule (as the PyTorch side's): any number of measured epochs stays inside it
+    hp = recipe.hparams(subset=subset, epochs=1000)
     dg.manual_seed(hp["seed"])
     splits = recipe.build_data(hp)
     train_loader, _, _ = recipe.build_loaders(hp, splits)
@@ -100,19 +106,20 @@ def torch_epoch_runner(x, y, hp):
 
 def bench_epoch(args):
     import torch
-    from _timing import setup_threads
+    from _timing import clock_arg, setup_threads
     n = setup_threads(args.threads)
+    clock = clock_arg(args.clock)
     run_dg, x, y, hp = deepgrad_epoch_runner(args.subset)
     run_t = torch_epoch_runner(x, y, hp)
     print(f"\nmnist-lenet5 training epoch ({len(x)} samples, batch {hp['batch_size']}, Adam + one-cycle), "
-          f"{n} threads, data loading included")
+          f"{n} threads, data loading included, {args.clock} clock")
     td, tt = [], []
     for i in range(args.epochs):
-        t0 = time.perf_counter()
+        t0 = clock()
         run_dg()
-        t1 = time.perf_counter()
+        t1 = clock()
         run_t()
-        t2 = time.perf_counter()
+        t2 = clock()
         td.append(t1 - t0)
         tt.append(t2 - t1)
         print(f"  epoch {i + 1}: deepgrad {td[-1]:.2f} s   torch {tt[-1]:.2f} s", flush=True)
@@ -120,6 +127,15 @@ def bench_epoch(args):
     from _timing import load_average
     print(f"median per epoch: deepgrad {d:.2f} s   torch {t:.2f} s   ratio {d / t:.2f}   "
           f"[load average {load_average()}]")
+    if args.profile:
+        import cProfile
+        import pstats
+        prof = cProfile.Profile()
+        prof.enable()
+        run_dg()
+        prof.disable()
+        print(f"\ndeepgrad epoch under cProfile (own time, top {args.profile}):")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(args.profile)
     del torch
 
 
@@ -240,6 +256,10 @@ def main(argv=None):
     p.add_argument("--only", default="epoch,rss")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--epochs", type=int, default=3, help="measured epochs per framework")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="after the timing, cProfile one deepgrad epoch and print its N costliest functions")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall: perf_counter; cpu: process CPU time (for 1 thread on a loaded machine)")
     p.add_argument("--subset", type=int, default=None, help="first N training samples (quick runs)")
     p.add_argument("--rss-steps", type=int, default=3)
     p.add_argument("--rss-batch", type=int, default=32)

@@ -382,21 +382,24 @@ class Tensor:
         self._bump()
         return self
 
-    def _inplace(self, opname, compute):
+    def _inplace(self, opname, compute, alias=False):
         """Apply ``compute(self)`` in place. When autograd tracks it, ``compute`` runs on a copy
         of the old value (the op may save it for backward) and self is rebased onto the result's
-        node, as PyTorch does; the version bump exposes older saves of self."""
+        node, as PyTorch does; the version bump exposes older saves of self. ``alias=True``: the
+        op never keeps its input for backward, so ``compute`` gets self's own array (no copy) and
+        may write its result there (e.g. ``relu_``); a result that is self's array is not copied."""
         tracked = _enabled[0] and self.requires_grad
         if tracked and self.grad_fn is None:
             raise RuntimeError(f"{opname}: a leaf Variable that requires grad is being used in an in-place operation")
         old = self
         if tracked:
-            old = Tensor._make(self.array.copy())
+            old = Tensor._make(self.array if alias else self.array.copy())
             old.grad_fn, old._out_nr, old.requires_grad = self.grad_fn, self._out_nr, self.requires_grad
         result = compute(old)
         if result.shape != self.shape:
             raise RuntimeError(f"{opname}: output with shape {tuple(self.shape)} doesn't match the broadcast shape {tuple(result.shape)}")
-        self.array[...] = result.array
+        if not (alias and result.array is self.array):
+            self.array[...] = result.array
         self._bump()
         if result.requires_grad:
             self.grad_fn, self._out_nr, self.requires_grad = result.grad_fn, result._out_nr, True
@@ -622,6 +625,7 @@ class Tensor:
     def tanh(self): return ops.tanh(self)
     def sigmoid(self): return ops.sigmoid(self)
     def relu(self): return ops.relu(self)
+    def relu_(self): return ops.elementwise.relu_(self)   # float32/64: no copy of self (see there)
     def sign(self): return ops.sign(self)
     def reciprocal(self): return ops.reciprocal(self)
     def floor(self): return ops.floor(self)

@@ -37,11 +37,13 @@ def _apply(input, fn, inplace, name):
 
 
 def relu(input, inplace=False):
-    return _apply(input, _relu_op, inplace, "relu_")
+    return relu_(input) if inplace else _relu_op(input)
 
 
 def relu_(input):
-    return input._inplace("relu_", _relu_op)
+    # float32/64 written straight into input's array: ReLU's backward keeps only its mask
+    from ..ops.elementwise import relu_ as _relu_inplace
+    return _relu_inplace(input)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):

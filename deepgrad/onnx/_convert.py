@@ -66,7 +66,7 @@ def _twin_shapes(b, rec, j=None):
 
 _UNARY = {"Neg": "Neg", "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt", "Sin": "Sin", "Cos": "Cos",
           "Tanh": "Tanh", "Sigmoid": "Sigmoid", "Abs": "Abs", "Relu": "Relu", "Erf": "Erf",
-          "Clone": "Identity"}
+          "Clone": "Identity", "ReluInplace": "Relu"}
 _BINARY = {"Mul": "Mul", "Div": "Div", "Pow": "Pow", "Maximum": "Max", "Minimum": "Min"}
 
 

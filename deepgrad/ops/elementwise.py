@@ -458,6 +458,21 @@ class Relu(Function):
         return g * _const(m.astype(g.array.dtype))
 
 
+class ReluInplace(Relu):
+    """``relu_``: the same values and gradient as :class:`Relu`, written into the input's own
+    array when it is a writable floating array (one pass; the backward keeps only the mask, never
+    the input, so the old value needs no copy). Used through ``Tensor._inplace(..., alias=True)``,
+    which rebases the tensor onto this node and bumps its version."""
+
+    def forward(self, x):
+        if x.dtype.char not in "fd" or not getattr(x.flags, "writeable", True):
+            return super().forward(x)
+        self.mask = x > 0
+        # float * uint8 view of the mask: the same products as ``x * mask`` (NaN * 0 stays NaN)
+        m = self.mask.view(np.uint8) if type(x) is np.ndarray else self.mask
+        return backend.array_module(x).multiply(x, m, out=x)
+
+
 class LeakyRelu(Function):
     def forward(self, x, negative_slope=0.01):
         xp = backend.array_module(x)
@@ -548,6 +563,15 @@ class Softplus(Function):
 
 def relu(input):
     return Relu.apply(input)
+
+
+def relu_(input):
+    """``input.relu_()``: float32/float64 computed in input's own array (no copy of the old value,
+    no write-back pass; the layout is kept); other dtypes (float16/bfloat16 with their own ReLU
+    path, integers) through the general in-place machinery as before."""
+    if input.array.dtype.char in "fd":
+        return input._inplace("relu_", ReluInplace.apply, alias=True)
+    return input._inplace("relu_", relu)
 
 
 def leaky_relu(input, negative_slope=0.01):
