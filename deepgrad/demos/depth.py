@@ -110,6 +110,6 @@ def run(quick: bool = False, out=None, seed: int = 0) -> dict:
         ax.set(title=f"{'plain' if kind_ == 'plain' else 'residual'} networks", xlabel="SGD step",
                ylabel=f"training loss ({every}-step mean)")
         ax.legend()
-    fig.suptitle("Degradation: deeper plain nets train worse; residual ones do not")
+    fig.suptitle("Degradation: the deeper plain net trains worse; shortcuts let the deep net learn")
     res["figures"] = [str(C.save_fig(fig, out, "depth.png"))]
     return res
