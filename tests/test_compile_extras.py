@@ -32,11 +32,16 @@ def _setup(hook_on):
     return model, step, seen
 
 
+def _batches(n):
+    """``n`` (input, target) pairs of shapes (3, 4) and (3, 2), the same every call."""
+    rs = np.random.RandomState(0)
+    return [(dg.tensor(rs.randn(3, 4).astype(np.float32)), dg.tensor(rs.randn(3, 2).astype(np.float32)))
+            for _ in range(n)]
+
+
 @pytest.mark.parametrize("hook_on", ["intermediate", "leaf"])
 def test_tensor_hooks_run_every_call(hook_on):
-    rs = np.random.RandomState(0)
-    xs = [(dg.tensor(rs.randn(3, 4).astype(np.float32)), dg.tensor(rs.randn(3, 2).astype(np.float32)))
-          for _ in range(4)]
+    xs = _batches(4)
     m1, s1, seen1 = _setup(hook_on)
     m2, s2, seen2 = _setup(hook_on)
     c = dg.compile(s2)
@@ -145,9 +150,7 @@ def _item_setup(kind):
 
 @pytest.mark.parametrize("kind", ["plain", "dict", "compared", "logged"])
 def test_returned_item_is_recomputed_by_the_replay(kind):
-    rs = np.random.RandomState(0)
-    xs = [(dg.tensor(rs.randn(3, 4).astype(np.float32)), dg.tensor(rs.randn(3, 2).astype(np.float32)))
-          for _ in range(5)]
+    xs = _batches(5)
     m1, s1, log1 = _item_setup(kind)
     m2, s2, log2 = _item_setup(kind)
     c = dg.compile(s2)
