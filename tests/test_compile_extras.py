@@ -32,6 +32,19 @@ def _setup(hook_on):
     return model, step, seen
 
 
+def _square_loss_step(m, **sgd):
+    """A training step of ``m`` on the mean squared output, SGD lr 0.1 (plus ``sgd`` options)."""
+    opt = dg.optim.SGD(m.parameters(), lr=0.1, **sgd)
+
+    def step(x):
+        opt.zero_grad()
+        loss = m(x).pow(2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
 def _batches(n):
     """``n`` (input, target) pairs of shapes (3, 4) and (3, 2), the same every call."""
     rs = np.random.RandomState(0)
@@ -101,16 +114,7 @@ def test_mode_is_said_and_replays_the_same(mode, warns):
     ref = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
     ref.load_state_dict(model.state_dict())
 
-    def mk(m):
-        opt = dg.optim.SGD(m.parameters(), lr=0.1)
-
-        def step(x):
-            opt.zero_grad()
-            loss = m(x).pow(2).mean()
-            loss.backward()
-            opt.step()
-            return loss
-        return step
+    mk = _square_loss_step
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         c = dg.compile(mk(model), mode=mode)
@@ -181,15 +185,7 @@ def test_padding_zero_fill_is_elided_and_results_are_eager():
     m2.load_state_dict(m1.state_dict())
 
     def mk(m):
-        opt = dg.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
-
-        def step(x):
-            opt.zero_grad()
-            loss = m(x).pow(2).mean()
-            loss.backward()
-            opt.step()
-            return loss
-        return step
+        return _square_loss_step(m, momentum=0.9)
     e, c = mk(m1), dg.compile(mk(m2))
     rs = np.random.RandomState(0)
     for _ in range(4):
