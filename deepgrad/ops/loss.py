@@ -164,15 +164,17 @@ class CrossEntropy(Function):
             return xp.asarray(total, dtype=dt)
         return xp.asarray(total / denom, dtype=dt)
 
+    def _row_scale(self, g):
+        """The upstream gradient as a factor per sample row: one per row for 'none', the mean's
+        1/denominator folded in for 'mean'."""
+        if self.reduction == "none":
+            return g.reshape(-1, 1)
+        return g / self.denom if self.reduction == "mean" else g
+
     def _backward_fused(self, g):
         xp = backend.array_module(g)
         x2 = self.x2
-        if self.reduction == "none":
-            scale = g.reshape(-1, 1)
-        elif self.reduction == "mean":
-            scale = g / self.denom
-        else:
-            scale = g
+        scale = self._row_scale(g)
         row_scale = (self.w_t.reshape(-1, 1) * scale).astype(x2.dtype, copy=False)
         cols = xp.arange(self.C, dtype=self.tsafe.dtype).reshape(1, -1)
         gx = xp.empty(x2.shape, x2.dtype)
@@ -184,12 +186,7 @@ class CrossEntropy(Function):
             return self._backward_fused(g)
         xp = backend.array_module(g)
         p, C = self.p, self.C
-        if self.reduction == "none":
-            scale = g.reshape(-1, 1)
-        elif self.reduction == "mean":
-            scale = g / self.denom
-        else:
-            scale = g
+        scale = self._row_scale(g)
         gt = None
         if self.probs:
             q = self.q
