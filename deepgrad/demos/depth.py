@@ -62,7 +62,8 @@ def _conv_net(depth, residual, seed):
     import deepgrad as dg
     from ..models import resnet
     dg.manual_seed(seed)
-    return resnet.CifarResNet(depth, residual=residual)
+    # residual blocks start as the identity (last BN scale zero), as the quick mode's blocks do
+    return resnet.CifarResNet(depth, residual=residual, zero_init_residual=residual)
 
 
 def run(quick: bool = False, out=None, seed: int = 0) -> dict:

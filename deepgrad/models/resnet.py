@@ -172,9 +172,11 @@ class CifarBasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    """6n+2 layers: ``depth`` in {20, 32, 44, 56, 110}; ``residual=False`` gives the plain net."""
+    """6n+2 layers: ``depth`` in {20, 32, 44, 56, 110}; ``residual=False`` gives the plain net.
+    ``zero_init_residual=True`` starts each residual block's last batch-norm scale at zero, so every
+    block begins as the identity (Goyal et al. 2017; torchvision's argument of the same name)."""
 
-    def __init__(self, depth=20, num_classes=10, residual=True):
+    def __init__(self, depth=20, num_classes=10, residual=True, zero_init_residual=False):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"CifarResNet: depth must be 6n+2 (20, 32, 44, 56, 110...), got {depth}")
@@ -198,6 +200,13 @@ class CifarResNet(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            if not residual:
+                raise ValueError("CifarResNet: zero_init_residual=True needs residual=True (a plain "
+                                 "block with a zero scale outputs zeros)")
+            for m in self.modules():
+                if isinstance(m, CifarBasicBlock):
+                    nn.init.zeros_(m.bn2.weight)
 
     def forward(self, x):
         x = F.relu(self.bn1(self.conv1(x)))
