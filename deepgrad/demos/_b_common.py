@@ -180,10 +180,11 @@ def batches(n, batch_size, rng):
 
 
 def train_steps(model, optimizer, x, y, steps, batch_size=64, seed=0, augment=None, clip=None,
-                every=None, callback=None):
+                every=None, callback=None, scheduler=None):
     """``steps`` SGD updates of ``model`` on ``(x, y)`` (numpy arrays) with cross-entropy; returns
     the list of training losses. ``augment(xb, rng)`` transforms each batch; ``callback(step)``
-    runs every ``every`` steps and may return True to stop."""
+    runs every ``every`` steps and may return True to stop; ``scheduler.step()`` (a learning-rate
+    schedule counted in updates) runs after every update."""
     import deepgrad as dg
     from ..nn import functional as F
     rng = np.random.default_rng(seed)
@@ -201,6 +202,8 @@ def train_steps(model, optimizer, x, y, steps, batch_size=64, seed=0, augment=No
         if clip is not None:
             dg.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         losses.append(float(loss.item()))
         if every and step % every == 0 and callback is not None:
             stop = callback(step)
